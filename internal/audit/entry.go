@@ -1,0 +1,86 @@
+// Package audit is sealkeep's tamper-evident record: one hash chain per
+// organization plus a "system" chain for platform events.
+//
+// An [Entry] is hashed over a domain-separated canonical encoding of every
+// field and the previous entry's hash. The audit trail is the source of
+// truth for certificate status.
+package audit
+
+import "time"
+
+// SystemChain is the chain that records platform events (KEK rotation,
+// organization creation).
+const SystemChain = "system"
+
+// Action names what an entry records. The set is closed: verification and
+// the status fold know every value.
+type Action string
+
+// Actions recorded in the trail.
+const (
+	ActionOrgCreate       Action = "org.create"
+	ActionIdentityCreate  Action = "identity.create"
+	ActionKeyGenerate     Action = "key.generate"     // local key generated, CSR issued: version pending
+	ActionKeyExternal     Action = "key.external"     // external key referenced, CSR issued: version pending
+	ActionCertUpload      Action = "cert.upload"      // CA certificate uploaded for a pending version: ready
+	ActionCertImport      Action = "cert.import"      // certificate + key imported: ready
+	ActionVersionActivate Action = "version.activate" // ready -> active (no version was active)
+	ActionVersionRotate   Action = "version.rotate"   // ready -> active, previous active -> superseded
+	ActionVersionRevoke   Action = "version.revoke"
+	ActionVersionDestroy  Action = "version.destroy"
+	ActionSeal            Action = "seal"
+	ActionDEKCreate       Action = "dek.create"
+	ActionKEKRotate       Action = "kek.rotate"
+	ActionKEKRetire       Action = "kek.retire"
+	// Security events: failed checks, recorded even though nothing changed.
+	ActionSecurityDecryptFailed  Action = "security.decrypt_failed"
+	ActionSecurityImportRejected Action = "security.import_rejected"
+	ActionSecuritySignFailed     Action = "security.sign_failed"
+)
+
+// Actor is who did something. Kind is one of "user", "cli", "system"; ID is
+// a stable identifier (a user ID, or the OS user running the CLI).
+type Actor struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+// Subject is what an entry is about. Zero values mean "not applicable".
+type Subject struct {
+	Org      string `json:"org,omitempty"`
+	Identity string `json:"identity,omitempty"`
+	Version  int    `json:"version,omitempty"`
+}
+
+// Well-known keys of [Entry.Details].
+const (
+	DetailOldThumbprint  = "old_thumbprint"
+	DetailNewThumbprint  = "new_thumbprint"
+	DetailThumbprint     = "thumbprint"
+	DetailReason         = "reason"
+	DetailDocumentDigest = "document_digest"
+	DetailRequestID      = "request_id"
+	DetailKeyRef         = "key_ref"
+	DetailProvider       = "provider"
+	DetailError          = "error"
+	DetailKEKVersion     = "kek_version"
+	DetailDEKVersion     = "dek_version"
+	DetailRevokedAt      = "revoked_at"
+	DetailLicence        = "licence"
+	DetailMFAMethod      = "mfa_method"
+	DetailAlgorithm      = "algorithm"
+)
+
+// Entry is one link of a chain. Seq starts at 1 and has no gaps; PrevHash of
+// entry 1 is all zeros; Hash is [Entry.ComputeHash] of everything else.
+type Entry struct {
+	Chain    string            `json:"chain"`
+	Seq      uint64            `json:"seq"`
+	Time     time.Time         `json:"time"` // UTC, truncated to microseconds
+	Actor    Actor             `json:"actor"`
+	Action   Action            `json:"action"`
+	Subject  Subject           `json:"subject"`
+	Details  map[string]string `json:"details,omitempty"`
+	PrevHash [32]byte          `json:"prev_hash"`
+	Hash     [32]byte          `json:"hash"`
+}

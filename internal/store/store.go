@@ -1,0 +1,113 @@
+// Package store is sealkeep's persistence: one interface, two
+// implementations (store/sqlite, the embedded default, and store/postgres)
+// that pass the same contract tests (store/storetest).
+//
+// Every state change happens inside [Store.Update] together with the audit
+// entry that records it: if the entry cannot be written, the change does not
+// happen. [Tx.AppendAudit] serialises appends per chain, across goroutines
+// and across processes, so each chain stays linear.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"sealkeep/internal/audit"
+)
+
+// Errors shared by every implementation.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists or changed concurrently")
+)
+
+// Store opens transactions.
+type Store interface {
+	// Update runs fn in one read-write transaction and commits if fn returns
+	// nil. Implementations retry serialisation failures by calling fn again,
+	// so fn must not have side effects outside tx.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only snapshot.
+	View(ctx context.Context, fn func(ReadTx) error) error
+	// Close releases the database.
+	Close() error
+}
+
+// ReadTx reads one consistent snapshot.
+type ReadTx interface {
+	Org(id string) (Org, error)
+	Orgs() ([]Org, error)
+	Identity(id string) (Identity, error)
+	Identities(orgID string) ([]Identity, error)
+	Version(identityID string, version int) (Version, error)
+	Versions(identityID string) ([]Version, error)
+	// DEK returns one wrapped data key of an org; DEKs lists an org's, oldest
+	// first; AllDEKs lists every org's (for KEK rotation).
+	DEK(orgID string, version uint32) (WrappedDEK, error)
+	DEKs(orgID string) ([]WrappedDEK, error)
+	AllDEKs() ([]WrappedDEK, error)
+	// AuditHead returns the last entry of a chain (ErrNotFound when empty).
+	AuditHead(chain string) (audit.Entry, error)
+	// AuditEntries streams a chain in storage order (by seq), starting at
+	// fromSeq, without loading it into memory.
+	AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error
+	// AuditChains lists every chain name.
+	AuditChains() ([]string, error)
+}
+
+// Tx is a read-write transaction.
+type Tx interface {
+	ReadTx
+	PutOrg(Org) error           // insert; ErrConflict if it exists
+	PutIdentity(Identity) error // insert; ErrConflict if it exists
+	// PutVersion inserts or replaces a certificate version.
+	PutVersion(Version) error
+	// PutDEK inserts or replaces a wrapped data key.
+	PutDEK(WrappedDEK) error
+	// AppendAudit locks the head of e.Chain, sets e.Seq, e.PrevHash and
+	// e.Hash (via audit), stores e and returns it.
+	AppendAudit(e audit.Entry) (audit.Entry, error)
+}
+
+// Org is a tenant.
+type Org struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Identity is a signing identity of one user in one org.
+type Identity struct {
+	ID        string
+	OrgID     string
+	Owner     string // user ID of the sealer who owns it
+	Name      string // "Jane Doe, P.E. 12345, Texas"
+	CreatedAt time.Time
+}
+
+// Version is a certificate version of an identity. Status is a cache of the
+// audit fold and must always equal it.
+type Version struct {
+	IdentityID string
+	Version    int
+	Status     string // pending, ready, active, superseded, revoked, destroyed
+	KeyRef     string // "local" or an external key URI (no secrets)
+	KeyBlob    []byte // envelope-encrypted PKCS#8 (local keys); nil once destroyed
+	PublicKey  []byte // SubjectPublicKeyInfo DER
+	CSR        []byte // PKCS#10 DER, for generated keys
+	CertDER    []byte // leaf, byte-for-byte as issued; nil while pending
+	ChainDER   [][]byte
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// WrappedDEK is an org data-encryption key wrapped by one KEK version.
+type WrappedDEK struct {
+	OrgID       string
+	Version     uint32
+	KEKVersion  uint32
+	Wrapped     []byte
+	Encryptions uint64 // random-nonce encryptions made under this DEK
+	CreatedAt   time.Time
+}
