@@ -69,6 +69,7 @@ const (
 	DetailLicence        = "licence"
 	DetailMFAMethod      = "mfa_method"
 	DetailAlgorithm      = "algorithm"
+	DetailOldVersion     = "old_version"
 )
 
 // Entry is one link of a chain. Seq starts at 1 and has no gaps; PrevHash of
@@ -81,6 +82,6 @@ type Entry struct {
 	Action   Action            `json:"action"`
 	Subject  Subject           `json:"subject"`
 	Details  map[string]string `json:"details,omitempty"`
-	PrevHash [32]byte          `json:"prev_hash"`
-	Hash     [32]byte          `json:"hash"`
+	PrevHash Hash              `json:"prev_hash"`
+	Hash     Hash              `json:"hash"`
 }
