@@ -1,0 +1,64 @@
+// Package pdf reads the structure of PDF files strictly and seals them with
+// an incremental update that holds a new signature.
+//
+// # Why our own parser
+//
+// A signature verifier and a sealer must agree byte for byte with what they
+// sign and check. General-purpose PDF libraries are built to show something
+// for every damaged file: they guess at broken cross-references, swallow
+// syntax errors and return zero values for missing objects (rsc.io/pdf
+// panics on malformed input and its accessors return zero values, "so
+// mistakes can go unreported"). For text extraction that is a feature; for
+// signatures it is how attacks pass: two readers that repair the same file
+// differently see two different documents. This package therefore reads
+// only what sealing and verification need, reports every malformed input as
+// an error that wraps [ErrMalformed] (or [ErrLimit], [ErrEncrypted],
+// [ErrNotFound]) and names the byte offset, never panics, and makes only a
+// few bounded, documented repairs that real producers need.
+//
+// # Object model
+//
+// A PDF file is a graph of objects (ISO 32000-2 §7.3). Each [Object] is one
+// of [Null], [Bool], [Integer], [Real], [String], [Name], [Array], [Dict],
+// [*Stream] or an indirect reference [Ref]. The cross-reference sections
+// (classic tables, xref streams, hybrid files) map object numbers to byte
+// offsets or to places inside object streams.
+//
+// # Revisions
+//
+// [Open] reads the final startxref and follows the /Prev chain. Each
+// [Section] records where it starts and which %%EOF closes it; sections are
+// grouped into [Revision] values (a linearized file's first-page section
+// belongs to the original revision). [Revision.Get] reads an object as it
+// was in that revision, so a verifier can compare what a signature covered
+// with what the latest revision shows. [Revision.Signatures] lists signature
+// dictionaries with their /ByteRange and the exact offsets of /Contents.
+//
+// # Tolerated damage
+//
+// Junk before the %PDF- header (offsets are then relative to the header),
+// bytes after the final %%EOF, in-use entries at offset 0 (read as free),
+// a startxref or /Prev that points a few bytes off (a small window is
+// searched for a section that parses completely), and object offsets that
+// are wrong (only when the object found at the listed offset is provably not
+// the one wanted, the file is scanned once for "N G obj" headers and the
+// last definition before the listing section is used). Every repair is
+// recorded in [Reader.Warnings]. Everything else is an error.
+//
+// # Limits
+//
+// [Limits] bounds nesting depth, array and dictionary sizes, object count,
+// string size, decompressed stream size (decompression bombs), /Prev chain
+// length (loops are detected) and reference chains.
+//
+// # Sealing
+//
+// [Seal] copies the input unchanged and appends one revision: a signature
+// dictionary with a fixed-size /Contents placeholder, a signature field
+// widget merged into the AcroForm, the updated page and catalog, and a
+// cross-reference section in the style the file already uses. It patches
+// /ByteRange in place, hashes the two byte ranges by streaming from the
+// output file, asks a callback for the CMS signature and writes it into the
+// placeholder. Output goes to a temporary file that is synced and renamed;
+// no partial output is left behind on any error.
+package pdf
