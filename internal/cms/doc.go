@@ -1,0 +1,72 @@
+// Package cms builds and verifies the CMS SignedData (RFC 5652) inside a PDF
+// signature: PAdES baseline B-B and B-T (ETSI EN 319 142-1, with the CAdES
+// attributes of ETSI EN 319 122-1), the legacy adbe.pkcs7.detached form, ESS
+// signing-certificate-v2 (RFC 5035) and RFC 3161 timestamp tokens.
+//
+// # Signing
+//
+// The caller hashes the PDF's byte ranges by streaming, then calls
+// [SignDetached] with the digest and [SignOptions]: a [crypto.Signer] (this
+// package never knows where a key lives), the certificate and its chain.
+// [EstimateSize] gives an upper bound of the result's size, so the PDF's
+// /Contents placeholder is never too small. The result is DER:
+//
+//	ContentInfo { signedData, SignedData {
+//	  version 1, digestAlgorithms { sha256 }, encapContentInfo { id-data } (detached),
+//	  certificates { leaf, chain... } (sorted, as DER SET OF requires),
+//	  signerInfos { SignerInfo {
+//	    version 1, sid issuerAndSerialNumber, digestAlgorithm,
+//	    signedAttrs { contentType id-data, messageDigest, signing-certificate-v2 [, signingTime (Legacy)] },
+//	    signatureAlgorithm (rsaEncryption | RSASSA-PSS | ecdsa-with-SHA*), signature,
+//	    unsignedAttrs { signatureTimeStampToken (B-T) } } } } }
+//
+// B-T adds an RFC 3161 token over the signature value; [RequestTimestamp] is
+// the client, and internal/cms/tsatest a real TSA (openssl ts) for tests.
+//
+// # Verifying
+//
+// [TrimPadding] cuts the zero padding off a /Contents string; [Parse]
+// parses the SignedData; the caller hashes the byte ranges with
+// [SignedData.DigestAlgorithm] and calls [SignedData.Verify], which checks
+// the message digest, the content type, the signature over the signed
+// attributes, the ESS signing-certificate attributes and the timestamp.
+// Chain building and trust are the caller's, with [VerifyChain] and
+// [VerifyTSAChain] as helpers; revocation is out of scope here.
+//
+// # Why we parse CMS ourselves
+//
+// A verifier's parser is its attack surface: universal signature forgery
+// and signature wrapping live in the gap between what one parser accepts and
+// what another signs. No strict, maintained Go CMS library covers what PDF
+// sealing needs: go.mozilla.org/pkcs7 (and its forks) is archived, built on
+// encoding/asn1's reflection, has no ESS signing-certificate-v2, no
+// RSASSA-PSS, no CAdES attributes and its own BER handling; the timestamp
+// packages pull in their own CMS copies. So, like crypto/x509's parser, this
+// package reads every field with golang.org/x/crypto/cryptobyte, one
+// explicit check and one precise error per field, over an allow-list of
+// algorithms, and refuses what PDF signatures never use (several signers,
+// attribute certificates, encapsulated content, trailing data).
+//
+// # BER
+//
+// Some signers emit BER (indefinite lengths, constructed OCTET STRINGs).
+// Input is first normalised to DER: definite minimal lengths, primitive
+// strings, canonical BOOLEANs. SET OF is not re-sorted: the signed
+// attributes are verified over the bytes the signer sent, as every deployed
+// verifier does. DER input passes through unchanged, so embedded
+// certificates keep the exact bytes their signatures cover. Constructed
+// strings under implicit context tags cannot be recognised without the
+// schema and are refused by the strict parser.
+//
+// # Limits
+//
+// Every input is bounded: [MaxSize] bytes, [MaxDepth] levels of nesting,
+// [MaxElements] ASN.1 elements, [MaxCertificates] certificates and
+// [MaxAttributes] attributes per set. Exceeding one fails with [ErrLimit].
+//
+// # Errors
+//
+// Every error wraps a sentinel ([ErrMalformed], [ErrDigestMismatch],
+// [ErrSignatureInvalid], [ErrSigningCertMismatch], ...) and names the field
+// at fault. Errors never contain key material.
+package cms

@@ -1,0 +1,63 @@
+package cms
+
+import (
+	"crypto"
+	"encoding/asn1"
+)
+
+var (
+	oidData       = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidTSTInfo    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 1, 4}
+
+	oidAttrContentType      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 3}
+	oidAttrMessageDigest    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
+	oidAttrSigningTime      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
+	oidAttrSigningCert      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 12}
+	oidAttrSigningCertV2    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
+	oidAttrTimeStampToken   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 14}
+	oidRSAEncryption        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+	oidRSAPSS               = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 10}
+	oidMGF1                 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
+	oidECPublicKey          = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+	oidEKUDocumentSigning   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}       // RFC 9336
+	oidEKUAdobeAuthentic    = asn1.ObjectIdentifier{1, 2, 840, 113583, 1, 1, 5}       // Adobe Authentic Documents Trust
+	oidEKUMSDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 10, 3, 12} // Microsoft document signing
+	oidExtKeyUsage          = asn1.ObjectIdentifier{2, 5, 29, 37}
+)
+
+// hashAlg is one entry of the digest allow-list.
+type hashAlg struct {
+	hash    crypto.Hash
+	oid     asn1.ObjectIdentifier
+	rsaOID  asn1.ObjectIdentifier // shaNNNWithRSAEncryption
+	ecdsaID asn1.ObjectIdentifier // ecdsa-with-SHANNN
+}
+
+// hashAlgs is the digest allow-list. SHA-1 is only recognised for the ESS
+// signing-certificate (v1) certificate hash, never as a signature digest.
+var hashAlgs = []hashAlg{
+	{crypto.SHA256, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
+	{crypto.SHA384, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}},
+	{crypto.SHA512, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}},
+}
+
+var oidSHA1 = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+
+func hashByOID(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
+	for _, a := range hashAlgs {
+		if a.oid.Equal(oid) {
+			return a.hash, true
+		}
+	}
+	return 0, false
+}
+
+func algFor(h crypto.Hash) (hashAlg, bool) {
+	for _, a := range hashAlgs {
+		if a.hash == h {
+			return a, true
+		}
+	}
+	return hashAlg{}, false
+}
