@@ -4,6 +4,43 @@
 // An [Entry] is hashed over a domain-separated canonical encoding of every
 // field and the previous entry's hash. The audit trail is the source of
 // truth for certificate status.
+//
+// # Hashing
+//
+// [Entry.ComputeHash] is SHA-256 over [Entry.Canonical]: the tag
+// "sealkeep/audit/v1", then every field except Hash, each variable-length
+// field length-prefixed, details in key order, time as UTC unix
+// microseconds. [Hash] marshals as lowercase hex.
+//
+// # Verification
+//
+// [Verify] (or a [Verifier] fed entry by entry) reads a chain once, in
+// constant memory, and returns a [Report] naming the first broken entry and
+// the [Problem]: edited, deleted, reordered, inserted, duplicated, time or
+// invalid. A bare hash chain cannot see a cut-off tail or a history rewritten
+// consistently from some entry on; a signed [Checkpoint] kept elsewhere can:
+// [VerifyAgainstCheckpoint] reports those as truncated or rewritten.
+//
+// # Checkpoints
+//
+// A [Checkpoint] is an Ed25519-signed statement of (chain, seq, head hash,
+// time). [MarshalCheckpoint] and [ParseCheckpoint] read and write its small
+// text format; [CreateCheckpointKeyFile] and [LoadCheckpointKey] manage the
+// signing key, a [CheckpointKey] that never prints its secret.
+//
+// # Lifecycle
+//
+// Certificate-version status ([Status]) changes only through [Next], the
+// single table of allowed transitions. [Fold] replays a chain through [State],
+// which also enforces the identity-wide rules (at most one active version;
+// rotation supersedes the active one), and yields every version's status;
+// [StatusAt] answers what a version's status was at a given time.
+//
+// # Export
+//
+// [WriteJSONL] writes one JSON object per line; [DecodeJSONL] and
+// [ParseEntry] read them back strictly (unknown or duplicate fields, missing
+// fields, malformed hashes and oversized input are rejected).
 package audit
 
 import "time"

@@ -1,0 +1,161 @@
+package audit
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// maxKeyFileSize caps what [LoadCheckpointKey] reads; a PKCS#8 Ed25519 PEM
+// file is about 120 bytes.
+const maxKeyFileSize = 4096
+
+// ErrCheckpointKey reports a checkpoint key file that cannot be used. Its
+// messages never include the file's contents.
+var ErrCheckpointKey = errors.New("audit: checkpoint key file")
+
+// CheckpointKey is the Ed25519 key that signs checkpoints. It never prints
+// its secret: String, GoString, Format (every verb), MarshalJSON and
+// LogValue show only the public key id.
+type CheckpointKey struct {
+	priv ed25519.PrivateKey
+}
+
+// GenerateCheckpointKey returns a new random key, held only in memory.
+func GenerateCheckpointKey() (CheckpointKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: generating: %w", ErrCheckpointKey, err)
+	}
+	return CheckpointKey{priv: priv}, nil
+}
+
+// Public returns the public key, to give to whoever verifies checkpoints.
+func (k CheckpointKey) Public() ed25519.PublicKey {
+	if len(k.priv) != ed25519.PrivateKeySize {
+		return nil
+	}
+	return k.priv.Public().(ed25519.PublicKey)
+}
+
+// KeyID returns [KeyID] of the public key.
+func (k CheckpointKey) KeyID() string { return KeyID(k.Public()) }
+
+// SignCheckpoint signs head at time now; see [SignCheckpoint].
+func (k CheckpointKey) SignCheckpoint(head Entry, now time.Time) (Checkpoint, error) {
+	return SignCheckpoint(k.priv, head, now)
+}
+
+// String returns a redacted description.
+func (k CheckpointKey) String() string {
+	if len(k.priv) != ed25519.PrivateKeySize {
+		return "audit.CheckpointKey(none)"
+	}
+	return "audit.CheckpointKey(REDACTED, key_id=" + k.KeyID() + ")"
+}
+
+// GoString returns the same redacted description as String.
+func (k CheckpointKey) GoString() string { return k.String() }
+
+// Format writes the redacted description for every verb.
+func (k CheckpointKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+
+// MarshalJSON returns the redacted description as a JSON string.
+func (k CheckpointKey) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, "%q", k.String()), nil
+}
+
+// LogValue returns the redacted description.
+func (k CheckpointKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// CreateCheckpointKeyFile generates a key and writes it to path as a PKCS#8
+// PEM file ("PRIVATE KEY", as openssl genpkey -algorithm ed25519 writes),
+// mode 0600. It refuses to overwrite an existing file.
+func CreateCheckpointKeyFile(path string) (CheckpointKey, error) {
+	k, err := GenerateCheckpointKey()
+	if err != nil {
+		return CheckpointKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k.priv)
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: encoding: %w", ErrCheckpointKey, err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	defer clear(data)
+	defer clear(der)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return CheckpointKey{}, fmt.Errorf("%w: writing %s: %w", ErrCheckpointKey, path, err)
+	}
+	return k, nil
+}
+
+// LoadCheckpointKey reads a key written by [CreateCheckpointKeyFile] (or
+// openssl genpkey -algorithm ed25519). The file must be a regular file of at
+// most 4 KiB, readable by its owner only, holding one PEM "PRIVATE KEY"
+// block with a PKCS#8 Ed25519 key and nothing else.
+func LoadCheckpointKey(path string) (CheckpointKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return CheckpointKey{}, fmt.Errorf("%w: %s is not a regular file", ErrCheckpointKey, path)
+	case st.Mode().Perm()&0o077 != 0:
+		return CheckpointKey{}, fmt.Errorf("%w: %s has mode %04o; it must not be accessible by group or others (chmod 600)",
+			ErrCheckpointKey, path, st.Mode().Perm())
+	case st.Size() > maxKeyFileSize:
+		return CheckpointKey{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrCheckpointKey, path, maxKeyFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	defer clear(data)
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: reading %s: %w", ErrCheckpointKey, path, err)
+	}
+	if len(data) > maxKeyFileSize {
+		return CheckpointKey{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrCheckpointKey, path, maxKeyFileSize)
+	}
+	block, rest := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" || len(block.Headers) != 0 {
+		return CheckpointKey{}, fmt.Errorf("%w: %s does not hold a PEM PRIVATE KEY block", ErrCheckpointKey, path)
+	}
+	defer clear(block.Bytes)
+	for _, c := range rest {
+		if c != '\n' && c != '\r' && c != ' ' && c != '\t' {
+			return CheckpointKey{}, fmt.Errorf("%w: %s has data after the key", ErrCheckpointKey, path)
+		}
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %s is not a PKCS#8 private key", ErrCheckpointKey, path)
+	}
+	priv, ok := key.(ed25519.PrivateKey)
+	if !ok {
+		return CheckpointKey{}, fmt.Errorf("%w: %s holds a %T, not an Ed25519 key", ErrCheckpointKey, path, key)
+	}
+	return CheckpointKey{priv: priv}, nil
+}

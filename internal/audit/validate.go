@@ -1,0 +1,92 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Limits on an entry's fields, enforced by [Entry.Validate] and so by
+// [ParseEntry], [WriteJSONL] and [Verifier].
+const (
+	MaxNameLen        = 256     // Chain, Actor, Action and Subject strings, in bytes
+	MaxDetails        = 32      // number of Details
+	MaxDetailKeyLen   = 64      // bytes of a Details key
+	MaxDetailValueLen = 4096    // bytes of a Details value
+	MaxLineLen        = 1 << 20 // bytes of one JSON Lines record
+)
+
+// ErrInvalidEntry reports an entry that is not well formed.
+var ErrInvalidEntry = errors.New("audit: invalid entry")
+
+// Known reports whether a is one of the actions this package defines.
+func (a Action) Known() bool {
+	switch a {
+	case ActionOrgCreate, ActionIdentityCreate, ActionKeyGenerate, ActionKeyExternal,
+		ActionCertUpload, ActionCertImport, ActionVersionActivate, ActionVersionRotate,
+		ActionVersionRevoke, ActionVersionDestroy, ActionSeal, ActionDEKCreate,
+		ActionKEKRotate, ActionKEKRetire, ActionSecurityDecryptFailed,
+		ActionSecurityImportRejected, ActionSecuritySignFailed:
+		return true
+	}
+	return false
+}
+
+// Validate checks that e is well formed on its own: a non-empty chain name,
+// Seq at least 1, a non-zero time with no precision below a microsecond (the
+// hash does not cover it), a known action, a non-negative subject version,
+// valid UTF-8 everywhere and the size limits above. It does not look at the
+// hashes; [Verifier] does.
+func (e Entry) Validate() error {
+	if e.Chain == "" {
+		return fmt.Errorf("%w: empty chain name", ErrInvalidEntry)
+	}
+	if e.Seq == 0 {
+		return fmt.Errorf("%w: seq 0 (sequence numbers start at 1)", ErrInvalidEntry)
+	}
+	if e.Time.IsZero() {
+		return fmt.Errorf("%w: zero time", ErrInvalidEntry)
+	}
+	if e.Time.Nanosecond()%1000 != 0 {
+		return fmt.Errorf("%w: time has sub-microsecond precision, which the hash does not cover", ErrInvalidEntry)
+	}
+	if !e.Action.Known() {
+		return fmt.Errorf("%w: unknown action %.64q", ErrInvalidEntry, e.Action)
+	}
+	if e.Subject.Version < 0 {
+		return fmt.Errorf("%w: negative subject version", ErrInvalidEntry)
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"chain", e.Chain}, {"actor kind", e.Actor.Kind}, {"actor id", e.Actor.ID},
+		{"action", string(e.Action)}, {"subject org", e.Subject.Org}, {"subject identity", e.Subject.Identity},
+	} {
+		if err := checkString(f.name, f.v, MaxNameLen); err != nil {
+			return err
+		}
+	}
+	if len(e.Details) > MaxDetails {
+		return fmt.Errorf("%w: %d details (limit %d)", ErrInvalidEntry, len(e.Details), MaxDetails)
+	}
+	for k, v := range e.Details {
+		if k == "" {
+			return fmt.Errorf("%w: empty details key", ErrInvalidEntry)
+		}
+		if err := checkString("details key", k, MaxDetailKeyLen); err != nil {
+			return err
+		}
+		if err := checkString("details value", v, MaxDetailValueLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkString(name, v string, limit int) error {
+	if len(v) > limit {
+		return fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrInvalidEntry, name, len(v), limit)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidEntry, name)
+	}
+	return nil
+}
