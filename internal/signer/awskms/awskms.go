@@ -288,7 +288,7 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	if err != nil {
 		return nil, MapError("Sign", s.ref, err)
 	}
-	if err := verify(s.pub, digest, opts, sig); err != nil {
+	if err := signer.VerifySignature(s.pub, digest, sig, opts); err != nil {
 		return nil, fmt.Errorf("awskms key %s (%s): %w", s.ref, alg, err)
 	}
 	return sig, nil
@@ -397,25 +397,6 @@ func MapError(op, ref string, err error) error {
 		}
 	}
 	return fmt.Errorf("awskms %s with key %s: %w", op, ref, err)
-}
-
-// verify checks sig against pub; PSS is verified with any salt length.
-func verify(pub crypto.PublicKey, digest []byte, opts crypto.SignerOpts, sig []byte) error {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if _, ok := opts.(*rsa.PSSOptions); ok {
-			if rsa.VerifyPSS(k, opts.HashFunc(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
-				return nil
-			}
-		} else if rsa.VerifyPKCS1v15(k, opts.HashFunc(), digest, sig) == nil {
-			return nil
-		}
-	case *ecdsa.PublicKey:
-		if ecdsa.VerifyASN1(k, digest, sig) {
-			return nil
-		}
-	}
-	return signer.ErrBadSignature
 }
 
 // keySpecs maps key policy names to KMS key specs.
