@@ -12,8 +12,6 @@ import (
 	"iter"
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 const (
@@ -111,13 +109,8 @@ func (c Checkpoint) message() []byte {
 // check validates every field; signed requires a signature of the right
 // length.
 func (c Checkpoint) check(signed bool) error {
-	if c.Chain == "" || len(c.Chain) > MaxNameLen || !utf8.ValidString(c.Chain) {
-		return fmt.Errorf("%w: chain name must be 1 to %d bytes of UTF-8", ErrCheckpointFormat, MaxNameLen)
-	}
-	for _, r := range c.Chain {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: control character in chain name", ErrCheckpointFormat)
-		}
+	if err := checkChainName(c.Chain); err != nil {
+		return fmt.Errorf("%w: %w", ErrCheckpointFormat, err)
 	}
 	if c.Seq == 0 {
 		return fmt.Errorf("%w: seq 0", ErrCheckpointFormat)

@@ -112,6 +112,8 @@ const (
 // Entry is one link of a chain. Seq starts at 1 and has no gaps; PrevHash of
 // entry 1 is all zeros; Hash is [Entry.ComputeHash] of everything else.
 type Entry struct {
+	// Chain is the organization ID, or [SystemChain]: 1 to 256 bytes of
+	// UTF-8, no control characters, no leading or trailing white space.
 	Chain    string            `json:"chain"`
 	Seq      uint64            `json:"seq"`
 	Time     time.Time         `json:"time"` // UTC, truncated to microseconds

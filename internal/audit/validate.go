@@ -3,6 +3,8 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -32,14 +34,15 @@ func (a Action) Known() bool {
 	return false
 }
 
-// Validate checks that e is well formed on its own: a non-empty chain name,
+// Validate checks that e is well formed on its own: a valid chain name (see
+// [Entry.Chain]),
 // Seq at least 1, a non-zero time with no precision below a microsecond (the
 // hash does not cover it), a known action, a non-negative subject version,
 // valid UTF-8 everywhere and the size limits above. It does not look at the
 // hashes; [Verifier] does.
 func (e Entry) Validate() error {
-	if e.Chain == "" {
-		return fmt.Errorf("%w: empty chain name", ErrInvalidEntry)
+	if err := checkChainName(e.Chain); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidEntry, err)
 	}
 	if e.Seq == 0 {
 		return fmt.Errorf("%w: seq 0 (sequence numbers start at 1)", ErrInvalidEntry)
@@ -57,7 +60,7 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("%w: negative subject version", ErrInvalidEntry)
 	}
 	for _, f := range [...]struct{ name, v string }{
-		{"chain", e.Chain}, {"actor kind", e.Actor.Kind}, {"actor id", e.Actor.ID},
+		{"actor kind", e.Actor.Kind}, {"actor id", e.Actor.ID},
 		{"action", string(e.Action)}, {"subject org", e.Subject.Org}, {"subject identity", e.Subject.Identity},
 	} {
 		if err := checkString(f.name, f.v, MaxNameLen); err != nil {
@@ -87,6 +90,22 @@ func checkString(name, v string, limit int) error {
 	}
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidEntry, name)
+	}
+	return nil
+}
+
+var errChainName = errors.New("a chain name must be 1 to 256 bytes of UTF-8 without control characters or leading or trailing white space")
+
+// checkChainName applies the rule that lets every chain name appear on one
+// line of a checkpoint file.
+func checkChainName(s string) error {
+	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+		return errChainName
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return errChainName
+		}
 	}
 	return nil
 }
