@@ -201,7 +201,7 @@ func parseTSTInfo(der []byte) (tstInfo, error) {
 		}
 	}
 	var ordering bool
-	if !s.ReadOptionalASN1Boolean(&ordering, asn1.BOOLEAN, false) {
+	if s.PeekASN1Tag(asn1.BOOLEAN) && !s.ReadASN1Boolean(&ordering) {
 		return t, malformed("TSTInfo: ordering is not a BOOLEAN")
 	}
 	if s.PeekASN1Tag(asn1.INTEGER) {
@@ -250,7 +250,7 @@ func parseGeneralizedTime(s string) (time.Time, error) {
 // (implicit tags).
 func parseAccuracy(s cryptobyte.String) (time.Duration, error) {
 	var sec, ms, us int64
-	if !s.ReadOptionalASN1Integer(&sec, asn1.INTEGER, int64(0)) {
+	if s.PeekASN1Tag(asn1.INTEGER) && !s.ReadASN1Integer(&sec) {
 		return 0, malformed("TSTInfo: bad accuracy seconds")
 	}
 	for i, p := range []*int64{&ms, &us} {
