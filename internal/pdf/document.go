@@ -369,3 +369,71 @@ func decodeText(b []byte) string {
 	}
 	return string(rs)
 }
+
+// Certification returns the DocMDP permission level (1, 2 or 3) of the
+// document's certification signature, or 0 when it is not certified. It
+// reads the catalog's /Perms /DocMDP and every signature dictionary's
+// /Reference entries.
+func (rv *Revision) Certification() (int, error) {
+	_, cat, err := rv.Catalog()
+	if err != nil {
+		return 0, err
+	}
+	var sigDicts []Object
+	if po, ok := cat["Perms"]; ok {
+		perms, err := rv.Dict(po)
+		if err != nil {
+			return 0, fmt.Errorf("catalog /Perms: %w", err)
+		}
+		if d, ok := perms["DocMDP"]; ok {
+			sigDicts = append(sigDicts, d)
+		}
+	}
+	sigs, err := rv.Signatures()
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range sigs {
+		sigDicts = append(sigDicts, s.Dict)
+	}
+	level := 0
+	for _, o := range sigDicts {
+		d, err := rv.Dict(o)
+		if err != nil {
+			return 0, fmt.Errorf("DocMDP signature: %w", err)
+		}
+		refs, ok := d["Reference"]
+		if !ok {
+			continue
+		}
+		arr, err := rv.Array(refs)
+		if err != nil {
+			return 0, fmt.Errorf("signature /Reference: %w", err)
+		}
+		for _, x := range arr {
+			sr, err := rv.Dict(x)
+			if err != nil {
+				return 0, fmt.Errorf("signature reference: %w", err)
+			}
+			if sr.Name("TransformMethod") != "DocMDP" {
+				continue
+			}
+			p := int64(2) // the default (§12.8.2.2)
+			if tp, ok := sr["TransformParams"]; ok {
+				params, err := rv.Dict(tp)
+				if err != nil {
+					return 0, fmt.Errorf("DocMDP /TransformParams: %w", err)
+				}
+				if po, ok := params["P"]; ok {
+					if p, err = rv.Int(po); err != nil || p < 1 || p > 3 {
+						return 0, fmt.Errorf("%w: DocMDP /P is not 1, 2 or 3", ErrMalformed)
+					}
+				}
+			}
+			if level == 0 || int(p) < level {
+				level = int(p)
+			}
+		}
+	}
+	return level, nil
+}
