@@ -132,6 +132,12 @@ func (s *State) plan(e Entry) ([]change, error) {
 				Hint: fmt.Sprintf("version %d is active; rotate to this version instead", active)})
 		}
 	case ActionVersionRotate:
+		if cur.Status != StatusReady {
+			// Next also moves active to superseded: that is the old version's
+			// half of a rotation, never the subject's.
+			return nil, fmt.Errorf("identity %.64q version %d: %w", id, n, &TransitionError{From: cur.Status, Action: e.Action,
+				Hint: "the version rotated to must be ready"})
+		}
 		old, err := s.planRotate(e, active, hasActive)
 		if err != nil {
 			return nil, fmt.Errorf("identity %.64q version %d: %w", id, n, err)
