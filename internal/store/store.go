@@ -6,6 +6,40 @@
 // entry that records it: if the entry cannot be written, the change does not
 // happen. [Tx.AppendAudit] serialises appends per chain, across goroutines
 // and across processes, so each chain stays linear.
+//
+// # Opening
+//
+// Package store/open dispatches a DSN to a backend: "postgres://" and
+// "postgresql://" URLs to PostgreSQL, "sqlite:PATH" or a plain file path to
+// SQLite. Each backend applies its embedded schema migrations when opened and
+// refuses a database whose schema is newer than the binary
+// ([ErrSchemaTooNew]).
+//
+// # Transactions
+//
+// [Store.Update] may run fn more than once: when the database reports a
+// serialisation failure, a deadlock or a busy lock, the transaction is
+// rolled back and fn is called again after a short, bounded backoff. fn must
+// therefore have no effects outside tx (no network calls, no signing, no
+// channel sends) and must not call Update or View itself.
+//
+// A read-modify-write transaction should call [Tx.LockChain] on the chain it
+// will append to before it reads: on PostgreSQL, Update runs at READ
+// COMMITTED, and the chain lock is what makes the reads that follow current
+// and keeps a concurrent writer of the same organization out until commit.
+// On SQLite every Update holds the database write lock, so LockChain only
+// documents intent there.
+//
+// A Tx method that fails with anything other than [ErrNotFound],
+// [ErrConflict] or [ErrInvalid] poisons the transaction: Update then rolls
+// back even if fn returns nil (fail closed).
+//
+// # Values
+//
+// Times are stored as UTC microseconds and read back in UTC. Byte slices
+// round-trip exactly, nil and empty kept apart; the elements of
+// [Version.ChainDER] read back non-nil. Strings must be valid UTF-8 without
+// NUL bytes ([ErrInvalid] otherwise). Lists are ordered by primary key.
 package store
 
 import (
@@ -20,6 +54,11 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists or changed concurrently")
+	// ErrInvalid reports a value the store cannot keep exactly (a string
+	// that is not UTF-8 or holds NUL, a number out of range).
+	ErrInvalid = errors.New("invalid value")
+	// ErrSchemaTooNew reports a database migrated by a newer sealkeep.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 )
 
 // Store opens transactions.
@@ -65,8 +104,14 @@ type Tx interface {
 	PutVersion(Version) error
 	// PutDEK inserts or replaces a wrapped data key.
 	PutDEK(WrappedDEK) error
-	// AppendAudit locks the head of e.Chain, sets e.Seq, e.PrevHash and
-	// e.Hash (via audit), stores e and returns it.
+	// LockChain locks the head of a chain until the transaction ends, so
+	// that no other transaction appends to it meanwhile; see the package
+	// documentation.
+	LockChain(chain string) error
+	// AppendAudit locks the head of e.Chain, sets e.Seq (head + 1),
+	// e.PrevHash (the head's hash, zero for the first entry), e.Time (UTC,
+	// truncated to microseconds; now if zero) and e.Hash
+	// ([audit.Entry.ComputeHash]), stores e and returns it.
 	AppendAudit(e audit.Entry) (audit.Entry, error)
 }
 

@@ -1,0 +1,168 @@
+// Package sqlcore implements [store.Store] over database/sql for both SQL
+// backends, so that SQLite and PostgreSQL run the same queries, the same
+// audit append and the same retry loop. A [Dialect] carries the few
+// differences: transaction options, the row-lock clause and how driver
+// errors are classified.
+//
+// # Queries
+//
+// Every query uses $1-style placeholders, which PostgreSQL and SQLite both
+// accept. Integer columns hold times as UTC microseconds. Nullable blobs are
+// read together with "col IS NULL", because the SQLite driver returns a
+// zero-length blob as nil.
+//
+// # Audit append
+//
+// The head row of a chain in audit_heads is created with INSERT ... ON
+// CONFLICT DO NOTHING and then read with the dialect's row lock (FOR UPDATE
+// on PostgreSQL; SQLite transactions already hold the database write lock).
+// The entry is inserted and the head moved in the same transaction.
+package sqlcore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"sealkeep/internal/store"
+)
+
+// Class is what an error means for a transaction.
+type Class int
+
+// Error classes.
+const (
+	Other     Class = iota // anything else: fail
+	Retryable              // serialisation failure, deadlock, busy: run fn again
+	Unique                 // duplicate key
+)
+
+// Dialect describes one database.
+type Dialect struct {
+	// Write and Read are the options of Update and View transactions.
+	Write, Read sql.TxOptions
+	// ForUpdate is appended to the query that reads a chain head.
+	ForUpdate string
+	// MigrationLock, if set, runs first in the migration transaction to
+	// serialise concurrent migrators.
+	MigrationLock string
+	// Classify tells retryable and duplicate-key errors from the rest; it
+	// must look through wrapping (errors.As).
+	Classify func(error) Class
+	// SerialWrites makes Update transactions of one Store wait for each
+	// other in Go rather than on the database lock.
+	SerialWrites bool
+}
+
+// Retry policy of Update: attempts and the backoff bounds between them.
+const (
+	maxAttempts = 12
+	minBackoff  = 2 * time.Millisecond
+	maxBackoff  = 250 * time.Millisecond
+)
+
+// Store is a [store.Store] over one *sql.DB.
+type Store struct {
+	db       *sql.DB
+	d        *Dialect
+	writeSem chan struct{} // nil unless d.SerialWrites
+}
+
+// New migrates db with the numbered migrations in fsys and returns a store
+// over it. It closes db when it fails.
+func New(ctx context.Context, db *sql.DB, d *Dialect, migrations []Migration) (*Store, error) {
+	if err := migrate(ctx, db, d, migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, d: d}
+	if d.SerialWrites {
+		s.writeSem = make(chan struct{}, 1)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, &s.d.Read)
+	if err != nil {
+		return fmt.Errorf("store: begin read: %w", err)
+	}
+	defer sqlTx.Rollback()
+	return fn(&tx{ctx: ctx, q: sqlTx, d: s.d})
+}
+
+// Update runs fn in a read-write transaction, retrying it on retryable
+// errors with jittered exponential backoff.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	backoff := minBackoff
+	for attempt := 1; ; attempt++ {
+		err := s.update(ctx, fn)
+		if err == nil || s.d.Classify(err) != Retryable || ctx.Err() != nil {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("store: giving up after %d attempts: %w", attempt, err)
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, maxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("store: %w (retrying after: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
+	if s.writeSem != nil {
+		select {
+		case s.writeSem <- struct{}{}:
+			defer func() { <-s.writeSem }()
+		case <-ctx.Done():
+			return fmt.Errorf("store: %w", ctx.Err())
+		}
+	}
+	sqlTx, err := s.db.BeginTx(ctx, &s.d.Write)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	t := &tx{ctx: ctx, q: sqlTx, d: s.d}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.poison != nil {
+		return fmt.Errorf("store: rolled back after an earlier failure: %w", t.poison)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// fail maps a driver error to the store's sentinels, with context. Any
+// error but "no rows" poisons the transaction.
+func (t *tx) fail(err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s: %w", msg, store.ErrNotFound)
+	}
+	if t.d.Classify(err) == Unique {
+		err = fmt.Errorf("store: %s: %w (%w)", msg, store.ErrConflict, err)
+	} else {
+		err = fmt.Errorf("store: %s: %w", msg, err)
+	}
+	if t.poison == nil {
+		t.poison = err
+	}
+	return err
+}

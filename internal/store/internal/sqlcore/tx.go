@@ -1,0 +1,498 @@
+package sqlcore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/store"
+)
+
+// auditBatch is how many audit entries AuditEntries reads per query.
+const auditBatch = 1000
+
+// querier is what tx needs of *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx implements store.Tx (and so store.ReadTx).
+type tx struct {
+	ctx    context.Context
+	q      querier
+	d      *Dialect
+	poison error // first database failure; Update will not commit
+}
+
+// validText reports whether s can be stored and read back exactly.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func checkText(what string, vals ...string) error {
+	for _, v := range vals {
+		if !validText(v) {
+			return fmt.Errorf("store: %s: %w: text must be UTF-8 without NUL", what, store.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func micros(t time.Time) int64      { return t.UnixMicro() }
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// blob restores a nullable blob read with its "IS NULL" flag.
+func blob(b []byte, isNull bool) []byte {
+	switch {
+	case isNull:
+		return nil
+	case b == nil:
+		return []byte{}
+	}
+	return b
+}
+
+// ---- orgs
+
+const orgCols = `id, name, created_us`
+
+func scanOrg(sc interface{ Scan(...any) error }) (o store.Org, err error) {
+	var us int64
+	err = sc.Scan(&o.ID, &o.Name, &us)
+	o.CreatedAt = fromMicros(us)
+	return o, err
+}
+
+func (t *tx) Org(id string) (store.Org, error) {
+	if !validText(id) {
+		return store.Org{}, fmt.Errorf("store: org %q: %w", id, store.ErrNotFound)
+	}
+	o, err := scanOrg(t.q.QueryRowContext(t.ctx, `SELECT `+orgCols+` FROM orgs WHERE id = $1`, id))
+	if err != nil {
+		return store.Org{}, t.fail(err, "org %q", id)
+	}
+	return o, nil
+}
+
+func (t *tx) Orgs() ([]store.Org, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+orgCols+` FROM orgs ORDER BY id`)
+	if err != nil {
+		return nil, t.fail(err, "list orgs")
+	}
+	return collect(t, rows, scanOrg, "list orgs")
+}
+
+func (t *tx) PutOrg(o store.Org) error {
+	if err := checkText("org", o.ID, o.Name); err != nil {
+		return err
+	}
+	res, err := t.q.ExecContext(t.ctx, `INSERT INTO orgs (`+orgCols+`) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+		o.ID, o.Name, micros(o.CreatedAt))
+	return t.inserted(res, err, "org %q", o.ID)
+}
+
+// inserted turns the result of an INSERT ... ON CONFLICT DO NOTHING into
+// ErrConflict when no row was inserted.
+func (t *tx) inserted(res sql.Result, err error, format string, args ...any) error {
+	if err != nil {
+		return t.fail(err, format, args...)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return t.fail(err, format, args...)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", fmt.Sprintf(format, args...), store.ErrConflict)
+	}
+	return nil
+}
+
+// exists returns ErrNotFound unless query (SELECT 1 ...) finds a row.
+func (t *tx) exists(query, what, id string) error {
+	var one int
+	if err := t.q.QueryRowContext(t.ctx, query, id).Scan(&one); err != nil {
+		return t.fail(err, "%s %q", what, id)
+	}
+	return nil
+}
+
+// ---- identities
+
+const identityCols = `id, org_id, owner, name, created_us`
+
+func scanIdentity(sc interface{ Scan(...any) error }) (i store.Identity, err error) {
+	var us int64
+	err = sc.Scan(&i.ID, &i.OrgID, &i.Owner, &i.Name, &us)
+	i.CreatedAt = fromMicros(us)
+	return i, err
+}
+
+func (t *tx) Identity(id string) (store.Identity, error) {
+	if !validText(id) {
+		return store.Identity{}, fmt.Errorf("store: identity %q: %w", id, store.ErrNotFound)
+	}
+	i, err := scanIdentity(t.q.QueryRowContext(t.ctx, `SELECT `+identityCols+` FROM identities WHERE id = $1`, id))
+	if err != nil {
+		return store.Identity{}, t.fail(err, "identity %q", id)
+	}
+	return i, nil
+}
+
+func (t *tx) Identities(orgID string) ([]store.Identity, error) {
+	if !validText(orgID) {
+		return nil, nil
+	}
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+identityCols+` FROM identities WHERE org_id = $1 ORDER BY id`, orgID)
+	if err != nil {
+		return nil, t.fail(err, "list identities of org %q", orgID)
+	}
+	return collect(t, rows, scanIdentity, "list identities")
+}
+
+func (t *tx) PutIdentity(i store.Identity) error {
+	if err := checkText("identity", i.ID, i.OrgID, i.Owner, i.Name); err != nil {
+		return err
+	}
+	if err := t.exists(`SELECT 1 FROM orgs WHERE id = $1`, "identity's org", i.OrgID); err != nil {
+		return err
+	}
+	res, err := t.q.ExecContext(t.ctx, `INSERT INTO identities (`+identityCols+`) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+		i.ID, i.OrgID, i.Owner, i.Name, micros(i.CreatedAt))
+	return t.inserted(res, err, "identity %q", i.ID)
+}
+
+// ---- certificate versions
+
+const versionCols = `identity_id, version, status, key_ref,
+	key_blob, key_blob IS NULL, public_key, public_key IS NULL, csr, csr IS NULL,
+	cert_der, cert_der IS NULL, chain_der, created_us, updated_us`
+
+func scanVersion(sc interface{ Scan(...any) error }) (v store.Version, err error) {
+	var (
+		keyNull, pubNull, csrNull, certNull bool
+		chain                               []byte
+		created, updated                    int64
+	)
+	if err = sc.Scan(&v.IdentityID, &v.Version, &v.Status, &v.KeyRef,
+		&v.KeyBlob, &keyNull, &v.PublicKey, &pubNull, &v.CSR, &csrNull,
+		&v.CertDER, &certNull, &chain, &created, &updated); err != nil {
+		return v, err
+	}
+	v.KeyBlob = blob(v.KeyBlob, keyNull)
+	v.PublicKey = blob(v.PublicKey, pubNull)
+	v.CSR = blob(v.CSR, csrNull)
+	v.CertDER = blob(v.CertDER, certNull)
+	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
+	v.ChainDER, err = decodeChain(chain)
+	return v, err
+}
+
+func (t *tx) Version(identityID string, version int) (store.Version, error) {
+	if !validText(identityID) {
+		return store.Version{}, fmt.Errorf("store: version %q/%d: %w", identityID, version, store.ErrNotFound)
+	}
+	v, err := scanVersion(t.q.QueryRowContext(t.ctx,
+		`SELECT `+versionCols+` FROM cert_versions WHERE identity_id = $1 AND version = $2`, identityID, version))
+	if err != nil {
+		return store.Version{}, t.fail(err, "version %q/%d", identityID, version)
+	}
+	return v, nil
+}
+
+func (t *tx) Versions(identityID string) ([]store.Version, error) {
+	if !validText(identityID) {
+		return nil, nil
+	}
+	rows, err := t.q.QueryContext(t.ctx,
+		`SELECT `+versionCols+` FROM cert_versions WHERE identity_id = $1 ORDER BY version`, identityID)
+	if err != nil {
+		return nil, t.fail(err, "list versions of %q", identityID)
+	}
+	return collect(t, rows, scanVersion, "list versions")
+}
+
+func (t *tx) PutVersion(v store.Version) error {
+	if err := checkText("version", v.IdentityID, v.Status, v.KeyRef); err != nil {
+		return err
+	}
+	if err := t.exists(`SELECT 1 FROM identities WHERE id = $1`, "version's identity", v.IdentityID); err != nil {
+		return err
+	}
+	_, err := t.q.ExecContext(t.ctx, `INSERT INTO cert_versions
+		(identity_id, version, status, key_ref, key_blob, public_key, csr, cert_der, chain_der, created_us, updated_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (identity_id, version) DO UPDATE SET
+		status = excluded.status, key_ref = excluded.key_ref, key_blob = excluded.key_blob,
+		public_key = excluded.public_key, csr = excluded.csr, cert_der = excluded.cert_der,
+		chain_der = excluded.chain_der, created_us = excluded.created_us, updated_us = excluded.updated_us`,
+		v.IdentityID, v.Version, v.Status, v.KeyRef, v.KeyBlob, v.PublicKey, v.CSR, v.CertDER,
+		encodeChain(v.ChainDER), micros(v.CreatedAt), micros(v.UpdatedAt))
+	if err != nil {
+		return t.fail(err, "put version %q/%d", v.IdentityID, v.Version)
+	}
+	return nil
+}
+
+// ---- data keys
+
+const dekCols = `org_id, version, kek_version, wrapped, wrapped IS NULL, encryptions, created_us`
+
+func scanDEK(sc interface{ Scan(...any) error }) (k store.WrappedDEK, err error) {
+	var (
+		null     bool
+		enc, us  int64
+		ver, kek int64
+	)
+	if err = sc.Scan(&k.OrgID, &ver, &kek, &k.Wrapped, &null, &enc, &us); err != nil {
+		return k, err
+	}
+	if ver < 0 || ver > math.MaxUint32 || kek < 0 || kek > math.MaxUint32 || enc < 0 {
+		return k, fmt.Errorf("stored data key of %q out of range", k.OrgID)
+	}
+	k.Version, k.KEKVersion, k.Encryptions = uint32(ver), uint32(kek), uint64(enc)
+	k.Wrapped = blob(k.Wrapped, null)
+	k.CreatedAt = fromMicros(us)
+	return k, nil
+}
+
+func (t *tx) DEK(orgID string, version uint32) (store.WrappedDEK, error) {
+	if !validText(orgID) {
+		return store.WrappedDEK{}, fmt.Errorf("store: data key %q/%d: %w", orgID, version, store.ErrNotFound)
+	}
+	k, err := scanDEK(t.q.QueryRowContext(t.ctx,
+		`SELECT `+dekCols+` FROM deks WHERE org_id = $1 AND version = $2`, orgID, int64(version)))
+	if err != nil {
+		return store.WrappedDEK{}, t.fail(err, "data key %q/%d", orgID, version)
+	}
+	return k, nil
+}
+
+func (t *tx) DEKs(orgID string) ([]store.WrappedDEK, error) {
+	if !validText(orgID) {
+		return nil, nil
+	}
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+dekCols+` FROM deks WHERE org_id = $1 ORDER BY version`, orgID)
+	if err != nil {
+		return nil, t.fail(err, "list data keys of %q", orgID)
+	}
+	return collect(t, rows, scanDEK, "list data keys")
+}
+
+func (t *tx) AllDEKs() ([]store.WrappedDEK, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+dekCols+` FROM deks ORDER BY org_id, version`)
+	if err != nil {
+		return nil, t.fail(err, "list data keys")
+	}
+	return collect(t, rows, scanDEK, "list data keys")
+}
+
+func (t *tx) PutDEK(k store.WrappedDEK) error {
+	if err := checkText("data key", k.OrgID); err != nil {
+		return err
+	}
+	if k.Encryptions > math.MaxInt64 {
+		return fmt.Errorf("store: data key %q/%d: %w: encryption count out of range", k.OrgID, k.Version, store.ErrInvalid)
+	}
+	if err := t.exists(`SELECT 1 FROM orgs WHERE id = $1`, "data key's org", k.OrgID); err != nil {
+		return err
+	}
+	_, err := t.q.ExecContext(t.ctx, `INSERT INTO deks (org_id, version, kek_version, wrapped, encryptions, created_us)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (org_id, version) DO UPDATE SET
+		kek_version = excluded.kek_version, wrapped = excluded.wrapped,
+		encryptions = excluded.encryptions, created_us = excluded.created_us`,
+		k.OrgID, int64(k.Version), int64(k.KEKVersion), k.Wrapped, int64(k.Encryptions), micros(k.CreatedAt))
+	if err != nil {
+		return t.fail(err, "put data key %q/%d", k.OrgID, k.Version)
+	}
+	return nil
+}
+
+// ---- audit
+
+const entryCols = `chain, seq, time_us, actor_kind, actor_id, action,
+	subject_org, subject_identity, subject_version, details, prev_hash, hash`
+
+func scanEntry(sc interface{ Scan(...any) error }) (e audit.Entry, err error) {
+	var (
+		seq, us        int64
+		details        sql.NullString
+		prev, hash     []byte
+		action, subOrg string
+	)
+	if err = sc.Scan(&e.Chain, &seq, &us, &e.Actor.Kind, &e.Actor.ID, &action,
+		&subOrg, &e.Subject.Identity, &e.Subject.Version, &details, &prev, &hash); err != nil {
+		return e, err
+	}
+	e.Seq, e.Time, e.Action, e.Subject.Org = uint64(seq), fromMicros(us), audit.Action(action), subOrg
+	if len(prev) != len(e.PrevHash) || len(hash) != len(e.Hash) || seq < 1 {
+		return e, fmt.Errorf("audit entry %q/%d is malformed", e.Chain, seq)
+	}
+	copy(e.PrevHash[:], prev)
+	copy(e.Hash[:], hash)
+	if details.Valid {
+		if e.Details, err = decodeDetails(details.String); err != nil {
+			return e, fmt.Errorf("audit entry %q/%d: %w", e.Chain, seq, err)
+		}
+	}
+	return e, nil
+}
+
+func (t *tx) AuditHead(chain string) (audit.Entry, error) {
+	if !validText(chain) {
+		return audit.Entry{}, fmt.Errorf("store: audit chain %q: %w", chain, store.ErrNotFound)
+	}
+	e, err := scanEntry(t.q.QueryRowContext(t.ctx,
+		`SELECT `+entryCols+` FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain))
+	if err != nil {
+		return audit.Entry{}, t.fail(err, "audit chain %q", chain)
+	}
+	return e, nil
+}
+
+// AuditEntries reads the chain auditBatch entries at a time (keyset
+// pagination on the primary key), so memory stays bounded and fn may use
+// the transaction.
+func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error {
+	if !validText(chain) {
+		return nil
+	}
+	next := max(fromSeq, 1)
+	if next > math.MaxInt64 {
+		return nil
+	}
+	buf := make([]audit.Entry, 0, auditBatch)
+	for {
+		rows, err := t.q.QueryContext(t.ctx, `SELECT `+entryCols+` FROM audit_entries
+			WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`, chain, int64(next), auditBatch)
+		if err != nil {
+			return t.fail(err, "read audit chain %q", chain)
+		}
+		buf = buf[:0]
+		for rows.Next() {
+			e, err := scanEntry(rows)
+			if err != nil {
+				rows.Close()
+				return t.fail(err, "read audit chain %q", chain)
+			}
+			buf = append(buf, e)
+		}
+		if err := rows.Err(); err != nil {
+			return t.fail(err, "read audit chain %q", chain)
+		}
+		rows.Close()
+		for _, e := range buf {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(buf) < auditBatch {
+			return nil
+		}
+		next = buf[len(buf)-1].Seq + 1
+	}
+}
+
+func (t *tx) AuditChains() ([]string, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT chain FROM audit_heads WHERE seq > 0 ORDER BY chain`)
+	if err != nil {
+		return nil, t.fail(err, "list audit chains")
+	}
+	return collect(t, rows, func(sc interface{ Scan(...any) error }) (c string, err error) {
+		return c, sc.Scan(&c)
+	}, "list audit chains")
+}
+
+// lockHead creates the head row of chain if needed, locks it and returns
+// it.
+func (t *tx) lockHead(chain string) (seq int64, hash audit.Hash, err error) {
+	if chain == "" {
+		return 0, hash, fmt.Errorf("store: audit chain name is empty: %w", store.ErrInvalid)
+	}
+	if err := checkText("audit chain", chain); err != nil {
+		return 0, hash, err
+	}
+	if _, err := t.q.ExecContext(t.ctx,
+		`INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING`,
+		chain, hash[:]); err != nil {
+		return 0, hash, t.fail(err, "create head of audit chain %q", chain)
+	}
+	var h []byte
+	if err := t.q.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`+t.d.ForUpdate,
+		chain).Scan(&seq, &h); err != nil {
+		return 0, hash, t.fail(err, "lock head of audit chain %q", chain)
+	}
+	if len(h) != len(hash) || seq < 0 {
+		return 0, hash, t.fail(fmt.Errorf("malformed head"), "audit chain %q", chain)
+	}
+	copy(hash[:], h)
+	return seq, hash, nil
+}
+
+func (t *tx) LockChain(chain string) error {
+	_, _, err := t.lockHead(chain)
+	return err
+}
+
+func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
+	if err := checkText("audit entry", e.Chain, e.Actor.Kind, e.Actor.ID, string(e.Action),
+		e.Subject.Org, e.Subject.Identity); err != nil {
+		return audit.Entry{}, err
+	}
+	for k, v := range e.Details {
+		if err := checkText("audit entry details", k, v); err != nil {
+			return audit.Entry{}, err
+		}
+	}
+	seq, prev, err := t.lockHead(e.Chain)
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	e.Seq, e.PrevHash = uint64(seq)+1, prev
+	e.Details = maps.Clone(e.Details)
+	e.Hash = e.ComputeHash()
+	var details any // NULL for nil
+	if e.Details != nil {
+		details = encodeDetails(e.Details)
+	}
+	if _, err := t.q.ExecContext(t.ctx, `INSERT INTO audit_entries (`+entryCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		e.Chain, int64(e.Seq), micros(e.Time), e.Actor.Kind, e.Actor.ID, string(e.Action),
+		e.Subject.Org, e.Subject.Identity, e.Subject.Version, details, e.PrevHash[:], e.Hash[:]); err != nil {
+		return audit.Entry{}, t.fail(err, "append to audit chain %q", e.Chain)
+	}
+	if _, err := t.q.ExecContext(t.ctx, `UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1`,
+		e.Chain, int64(e.Seq), e.Hash[:]); err != nil {
+		return audit.Entry{}, t.fail(err, "move head of audit chain %q", e.Chain)
+	}
+	return e, nil
+}
+
+// collect scans every row and closes rows.
+func collect[T any](t *tx, rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error), what string) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, t.fail(err, "%s", what)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.fail(err, "%s", what)
+	}
+	return out, nil
+}

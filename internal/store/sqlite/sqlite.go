@@ -1,0 +1,85 @@
+// Package sqlite is the embedded [store.Store]: one SQLite file, opened
+// with the pure-Go driver modernc.org/sqlite, nothing to install.
+//
+// # Connection settings
+//
+// Every connection runs in WAL mode with synchronous=FULL (a committed
+// audit entry survives power loss), foreign keys on and a 10 s busy
+// timeout. Write transactions start with BEGIN IMMEDIATE, so writers
+// serialise on the database lock across processes; within one process they
+// also queue in Go, so goroutines do not poll the lock. Readers (View) run
+// deferred transactions and see a snapshot while writers proceed.
+//
+// # Schema
+//
+// The numbered files in migrations/ are embedded and applied by [Open].
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"sealkeep/internal/store"
+	"sealkeep/internal/store/internal/sqlcore"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+const params = "?_txlock=immediate" +
+	"&_pragma=busy_timeout(10000)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(FULL)"
+
+var dialect = &sqlcore.Dialect{
+	Read:         sql.TxOptions{ReadOnly: true}, // deferred BEGIN
+	SerialWrites: true,
+	Classify:     classify,
+}
+
+func classify(err error) sqlcore.Class {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return sqlcore.Other
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return sqlcore.Unique
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return sqlcore.Retryable
+	}
+	return sqlcore.Other
+}
+
+// Open opens (creating if needed) the SQLite database file at path and
+// migrates it.
+func Open(ctx context.Context, path string) (store.Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("store: sqlite: %w: want a plain file path without '?' or '#'", store.ErrInvalid)
+	}
+	ms, err := sqlcore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", path+params)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	s, err := sqlcore.New(ctx, db, dialect, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite %s: %w", path, err)
+	}
+	return s, nil
+}

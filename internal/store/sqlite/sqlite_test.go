@@ -1,0 +1,70 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"sealkeep/internal/store"
+	"sealkeep/internal/store/sqlite"
+	"sealkeep/internal/store/storetest"
+)
+
+var backend = storetest.Backend{
+	Fresh: func(t testing.TB) string { return filepath.Join(t.TempDir(), "sealkeep.db") },
+	Open:  sqlite.Open,
+	Exec: func(t testing.TB, dsn, query string) {
+		t.Helper()
+		db, err := sql.Open("sqlite", dsn+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(query); err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+	},
+	FailAuditSQL: `CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries
+		WHEN NEW.action = 'test.fail'
+		BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END`,
+}
+
+func TestContract(t *testing.T) { storetest.Run(t, backend) }
+
+func TestOpenRejectsURIs(t *testing.T) {
+	for _, p := range []string{"", "file:x.db", "x.db?mode=ro", "a#b"} {
+		if s, err := sqlite.Open(context.Background(), p); !errors.Is(err, store.ErrInvalid) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open(%q) = %v, want ErrInvalid", p, err)
+		}
+	}
+}
+
+func BenchmarkAppend(b *testing.B) { storetest.BenchmarkAppend(b, backend) }
+
+// BenchmarkStream1M streams a chain of 1,000,000 entries ("read") and
+// streams it while recomputing every hash and link ("verify").
+func BenchmarkStream1M(b *testing.B) {
+	const n = 1_000_000
+	s, err := sqlite.Open(context.Background(), backend.Fresh(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.Fill(b, s, "org-1", n, 20_000)
+	for _, verify := range []bool{false, true} {
+		name := map[bool]string{false: "read", true: "verify"}[verify]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if got := storetest.Stream(b, s, "org-1", verify); got != n {
+					b.Fatalf("streamed %d entries, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
