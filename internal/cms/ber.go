@@ -25,8 +25,10 @@ const (
 )
 
 // normalizer turns one BER element into DER: indefinite lengths become
-// definite, constructed strings become primitive, long-form lengths become
-// minimal and BOOLEAN true becomes 0xFF. It does not reorder SET OF: the
+// definite, constructed strings become primitive and long-form lengths
+// become minimal. Other non-DER values (a BOOLEAN true other than 0xFF, a
+// non-minimal INTEGER) are left for the strict parsers to refuse. It does
+// not reorder SET OF: the
 // signed attributes are verified over the bytes the signer sent, as every
 // deployed verifier does. DER input comes back byte for byte (and without a
 // copy), so certificates keep the exact encoding their signature covers.
@@ -144,9 +146,6 @@ func (n *normalizer) element(in []byte, depth int) (der, rest []byte, changed bo
 	if !constructed {
 		body := in[:length]
 		rest = in[length:]
-		if tag == 0x01 && length == 1 && body[0] != 0 && body[0] != 0xff {
-			body, changed = []byte{0xff}, true
-		}
 		if !changed {
 			return start[:hdr+length], rest, false, nil
 		}

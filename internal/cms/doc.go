@@ -50,8 +50,8 @@
 // # BER
 //
 // Some signers emit BER (indefinite lengths, constructed OCTET STRINGs).
-// Input is first normalised to DER: definite minimal lengths, primitive
-// strings, canonical BOOLEANs. SET OF is not re-sorted: the signed
+// Input is first normalised to DER: definite minimal lengths and primitive
+// strings; other non-DER values are refused by the strict parsers. SET OF is not re-sorted: the signed
 // attributes are verified over the bytes the signer sent, as every deployed
 // verifier does. DER input passes through unchanged, so embedded
 // certificates keep the exact bytes their signatures cover. Constructed
