@@ -69,10 +69,15 @@ func (s *Secret) Len() int {
 	return len(s.Bytes())
 }
 
-// Zero overwrites the secret bytes with zeros. Copies of the Secret value
-// share the bytes and see the zeros too.
+// Zero overwrites the secret bytes with zeros and empties the Secret:
+// afterwards Bytes returns nil and Len 0, for s and for every copy of the
+// Secret value, so that a zeroed key cannot be used by mistake.
 func (s *Secret) Zero() {
-	clear(s.Bytes())
+	if s == nil || s.p == nil {
+		return
+	}
+	clear(**s.p)
+	**s.p = nil
 }
 
 // Equal reports whether s and o hold the same bytes, in time that depends

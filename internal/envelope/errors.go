@@ -1,0 +1,33 @@
+package envelope
+
+import "errors"
+
+// Sentinel errors. Errors from this package wrap one of them; test with
+// errors.Is. No error ever contains key material or plaintext.
+var (
+	// ErrAuthentication means a ciphertext failed authentication: wrong
+	// key, wrong org, identity, key version, DEK or KEK version, a flipped
+	// bit or a truncation. The causes are deliberately not told apart.
+	ErrAuthentication = errors.New("envelope: authentication failed")
+	// ErrMalformed means a blob, wrapped DEK or keyring does not parse.
+	ErrMalformed = errors.New("envelope: malformed input")
+	// ErrInvalidInput means the caller passed an invalid argument: an empty
+	// or oversized org or identity, a zero version, a plaintext out of
+	// bounds, a key of the wrong size, or a DEK already zeroed.
+	ErrInvalidInput = errors.New("envelope: invalid input")
+	// ErrUnknownKEKVersion means the KEK has no such version.
+	ErrUnknownKEKVersion = errors.New("envelope: unknown KEK version")
+	// ErrRetired means the KEK version is retired: its key is erased.
+	ErrRetired = errors.New("envelope: KEK version is retired")
+	// ErrNotActive means a wrap asked for a KEK version other than the
+	// active one: older versions only unwrap.
+	ErrNotActive = errors.New("envelope: KEK version is not the active version")
+	// ErrRetireActive means a request to retire the active KEK version.
+	ErrRetireActive = errors.New("envelope: the active KEK version cannot be retired")
+	// ErrKeyringPermissions means a keyring file is accessible to group or
+	// others; it must be mode 0600.
+	ErrKeyringPermissions = errors.New("envelope: keyring file permissions too open")
+	// ErrReadOnly means a rotation was asked of a keyring read from the
+	// environment.
+	ErrReadOnly = errors.New("envelope: keyring is read-only")
+)
