@@ -22,7 +22,7 @@ import (
 )
 
 // rfc8032Key is test 1 of RFC 8032 section 7.1.
-func rfc8032Key(t *testing.T) ed25519.PrivateKey {
+func rfc8032Key(t testing.TB) ed25519.PrivateKey {
 	seed, err := hex.DecodeString("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 	if err != nil {
 		t.Fatal(err)
