@@ -172,6 +172,11 @@ func (p *parser) indirectObject(length func(Ref) (int64, error)) (indirect, erro
 	if err != nil {
 		return indirect{}, err
 	}
+	return p.body(ref, start, length)
+}
+
+// body parses the rest of an indirect object after its header.
+func (p *parser) body(ref Ref, start int64, length func(Ref) (int64, error)) (indirect, error) {
 	obj, err := p.object(0)
 	if err != nil {
 		return indirect{}, err

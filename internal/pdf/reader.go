@@ -205,6 +205,9 @@ func (r *Reader) readHeader() error {
 // startxref and %%EOF (junk after %%EOF is tolerated within it).
 const tailWindow = 64 << 10
 
+// maxJunk bounds the junk tolerated after the final %%EOF.
+const maxJunk = 1024
+
 // findStartxref returns the final startxref value and the absolute offset
 // just after the last %%EOF.
 func (r *Reader) findStartxref() (int64, int64, error) {
@@ -221,6 +224,13 @@ func (r *Reader) findStartxref() (int64, int64, error) {
 		return 0, 0, fmt.Errorf("%w: no %%%%EOF marker at the end: the file is truncated or not a PDF", ErrMalformed)
 	}
 	if junk := bytes.TrimRight(b[e+5:], " \r\n\t\f\x00"); len(junk) > 0 {
+		// A little junk after %%EOF is common (mail gateways, padding). A
+		// lot, or anything that looks like PDF structure, is an update that
+		// was cut off: sealing on top of it would sign bytes nobody parsed.
+		if len(junk) > maxJunk || bytes.Contains(junk, []byte("obj")) || bytes.Contains(junk, []byte("xref")) ||
+			bytes.Contains(junk, []byte("trailer")) || bytes.Contains(junk, []byte("stream")) {
+			return 0, 0, fmt.Errorf("%w: %d bytes after the last %%%%EOF look like an unfinished update: the file is truncated", ErrMalformed, len(junk))
+		}
 		r.warnf("%d bytes after the final %%%%EOF", len(b)-e-5)
 	}
 	s := bytes.LastIndex(b[:e], []byte("startxref"))

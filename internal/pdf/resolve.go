@@ -47,34 +47,42 @@ func (rv *Revision) Get(ref Ref) (Object, error) {
 	if e.Gen != ref.Gen {
 		return nil, fmt.Errorf("%w: object %d %d in revision %d (the entry has generation %d)", ErrNotFound, ref.Num, ref.Gen, rv.Index, e.Gen)
 	}
-	ind, err := rv.parseAt(r.base+e.Offset, ref)
+	abs := r.base + e.Offset
+	p, err := rv.headerAt(abs, ref)
 	if err != nil {
-		abs, rerr := r.repairOffset(ref, s)
+		// The listed offset provably holds something else: repair.
+		fixed, rerr := r.repairOffset(ref, s)
 		if rerr != nil {
 			return nil, fmt.Errorf("object %d %d (xref offset %d): %w", ref.Num, ref.Gen, e.Offset, err)
 		}
-		if ind, err = rv.parseAt(abs, ref); err != nil {
-			return nil, fmt.Errorf("object %d %d (repaired offset %d): %w", ref.Num, ref.Gen, abs, err)
+		if p, err = rv.headerAt(fixed, ref); err != nil {
+			return nil, fmt.Errorf("object %d %d (repaired offset %d): %w", ref.Num, ref.Gen, fixed, err)
 		}
-		r.warnf("object %d %d: cross-reference offset %d is wrong; the object was found at %d", ref.Num, ref.Gen, e.Offset, abs-r.base)
+		r.warnf("object %d %d: cross-reference offset %d is wrong; the object was found at %d", ref.Num, ref.Gen, e.Offset, fixed-r.base)
+		abs = fixed
+	}
+	ind, err := p.body(ref, abs, rv.length)
+	if err != nil {
+		return nil, fmt.Errorf("object %d %d: %w", ref.Num, ref.Gen, err)
 	}
 	return ind.obj, nil
 }
 
-// parseAt parses the indirect object at abs and checks that it is ref.
-func (rv *Revision) parseAt(abs int64, ref Ref) (indirect, error) {
+// headerAt checks that "N G obj" for ref starts at abs and returns a parser
+// positioned after it.
+func (rv *Revision) headerAt(abs int64, ref Ref) (*parser, error) {
 	if abs < rv.r.base || abs >= rv.r.size {
-		return indirect{}, malformed(abs, "object offset outside the file")
+		return nil, malformed(abs, "object offset outside the file")
 	}
 	p := rv.r.parser(abs)
-	ind, err := p.indirectObject(rv.length)
+	got, start, err := p.header()
 	if err != nil {
-		return indirect{}, err
+		return nil, err
 	}
-	if ind.ref != ref {
-		return indirect{}, malformed(ind.start, "found object %d %d where the cross-reference table puts %d %d", ind.ref.Num, ind.ref.Gen, ref.Num, ref.Gen)
+	if got != ref || start-abs > 4 { // a few bytes of white space before the header are common
+		return nil, malformed(start, "found object %d %d where the cross-reference table puts %d %d", got.Num, got.Gen, ref.Num, ref.Gen)
 	}
-	return ind, nil
+	return p, nil
 }
 
 // length resolves an indirect stream /Length.
