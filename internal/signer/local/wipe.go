@@ -1,0 +1,58 @@
+package local
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/mldsa"
+	"crypto/rsa"
+	"reflect"
+	"unsafe"
+)
+
+// wipe zeroes the private parts of a parsed key in place; the key is
+// unusable afterwards. For RSA this reaches the FIPS module's copy of the
+// key, which crypto/rsa keeps in an unexported field of Precomputed.
+func wipe(k crypto.Signer) {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		wipeValue(reflect.ValueOf(k), map[uintptr]bool{})
+		*k = rsa.PrivateKey{}
+	case *ecdsa.PrivateKey:
+		wipeValue(reflect.ValueOf(k), map[uintptr]bool{})
+		*k = ecdsa.PrivateKey{}
+	case *mldsa.PrivateKey:
+		*k = mldsa.PrivateKey{} // the key's arrays are stored inline
+	}
+}
+
+// wipeValue zeroes every integer reachable from v through pointers,
+// structs, slices and arrays, including unexported fields. It does not
+// follow interfaces, maps, functions or channels, which could lead to
+// shared state (a curve's parameters, for instance); seen stops cycles.
+func wipeValue(v reflect.Value, seen map[uintptr]bool) {
+	if v.CanAddr() && !v.CanSet() {
+		v = reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem()
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return
+		}
+		seen[v.Pointer()] = true
+		wipeValue(v.Elem(), seen)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			wipeValue(v.Field(i), seen)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			wipeValue(v.Index(i), seen)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Bool:
+		if v.CanSet() {
+			v.SetZero()
+		}
+	}
+}
