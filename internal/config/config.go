@@ -1,0 +1,168 @@
+// Package config is the sealkeep data directory: where the database, the KEK
+// keyring and the audit-checkpoint key live, recorded in a small JSON file
+// written once by `sealkeep init`.
+//
+// # Layout
+//
+//	$SEALKEEP_HOME (default ~/.sealkeep)   0700
+//	├── config.json       0600  the sources below, written once by init
+//	├── sealkeep.db       0600  SQLite database (WAL: also -wal and -shm files),
+//	│                           unless the database is PostgreSQL
+//	├── kek.keyring       0600  KEK keyring, unless the KEK comes from another
+//	│                           file or an environment variable
+//	└── checkpoint.key    0600  Ed25519 audit-checkpoint signing key, unless
+//	                            another file was named
+//
+// The KEK keyring must be backed up apart from the database: a database
+// backup alone is unreadable, which is the point.
+//
+// # Secrets
+//
+// config.json holds no key material. It may hold a PostgreSQL DSN; a DSN
+// with a password is accepted but never printed: [RedactDSN] hides it.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+)
+
+// File names inside the data directory.
+const (
+	FileName          = "config.json"
+	SQLiteName        = "sealkeep.db"
+	KeyringName       = "kek.keyring"
+	CheckpointKeyName = "checkpoint.key"
+)
+
+// EnvHome names the environment variable that overrides the default data
+// directory.
+const EnvHome = "SEALKEEP_HOME"
+
+// ErrNotInitialized means the data directory has no config file.
+var ErrNotInitialized = errors.New("data directory is not initialized (run `sealkeep init`)")
+
+// ErrExists means init would overwrite something.
+var ErrExists = errors.New("refusing to overwrite")
+
+// Config records where sealkeep finds its database and keys.
+type Config struct {
+	// Version of this file's format; currently 1.
+	Version int `json:"version"`
+	// Database is a SQLite file path or a postgres:// DSN.
+	Database string `json:"database"`
+	// KEKFile is the KEK keyring file; KEKEnv names an environment variable
+	// holding the keyring instead. Exactly one is set.
+	KEKFile string `json:"kek_file,omitempty"`
+	KEKEnv  string `json:"kek_env,omitempty"`
+	// CheckpointKeyFile is the Ed25519 checkpoint signing key.
+	CheckpointKeyFile string `json:"checkpoint_key_file"`
+}
+
+// DefaultDir returns $SEALKEEP_HOME, else ~/.sealkeep.
+func DefaultDir() string {
+	if d := os.Getenv(EnvHome); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".sealkeep"
+	}
+	return filepath.Join(home, ".sealkeep")
+}
+
+// Default returns the configuration init writes when no source is named:
+// everything inside dir.
+func Default(dir string) Config {
+	return Config{
+		Version:           1,
+		Database:          filepath.Join(dir, SQLiteName),
+		KEKFile:           filepath.Join(dir, KeyringName),
+		CheckpointKeyFile: filepath.Join(dir, CheckpointKeyName),
+	}
+}
+
+// Load reads dir/config.json.
+func Load(dir string) (Config, error) {
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Config{}, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("%s: malformed config file: %v", filepath.Join(dir, FileName), err)
+	}
+	if c.Version != 1 {
+		return Config{}, fmt.Errorf("%s: unsupported config version %d", filepath.Join(dir, FileName), c.Version)
+	}
+	if c.Database == "" || (c.KEKFile == "") == (c.KEKEnv == "") || c.CheckpointKeyFile == "" {
+		return Config{}, fmt.Errorf("%s: incomplete config (database, one KEK source and the checkpoint key are required)", filepath.Join(dir, FileName))
+	}
+	return c, nil
+}
+
+// Save writes dir/config.json (0600). It refuses to overwrite an existing
+// file.
+func (c Config) Save(dir string) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w %s", ErrExists, p)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// IsPostgres reports whether the database is a PostgreSQL DSN.
+func (c Config) IsPostgres() bool { return IsPostgresDSN(c.Database) }
+
+// IsPostgresDSN reports whether s is a postgres:// or postgresql:// URL.
+func IsPostgresDSN(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
+}
+
+// RedactDSN returns a database location safe to print: a PostgreSQL DSN
+// loses its password (in the URL and in a password= query parameter).
+func RedactDSN(s string) string {
+	if !IsPostgresDSN(s) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres://(unparsable DSN)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

@@ -1,0 +1,205 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/envelope"
+	"sealkeep/internal/store"
+	storeopen "sealkeep/internal/store/open"
+)
+
+// InitOptions names the sources init records; empty fields mean "create it
+// inside the data directory".
+type InitOptions struct {
+	Dir               string
+	Database          string // SQLite path or postgres:// DSN
+	KEKFile           string // keyring file: used if it exists, else created
+	KEKEnv            string // environment variable holding the keyring
+	CheckpointKeyFile string // used if it exists, else created
+}
+
+// Created reports what init made and what it found.
+type Created struct {
+	Config Config
+	// Made lists the files and directories init created.
+	Made []string
+	// Reused lists existing key files init recorded without touching.
+	Reused []string
+}
+
+// Init creates a data directory (0700) and everything in it: the database
+// (migrated), the KEK keyring (0600) unless an environment variable or an
+// existing file is named, the Ed25519 checkpoint key (0600) unless an
+// existing file is named, and config.json. It refuses to overwrite anything:
+// an existing config file or SQLite database is an error.
+func Init(ctx context.Context, o InitOptions) (Created, error) {
+	var out Created
+	if o.KEKFile != "" && o.KEKEnv != "" {
+		return out, errors.New("give the KEK as a file or an environment variable, not both")
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return out, err
+	}
+	o.Dir = dir
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return out, err
+	}
+	if err := os.Chmod(o.Dir, 0o700); err != nil {
+		return out, err
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, FileName)); err == nil {
+		return out, fmt.Errorf("%w %s: the data directory is already initialized", ErrExists, filepath.Join(o.Dir, FileName))
+	}
+	c := Default(o.Dir)
+	if o.Database != "" {
+		c.Database = o.Database
+		if !IsPostgresDSN(o.Database) {
+			if c.Database, err = filepath.Abs(o.Database); err != nil {
+				return out, err
+			}
+		}
+	}
+	if !c.IsPostgres() {
+		if _, err := os.Stat(c.Database); err == nil {
+			return out, fmt.Errorf("%w %s: a database exists there", ErrExists, c.Database)
+		}
+	}
+	switch {
+	case o.KEKEnv != "":
+		c.KEKFile, c.KEKEnv = "", o.KEKEnv
+		if _, err := envelope.KeyringFromEnv(os.Getenv(o.KEKEnv)); err != nil {
+			return out, fmt.Errorf("KEK from $%s: %w", o.KEKEnv, err)
+		}
+		out.Reused = append(out.Reused, "$"+o.KEKEnv)
+	case o.KEKFile != "":
+		if c.KEKFile, err = keyPath(o.KEKFile); err != nil {
+			return out, err
+		}
+	}
+	if o.CheckpointKeyFile != "" {
+		if c.CheckpointKeyFile, err = keyPath(o.CheckpointKeyFile); err != nil {
+			return out, err
+		}
+	}
+	if c.KEKFile != "" {
+		made, err := ensure(c.KEKFile, func(p string) error {
+			_, err := envelope.CreateKeyringFile(p)
+			return err
+		}, func(p string) error {
+			_, err := envelope.OpenKeyringFile(p)
+			return err
+		})
+		if err != nil {
+			return out, fmt.Errorf("KEK keyring: %w", err)
+		}
+		record(&out, c.KEKFile, made)
+	}
+	made, err := ensure(c.CheckpointKeyFile, func(p string) error {
+		_, err := audit.CreateCheckpointKeyFile(p)
+		return err
+	}, func(p string) error {
+		_, err := audit.LoadCheckpointKey(p)
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("checkpoint key: %w", err)
+	}
+	record(&out, c.CheckpointKeyFile, made)
+	if !c.IsPostgres() {
+		// An empty file is a new SQLite database; creating it first gives
+		// it mode 0600 (SQLite gives its -wal and -shm files the same).
+		f, err := os.OpenFile(c.Database, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return out, fmt.Errorf("%w %s: a database exists there", ErrExists, c.Database)
+		}
+		if err != nil {
+			return out, err
+		}
+		f.Close()
+	}
+	st, err := storeopen.Open(ctx, c.Database)
+	if err != nil {
+		return out, fmt.Errorf("database %s: %w", RedactDSN(c.Database), err)
+	}
+	if err := st.Close(); err != nil {
+		return out, err
+	}
+	if !c.IsPostgres() {
+		out.Made = append(out.Made, c.Database)
+	}
+	if err := c.Save(o.Dir); err != nil {
+		return out, err
+	}
+	out.Made = append(out.Made, filepath.Join(o.Dir, FileName))
+	out.Config = c
+	return out, nil
+}
+
+// keyPath makes a named key file's path absolute (the config is read from
+// any directory) and creates its directory (0700) if missing.
+func keyPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return abs, os.MkdirAll(filepath.Dir(abs), 0o700)
+}
+
+// ensure creates path with create unless it exists, in which case check
+// must accept it. It reports whether it created the file.
+func ensure(path string, create, check func(string) error) (bool, error) {
+	if _, err := os.Stat(path); err == nil {
+		return false, check(path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, create(path)
+}
+
+func record(out *Created, path string, made bool) {
+	if made {
+		out.Made = append(out.Made, path)
+	} else {
+		out.Reused = append(out.Reused, path)
+	}
+}
+
+// Env is an opened data directory.
+type Env struct {
+	Config Config
+	Store  store.Store
+	KEK    envelope.KEK
+}
+
+// Open loads dir's config and opens its database and KEK.
+func Open(ctx context.Context, dir string) (*Env, error) {
+	c, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	var kek envelope.KEK
+	if c.KEKEnv != "" {
+		v, ok := os.LookupEnv(c.KEKEnv)
+		if !ok {
+			return nil, fmt.Errorf("the KEK comes from $%s, which is not set", c.KEKEnv)
+		}
+		kek, err = envelope.KeyringFromEnv(v)
+	} else {
+		kek, err = envelope.OpenKeyringFile(c.KEKFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("KEK: %w", err)
+	}
+	st, err := storeopen.Open(ctx, c.Database)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", RedactDSN(c.Database), err)
+	}
+	return &Env{Config: c, Store: st, KEK: kek}, nil
+}
