@@ -17,7 +17,8 @@
 // retired version does neither. KEK rotation adds a version
 // ([KEKRotator.AddVersion]), re-wraps every DEK under it ([UnwrapDEK] then
 // [WrapDEK]) and retires the old version ([KEKRotator.Retire]); key blobs
-// are untouched.
+// are untouched. Every KEK implementation (the [Keyring] here, a KMS-held
+// KEK elsewhere) must pass the contract tests of package kektest.
 //
 // # Additional data
 //
