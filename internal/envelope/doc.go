@@ -71,8 +71,9 @@
 // edits, it is not a MAC. Parsing is strict: anything else is
 // [ErrMalformed], and errors never quote the file's content.
 //
-// [Keyring.AddVersion] and [Keyring.Retire] re-read the file, change it and
-// replace it atomically (a temporary file in the same directory, fsync,
+// [Keyring.AddVersion] and [Keyring.Retire] re-read the file, check that it
+// still holds every version this process loaded ([ErrKeyringChanged]
+// otherwise), change it and replace it atomically (a temporary file in the same directory, fsync,
 // rename, fsync of the directory). Run one rotation at a time; other
 // processes holding the keyring open see new versions only when they reopen
 // it. A keyring from the environment is read-only ([ErrReadOnly]).

@@ -27,6 +27,10 @@ var (
 	// ErrKeyringPermissions means a keyring file is accessible to group or
 	// others; it must be mode 0600.
 	ErrKeyringPermissions = errors.New("envelope: keyring file permissions too open")
+	// ErrKeyringChanged means a rotation found the keyring file no longer
+	// holding the versions this process loaded (the file was replaced by
+	// another keyring); nothing was changed.
+	ErrKeyringChanged = errors.New("envelope: keyring file changed underneath")
 	// ErrReadOnly means a rotation was asked of a keyring read from the
 	// environment.
 	ErrReadOnly = errors.New("envelope: keyring is read-only")

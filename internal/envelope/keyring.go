@@ -219,8 +219,10 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 	if err != nil {
 		return 0, err
 	}
-	v, err := change(&kr)
-	if err == nil {
+	var v uint32
+	if err = k.kr.keptBy(&kr); err != nil {
+		err = fmt.Errorf("keyring %s: %w", k.path, err)
+	} else if v, err = change(&kr); err == nil {
 		data := kr.marshal()
 		err = writeFile(k.path, data, true)
 		clear(data)
@@ -286,6 +288,21 @@ func (kr *keyring) key(v uint32) (*redact.Secret, error) {
 		return nil, fmt.Errorf("%w: version %d", ErrRetired, v)
 	}
 	return kr.versions[i].key, nil
+}
+
+// keptBy checks that fresh, a newer reading of the same file, still holds
+// every version of kr: with the same key, or retired.
+func (kr *keyring) keptBy(fresh *keyring) error {
+	for _, kv := range kr.versions {
+		i := slices.IndexFunc(fresh.versions, func(f kekVersion) bool { return f.v == kv.v })
+		switch {
+		case i < 0:
+			return fmt.Errorf("%w: version %d is gone; reopen the keyring", ErrKeyringChanged, kv.v)
+		case kv.key != nil && fresh.versions[i].key != nil && !kv.key.Equal(fresh.versions[i].key):
+			return fmt.Errorf("%w: version %d holds another key; reopen the keyring", ErrKeyringChanged, kv.v)
+		}
+	}
+	return nil
 }
 
 func (kr *keyring) zero() {

@@ -336,3 +336,58 @@ func TestKeyringRedaction(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyringSwappedUnderneath: a rotation refuses to proceed on a file
+// that no longer holds the keys this process loaded.
+func TestKeyringSwappedUnderneath(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keyring")
+	k, _ := CreateKeyringFile(path)
+	if _, err := CreateKeyringFile(filepath.Join(dir, "other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other"), path); err != nil {
+		t.Fatal(err)
+	}
+	swapped, _ := os.ReadFile(path)
+	if _, err := k.AddVersion(ctx); !errors.Is(err, ErrKeyringChanged) {
+		t.Errorf("AddVersion over a swapped file: %v, want ErrKeyringChanged", err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, swapped) {
+		t.Errorf("a refused rotation changed the file")
+	}
+
+	// Versions missing from the file are refused too.
+	k2, _ := OpenKeyringFile(path)
+	k3, _ := OpenKeyringFile(path)
+	if _, err := k2.AddVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, swapped, 0o600); err != nil { // back to version 1 only
+		t.Fatal(err)
+	}
+	if _, err := k2.AddVersion(ctx); !errors.Is(err, ErrKeyringChanged) {
+		t.Errorf("AddVersion over a file missing version 2: %v", err)
+	}
+	if _, err := k3.AddVersion(ctx); err != nil {
+		t.Errorf("a handle that knows only version 1 refused: %v", err)
+	}
+}
+
+// TestKeyringLeftoverTempFile: a temporary file left by a process killed
+// during a rotation changes nothing.
+func TestKeyringLeftoverTempFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keyring")
+	k, _ := CreateKeyringFile(path)
+	if err := os.WriteFile(filepath.Join(dir, ".sealkeep-keyring-123"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenKeyringFile(path); err != nil {
+		t.Errorf("open with a leftover temporary file: %v", err)
+	}
+	if v, err := k.AddVersion(context.Background()); err != nil || v != 2 {
+		t.Errorf("rotate with a leftover temporary file: %d, %v", v, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
+	"testing/slogtest"
 
 	"sealkeep/internal/redact"
 )
@@ -109,4 +110,21 @@ func TestHandlerEnabled(t *testing.T) {
 	if h.Enabled(context.Background(), slog.LevelInfo) || !h.Enabled(context.Background(), slog.LevelError) {
 		t.Errorf("Enabled does not follow the inner handler's level")
 	}
+}
+
+// TestHandlerConformance runs the standard library's handler test suite
+// (testing/slogtest) over the redacting handler: redaction must not break
+// slog's rules for groups, empty attributes and LogValuers.
+func TestHandlerConformance(t *testing.T) {
+	var buf bytes.Buffer
+	slogtest.Run(t, func(*testing.T) slog.Handler {
+		buf.Reset()
+		return redact.NewHandler(slog.NewJSONHandler(&buf, nil))
+	}, func(t *testing.T) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	})
 }
