@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // hashDomain separates entry hashes from every other SHA-256 use.
@@ -75,18 +76,20 @@ func (e Entry) AppendCanonical(dst []byte) []byte {
 	dst = appendString(dst, e.Subject.Identity)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(int64(e.Subject.Version)))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(e.Details)))
-	var stack [16]string
-	keys := stack[:0]
-	for k := range e.Details {
-		keys = append(keys, k)
+	var stack [16]detail // no allocation for the usual few details
+	details := stack[:0]
+	for k, v := range e.Details {
+		details = append(details, detail{k, v})
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		dst = appendString(dst, k)
-		dst = appendString(dst, e.Details[k])
+	slices.SortFunc(details, func(a, b detail) int { return strings.Compare(a.key, b.key) })
+	for _, d := range details {
+		dst = appendString(dst, d.key)
+		dst = appendString(dst, d.value)
 	}
 	return append(dst, e.PrevHash[:]...)
 }
+
+type detail struct{ key, value string }
 
 func appendString(dst []byte, s string) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))

@@ -102,9 +102,18 @@ func checkChainName(s string) error {
 	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
 		return errChainName
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
 			return errChainName
+		}
+		if s[i] >= utf8.RuneSelf {
+			// Slow path for non-ASCII: C1 controls and the like.
+			for _, r := range s[i:] {
+				if unicode.IsControl(r) {
+					return errChainName
+				}
+			}
+			break
 		}
 	}
 	return nil
