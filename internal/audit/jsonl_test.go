@@ -103,6 +103,8 @@ func TestParseEntryStrict(t *testing.T) {
 		"seq string":           strings.Replace(good, `"seq":1`, `"seq":"1"`, 1),
 		"seq zero":             strings.Replace(good, `"seq":1`, `"seq":0`, 1),
 		"time not rfc3339":     strings.Replace(good, `"time":"2026-11-26T09:00:00.001234Z"`, `"time":"26 Nov 2026"`, 1),
+		"time before year 1":   strings.Replace(good, `"time":"2026-11-26T09:00:00.001234Z"`, `"time":"0000-01-01T00:00:00+01:00"`, 1),
+		"time after 9999":      strings.Replace(good, `"time":"2026-11-26T09:00:00.001234Z"`, `"time":"9999-12-31T23:00:00-01:00"`, 1),
 		"time nanoseconds":     strings.Replace(good, `"time":"2026-11-26T09:00:00.001234Z"`, `"time":"2026-11-26T09:00:00.001234567Z"`, 1),
 		"unknown action":       strings.Replace(good, `"action":"seal"`, `"action":"seal.everything"`, 1),
 		"invalid utf8":         strings.Replace(good, `"u-0"`, "\"u-\xff\"", 1),

@@ -35,11 +35,10 @@ func (a Action) Known() bool {
 }
 
 // Validate checks that e is well formed on its own: a valid chain name (see
-// [Entry.Chain]),
-// Seq at least 1, a non-zero time with no precision below a microsecond (the
-// hash does not cover it), a known action, a non-negative subject version,
-// valid UTF-8 everywhere and the size limits above. It does not look at the
-// hashes; [Verifier] does.
+// [Entry.Chain]), Seq at least 1, a non-zero time in years 1 to 9999 (UTC)
+// with no precision below a microsecond (the hash does not cover it), a
+// known action, a non-negative subject version, valid UTF-8 everywhere and
+// the size limits above. It does not look at the hashes; [Verifier] does.
 func (e Entry) Validate() error {
 	if err := checkChainName(e.Chain); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEntry, err)
@@ -49,6 +48,9 @@ func (e Entry) Validate() error {
 	}
 	if e.Time.IsZero() {
 		return fmt.Errorf("%w: zero time", ErrInvalidEntry)
+	}
+	if y := e.Time.UTC().Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("%w: time outside years 1 to 9999", ErrInvalidEntry)
 	}
 	if e.Time.Nanosecond()%1000 != 0 {
 		return fmt.Errorf("%w: time has sub-microsecond precision, which the hash does not cover", ErrInvalidEntry)
