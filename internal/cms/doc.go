@@ -37,15 +37,17 @@
 //
 // A verifier's parser is its attack surface: universal signature forgery
 // and signature wrapping live in the gap between what one parser accepts and
-// what another signs. No strict, maintained Go CMS library covers what PDF
-// sealing needs: go.mozilla.org/pkcs7 (and its forks) is archived, built on
-// encoding/asn1's reflection, has no ESS signing-certificate-v2, no
-// RSASSA-PSS, no CAdES attributes and its own BER handling; the timestamp
-// packages pull in their own CMS copies. So, like crypto/x509's parser, this
-// package reads every field with golang.org/x/crypto/cryptobyte, one
-// explicit check and one precise error per field, over an allow-list of
-// algorithms, and refuses what PDF signatures never use (several signers,
-// attribute certificates, encapsulated content, trailing data).
+// what another signs. The Go CMS packages (go.mozilla.org/pkcs7 and its
+// forks) decode through encoding/asn1 reflection after a BER pre-pass of
+// their own and were built for S/MIME and SCEP; checking ESS
+// signing-certificate-v2 against the signer, RSASSA-PSS parameters, the
+// PAdES attribute rules and RFC 3161 tokens is outside what they do, and a
+// verifier that bolts those on top inherits a parser it cannot make strict.
+// So, like crypto/x509's parser, this package reads every field with
+// golang.org/x/crypto/cryptobyte, one explicit check and one precise error
+// per field, over an allow-list of algorithms, and refuses what PDF
+// signatures never use (several signers, attribute certificates,
+// encapsulated content, trailing data).
 //
 // # BER
 //
