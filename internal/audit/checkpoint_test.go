@@ -234,6 +234,15 @@ func TestVerifyAgainstCheckpoint(t *testing.T) {
 	if r := VerifyAgainstCheckpoint(Slice(c), forged, pub); r.OK() || !errors.Is(r.Err, ErrCheckpointSignature) {
 		t.Fatalf("forged: %+v", r)
 	}
+	// A read error is not a truncation.
+	boom := errors.New("boom")
+	r = VerifyAgainstCheckpoint(Walk(func(fn func(Entry) error) error {
+		_ = fn(c[0])
+		return boom
+	}), cp, pub)
+	if r.Break != nil || !errors.Is(r.Err, boom) || r.Head.Seq != 1 {
+		t.Fatalf("read error: %+v", r)
+	}
 	v := NewVerifier("org-b")
 	if err := v.Expect(cp, pub); err == nil {
 		t.Fatal("checkpoint of another chain accepted")

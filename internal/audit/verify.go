@@ -123,6 +123,7 @@ type Verifier struct {
 	maxTime time.Time
 	recent  [window]Hash // recent[s%window] is the hash of verified entry s
 	cp      *Checkpoint
+	readErr error // reading stopped early: no truncation verdict
 
 	brk   *Break
 	final bool
@@ -157,9 +158,8 @@ func (v *Verifier) run(entries iter.Seq2[Entry, error]) Report {
 }
 
 func (v *Verifier) fail(err error) Report {
-	r := v.Report()
-	r.Err = fmt.Errorf("audit: reading chain %q after %d entries: %w", v.chain, v.read, err)
-	return r
+	v.readErr = fmt.Errorf("audit: reading chain %q after %d entries: %w", v.chain, v.read, err)
+	return v.Report()
 }
 
 // Add checks the next entry. It returns a [*Break] (wrapping [ErrBroken])
@@ -195,13 +195,13 @@ func (v *Verifier) Report() Report {
 		// The head itself turned out to be rewritten.
 		v.head = v.prev
 	}
-	if v.brk == nil && v.cp != nil && v.head.Seq < v.cp.Seq {
+	if v.brk == nil && v.readErr == nil && v.cp != nil && v.head.Seq < v.cp.Seq {
 		v.brk = &Break{Chain: v.chain, Seq: v.head.Seq + 1, Problem: ProblemTruncated,
 			Reason: fmt.Sprintf("the chain ends at seq %d, but a checkpoint signed at %s covers seq %d: the tail was cut off",
 				v.head.Seq, v.cp.Time.Format(time.RFC3339), v.cp.Seq)}
 		v.final = true
 	}
-	return Report{Chain: v.chain, Read: v.read, Head: v.head, Break: v.brk}
+	return Report{Chain: v.chain, Read: v.read, Head: v.head, Break: v.brk, Err: v.readErr}
 }
 
 func (v *Verifier) breakAt(seq uint64, p Problem, final bool, format string, args ...any) {
