@@ -1,0 +1,55 @@
+package keyfile
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// ReadPassphrase returns a passphrase from the first source that applies:
+//
+//  1. file, if not empty: its contents, less one trailing newline;
+//  2. envVar, if not empty and set in the environment;
+//  3. an interactive prompt, if stdin is a terminal: prompt goes to stderr
+//     and the typed passphrase is not echoed.
+//
+// A run with none of these (a script with no file, no variable and no
+// terminal) gets an error wrapping [ErrNoPassphrase] that says how to give
+// one. Passphrases never come from command-line flag values, which other
+// users can read in the process list.
+func ReadPassphrase(file, envVar string, prompt string, stdin *os.File, stderr io.Writer) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cannot read the passphrase file: %v", ErrNoPassphrase, err)
+		}
+		b = bytes.TrimSuffix(b, []byte("\n"))
+		b = bytes.TrimSuffix(b, []byte("\r"))
+		return b, nil
+	}
+	if envVar != "" {
+		if v, ok := os.LookupEnv(envVar); ok {
+			return []byte(v), nil
+		}
+	}
+	if stdin != nil && term.IsTerminal(int(stdin.Fd())) {
+		if stderr == nil {
+			stderr = io.Discard
+		}
+		fmt.Fprint(stderr, prompt)
+		b, err := term.ReadPassword(int(stdin.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading from the terminal: %v", ErrNoPassphrase, err)
+		}
+		return b, nil
+	}
+	how := "give a passphrase file"
+	if envVar != "" {
+		how += " or set $" + envVar
+	}
+	return nil, fmt.Errorf("%w: %s (no terminal to prompt on)", ErrNoPassphrase, how)
+}
