@@ -17,8 +17,12 @@
 //	  signerInfos { SignerInfo {
 //	    version 1, sid issuerAndSerialNumber, digestAlgorithm,
 //	    signedAttrs { contentType id-data, messageDigest, signing-certificate-v2 [, signingTime (Legacy)] },
-//	    signatureAlgorithm (rsaEncryption | RSASSA-PSS | ecdsa-with-SHA*), signature,
+//	    signatureAlgorithm (rsaEncryption | RSASSA-PSS | ecdsa-with-SHA* | id-ml-dsa-*), signature,
 //	    unsignedAttrs { signatureTimeStampToken (B-T) } } } } }
+//
+// ML-DSA keys (FIPS 204) sign the DER signed attributes directly, as
+// RFC 9882 specifies, with a SHA-512 messageDigest from [AutoDigest]; PDF
+// readers do not verify them yet.
 //
 // B-T adds an RFC 3161 token over the signature value; [RequestTimestamp] is
 // the client, and internal/cms/tsatest a real TSA (openssl ts) for tests.

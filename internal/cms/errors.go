@@ -23,7 +23,7 @@ var (
 	ErrUnsupported = errors.New("cms: unsupported structure")
 	// ErrUnsupportedAlgorithm means a digest, signature algorithm or key type
 	// outside the allow-list (SHA-256/384/512; RSA PKCS#1 v1.5, RSASSA-PSS,
-	// ECDSA on P-256/P-384/P-521).
+	// ECDSA on P-256/P-384/P-521, ML-DSA-44/65/87).
 	ErrUnsupportedAlgorithm = errors.New("cms: unsupported algorithm")
 	// ErrInvalidOptions means SignOptions or arguments that cannot produce a
 	// signature (no signer, certificate not matching the key, wrong digest

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/mldsa"
 	"flag"
 	"fmt"
 	"io"
@@ -88,6 +89,14 @@ func writeSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		seeds["bb-"+strings.NewReplacer("/", "-").Replace(c.name)] = der
+	}
+	mk, err := mldsa.GenerateKey(mldsa.MLDSA44())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := SignOptions{Signer: mk, Certificate: pk.newLeaf(t, "ML-DSA-44", mk.Public(), nil), Digest: crypto.SHA512}
+	if seeds["bb-ML-DSA-44"], err = SignDetached(ctx, make([]byte, 64), mo); err != nil {
+		t.Fatal(err)
 	}
 	opts := pk.opts("P-256")
 	opts.Legacy = true

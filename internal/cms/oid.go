@@ -2,6 +2,7 @@ package cms
 
 import (
 	"crypto"
+	"crypto/mldsa"
 	"encoding/asn1"
 )
 
@@ -25,6 +26,17 @@ var (
 	oidEKUMSDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 10, 3, 12} // Microsoft document signing
 	oidExtKeyUsage          = asn1.ObjectIdentifier{2, 5, 29, 37}
 )
+
+// mldsaAlgs maps the ML-DSA parameter sets to their OIDs (RFC 9881, used
+// in CMS by RFC 9882 with absent parameters).
+var mldsaAlgs = []struct {
+	params func() mldsa.Parameters
+	oid    asn1.ObjectIdentifier
+}{
+	{mldsa.MLDSA44, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 17}},
+	{mldsa.MLDSA65, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 18}},
+	{mldsa.MLDSA87, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 19}},
+}
 
 // hashAlg is one entry of the digest allow-list.
 type hashAlg struct {

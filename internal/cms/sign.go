@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/mldsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -64,10 +65,12 @@ type SignOptions struct {
 }
 
 // AutoDigest returns the digest algorithm matching the strength of a public
-// key: SHA-384 for P-384, SHA-512 for P-521 and RSA keys above 3072 bits,
-// SHA-256 otherwise.
+// key: SHA-384 for P-384, SHA-512 for P-521, RSA keys above 3072 bits and
+// ML-DSA (RFC 9882 section 3.3), SHA-256 otherwise.
 func AutoDigest(pub crypto.PublicKey) crypto.Hash {
 	switch k := pub.(type) {
+	case *mldsa.PublicKey:
+		return crypto.SHA512
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P384():
@@ -87,6 +90,7 @@ func AutoDigest(pub crypto.PublicKey) crypto.Hash {
 type plan struct {
 	opts       SignOptions
 	hash       hashAlg
+	alg        sigAlg
 	sigAlg     []byte // DER AlgorithmIdentifier
 	signerOpts crypto.SignerOpts
 	maxSigLen  int
@@ -115,12 +119,16 @@ func (o SignOptions) plan() (*plan, error) {
 	if o.TimestampSize == 0 {
 		o.TimestampSize = DefaultTimestampSize
 	}
-	p := &plan{opts: o, hash: h}
+	p := &plan{opts: o, hash: h, alg: sigAlg{scheme: schemePKCS1, hash: o.Digest}}
 	b := cryptobyte.NewBuilder(nil)
+	if _, ok := pub.(*rsa.PublicKey); !ok && o.PSS {
+		return nil, fmt.Errorf("%w: PSS requested for a %T key", ErrInvalidOptions, pub)
+	}
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		p.maxSigLen = (k.N.BitLen() + 7) / 8
 		if o.PSS {
+			p.alg = sigAlg{scheme: schemePSS, hash: o.Digest, saltLen: o.Digest.Size()}
 			// RFC 4055 RSASSA-PSS-params with NULL hash parameters, as Go's
 			// crypto/x509 and OpenSSL write them; trailerField is the default.
 			p.signerOpts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: o.Digest}
@@ -156,16 +164,25 @@ func (o SignOptions) plan() (*plan, error) {
 		default:
 			return nil, fmt.Errorf("%w: ECDSA curve %s (want P-256, P-384 or P-521)", ErrUnsupportedAlgorithm, k.Curve.Params().Name)
 		}
-		if o.PSS {
-			return nil, fmt.Errorf("%w: PSS requested for an ECDSA key", ErrInvalidOptions)
-		}
+		p.alg.scheme = schemeECDSA
 		p.signerOpts = o.Digest
 		n := (k.Curve.Params().BitSize + 7) / 8
 		intLen := derLen(n + 1) // an INTEGER may need a leading zero
 		p.maxSigLen = derLen(2 * intLen)
 		addAlgID(b, h.ecdsaID, false) // RFC 5758: parameters absent
+	case *mldsa.PublicKey:
+		// RFC 9882: pure ML-DSA over the DER signed attributes, empty
+		// context, parameters absent.
+		for _, a := range mldsaAlgs {
+			if a.params() == k.Parameters() {
+				p.alg = sigAlg{scheme: schemeMLDSA, hash: o.Digest, mldsa: a.params()}
+				addAlgID(b, a.oid, false)
+			}
+		}
+		p.signerOpts = &mldsa.Options{}
+		p.maxSigLen = k.Parameters().SignatureSize()
 	default:
-		return nil, fmt.Errorf("%w: key type %T (want RSA or ECDSA)", ErrUnsupportedAlgorithm, pub)
+		return nil, fmt.Errorf("%w: key type %T (want RSA, ECDSA or ML-DSA)", ErrUnsupportedAlgorithm, pub)
 	}
 	var err error
 	if p.sigAlg, err = b.Bytes(); err != nil {
@@ -238,17 +255,15 @@ func SignDetached(ctx context.Context, digest []byte, opts SignOptions) ([]byte,
 	h := p.hash.hash.New()
 	h.Write(attrs)
 	sum := h.Sum(nil)
-	sig, err := signer.SignContext(ctx, opts.Signer, rand.Reader, sum, p.signerOpts)
+	toSign := sum
+	if p.alg.scheme == schemeMLDSA {
+		toSign = attrs // pure ML-DSA signs the message itself
+	}
+	sig, err := signer.SignContext(ctx, opts.Signer, rand.Reader, toSign, p.signerOpts)
 	if err != nil {
 		return nil, fmt.Errorf("cms: signing the signed attributes: %w", err)
 	}
-	alg := sigAlg{scheme: schemePKCS1, hash: p.hash.hash}
-	if opts.PSS {
-		alg.scheme = schemePSS
-	} else if _, ok := opts.Certificate.PublicKey.(*ecdsa.PublicKey); ok {
-		alg.scheme = schemeECDSA
-	}
-	if err := alg.verify(opts.Certificate.PublicKey, sum, sig); err != nil || len(sig) > p.maxSigLen {
+	if err := p.alg.verify(opts.Certificate.PublicKey, attrs, sum, sig); err != nil || len(sig) > p.maxSigLen {
 		return nil, fmt.Errorf("%w: the signature does not verify under the certificate's public key", signer.ErrBadSignature)
 	}
 	var token []byte

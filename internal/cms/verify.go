@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/mldsa"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
@@ -23,13 +24,15 @@ const (
 	schemePKCS1 sigScheme = iota + 1
 	schemePSS
 	schemeECDSA
+	schemeMLDSA
 )
 
 // sigAlg is a parsed, allow-listed signature algorithm.
 type sigAlg struct {
 	scheme  sigScheme
 	hash    crypto.Hash
-	saltLen int // PSS only
+	saltLen int              // PSS only
+	mldsa   mldsa.Parameters // ML-DSA only
 }
 
 func (a sigAlg) String() string {
@@ -39,6 +42,8 @@ func (a sigAlg) String() string {
 		return "RSA-PKCS1v15-" + name
 	case schemePSS:
 		return "RSASSA-PSS-" + name
+	case schemeMLDSA:
+		return a.mldsa.String()
 	}
 	return "ECDSA-" + name
 }
@@ -69,6 +74,14 @@ func parseSignatureAlgorithm(s cryptobyte.String, digest crypto.Hash) (sigAlg, e
 	case oid.Equal(oidRSAPSS):
 		return parsePSSParams(params, digest)
 	default:
+		for _, m := range mldsaAlgs {
+			if oid.Equal(m.oid) {
+				if params != nil {
+					return sigAlg{}, malformed("signatureAlgorithm: ML-DSA parameters must be absent")
+				}
+				return sigAlg{scheme: schemeMLDSA, hash: digest, mldsa: m.params()}, nil
+			}
+		}
 		for _, h := range hashAlgs {
 			if oid.Equal(h.rsaOID) {
 				a.scheme = schemePKCS1
@@ -145,9 +158,17 @@ func parsePSSParams(params cryptobyte.String, digest crypto.Hash) (sigAlg, error
 	return sigAlg{scheme: schemePSS, hash: h, saltLen: int(salt)}, nil
 }
 
-// verify checks sig over the digest sum with pub.
-func (a sigAlg) verify(pub crypto.PublicKey, sum, sig []byte) error {
+// verify checks sig with pub: over msg for ML-DSA (which hashes the
+// message itself), over its digest sum for RSA and ECDSA.
+func (a sigAlg) verify(pub crypto.PublicKey, msg, sum, sig []byte) error {
 	switch k := pub.(type) {
+	case *mldsa.PublicKey:
+		if a.scheme == schemeMLDSA && k.Parameters() == a.mldsa {
+			if msg == nil {
+				return fmt.Errorf("%w: ML-DSA without signed attributes", ErrUnsupported)
+			}
+			return mldsa.Verify(k, msg, sig, nil)
+		}
 	case *rsa.PublicKey:
 		switch a.scheme {
 		case schemePKCS1:
@@ -179,7 +200,8 @@ type Result struct {
 	// DigestAlgorithm is the SignerInfo's digest algorithm.
 	DigestAlgorithm crypto.Hash
 	// SignatureAlgorithm names the signature scheme, e.g.
-	// "RSA-PKCS1v15-SHA256", "RSASSA-PSS-SHA384" or "ECDSA-SHA256".
+	// "RSA-PKCS1v15-SHA256", "RSASSA-PSS-SHA384", "ECDSA-SHA256" or
+	// "ML-DSA-65".
 	SignatureAlgorithm string
 	// SignedAttributes reports whether the signature covers signed
 	// attributes (always, for PAdES); without them it covers the content
@@ -279,8 +301,8 @@ func (sd *SignedData) verify(contentDigest []byte) (*Result, error) {
 		h.Write(si.signedAttrsDER)
 		sum = h.Sum(nil)
 	}
-	if err := si.alg.verify(cert.PublicKey, sum, si.signature); err != nil {
-		if errors.Is(err, ErrUnsupportedAlgorithm) || errors.Is(err, ErrSignatureInvalid) {
+	if err := si.alg.verify(cert.PublicKey, si.signedAttrsDER, sum, si.signature); err != nil {
+		if errors.Is(err, ErrUnsupportedAlgorithm) || errors.Is(err, ErrSignatureInvalid) || errors.Is(err, ErrUnsupported) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %s by %q: %v", ErrSignatureInvalid, si.alg, cert.Subject.CommonName, err)
