@@ -1,6 +1,7 @@
 package cms
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"sealkeep/internal/signer"
 	"sealkeep/internal/testenv"
@@ -114,6 +118,7 @@ func TestSignVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkSortedSet(t, "signed attributes", sd.si.signedAttrsDER)
 			want := opts.Digest
 			if want == 0 {
 				want = crypto.SHA256
@@ -352,5 +357,26 @@ func TestEstimateSizeLengthBoundaries(t *testing.T) {
 		if got := derLen(n); got != len(encodeTLV(0x04, make([]byte, n))) {
 			t.Errorf("derLen(%d) = %d", n, got)
 		}
+	}
+}
+
+// checkSortedSet checks that a DER SET OF has its elements in ascending
+// order of their encodings (X.690 section 11.6).
+func checkSortedSet(t *testing.T, what string, set []byte) {
+	t.Helper()
+	s := cryptobyte.String(set)
+	var body cryptobyte.String
+	if !s.ReadASN1(&body, asn1.SET) {
+		t.Fatalf("%s: not a SET", what)
+	}
+	var prev []byte
+	for !body.Empty() {
+		var e cryptobyte.String
+		var tag asn1.Tag
+		body.ReadAnyASN1Element(&e, &tag)
+		if prev != nil && bytes.Compare(prev, e) > 0 {
+			t.Errorf("%s: SET OF elements not in DER order", what)
+		}
+		prev = e
 	}
 }

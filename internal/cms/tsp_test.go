@@ -10,12 +10,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"sealkeep/internal/cms/tsatest"
+	"sealkeep/internal/testenv"
 )
 
 func TestTimestampRoundTrip(t *testing.T) {
@@ -83,6 +87,21 @@ func TestTimestampRoundTrip(t *testing.T) {
 				t.Errorf("EstimateSize %d, actual %d with a %d-byte token", est, len(sig), tokenLen)
 			}
 			t.Logf("%s B-T: %d bytes, token %d bytes, estimate %d", kt, len(sig), tokenLen, est)
+
+			// openssl ts -verify agrees that the token covers the signature value.
+			openssl := testenv.Tool(t, "openssl")
+			dir := t.TempDir()
+			data, tok := filepath.Join(dir, "sigvalue"), filepath.Join(dir, "token.der")
+			os.WriteFile(data, sigSeen, 0o600)
+			os.WriteFile(tok, sd.si.unsigned[0].values[0], 0o600)
+			ca := writePEM(t, dir, "tsaroot.pem", tsaRoot)
+			if out, err := exec.Command(openssl, "ts", "-verify", "-data", data, "-in", tok, "-token_in", "-CAfile", ca).CombinedOutput(); err != nil {
+				t.Errorf("openssl ts -verify: %v\n%s", err, out)
+			}
+			os.WriteFile(data, append(sigSeen, 0), 0o600)
+			if err := exec.Command(openssl, "ts", "-verify", "-data", data, "-in", tok, "-token_in", "-CAfile", ca).Run(); err == nil {
+				t.Errorf("openssl ts -verify accepted the token over other data")
+			}
 
 			// A token over another signature value is reported, not hidden.
 			other, err := RequestTimestamp(ctx, url, nil, []byte("another signature"), crypto.SHA256)
