@@ -370,37 +370,40 @@ func (l *lexer) hexString(start int64) (token, error) {
 	var hi byte
 	half := false
 	for {
-		c, ok, err := l.readByte()
-		if err != nil {
+		// Work through the buffered bytes directly: signature /Contents
+		// strings are tens of kilobytes.
+		if ok, err := l.fill(); err != nil {
 			return token{}, err
-		}
-		if !ok {
+		} else if !ok {
 			return token{}, malformed(start, "unterminated hex string")
 		}
-		if c == '>' {
-			break
-		}
-		if isSpace(c) {
-			continue
-		}
-		v, ok := unhex(c)
-		if !ok {
-			return token{}, malformed(start, "bad character %q in hex string", c)
-		}
-		if half {
-			b = append(b, hi<<4|v)
-		} else {
-			if len(b) >= l.maxStr {
-				return token{}, limit("string at byte %d longer than %d bytes", start, l.maxStr)
+		for l.i < len(l.buf) {
+			c := l.buf[l.i]
+			l.i++
+			if c == '>' {
+				if half {
+					b = append(b, hi<<4)
+				}
+				return token{kind: tString, start: start, b: b, hex: true}, nil
 			}
-			hi = v
+			if isSpace(c) {
+				continue
+			}
+			v, ok := unhex(c)
+			if !ok {
+				return token{}, malformed(start, "bad character %q in hex string", c)
+			}
+			if half {
+				b = append(b, hi<<4|v)
+			} else {
+				if len(b) >= l.maxStr {
+					return token{}, limit("string at byte %d longer than %d bytes", start, l.maxStr)
+				}
+				hi = v
+			}
+			half = !half
 		}
-		half = !half
 	}
-	if half {
-		b = append(b, hi<<4)
-	}
-	return token{kind: tString, start: start, b: b, hex: true}, nil
 }
 
 func (l *lexer) literalString(start int64) (token, error) {

@@ -134,7 +134,12 @@ func AppendObject(b []byte, o Object) ([]byte, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("%w: real number %v cannot be written", ErrInvalidInput, f)
 		}
-		return strconv.AppendFloat(b, f, 'f', -1, 64), nil
+		n := len(b)
+		b = strconv.AppendFloat(b, f, 'f', -1, 64)
+		if bytes.IndexByte(b[n:], '.') < 0 {
+			b = append(b, ".0"...) // stay a real when read back
+		}
+		return b, nil
 	case String:
 		if o.Hex {
 			return appendHex(b, o.Value), nil

@@ -114,7 +114,12 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := io.Copy(tmp, io.NewSectionReader(in, 0, size)); err != nil {
+	// The copied input is hashed in the same pass (it is the start of the
+	// first byte range); the appended revision is hashed from the output
+	// file once /ByteRange is patched, after the whole output has been read
+	// back and checked by selfCheck.
+	h := opts.Digest.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), io.NewSectionReader(in, 0, size)); err != nil {
 		return nil, fmt.Errorf("copying the input: %w", err)
 	}
 	if _, err := tmp.Write(u.buf.Bytes()); err != nil {
@@ -134,8 +139,7 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 	if err := selfCheck(tmp, total, u, br, opts.Limits); err != nil {
 		return nil, err
 	}
-	h := opts.Digest.New()
-	if _, err := io.Copy(h, io.NewSectionReader(tmp, 0, cs)); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(tmp, size, cs-size)); err != nil {
 		return nil, fmt.Errorf("hashing the output: %w", err)
 	}
 	if _, err := io.Copy(h, io.NewSectionReader(tmp, ce, total-ce)); err != nil {
