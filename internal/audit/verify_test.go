@@ -350,3 +350,37 @@ func TestVerifyWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyConstantMemory streams entries generated on the fly (nothing
+// kept) and checks that Verify's allocations do not grow with the chain.
+func TestVerifyConstantMemory(t *testing.T) {
+	details := map[string]string{DetailDocumentDigest: strings.Repeat("a", 64)}
+	gen := func(n uint64) func(func(Entry, error) bool) {
+		return func(yield func(Entry, error) bool) {
+			e := Entry{Chain: "org-a", Actor: Actor{Kind: "user", ID: "u"}, Action: ActionSeal,
+				Subject: Subject{Identity: "i", Version: 1}, Details: details}
+			for s := uint64(1); s <= n; s++ {
+				e.Seq, e.PrevHash = s, e.Hash
+				e.Time = t0.Add(time.Duration(s) * time.Millisecond)
+				e.Hash = e.ComputeHash()
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+	}
+	var small, large float64
+	small = testing.AllocsPerRun(2, func() {
+		if r := Verify(gen(1000)); !r.OK() || r.Head.Seq != 1000 {
+			t.Fatal(r.Break)
+		}
+	})
+	large = testing.AllocsPerRun(2, func() {
+		if r := Verify(gen(50_000)); !r.OK() || r.Head.Seq != 50_000 {
+			t.Fatal(r.Break)
+		}
+	})
+	if large > small || large > 10 {
+		t.Fatalf("allocations grow: %v for 1000 entries, %v for 50000", small, large)
+	}
+}
