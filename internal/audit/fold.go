@@ -203,11 +203,10 @@ func Fold(entries iter.Seq2[Entry, error]) (*State, error) {
 
 // StatusAt returns the state that version of identity had at time t: the
 // fold of the entries before the first one recorded after t. A revocation
-// recorded later
-// whose revoked_at is at or before t counts too (a key compromise found after
-// the fact), so a seal made after the compromise shows as made by a revoked
-// version. The whole chain is folded, so a lifecycle error anywhere is
-// returned.
+// recorded later whose revoked_at is at or before t counts too (a key
+// compromise found after the fact), so a seal made after the compromise
+// shows as made by a revoked version. The whole chain is folded, so a
+// lifecycle error anywhere is returned.
 func StatusAt(entries iter.Seq2[Entry, error], identity string, version int, t time.Time) (VersionState, error) {
 	var (
 		s     State
