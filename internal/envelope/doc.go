@@ -88,6 +88,13 @@
 // DEK wrapped under it, and every blob under that DEK, can no longer be
 // decrypted. Keep no copy of the keyring file older than the rotation.
 //
+// That defeats a backup alone. Someone holding an old backup and also the
+// current keyring and database could still open a destroyed version's blob
+// from the backup, because its DEK lives on for the org's other keys. To
+// erase one key version against that too, also replace the org's DEK: seal
+// the org's remaining blobs under a new DEK version, delete the old DEK
+// row, then rotate the KEK.
+//
 // # Memory
 //
 // Plaintext keys are held in [redact.Secret] values and zeroed by the

@@ -2,8 +2,9 @@ package envelope
 
 import "errors"
 
-// Sentinel errors. Errors from this package wrap one of them; test with
-// errors.Is. No error ever contains key material or plaintext.
+// Sentinel errors, for errors.Is. Errors about keys, bindings and formats
+// wrap one of them; file and I/O errors wrap the error from package os.
+// No error ever contains key material or plaintext.
 var (
 	// ErrAuthentication means a ciphertext failed authentication: wrong
 	// key, wrong org, identity, key version, DEK or KEK version, a flipped
