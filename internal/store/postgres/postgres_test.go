@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"net/url"
@@ -11,47 +10,18 @@ import (
 	"sync/atomic"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres"
+	"sealkeep/internal/store/postgres/pgtest"
 	"sealkeep/internal/store/storetest"
 	"sealkeep/internal/testenv"
 )
 
-// fresh creates a database for one test on the server of testenv.Postgres
-// and drops it at cleanup.
-func fresh(t testing.TB) string {
-	t.Helper()
-	admin := testenv.Postgres(t)
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("SEALKEEP_TEST_POSTGRES is not a URL: %v", err)
-	}
-	name := "sk_" + strings.ToLower(rand.Text()[:16])
-	exec(t, admin, `CREATE DATABASE "`+name+`"`)
-	t.Cleanup(func() { exec(t, admin, `DROP DATABASE "`+name+`" WITH (FORCE)`) })
-	u.Path = "/" + name
-	return u.String()
-}
-
-func exec(t testing.TB, dsn, query string, args ...any) {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(query, args...); err != nil {
-		t.Fatalf("exec: %v", err)
-	}
-}
-
 var backend = storetest.Backend{
-	Fresh: fresh,
+	Fresh: pgtest.Fresh,
 	Open:  postgres.Open,
-	Exec:  func(t testing.TB, dsn, query string) { exec(t, dsn, query) },
+	Exec:  func(t testing.TB, dsn, query string) { pgtest.Exec(t, dsn, query) },
 	FailAuditSQL: `CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS
 		$$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
 		CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries FOR EACH ROW
@@ -61,7 +31,7 @@ var backend = storetest.Backend{
 func TestContract(t *testing.T) { storetest.Run(t, backend) }
 
 func open(t *testing.T) (store.Store, string) {
-	dsn := fresh(t)
+	dsn := pgtest.Fresh(t)
 	s, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)

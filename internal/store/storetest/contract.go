@@ -783,18 +783,33 @@ func testConcurrentAppend(t *testing.T, b Backend) {
 	checkAll(t, verifyChain(t, s, "org-1"), actors, each)
 }
 
+// testTwoProcesses appends to one chain from this process and a child at
+// once. The first parent append holds the chain's lock until the child has
+// started its own append, so the child certainly waits on a lock held by
+// another process; then both append with short pauses, interleaving.
 func testTwoProcesses(t *testing.T, b Backend, top string) {
 	s, dsn := fresh(t, b)
 	const each = 120
 	c := startChild(t, top, "append", dsn, "org-1", each)
 	c.await(t, readyLine)
-	if _, err := c.stdin.WriteString("go\n"); err != nil {
-		t.Fatal(err)
-	}
+	var once sync.Once
+	update(t, s, func(tx store.Tx) error {
+		if _, err := tx.AppendAudit(event("org-1", "parent", 0)); err != nil {
+			return err
+		}
+		once.Do(func() {
+			if _, err := c.stdin.WriteString("go\n"); err != nil {
+				t.Error(err)
+			}
+			c.await(t, attemptLine)
+			time.Sleep(100 * time.Millisecond) // the child is now blocked on our lock
+		})
+		return nil
+	})
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w := range 2 {
 		wg.Go(func() {
-			for i := w; i < each; i += 4 {
+			for i := 1 + w; i < each; i += 2 {
 				err := s.Update(context.Background(), func(tx store.Tx) error {
 					_, err := tx.AppendAudit(event("org-1", "parent", i))
 					return err
@@ -803,6 +818,7 @@ func testTwoProcesses(t *testing.T, b Backend, top string) {
 					t.Errorf("append: %v", err)
 					return
 				}
+				pause()
 			}
 		})
 	}
@@ -818,7 +834,7 @@ func testTwoProcesses(t *testing.T, b Backend, top string) {
 			switches++
 		}
 	}
-	t.Logf("%d entries, the writer changed %d times", len(entries), switches)
+	t.Logf("%d entries, the writing process changed %d times", len(entries), switches)
 }
 
 func testKilled(t *testing.T, b Backend, top string) {

@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"regexp"
@@ -54,12 +55,13 @@ type Backend struct {
 
 // Environment of a child process.
 const (
-	childEnv  = "SEALKEEP_STORETEST_CHILD" // "append" or "crash"
-	dsnEnv    = "SEALKEEP_STORETEST_DSN"
-	countEnv  = "SEALKEEP_STORETEST_N"
-	chainEnv  = "SEALKEEP_STORETEST_CHAIN"
-	readyLine = "storetest: ready"
-	crashLine = "storetest: inside the transaction"
+	childEnv    = "SEALKEEP_STORETEST_CHILD" // "append" or "crash"
+	dsnEnv      = "SEALKEEP_STORETEST_DSN"
+	countEnv    = "SEALKEEP_STORETEST_N"
+	chainEnv    = "SEALKEEP_STORETEST_CHAIN"
+	readyLine   = "storetest: ready"
+	crashLine   = "storetest: inside the transaction"
+	attemptLine = "storetest: appending"
 )
 
 // Run runs the contract suite against b. When the process is a child
@@ -91,7 +93,10 @@ func Run(t *testing.T, b Backend) {
 		{"TwoProcesses", func(t *testing.T, b Backend) { testTwoProcesses(t, b, top) }},
 		{"ProcessKilledMidway", func(t *testing.T, b Backend) { testKilled(t, b, top) }},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each subtest has a database of its own
+			tc.fn(t, b)
+		})
 	}
 }
 
@@ -187,6 +192,11 @@ func verifyChain(t testing.TB, s store.Store, chain string) []audit.Entry {
 	})
 	return got
 }
+
+// pause leaves the database lock free for a moment, so that the other
+// process of the two-process test gets its turn (SQLite's busy handler
+// polls; it does not queue).
+func pause() { time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond) }
 
 // ---- child processes
 
@@ -294,6 +304,7 @@ func runChild(t *testing.T, b Backend, mode string) {
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 			t.Fatalf("child: waiting for go: %v", err)
 		}
+		fmt.Println(attemptLine)
 		for i := range n {
 			if err := s.Update(context.Background(), func(tx store.Tx) error {
 				_, err := tx.AppendAudit(event(chain, "child", i))
@@ -301,6 +312,7 @@ func runChild(t *testing.T, b Backend, mode string) {
 			}); err != nil {
 				t.Fatalf("child: append %d: %v", i, err)
 			}
+			pause()
 		}
 	case "crash":
 		err := s.Update(context.Background(), func(tx store.Tx) error {

@@ -11,10 +11,10 @@ import (
 // chainFormat is the first byte of an encoded certificate chain.
 const chainFormat = 1
 
-// encodeChain encodes a list of DER certificates as a format byte followed
+// EncodeChain encodes a list of DER certificates as a format byte followed
 // by (uvarint length, bytes) per certificate. A nil list is SQL NULL; an
 // empty one is the format byte alone, so it stays distinct.
-func encodeChain(chain [][]byte) any {
+func EncodeChain(chain [][]byte) []byte {
 	if chain == nil {
 		return nil
 	}
@@ -33,13 +33,13 @@ func encodeChain(chain [][]byte) any {
 
 var errChain = errors.New("stored certificate chain is malformed")
 
-// decodeChain reverses encodeChain; every element is non-nil.
-func decodeChain(b []byte) ([][]byte, error) {
+// DecodeChain reverses EncodeChain; every element is non-nil.
+func DecodeChain(b []byte) ([][]byte, error) {
 	if b == nil {
 		return nil, nil
 	}
-	if b[0] != chainFormat {
-		return nil, fmt.Errorf("%w: format %d", errChain, b[0])
+	if len(b) == 0 || b[0] != chainFormat {
+		return nil, fmt.Errorf("%w: unknown format", errChain)
 	}
 	b = b[1:]
 	chain := [][]byte{}

@@ -57,11 +57,14 @@ type Dialect struct {
 	SerialWrites bool
 }
 
-// Retry policy of Update: attempts and the backoff bounds between them.
+// MaxAttempts is how many times Update runs fn before it gives up on
+// retryable errors.
+const MaxAttempts = 12
+
+// Backoff bounds between attempts (jittered, doubling).
 const (
-	maxAttempts = 12
-	minBackoff  = 2 * time.Millisecond
-	maxBackoff  = 250 * time.Millisecond
+	minBackoff = 2 * time.Millisecond
+	maxBackoff = 250 * time.Millisecond
 )
 
 // Store is a [store.Store] over one *sql.DB.
@@ -104,10 +107,13 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
 		err := s.update(ctx, fn)
-		if err == nil || s.d.Classify(err) != Retryable || ctx.Err() != nil {
+		if err == nil || s.d.Classify(err) != Retryable {
 			return err
 		}
-		if attempt == maxAttempts {
+		if ctx.Err() != nil {
+			return fmt.Errorf("store: %w (retrying after: %w)", ctx.Err(), err)
+		}
+		if attempt == MaxAttempts {
 			return fmt.Errorf("store: giving up after %d attempts: %w", attempt, err)
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)

@@ -191,7 +191,7 @@ func scanVersion(sc interface{ Scan(...any) error }) (v store.Version, err error
 	v.CSR = blob(v.CSR, csrNull)
 	v.CertDER = blob(v.CertDER, certNull)
 	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
-	v.ChainDER, err = decodeChain(chain)
+	v.ChainDER, err = DecodeChain(chain)
 	return v, err
 }
 
@@ -234,7 +234,7 @@ func (t *tx) PutVersion(v store.Version) error {
 		public_key = excluded.public_key, csr = excluded.csr, cert_der = excluded.cert_der,
 		chain_der = excluded.chain_der, created_us = excluded.created_us, updated_us = excluded.updated_us`,
 		v.IdentityID, v.Version, v.Status, v.KeyRef, v.KeyBlob, v.PublicKey, v.CSR, v.CertDER,
-		encodeChain(v.ChainDER), micros(v.CreatedAt), micros(v.UpdatedAt))
+		EncodeChain(v.ChainDER), micros(v.CreatedAt), micros(v.UpdatedAt))
 	if err != nil {
 		return t.fail(err, "put version %q/%d", v.IdentityID, v.Version)
 	}
