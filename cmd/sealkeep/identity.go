@@ -1,0 +1,120 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"sealkeep/internal/custody"
+)
+
+func init() { register(newIdentityCmd) }
+
+func newIdentityCmd() *cobra.Command {
+	cmd := group("identity", "Manage signing identities")
+	var spec custody.IdentitySpec
+	create := &cobra.Command{
+		Use:   "create --org ORG --owner USER --name NAME [--id ID]",
+		Short: "Create a signing identity",
+		Long: `Create a signing identity of one user in one organization, for example
+--name "Jane Doe, P.E. 12345, Texas". The identity ID is printed; --id chooses
+it instead of a random one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			id, err := svc.CreateIdentity(cmd.Context(), actor(), spec)
+			if err != nil {
+				return err
+			}
+			if globals.json {
+				return printJSON(cmd.OutOrStdout(), identityJSON(id))
+			}
+			outf(cmd, "created identity %s\n", id.ID)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&spec.Org, "org", "", "organization ID (required)")
+	f.StringVar(&spec.Owner, "owner", "", "user who owns the identity (required)")
+	f.StringVar(&spec.Name, "name", "", `name, e.g. "Jane Doe, P.E. 12345, Texas" (required)`)
+	f.StringVar(&spec.ID, "id", "", "identity ID (default: random)")
+	for _, n := range []string{"org", "owner", "name"} {
+		_ = create.MarkFlagRequired(n)
+	}
+
+	var org string
+	list := &cobra.Command{
+		Use:   "list --org ORG",
+		Short: "List the signing identities of an organization",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ids, err := svc.Identities(cmd.Context(), org)
+			if err != nil {
+				return err
+			}
+			if globals.json {
+				out := make([]any, 0, len(ids))
+				for _, id := range ids {
+					out = append(out, identityJSON(id))
+				}
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			rows := make([][]string, 0, len(ids))
+			for _, id := range ids {
+				rows = append(rows, []string{id.ID, id.Owner, id.Name, fmtTime(id.CreatedAt)})
+			}
+			return printTable(cmd.OutOrStdout(), []string{"ID", "OWNER", "NAME", "CREATED"}, rows)
+		},
+	}
+	list.Flags().StringVar(&org, "org", "", "organization ID (required)")
+	_ = list.MarkFlagRequired("org")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a signing identity and its certificate versions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			info, err := svc.Identity(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if globals.json {
+				out := identityJSON(info.Identity)
+				out["versions"] = info.Versions
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			w := cmd.OutOrStdout()
+			if err := printFields(w, [][2]string{{"ID", info.ID}, {"Org", info.OrgID}, {"Owner", info.Owner},
+				{"Name", info.Name}, {"Created", fmtTime(info.CreatedAt)}}); err != nil {
+				return err
+			}
+			outln(cmd)
+			return versionTable(w, info.Versions)
+		},
+	}
+	cmd.AddCommand(create, list, show)
+	return cmd
+}
+
+// versionTable prints versions as a table.
+func versionTable(w interface{ Write([]byte) (int, error) }, vs []custody.VersionInfo) error {
+	rows := make([][]string, 0, len(vs))
+	for _, v := range vs {
+		rows = append(rows, []string{strconv.Itoa(v.Version), v.Status, v.Algorithm, short(v.Thumbprint), v.Subject, fmtTimePtr(v.NotAfter)})
+	}
+	return printTable(w, []string{"VERSION", "STATUS", "ALGORITHM", "THUMBPRINT", "SUBJECT", "NOT AFTER"}, rows)
+}

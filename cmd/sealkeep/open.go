@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+
+	"sealkeep/internal/config"
+	"sealkeep/internal/custody"
+)
+
+// openService opens the data directory and returns the custody service and
+// a function that closes it.
+func openService(ctx context.Context) (*custody.Service, func(), error) {
+	env, err := config.Open(ctx, dataDir())
+	if err != nil {
+		return nil, nil, err
+	}
+	kek := env.Config.KEKFile
+	if env.Config.KEKEnv != "" {
+		kek = "$" + env.Config.KEKEnv
+	}
+	globals.logger.DebugContext(ctx, "data directory opened", "dir", dataDir(),
+		"database", config.RedactDSN(env.Config.Database), "kek", kek, "kek_active_version", env.KEK.ActiveVersion())
+	svc := custody.New(env.Store, env.KEK, custody.Options{Logger: globals.logger})
+	return svc, func() { env.Store.Close() }, nil
+}

@@ -1,0 +1,129 @@
+package custody
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/store"
+)
+
+// Chains lists every audit chain (the system chain and one per org).
+func (s *Service) Chains(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		out, err = tx.AuditChains()
+		return err
+	})
+	return out, err
+}
+
+// VerifyChain verifies one chain by streaming it in constant memory, and
+// against cp (signed by pub) when cp is not nil. The returned report names
+// the first broken entry; the error is for failures to read or to check the
+// checkpoint's own signature. For an org chain it also checks that every
+// stored version status equals the fold of the chain ([Service.CheckStatus]),
+// reported as an error wrapping [ErrStatusMismatch].
+//
+// progress, if not nil, is called every 4096 entries with the count read.
+func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Checkpoint, pub ed25519.PublicKey, progress func(read uint64)) (audit.Report, error) {
+	v := audit.NewVerifier(chain)
+	if cp != nil {
+		if err := v.Expect(*cp, pub); err != nil {
+			return audit.Report{Chain: chain}, err
+		}
+	}
+	var n uint64
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		return tx.AuditEntries(chain, 1, func(e audit.Entry) error {
+			n++
+			if progress != nil && n%4096 == 0 {
+				progress(n)
+			}
+			return v.Add(e)
+		})
+	})
+	rep := v.Report()
+	if err != nil && !errors.Is(err, audit.ErrBroken) {
+		return rep, fmt.Errorf("read chain %q: %w", chain, err)
+	}
+	if rep.OK() && chain != audit.SystemChain {
+		if err := s.CheckStatus(ctx, chain); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// ExportChain writes a chain as JSON Lines (one entry per line, in order)
+// and returns the number of entries written.
+func (s *Service) ExportChain(ctx context.Context, chain string, w io.Writer) (uint64, error) {
+	var n uint64
+	enc := json.NewEncoder(w)
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		return tx.AuditEntries(chain, 1, func(e audit.Entry) error {
+			n++
+			return enc.Encode(e)
+		})
+	})
+	return n, err
+}
+
+// Checkpoint signs the current head of a chain with key.
+func (s *Service) Checkpoint(ctx context.Context, chain string, key audit.CheckpointKey) (audit.Checkpoint, error) {
+	var head audit.Entry
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		head, err = tx.AuditHead(chain)
+		return err
+	})
+	if err != nil {
+		return audit.Checkpoint{}, fmt.Errorf("chain %q: %w", chain, err)
+	}
+	return key.SignCheckpoint(head, s.now())
+}
+
+// ErrStatusMismatch means a stored version status differs from the status
+// the audit trail gives it: the database was edited outside sealkeep.
+var ErrStatusMismatch = errors.New("stored status differs from the audit trail")
+
+// CheckStatus folds org's audit chain ([audit.Fold]) and checks that every
+// stored version of the org's identities has the folded status, and that
+// every folded version is stored. A difference wraps [ErrStatusMismatch].
+func (s *Service) CheckStatus(ctx context.Context, org string) error {
+	return s.st.View(ctx, func(tx store.ReadTx) error {
+		state, err := audit.Fold(audit.Walk(func(fn func(audit.Entry) error) error {
+			return tx.AuditEntries(org, 1, fn)
+		}))
+		if err != nil {
+			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, org, err)
+		}
+		ids, err := tx.Identities(org)
+		if err != nil {
+			return err
+		}
+		stored := 0
+		for _, id := range ids {
+			vs, err := tx.Versions(id.ID)
+			if err != nil {
+				return err
+			}
+			for _, v := range vs {
+				stored++
+				if got := state.Version(id.ID, v.Version).Status; string(got) != v.Status {
+					return fmt.Errorf("%w: identity %q version %d is stored as %q, the audit trail says %q",
+						ErrStatusMismatch, id.ID, v.Version, v.Status, got)
+				}
+			}
+		}
+		if n := len(state.Versions()); n != stored {
+			return fmt.Errorf("%w: the audit trail of org %q has %d versions, the store %d", ErrStatusMismatch, org, n, stored)
+		}
+		return nil
+	})
+}

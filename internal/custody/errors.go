@@ -1,0 +1,28 @@
+package custody
+
+import (
+	"errors"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/store"
+)
+
+// Sentinel errors. Every error the service returns wraps one of these (or
+// an error of a package below it, such as envelope.ErrAuthentication), so
+// that the CLI maps exit codes, and the HTTP layer status codes, in one
+// place.
+var (
+	// ErrNotFound: the org, identity or version does not exist.
+	ErrNotFound = store.ErrNotFound
+	// ErrConflict: the thing already exists or changed concurrently.
+	ErrConflict = store.ErrConflict
+	// ErrForbidden: the operation is never allowed on this object (for
+	// example signing with a revoked or destroyed version).
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalidInput: malformed or rejected input (weak key, mismatched
+	// certificate, missing reason, wrong passphrase).
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrTransition: the lifecycle does not allow this change from the
+	// version's current status.
+	ErrTransition = audit.ErrTransition
+)

@@ -1,0 +1,123 @@
+package custody
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/store"
+)
+
+// VersionInfo describes a certificate version for people and scripts. It
+// holds no key material.
+type VersionInfo struct {
+	Org        string     `json:"org"`
+	Identity   string     `json:"identity"`
+	Version    int        `json:"version"`
+	Status     string     `json:"status"`
+	KeyRef     string     `json:"key_ref"`
+	KeyPresent bool       `json:"key_present"` // false once destroyed
+	Algorithm  string     `json:"algorithm,omitempty"`
+	Thumbprint string     `json:"thumbprint,omitempty"` // SHA-256 of the certificate DER
+	Subject    string     `json:"subject,omitempty"`
+	Issuer     string     `json:"issuer,omitempty"`
+	Serial     string     `json:"serial,omitempty"` // hex
+	NotBefore  *time.Time `json:"not_before,omitempty"`
+	NotAfter   *time.Time `json:"not_after,omitempty"`
+	ChainLen   int        `json:"chain_length"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	// History is the version's audit trail, oldest first (Version only).
+	History []HistoryEntry `json:"history,omitempty"`
+}
+
+// HistoryEntry is one audit entry about a version.
+type HistoryEntry struct {
+	Seq     uint64            `json:"seq"`
+	Time    time.Time         `json:"time"`
+	Actor   audit.Actor       `json:"actor"`
+	Action  audit.Action      `json:"action"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// describe summarises a stored version; certificate fields stay empty when
+// the version has none (pending) or it does not parse.
+func describe(ident store.Identity, v store.Version) VersionInfo {
+	out := VersionInfo{Org: ident.OrgID, Identity: v.IdentityID, Version: v.Version, Status: v.Status,
+		KeyRef: v.KeyRef, KeyPresent: len(v.KeyBlob) > 0, ChainLen: len(v.ChainDER),
+		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+	if pub, err := x509.ParsePKIXPublicKey(v.PublicKey); err == nil {
+		out.Algorithm, _ = keypolicy.CheckPublicKey(pub)
+	}
+	if v.CertDER == nil {
+		return out
+	}
+	out.Thumbprint = thumbprint(v.CertDER)
+	if c, err := x509.ParseCertificate(v.CertDER); err == nil {
+		out.Subject = c.Subject.String()
+		out.Issuer = c.Issuer.String()
+		out.Serial = hex.EncodeToString(c.SerialNumber.Bytes())
+		nb, na := c.NotBefore.UTC(), c.NotAfter.UTC()
+		out.NotBefore, out.NotAfter = &nb, &na
+	}
+	return out
+}
+
+// Versions lists an identity's versions (without history).
+func (s *Service) Versions(ctx context.Context, identity string) ([]VersionInfo, error) {
+	info, err := s.Identity(ctx, identity)
+	if err != nil {
+		return nil, err
+	}
+	return info.Versions, nil
+}
+
+// Version describes one version with its history from the audit trail
+// (every entry whose subject is that version, including the rotation that
+// superseded it).
+func (s *Service) Version(ctx context.Context, identity string, version int) (VersionInfo, error) {
+	var out VersionInfo
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		ident, err := tx.Identity(identity)
+		if err != nil {
+			return lookup(err, "identity %q", identity)
+		}
+		v, err := tx.Version(identity, version)
+		if err != nil {
+			return lookup(err, "identity %q version %d", identity, version)
+		}
+		out = describe(ident, v)
+		vs := strconv.Itoa(version)
+		return tx.AuditEntries(ident.OrgID, 1, func(e audit.Entry) error {
+			if e.Subject.Identity != identity {
+				return nil
+			}
+			if e.Subject.Version == version || (e.Action == audit.ActionVersionRotate && e.Details[audit.DetailOldVersion] == vs) {
+				out.History = append(out.History, HistoryEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Details: e.Details})
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Certificate returns a version's certificate DER and its chain, as stored.
+func (s *Service) Certificate(ctx context.Context, identity string, version int) (leaf []byte, chain [][]byte, err error) {
+	err = s.st.View(ctx, func(tx store.ReadTx) error {
+		v, err := tx.Version(identity, version)
+		if err != nil {
+			return lookup(err, "identity %q version %d", identity, version)
+		}
+		if v.CertDER == nil {
+			return fmt.Errorf("identity %q version %d has no certificate yet (%s): %w", identity, version, v.Status, ErrNotFound)
+		}
+		leaf, chain = v.CertDER, v.ChainDER
+		return nil
+	})
+	return leaf, chain, err
+}
