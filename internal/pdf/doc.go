@@ -57,8 +57,9 @@
 // dictionary with a fixed-size /Contents placeholder, a signature field
 // widget merged into the AcroForm, the updated page and catalog, and a
 // cross-reference section in the style the file already uses. It patches
-// /ByteRange in place, hashes the two byte ranges by streaming from the
-// output file, asks a callback for the CMS signature and writes it into the
-// placeholder. Output goes to a temporary file that is synced and renamed;
+// /ByteRange in place, reads the whole output back with this package's
+// reader to check it, hashes the two byte ranges by streaming (the input
+// while it is copied, the appended revision from the output file), asks a
+// callback for the CMS signature and writes it into the placeholder. Output goes to a temporary file that is synced and renamed;
 // no partial output is left behind on any error.
 package pdf

@@ -1,9 +1,6 @@
 package pdf
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Catalog returns the document catalog of this revision and its reference.
 func (rv *Revision) Catalog() (Ref, Dict, error) {
@@ -15,8 +12,8 @@ func (rv *Revision) Catalog() (Ref, Dict, error) {
 	if err != nil {
 		return Ref{}, nil, fmt.Errorf("catalog %v: %w", ref, err)
 	}
-	if t := d.Name("Type"); t != "Catalog" {
-		return Ref{}, nil, fmt.Errorf("%w: catalog %v has /Type /%s", ErrMalformed, ref, t)
+	if t, ok := d["Type"]; ok && t != Name("Catalog") { // a missing /Type is a common, harmless omission
+		return Ref{}, nil, fmt.Errorf("%w: catalog %v has /Type %s", ErrMalformed, ref, kindName(t))
 	}
 	return ref, d, nil
 }
@@ -66,7 +63,7 @@ func (rv *Revision) Page(n int) (Ref, Dict, error) {
 		if err != nil {
 			return Ref{}, nil, fmt.Errorf("page tree node %v: %w", node, err)
 		}
-		if d.Name("Type") == "Page" {
+		if isLeaf(d) {
 			if left == 1 {
 				return node, d, nil
 			}
@@ -87,7 +84,7 @@ func (rv *Revision) Page(n int) (Ref, Dict, error) {
 				return Ref{}, nil, fmt.Errorf("page tree node %v: %w", kref, err)
 			}
 			cnt := int64(1)
-			if kd.Name("Type") != "Page" {
+			if !isLeaf(kd) {
 				if cnt, err = rv.Int(kd["Count"]); err != nil || cnt < 0 {
 					return Ref{}, nil, fmt.Errorf("%w: page tree node %v has no valid /Count", ErrMalformed, kref)
 				}
@@ -104,6 +101,19 @@ func (rv *Revision) Page(n int) (Ref, Dict, error) {
 		node = next
 	}
 	return Ref{}, nil, limit("page tree deeper than %d", maxTreeDepth)
+}
+
+// isLeaf tells a page from an intermediate node: by /Type, or, when the
+// type is missing, by the absence of /Kids.
+func isLeaf(d Dict) bool {
+	switch d.Name("Type") {
+	case "Page":
+		return true
+	case "Pages":
+		return false
+	}
+	_, kids := d["Kids"]
+	return !kids
 }
 
 // Field is one terminal field of the interactive form (AcroForm).
@@ -340,9 +350,6 @@ func (r *Reader) stringSpan(abs int64, key Name) (int64, int64, error) {
 		}
 	}
 }
-
-// IsNotFound reports whether err says a referenced object does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // decodeText decodes a PDF text string (UTF-16BE with BOM, UTF-8 with BOM,
 // or PDFDocEncoding read as Latin-1, which agrees on the printable range).
