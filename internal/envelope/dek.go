@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -50,17 +51,24 @@ func NewDEK(org string, version uint32) (*DEK, error) {
 	return &DEK{org: org, version: version, key: redact.NewSecret(randomKey())}, nil
 }
 
-// WrapDEK wraps dek under the active version of kek, which it returns.
+// WrapDEK wraps dek under the active version of kek, which it returns. If
+// a rotation makes another version active between reading the active
+// version and wrapping, it reads it again (at most three times in all).
 func WrapDEK(ctx context.Context, kek KEK, dek *DEK) (wrapped []byte, kekVersion uint32, err error) {
 	if err := dek.usable(); err != nil {
 		return nil, 0, err
 	}
-	v := kek.ActiveVersion()
-	wrapped, err = kek.Wrap(ctx, v, DEKBinding{Org: dek.org, DEKVersion: dek.version}, dek.key.Bytes())
+	for range 3 {
+		kekVersion = kek.ActiveVersion()
+		wrapped, err = kek.Wrap(ctx, kekVersion, DEKBinding{Org: dek.org, DEKVersion: dek.version}, dek.key.Bytes())
+		if !errors.Is(err, ErrNotActive) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	return wrapped, v, nil
+	return wrapped, kekVersion, nil
 }
 
 // UnwrapDEK unwraps DEK version dekVersion of org, wrapped under KEK

@@ -238,8 +238,16 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 
 // writeFile writes data to a temporary file in path's directory, syncs it,
 // then renames it to path (replace) or links it there (create, which fails
-// if path exists), and syncs the directory.
+// if path exists), and syncs the directory. A replaced path that is a
+// symbolic link stays one: its target is replaced.
 func writeFile(path string, data []byte, replace bool) error {
+	if replace {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return fmt.Errorf("envelope: write keyring: %w", err)
+		}
+		path = target
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".sealkeep-keyring-*")
 	if err != nil {

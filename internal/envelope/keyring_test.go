@@ -391,3 +391,34 @@ func TestKeyringLeftoverTempFile(t *testing.T) {
 		t.Errorf("rotate with a leftover temporary file: %d, %v", v, err)
 	}
 }
+
+// TestKeyringSymlink: rotating a keyring reached through a symbolic link
+// replaces the link's target and keeps the link.
+func TestKeyringSymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "secrets", "keyring")
+	link := filepath.Join(dir, "kek.keyring")
+	if _, err := CreateKeyringFile(target); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("secrets", "keyring"), link); err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenKeyringFile(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.AddVersion(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the symbolic link was replaced by a file (%v)", err)
+	}
+	onlyFile(t, filepath.Join(dir, "secrets"), "keyring")
+	if k2, err := OpenKeyringFile(target); err != nil || !slices.Equal(k2.Versions(), []uint32{1, 2}) {
+		t.Errorf("the link target was not rotated: %v", err)
+	}
+}
