@@ -12,10 +12,11 @@ const (
 	// MaxSize is the largest CMS object, timestamp token or timestamp
 	// response accepted, in bytes.
 	MaxSize = 4 << 20
-	// MaxDepth is the deepest ASN.1 nesting accepted. A timestamp token
-	// inside a SignerInfo inside a SignedData, down to a certificate
-	// extension, is about 25 levels.
-	MaxDepth = 64
+	// MaxDepth is the deepest ASN.1 nesting accepted. A B-T signature, down
+	// to the extensions of the TSA certificate inside its token, is 19
+	// levels; primitive OCTET STRINGs (extension values, eContent) are not
+	// descended into.
+	MaxDepth = 32
 	// MaxElements is the largest number of ASN.1 elements in one input.
 	MaxElements = 1 << 17
 	// MaxCertificates is the largest number of embedded certificates.
