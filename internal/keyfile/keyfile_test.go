@@ -6,6 +6,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -486,6 +487,17 @@ func TestPolicyFailures(t *testing.T) {
 				t.Fatalf("Validate = %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// Ed25519 parses (Parse does not judge) and Validate refuses it.
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	edDER, _ := x509.MarshalPKCS8PrivateKey(ed)
+	edCert := pkitest.Issue(t, f.Intermediate, pkitest.LeafTemplate("ed25519"), ed.Public())
+	eb, err := Parse(join(pemBlock("PRIVATE KEY", edDER), certsPEM(edCert)), never(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eb.Validate(now); !errors.Is(err, keypolicy.ErrUnsupportedAlgorithm) || !strings.Contains(err.Error(), "Ed25519") {
+		t.Fatalf("Ed25519: %v", err)
 	}
 	// A Bundle put together by hand with a certificate for another key.
 	b := &Bundle{Key: f.Leaf.Key, Leaf: newFixture(t, keypolicy.RSA2048).Leaf.Cert}

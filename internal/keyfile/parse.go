@@ -3,9 +3,6 @@ package keyfile
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/mldsa"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -137,17 +134,11 @@ func parsePEMKey(block *pem.Block, pp *onceSource) (crypto.Signer, error) {
 	return asSigner(k)
 }
 
-// asSigner keeps the key types sealkeep can sign with; others (Ed25519,
-// X25519) become policy errors.
+// asSigner keeps keys that can sign; whether the policy allows them is
+// Validate's business. X25519 and other non-signing keys are refused here.
 func asSigner(k any) (crypto.Signer, error) {
-	switch k := k.(type) {
-	case *rsa.PrivateKey, *ecdsa.PrivateKey, *mldsa.PrivateKey:
-		return k.(crypto.Signer), nil
-	case crypto.Signer:
-		if _, err := keypolicy.CheckPublicKey(k.Public()); err != nil {
-			return nil, fmt.Errorf("private key: %w", err)
-		}
-		return k, nil
+	if s, ok := k.(crypto.Signer); ok {
+		return s, nil
 	}
 	return nil, fmt.Errorf("private key: %w: %T keys cannot sign", keypolicy.ErrUnsupportedAlgorithm, k)
 }

@@ -9,7 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -49,78 +49,94 @@ func (e *benchEnvelope) open(context.Context) ([]byte, error) {
 
 var benchAlgs = []string{keypolicy.RSA2048, keypolicy.RSA3072, keypolicy.RSA4096, keypolicy.ECDSAP256}
 
-func benchForms(b *testing.B, k crypto.Signer) map[string][]byte {
-	p8, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		b.Fatal(err)
+func rawSign(k crypto.Signer, digest []byte) error {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		_, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest)
+		return err
+	case *ecdsa.PrivateKey:
+		_, err := ecdsa.SignASN1(rand.Reader, k, digest)
+		return err
 	}
-	forms := map[string][]byte{"pkcs8": p8}
-	if _, ok := k.(*rsa.PrivateKey); ok {
-		forms["compact"] = mustMarshal(b, k)
-	}
-	return forms
+	return nil
 }
 
 // BenchmarkLocalOverhead measures, in the same loop, a raw signature with
 // an already-parsed key (rsa.SignPKCS1v15 or ecdsa.SignASN1) and the full
-// local path (AES-256-GCM open of the blob, parse, match check, sign, zero),
-// alternating the two so that both see the same machine state. It reports
-// raw-ns/op, local-ns/op and their ratio (goal: ≤ 1.10 for RSA-3072 and
-// RSA-4096).
+// local path (AES-256-GCM open of the blob, PKCS #8 parse with crypto/rsa's
+// consistency checks, match check, sign, zero), alternating the two so
+// that both see the same machine state. It reports the median raw-ns/op
+// and local-ns/op, the median of the per-pair ratios ("ratio"), the ratio
+// of the fastest runs ("min-ratio") and, on Linux, the CPU time the
+// benchmark thread spent in each ("raw-cpu-ns/op", "local-cpu-ns/op") and
+// their ratio ("cpu-ratio", the figure to trust on a shared machine).
+// Goal: ≤ 1.10 for RSA-3072 and RSA-4096, without caching a private key.
 //
-// Measured on the 2-core AMD EPYC build machine (go1.27.3, -benchtime 3s):
+// Measured on the 2-core AMD EPYC build machine while other jobs ran
+// (go1.27.3, -benchtime 100x, several runs; cpu-ratio):
 //
-//	            raw sign   local compact   local PKCS#8
-//	RSA-2048    ~2.6 ms    1.08x           1.11x
-//	RSA-3072    ~7.8 ms    1.06x           1.08x
-//	RSA-4096    ~17 ms     1.04x           1.06x
-//	ECDSA-P256  ~45 µs     —               1.5x (parse ≈ sign)
+//	            raw sign (CPU)   local/raw
+//	RSA-2048    2.1 ms           1.17–1.19
+//	RSA-3072    4.9–5.3 ms       1.12–1.15
+//	RSA-4096    9.5–11.5 ms      1.09–1.11
+//	ECDSA-P256  42 µs            1.55–1.8 (parsing costs about a signature)
 //
-// Where the time goes (BenchmarkLocalSteps, RSA-3072): AES-GCM open of
-// ~2 KB ≈ 3 µs; ASN.1 (PKCS #8 → PKCS #1) ≈ 0.1–0.2 ms, which the compact
-// form removes; crypto/rsa's Precompute ≈ 0.5 ms, almost all of it
-// checkPrivateKey in the FIPS module (bigmod.NewModulus for N, p, q, p−1,
-// q−1 and two d mod (p−1)/(q−1) reductions). That check cannot be skipped
-// through the public API and is what makes a corrupted key fail, so it
-// stays; the wipe costs a few µs.
+// Where the time goes (BenchmarkLocalBreakdown and a thread-CPU probe of
+// crypto/rsa, RSA-3072 / RSA-4096): AES-GCM open 2–8 µs; ASN.1 decoding of
+// the PKCS #8 ≈ 40 µs / 30 µs; crypto/rsa's Precompute ≈ 550 µs / 940 µs,
+// that is 10.5% / 8.2% of a signature, nearly all of it checkPrivateKey in
+// the FIPS module (bigmod.NewModulus for N, p, q, p−1 and q−1, and the
+// d mod (p−1), d mod (q−1) reductions that check d against dP and dQ);
+// Validate ≈ 20 µs; the wipe a few µs. Since Go 1.24 x509 hands the stored
+// CRT values to the FIPS module instead of recomputing them, so a compact
+// stored form (tried: a versioned binary N, e, d, p, q, dP, dQ, qInv) only
+// saved the ASN.1 decoding, 0.7% of an RSA-3072 signature, and was dropped.
+// The public crypto/rsa API has no way to build a signing key without
+// checkPrivateKey, so the floor of the local path is about 1.11 for
+// RSA-3072 (goal missed) and 1.09 for RSA-4096 (goal met), short of caching
+// a parsed key, which rule 1 forbids. Adding signer.Verified would cost one
+// more public-key operation (≈ 1–2%) for nothing: the FIPS module already
+// checks every RSA signature with e before returning it.
 func BenchmarkLocalOverhead(b *testing.B) {
 	digest := sha256.Sum256([]byte("benchmark"))
 	for _, alg := range benchAlgs {
 		k := pkitest.Key(b, alg, "bench")
-		for form, plaintext := range benchForms(b, k) {
-			b.Run(alg+"/"+form, func(b *testing.B) {
-				env := newBenchEnvelope(b, plaintext)
-				s, err := New(k.Public(), env.open)
-				if err != nil {
+		b.Run(alg, func(b *testing.B) {
+			env := newBenchEnvelope(b, mustMarshal(b, k))
+			s, err := New(k.Public(), env.open)
+			if err != nil {
+				b.Fatal(err)
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var raws, locals []time.Duration
+			var rawCPU, localCPU int64
+			for b.Loop() {
+				c0, _ := threadCPU()
+				t0 := time.Now()
+				if err := rawSign(k, digest[:]); err != nil {
 					b.Fatal(err)
 				}
-				raw := func() error {
-					switch k := k.(type) {
-					case *rsa.PrivateKey:
-						_, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
-						return err
-					case *ecdsa.PrivateKey:
-						_, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
-						return err
-					}
-					return nil
+				t1 := time.Now()
+				c1, _ := threadCPU()
+				if _, err := s.Sign(nil, digest[:], crypto.SHA256); err != nil {
+					b.Fatal(err)
 				}
-				var raws, locals []time.Duration
-				for b.Loop() {
-					t0 := time.Now()
-					if err := raw(); err != nil {
-						b.Fatal(err)
-					}
-					t1 := time.Now()
-					if _, err := s.Sign(nil, digest[:], crypto.SHA256); err != nil {
-						b.Fatal(err)
-					}
-					locals = append(locals, time.Since(t1))
-					raws = append(raws, t1.Sub(t0))
+				locals = append(locals, time.Since(t1))
+				c2, ok := threadCPU()
+				raws = append(raws, t1.Sub(t0))
+				if ok {
+					rawCPU += c1 - c0
+					localCPU += c2 - c1
 				}
-				reportRatio(b, raws, locals)
-			})
-		}
+			}
+			reportRatio(b, raws, locals)
+			if rawCPU > 0 {
+				b.ReportMetric(float64(rawCPU)/float64(b.N), "raw-cpu-ns/op")
+				b.ReportMetric(float64(localCPU)/float64(b.N), "local-cpu-ns/op")
+				b.ReportMetric(float64(localCPU)/float64(rawCPU), "cpu-ratio")
+			}
+		})
 	}
 }
 
@@ -141,35 +157,51 @@ func reportRatio(b *testing.B, raws, locals []time.Duration) {
 	b.ReportMetric(float64(locals[0])/float64(raws[0]), "min-ratio")
 }
 
-// BenchmarkLocalSteps times the steps of the local path one by one.
-func BenchmarkLocalSteps(b *testing.B) {
+// BenchmarkLocalBreakdown times the steps of the local path, in thread CPU
+// time where available (wall time otherwise): open (AES-256-GCM), parse
+// (PKCS #8 with crypto/rsa's checks), sign (with the parsed key) and wipe.
+func BenchmarkLocalBreakdown(b *testing.B) {
+	digest := sha256.Sum256([]byte("benchmark"))
 	for _, alg := range benchAlgs {
 		k := pkitest.Key(b, alg, "bench")
-		for form, plaintext := range benchForms(b, k) {
-			env := newBenchEnvelope(b, plaintext)
-			b.Run(alg+"/"+form+"/open", func(b *testing.B) {
-				for b.Loop() {
-					if _, err := env.open(context.Background()); err != nil {
-						b.Fatal(err)
-					}
+		b.Run(alg, func(b *testing.B) {
+			env := newBenchEnvelope(b, mustMarshal(b, k))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			now := func() int64 {
+				if c, ok := threadCPU(); ok {
+					return c
 				}
-			})
-			b.Run(alg+"/"+form+"/parse", func(b *testing.B) {
-				for b.Loop() {
-					if _, err := parse(plaintext); err != nil {
-						b.Fatal(err)
-					}
+				return time.Now().UnixNano()
+			}
+			var open, parsing, sign, wiping int64
+			for b.Loop() {
+				c0 := now()
+				pt, err := env.open(context.Background())
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
-			b.Run(alg+"/"+form+"/parse+wipe", func(b *testing.B) {
-				for b.Loop() {
-					key, err := parse(plaintext)
-					if err != nil {
-						b.Fatal(err)
-					}
-					wipe(key)
+				c1 := now()
+				key, err := parse(pt)
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
-		}
+				c2 := now()
+				if _, err := key.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+					b.Fatal(err)
+				}
+				c3 := now()
+				wipe(key)
+				clear(pt)
+				c4 := now()
+				open, parsing, sign, wiping = open+c1-c0, parsing+c2-c1, sign+c3-c2, wiping+c4-c3
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(open)/n, "open-ns/op")
+			b.ReportMetric(float64(parsing)/n, "parse-ns/op")
+			b.ReportMetric(float64(sign)/n, "sign-ns/op")
+			b.ReportMetric(float64(wiping)/n, "wipe-ns/op")
+			b.ReportMetric(float64(open+parsing+wiping)/float64(sign), "overhead/sign")
+		})
 	}
 }

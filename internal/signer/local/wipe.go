@@ -44,15 +44,25 @@ func wipeValue(v reflect.Value, seen map[uintptr]bool) {
 		for i := range v.NumField() {
 			wipeValue(v.Field(i), seen)
 		}
-	case reflect.Slice, reflect.Array:
+	case reflect.Slice:
+		if n := v.Len() * int(v.Type().Elem().Size()); n > 0 && isInteger(v.Type().Elem().Kind()) {
+			clear(unsafe.Slice((*byte)(v.UnsafePointer()), n)) // limbs and bytes in one go
+			return
+		}
 		for i := range v.Len() {
 			wipeValue(v.Index(i), seen)
 		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Bool:
-		if v.CanSet() {
+	case reflect.Array:
+		for i := range v.Len() {
+			wipeValue(v.Index(i), seen)
+		}
+	default:
+		if (isInteger(v.Kind()) || v.Kind() == reflect.Bool) && v.CanSet() {
 			v.SetZero()
 		}
 	}
+}
+
+func isInteger(k reflect.Kind) bool {
+	return k >= reflect.Int && k <= reflect.Uintptr
 }
