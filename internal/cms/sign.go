@@ -126,6 +126,9 @@ func (o SignOptions) plan() (*plan, error) {
 	}
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("%w: %d-bit RSA key (the key policy, NIST SP 800-57, requires 2048 bits or more)", ErrUnsupportedAlgorithm, k.N.BitLen())
+		}
 		p.maxSigLen = (k.N.BitLen() + 7) / 8
 		if o.PSS {
 			p.alg = sigAlg{scheme: schemePSS, hash: o.Digest, saltLen: o.Digest.Size()}

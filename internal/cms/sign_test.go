@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"os"
@@ -279,6 +280,8 @@ func TestSignRefusals(t *testing.T) {
 	d := make([]byte, 32)
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	edCert := p.newLeaf(t, "ed25519", edKey.Public(), nil)
+	weakKey, _ := rsa.GenerateKey(rand.Reader, 1024)
+	weakCert := p.newLeaf(t, "rsa-1024", weakKey.Public(), nil)
 	for _, c := range []struct {
 		name   string
 		mutate func(*SignOptions)
@@ -292,6 +295,7 @@ func TestSignRefusals(t *testing.T) {
 		{"SHA-1", func(o *SignOptions) { o.Digest = crypto.SHA1 }, d[:20], ErrUnsupportedAlgorithm},
 		{"PSS with ECDSA", func(o *SignOptions) { o.PSS = true }, d, ErrInvalidOptions},
 		{"Ed25519", func(o *SignOptions) { o.Signer, o.Certificate = edKey, edCert }, d, ErrUnsupportedAlgorithm},
+		{"RSA-1024", func(o *SignOptions) { o.Signer, o.Certificate = weakKey, weakCert }, d, ErrUnsupportedAlgorithm},
 		{"nil chain entry", func(o *SignOptions) { o.Chain = []*x509.Certificate{nil} }, d, ErrInvalidOptions},
 		{"bad provider signature", func(o *SignOptions) { o.Signer.(*opaqueSigner).corrupt = true }, d, signer.ErrBadSignature},
 	} {
