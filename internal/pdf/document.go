@@ -13,7 +13,7 @@ func (rv *Revision) Catalog() (Ref, Dict, error) {
 		return Ref{}, nil, fmt.Errorf("catalog %v: %w", ref, err)
 	}
 	if t, ok := d["Type"]; ok && t != Name("Catalog") { // a missing /Type is a common, harmless omission
-		return Ref{}, nil, fmt.Errorf("%w: catalog %v has /Type %s", ErrMalformed, ref, kindName(t))
+		return Ref{}, nil, fmt.Errorf("%w: catalog %v has /Type %s", ErrMalformed, ref, format(t))
 	}
 	return ref, d, nil
 }

@@ -102,6 +102,18 @@ func kindName(o Object) string {
 	return fmt.Sprintf("%T", o)
 }
 
+// format writes o for an error message, cut to a reasonable length.
+func format(o Object) string {
+	b, err := AppendObject(nil, o)
+	if err != nil {
+		return kindName(o)
+	}
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
+	}
+	return string(b)
+}
+
 // Name returns the name stored under key, or "" when the key is absent or
 // not a name. It never resolves references.
 func (d Dict) Name(key Name) Name {
