@@ -68,14 +68,7 @@ func splitElement(in []byte) (der, rest []byte, err error) {
 // is zero padding. Non-zero bytes after the object are refused: a verifier
 // that ignored them would let a signature carry hidden data.
 func TrimPadding(contents []byte) ([]byte, error) {
-	if len(contents) > MaxSize {
-		return nil, fmt.Errorf("%w: input is %d bytes, more than %d", ErrLimit, len(contents), MaxSize)
-	}
-	if len(contents) == 0 {
-		return nil, malformed("empty input")
-	}
-	var n normalizer
-	_, rest, _, err := n.element(contents, 0)
+	_, rest, err := splitElement(contents)
 	if err != nil {
 		return nil, err
 	}
