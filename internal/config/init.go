@@ -190,7 +190,11 @@ func Open(ctx context.Context, dir string) (*Env, error) {
 		if !ok {
 			return nil, fmt.Errorf("the KEK comes from $%s, which is not set", c.KEKEnv)
 		}
-		kek, err = envelope.KeyringFromEnv(v)
+		var ring *envelope.Keyring
+		ring, err = envelope.KeyringFromEnv(v)
+		// Only the KEK methods: an environment keyring is not a
+		// KEKRotator, so custody reports it as not rotatable.
+		kek = struct{ envelope.KEK }{ring}
 	} else {
 		kek, err = envelope.OpenKeyringFile(c.KEKFile)
 	}

@@ -2,6 +2,7 @@ package custody
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -96,6 +97,9 @@ func (s *Service) RotateKEK(ctx context.Context, actor audit.Actor, progress fun
 			return out, fmt.Errorf("the KEK comes from a source that cannot add versions (an environment variable); add a version to it by hand and restart: %w", ErrForbidden)
 		}
 		v, err := rot.AddVersion(ctx)
+		if errors.Is(err, envelope.ErrReadOnly) {
+			return out, fmt.Errorf("add KEK version: %w: %w", err, ErrForbidden)
+		}
 		if err != nil {
 			return out, fmt.Errorf("add KEK version: %w", err)
 		}
@@ -243,7 +247,11 @@ func (s *Service) RetireKEK(ctx context.Context, actor audit.Actor, v uint32) er
 	case !existed || (!inRing && audited):
 		return fmt.Errorf("KEK version %d is not in the keyring: %w", v, ErrNotFound)
 	case inRing:
-		if err := rot.Retire(ctx, v); err != nil {
+		err := rot.Retire(ctx, v)
+		if errors.Is(err, envelope.ErrReadOnly) {
+			return fmt.Errorf("retire KEK version %d: %w: %w", v, err, ErrForbidden)
+		}
+		if err != nil {
 			return fmt.Errorf("retire KEK version %d: %w", v, err)
 		}
 	}

@@ -1,10 +1,13 @@
 package custody
 
 import (
+	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/envelope"
 	"sealkeep/internal/store"
 )
 
@@ -80,4 +83,50 @@ func TestKEKRotateRetire(t *testing.T) {
 		}
 		f.checkConsistent(t)
 	})
+}
+
+// TestKEKFromEnvironment: a keyring from the environment wraps and unwraps
+// but cannot be rotated or retired by sealkeep (ErrForbidden, nothing
+// written).
+func TestKEKFromEnvironment(t *testing.T) {
+	st := openSQLite(t)
+	file := t.TempDir() + "/ring"
+	if _, err := envelope.CreateKeyringFile(file); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := envelope.KeyringFromEnv(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: New(st, kek, Options{}), st: st, ctx: context.Background()}
+	f.orgIdentity(t, "acme", "alice")
+	v := f.ready(t, "alice").Version
+	head := f.head(t, audit.SystemChain)
+	if _, err := f.svc.RotateKEK(f.ctx, testActor, nil); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("rotate: %v", err)
+	}
+	if err := f.svc.RetireKEK(f.ctx, testActor, 1); !errors.Is(err, ErrConflict) {
+		t.Fatalf("retire the active version: %v", err)
+	}
+	// Wrapped as config.Open wraps it, the keyring is not a rotator.
+	g := New(st, struct{ envelope.KEK }{kek}, Options{})
+	if err := g.RetireKEK(f.ctx, testActor, 1); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("retire: %v", err)
+	}
+	if _, err := g.RotateKEK(f.ctx, testActor, nil); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("rotate: %v", err)
+	}
+	if ks, err := g.KEKStatus(f.ctx); err != nil || ks.Rotatable {
+		t.Fatalf("status %+v %v", ks, err)
+	}
+	if f.head(t, audit.SystemChain) != head {
+		t.Fatal("a refused rotation wrote an audit entry")
+	}
+	if err := f.signs(t, "alice", v); err != nil {
+		t.Fatal(err)
+	}
 }
