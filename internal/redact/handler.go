@@ -19,8 +19,10 @@ import (
 //   - every []byte or byte-array value, whatever its key: raw bytes in a
 //     log line are far more often key material than anything useful.
 //
-// Values are resolved ([slog.LogValuer]) before they are checked. The
-// message itself is passed through unchanged: never build it from secrets.
+// Values are resolved ([slog.LogValuer]) before they are checked. Other
+// values (structs, maps, errors) and the message are passed through as
+// they are: give secret fields the type [Secret], which redacts itself in
+// every encoding handlers use, and never build a message from secrets.
 func NewHandler(inner slog.Handler) slog.Handler {
 	return &handler{inner: inner}
 }

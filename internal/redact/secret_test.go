@@ -158,9 +158,14 @@ func TestSecretSlog(t *testing.T) {
 		l := slog.New(h)
 		l.Info("unwrap", "dek", s, "value", *s, slog.Group("g", "inner", s))
 		l.With("w", s).Info("with", "list", []*redact.Secret{s})
+		l.Info("config", "cfg", struct {
+			User string
+			PIN  redact.Secret
+			Key  *redact.Secret
+		}{"u", *s, s})
 	}
 	assertNoLeak(t, "slog output", buf.Bytes(), raw)
-	if c := strings.Count(buf.String(), redact.Redacted); c < 8 {
-		t.Errorf("slog output has %d redactions, want at least 8:\n%s", c, &buf)
+	if c := strings.Count(buf.String(), redact.Redacted); c < 12 {
+		t.Errorf("slog output has %d redactions, want at least 12:\n%s", c, &buf)
 	}
 }
