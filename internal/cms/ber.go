@@ -7,7 +7,8 @@ import (
 
 // Hard limits on every input this package parses. They bound memory and
 // time for hostile input; legitimate PDF signatures are far below them (a
-// B-T signature with a three-certificate chain is about 10 KiB).
+// B-T signature with a two-certificate chain and an openssl ts token is
+// 3 KiB).
 const (
 	// MaxSize is the largest CMS object, timestamp token or timestamp
 	// response accepted, in bytes.

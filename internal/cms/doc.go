@@ -57,9 +57,10 @@
 //
 // Some signers emit BER (indefinite lengths, constructed OCTET STRINGs).
 // Input is first normalised to DER: definite minimal lengths and primitive
-// strings; other non-DER values are refused by the strict parsers. SET OF is not re-sorted: the signed
-// attributes are verified over the bytes the signer sent, as every deployed
-// verifier does. DER input passes through unchanged, so embedded
+// strings; other non-DER values are refused by the strict parsers. SET OF is
+// not re-sorted: signed attributes that a signer wrote out of DER order are
+// verified in the order written, as every deployed verifier does. DER input
+// passes through unchanged, so embedded
 // certificates keep the exact bytes their signatures cover. Constructed
 // strings under implicit context tags cannot be recognised without the
 // schema and are refused by the strict parser.
