@@ -73,30 +73,34 @@ func rawSign(k crypto.Signer, digest []byte) error {
 // Goal: ≤ 1.10 for RSA-3072 and RSA-4096, without caching a private key.
 //
 // Measured on the 2-core AMD EPYC build machine while other jobs ran
-// (go1.27.3, -benchtime 100x, several runs; cpu-ratio):
+// (go1.27.3, -benchtime 100x -count 2 and earlier runs; thread CPU time):
 //
-//	            raw sign (CPU)   local/raw
-//	RSA-2048    2.1 ms           1.17–1.19
-//	RSA-3072    4.9–5.3 ms       1.12–1.15
-//	RSA-4096    9.5–11.5 ms      1.09–1.11
-//	ECDSA-P256  42 µs            1.55–1.8 (parsing costs about a signature)
+//	            raw sign (CPU)   local/raw (cpu-ratio)
+//	RSA-2048    1.8–2.2 ms       1.17–1.23
+//	RSA-3072    4.5–5.1 ms       1.12–1.15
+//	RSA-4096    9.5–10.4 ms      1.09–1.11
+//	ECDSA-P256  42–53 µs         1.55–1.8 (parsing costs half a signature)
 //
-// Where the time goes (BenchmarkLocalBreakdown and a thread-CPU probe of
-// crypto/rsa, RSA-3072 / RSA-4096): AES-GCM open 2–8 µs; ASN.1 decoding of
-// the PKCS #8 ≈ 40 µs / 30 µs; crypto/rsa's Precompute ≈ 550 µs / 940 µs,
-// that is 10.5% / 8.2% of a signature, nearly all of it checkPrivateKey in
-// the FIPS module (bigmod.NewModulus for N, p, q, p−1 and q−1, and the
-// d mod (p−1), d mod (q−1) reductions that check d against dP and dQ);
-// Validate ≈ 20 µs; the wipe a few µs. Since Go 1.24 x509 hands the stored
-// CRT values to the FIPS module instead of recomputing them, so a compact
-// stored form (tried: a versioned binary N, e, d, p, q, dP, dQ, qInv) only
-// saved the ASN.1 decoding, 0.7% of an RSA-3072 signature, and was dropped.
-// The public crypto/rsa API has no way to build a signing key without
-// checkPrivateKey, so the floor of the local path is about 1.11 for
-// RSA-3072 (goal missed) and 1.09 for RSA-4096 (goal met), short of caching
-// a parsed key, which rule 1 forbids. Adding signer.Verified would cost one
-// more public-key operation (≈ 1–2%) for nothing: the FIPS module already
-// checks every RSA signature with e before returning it.
+// Where the time goes (BenchmarkLocalBreakdown, thread CPU, RSA-3072):
+// parse 550–610 µs against a 4.9–5.4 ms signature (11–12%); AES-GCM open
+// ≈ 15 µs and wipe ≈ 50 µs, both including ≈ 10 µs of clock reading on a
+// loaded machine. Inside parse (a separate thread-CPU probe of crypto/rsa):
+// ASN.1 decoding ≈ 40 µs, Validate ≈ 20 µs, and Precompute ≈ 550 µs for
+// RSA-3072 / 940 µs for RSA-4096, that is 10.5% / 8.2% of a signature,
+// nearly all of it checkPrivateKey in the FIPS module (bigmod.NewModulus
+// for N, p, q, p−1 and q−1, and the d mod (p−1), d mod (q−1) reductions
+// that check d against dP and dQ). Since Go 1.24 crypto/x509 hands the
+// stored CRT values to the FIPS module instead of recomputing them, so a
+// compact stored form (tried: a versioned binary N, e, d, p, q, dP, dQ,
+// qInv) only saved the ASN.1 decoding, 0.7% of an RSA-3072 signature, and
+// was dropped. The public crypto/rsa API has no way to build a signing key
+// without checkPrivateKey, so the floor of the local path is about 1.11 for
+// RSA-3072 (goal missed: 1.12–1.15 measured) and about 1.09 for RSA-4096
+// (goal met at the margin: 1.09–1.11 measured), short of caching a parsed
+// key, which rule 1 forbids. Adding signer.Verified would cost one more
+// public-key operation (≈ 1–2%) for nothing: the FIPS module already
+// checks every RSA signature with e before returning it, and parse checks
+// that the key is the signer's.
 func BenchmarkLocalOverhead(b *testing.B) {
 	digest := sha256.Sum256([]byte("benchmark"))
 	for _, alg := range benchAlgs {
