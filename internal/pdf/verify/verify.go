@@ -1,0 +1,311 @@
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"sealkeep/internal/pdf"
+)
+
+// ErrUnreadable means the file could not be judged: it is not a PDF, it is
+// truncated or damaged beyond the reader's bounded repairs, or it exceeds a
+// processing limit. It wraps the reader's error.
+var ErrUnreadable = errors.New("the file cannot be read as a PDF")
+
+// Verdicts, worst first.
+const (
+	Invalid   = "invalid"
+	Modified  = "modified"
+	Untrusted = "untrusted"
+	Valid     = "valid"
+)
+
+// Coverage values.
+const (
+	EntireFile     = "entire_file"
+	EntireRevision = "entire_revision"
+	Partial        = "partial"
+)
+
+// Modification values (what changed after a signature, as far as the
+// signed document's content goes).
+const (
+	None        = "none"
+	FormFilling = "form_filling"
+	Annotations = "annotations"
+	Other       = "other"
+)
+
+// Update classes: what one later incremental update did.
+const (
+	ClassMetadata  = "metadata"
+	ClassDSS       = "dss"
+	ClassSignature = "signature"
+	// FormFilling, Annotations and Other are also update classes.
+)
+
+// Signing time sources.
+const (
+	SourceTimestamp   = "timestamp"
+	SourceSigningTime = "signing_time_attribute"
+	SourceDictionaryM = "dictionary_m"
+)
+
+// Options configures a verification.
+type Options struct {
+	// Roots are the trust anchors; nil trusts nothing (every signature is
+	// at best untrusted).
+	Roots *x509.CertPool
+	// At is the validation time for certificate chains; zero means now.
+	At time.Time
+	// Custody, if not nil, adds the custody status at signing time.
+	Custody CustodyLookup
+	// Limits bounds the reading of the file; nil means pdf.DefaultLimits.
+	Limits *pdf.Limits
+	// Progress, if not nil, is called while byte ranges are hashed with the
+	// bytes hashed so far and the total to hash.
+	Progress func(done, total int64)
+	// Now overrides the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// CustodyLookup finds the custody status of a certificate version by the
+// certificate's SHA-256 thumbprint (lower-case hex) at time t. ok is false
+// when the certificate is not in custody.
+type CustodyLookup interface {
+	StatusAt(ctx context.Context, certSHA256 string, t time.Time) (status CustodyStatus, ok bool, err error)
+}
+
+// CustodyStatus is the custody state of a certificate version at signing
+// time.
+type CustodyStatus struct {
+	// Identity and Version name the certificate version.
+	Identity string `json:"identity"`
+	Version  int    `json:"version"`
+	// Status is the version's status at the signing time: active,
+	// superseded, revoked, ...
+	Status string `json:"status"`
+	// Current is its status now.
+	Current string `json:"current_status"`
+	// RevokedAt is when the version was revoked, if it was.
+	RevokedAt *time.Time `json:"revoked_at"`
+	// Summary says it in words, e.g. "revoked after signing".
+	Summary string `json:"summary"`
+}
+
+// Report is the result for one file.
+type Report struct {
+	File       string      `json:"file"`
+	SHA256     string      `json:"sha256"`
+	Size       int64       `json:"size"`
+	Revisions  int         `json:"revisions"`
+	Signatures []Signature `json:"signatures"`
+	Verdict    string      `json:"verdict"`
+	Reasons    []string    `json:"reasons"`
+	Warnings   []string    `json:"warnings"`
+	// ValidatedAt is the validation time used for certificate chains.
+	ValidatedAt time.Time `json:"validated_at"`
+}
+
+// Signature is the result for one signature.
+type Signature struct {
+	Field     string  `json:"field"`
+	SubFilter string  `json:"subfilter"`
+	Revision  int     `json:"revision"`
+	ByteRange []int64 `json:"byte_range"`
+	Coverage  string  `json:"coverage"`
+	Intact    bool    `json:"intact"`
+	Valid     bool    `json:"valid"`
+	Trusted   bool    `json:"trusted"`
+	// Modification summarises Updates: none, form_filling, annotations or
+	// other.
+	Modification string   `json:"modification"`
+	Updates      []Update `json:"updates"`
+	DocMDP       int      `json:"docmdp"`
+	DocMDPOK     bool     `json:"docmdp_ok"`
+
+	SignerSubject     string         `json:"signer_subject"`
+	SignerSHA256      string         `json:"signer_sha256"`
+	SignerNotBefore   *time.Time     `json:"signer_not_before"`
+	SignerNotAfter    *time.Time     `json:"signer_not_after"`
+	DigestAlgorithm   string         `json:"digest_algorithm"`
+	SignatureAlg      string         `json:"signature_algorithm"`
+	SigningTime       *time.Time     `json:"signing_time"`
+	SigningTimeSource string         `json:"signing_time_source"`
+	Timestamp         *Timestamp     `json:"timestamp"`
+	Custody           *CustodyStatus `json:"custody"`
+
+	Name     string `json:"name"`
+	Reason   string `json:"reason"`
+	Location string `json:"location"`
+
+	Verdict string   `json:"verdict"`
+	Reasons []string `json:"reasons"`
+	Notes   []string `json:"notes"`
+
+	// structuralFailure records an invalid structure, an invalid timestamp
+	// or a custody revocation before signing.
+	structuralFailure bool
+}
+
+// Timestamp describes a signature timestamp token.
+type Timestamp struct {
+	Valid      bool      `json:"valid"`
+	Trusted    bool      `json:"trusted"`
+	GenTime    time.Time `json:"gen_time"`
+	TSASubject string    `json:"tsa_subject"`
+	Serial     string    `json:"serial"`
+	Error      string    `json:"error"`
+}
+
+// Update is one incremental update after a signature.
+type Update struct {
+	Revision int      `json:"revision"`
+	Class    string   `json:"class"`
+	Changes  []string `json:"changes"`
+}
+
+// File verifies the PDF at path.
+func File(ctx context.Context, path string, opts Options) (*Report, error) {
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	rep, err := Verify(ctx, f, fi.Size(), opts)
+	if rep != nil {
+		rep.File = path
+	}
+	return rep, err
+}
+
+// Verify verifies the PDF held by ra (size bytes). It returns an error
+// wrapping ErrUnreadable when the file cannot be judged, or the context's
+// error; every problem with a signature is a verdict in the report instead.
+func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Report, error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	at := opts.At
+	if at.IsZero() {
+		at = now()
+	}
+	r, err := pdf.Open(ra, size, opts.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+	}
+	v := &verifier{ctx: ctx, ra: ra, size: size, r: r, opts: opts, at: at, now: now()}
+	rep := &Report{Size: size, Revisions: len(r.Revisions()), ValidatedAt: at.UTC(),
+		Signatures: []Signature{}, Reasons: []string{}, Warnings: append([]string{}, r.Warnings()...)}
+
+	sigs, err := v.signatures()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+	}
+	var total int64
+	for _, s := range sigs {
+		if br, ok := s.ranges(); ok {
+			total += br[1] + br[3]
+		}
+	}
+	v.hashTotal = total + size
+	// The whole-file digest is computed in the same pass style as the
+	// ranges; it identifies the file in reports.
+	sum, err := v.hashRanges(sha256.New(), [][2]int64{{0, size}})
+	if err != nil {
+		return nil, err
+	}
+	rep.SHA256 = hex.EncodeToString(sum)
+	for i := range sigs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s, err := v.check(&sigs[i])
+		if err != nil {
+			return nil, err
+		}
+		rep.Signatures = append(rep.Signatures, s)
+	}
+	v.applyDocMDP(sigs, rep.Signatures)
+	rep.Verdict = Valid
+	if len(rep.Signatures) == 0 {
+		rep.Verdict = Invalid
+		rep.Reasons = append(rep.Reasons, "the file has no signatures")
+	}
+	for i := range rep.Signatures {
+		s := &rep.Signatures[i]
+		s.Verdict = verdictOf(s)
+		if rank(s.Verdict) < rank(rep.Verdict) {
+			rep.Verdict = s.Verdict
+		}
+		if s.Verdict != Valid {
+			rep.Reasons = append(rep.Reasons, fmt.Sprintf("signature %d (%s): %s", i+1, s.Field, s.Verdict))
+		}
+	}
+	return rep, nil
+}
+
+// rank orders verdicts, worst first.
+func rank(v string) int {
+	switch v {
+	case Invalid:
+		return 0
+	case Modified:
+		return 1
+	case Untrusted:
+		return 2
+	}
+	return 3
+}
+
+// verdictOf derives a signature's verdict from its checks.
+func verdictOf(s *Signature) string {
+	switch {
+	case !s.Intact || !s.Valid || s.Coverage == Partial || s.invalid():
+		return Invalid
+	case s.Modification != None || !s.DocMDPOK:
+		return Modified
+	case !s.Trusted:
+		return Untrusted
+	}
+	return Valid
+}
+
+// invalid reports the failures recorded by the checks that are not
+// captured by a boolean field (structure, timestamp, custody).
+func (s *Signature) invalid() bool {
+	if s.Timestamp != nil && !s.Timestamp.Valid {
+		return true
+	}
+	return s.structuralFailure
+}
+
+// fail records a reason that makes the signature invalid.
+func (s *Signature) fail(format string, args ...any) {
+	s.structuralFailure = true
+	s.Reasons = append(s.Reasons, fmt.Sprintf(format, args...))
+}
+
+// reason records a reason for a verdict other than invalid.
+func (s *Signature) reason(format string, args ...any) {
+	s.Reasons = append(s.Reasons, fmt.Sprintf(format, args...))
+}
+
+// note records an informational note.
+func (s *Signature) note(format string, args ...any) {
+	s.Notes = append(s.Notes, fmt.Sprintf(format, args...))
+}
+
+func openFile(path string) (*os.File, error) { return os.Open(path) }
