@@ -103,6 +103,11 @@ func writeSeeds(t *testing.T) {
 	}
 	seeds["bt-legacy-P-256"] = bt
 	seeds["bt-ber"] = toBER(t, bt, 16, false)
+	pdf, err := os.ReadFile("testdata/signpdf-signed.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds["node-forge"], _ = pdfSignature(t, pdf)
 	seeds["token"] = mustParse(t, bt).si.unsigned[0].values[0]
 
 	// A raw TimeStampResp, as a TSA sends it.
