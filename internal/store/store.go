@@ -111,7 +111,8 @@ type Tx interface {
 	// AppendAudit locks the head of e.Chain, sets e.Seq (head + 1),
 	// e.PrevHash (the head's hash, zero for the first entry), e.Time (UTC,
 	// truncated to microseconds; now if zero) and e.Hash
-	// ([audit.Entry.ComputeHash]), stores e and returns it.
+	// ([audit.Entry.ComputeHash]), stores e and returns it. An entry that
+	// [audit.Entry.Validate] refuses is not stored ([ErrInvalid]).
 	AppendAudit(e audit.Entry) (audit.Entry, error)
 }
 

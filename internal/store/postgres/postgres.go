@@ -4,8 +4,9 @@
 // # Isolation and locking
 //
 // Update runs at READ COMMITTED. Appends to an audit chain lock the chain's
-// row in audit_heads (SELECT ... FOR UPDATE after INSERT ... ON CONFLICT DO
-// NOTHING), which serialises appenders of one chain across connections and
+// row in audit_heads (INSERT ... ON CONFLICT DO UPDATE ... RETURNING, which
+// takes the row lock SELECT ... FOR UPDATE would and reads the latest
+// committed head), which serialises appenders of one chain across connections and
 // processes while other chains proceed; [store.Tx.LockChain] takes the same
 // lock before a read-modify-write. Deadlocks (40P01) and serialisation
 // failures (40001) are retried by Update. View runs REPEATABLE READ, READ
@@ -43,7 +44,6 @@ const migrationLockKey = 0x7365616c6b656570
 var dialect = &sqlcore.Dialect{
 	Write:         sql.TxOptions{Isolation: sql.LevelReadCommitted},
 	Read:          sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-	ForUpdate:     " FOR UPDATE",
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
 	Classify:      classify,
 }

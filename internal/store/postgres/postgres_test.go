@@ -25,7 +25,7 @@ var backend = storetest.Backend{
 	FailAuditSQL: `CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS
 		$$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
 		CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries FOR EACH ROW
-		WHEN (NEW.action = 'test.fail') EXECUTE FUNCTION fail_audit();`,
+		WHEN (NEW.actor_id = 'storetest-fail') EXECUTE FUNCTION fail_audit();`,
 }
 
 func TestContract(t *testing.T) { storetest.Run(t, backend) }
@@ -59,7 +59,7 @@ func TestDeadlockRetried(t *testing.T) {
 			if err := tx.LockChain(second); err != nil {
 				return err
 			}
-			_, err := tx.AppendAudit(audit.Entry{Chain: first, Action: "test.append"})
+			_, err := tx.AppendAudit(audit.Entry{Chain: first, Action: audit.ActionSeal})
 			return err
 		})
 	}
@@ -87,7 +87,7 @@ func TestBackendKilledMidway(t *testing.T) {
 		if err := tx.PutOrg(store.Org{ID: "org-1"}); err != nil {
 			return err
 		}
-		if _, err := tx.AppendAudit(audit.Entry{Chain: "org-1", Action: "test.append"}); err != nil {
+		if _, err := tx.AppendAudit(audit.Entry{Chain: "org-1", Action: audit.ActionSeal}); err != nil {
 			return err
 		}
 		db, err := sql.Open("pgx", admin)
@@ -100,7 +100,7 @@ func TestBackendKilledMidway(t *testing.T) {
 			WHERE datname = $1 AND state = 'idle in transaction'`, u.Path[1:]).Scan(&n); err != nil || n != 1 {
 			t.Errorf("terminated %d backends: %v", n, err)
 		}
-		_, err = tx.AppendAudit(audit.Entry{Chain: "org-1", Action: "test.append"})
+		_, err = tx.AppendAudit(audit.Entry{Chain: "org-1", Action: audit.ActionSeal})
 		return err
 	})
 	if err == nil {

@@ -27,7 +27,7 @@ var backend = storetest.Backend{
 		}
 	},
 	FailAuditSQL: `CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries
-		WHEN NEW.action = 'test.fail'
+		WHEN NEW.actor_id = 'storetest-fail'
 		BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END`,
 }
 

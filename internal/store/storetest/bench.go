@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,21 +11,26 @@ import (
 	"sealkeep/internal/store"
 )
 
-// BenchmarkAppend measures audit appends on one chain, one committed
-// transaction per append: from a single goroutine ("1") and from 8
-// concurrent ones ("8"). It reports appends/s.
+// BenchmarkAppend measures audit appends, one committed transaction per
+// append: from one goroutine ("1"), from 8 concurrent goroutines on the same
+// chain ("8"), and from 8 goroutines on 8 chains ("8chains", as 8
+// organizations would). It reports appends/s.
 func BenchmarkAppend(b *testing.B, be Backend) {
-	for _, workers := range []int{1, 8} {
-		b.Run(map[int]string{1: "1", 8: "8"}[workers], func(b *testing.B) {
+	for _, c := range []struct {
+		name            string
+		workers, chains int
+	}{{"1", 1, 1}, {"8", 8, 1}, {"8chains", 8, 8}} {
+		b.Run(c.name, func(b *testing.B) {
 			s, _ := fresh(b, be)
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
-			for range workers {
+			for w := range c.workers {
+				chain := "org-" + strconv.Itoa(w%c.chains)
 				wg.Go(func() {
 					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
 						if err := s.Update(context.Background(), func(tx store.Tx) error {
-							_, err := tx.AppendAudit(event("org-1", "bench", int(i)))
+							_, err := tx.AppendAudit(event(chain, "bench", int(i)))
 							return err
 						}); err != nil {
 							b.Error(err)

@@ -49,7 +49,7 @@ type Backend struct {
 	// Exec runs raw SQL on the database named by dsn, outside the store.
 	Exec func(t testing.TB, dsn, query string)
 	// FailAuditSQL creates a trigger that makes every insert into
-	// audit_entries whose action is "test.fail" fail.
+	// audit_entries whose actor_id is "storetest-fail" fail.
 	FailAuditSQL string
 }
 
@@ -147,21 +147,26 @@ func event(chain, who string, i int) audit.Entry {
 	return audit.Entry{
 		Chain:   chain,
 		Actor:   audit.Actor{Kind: "system", ID: who},
-		Action:  "test.append",
+		Action:  audit.ActionSeal,
 		Subject: audit.Subject{Org: chain},
 		Details: map[string]string{"i": strconv.Itoa(i)},
 	}
 }
 
 // verifyChain streams a chain and checks that it is linear: seq 1..n without
-// gaps, every PrevHash the previous Hash, every Hash recomputed. It returns
-// the entries.
+// gaps, every PrevHash the previous Hash, every Hash recomputed; and
+// audit.Verifier, the production verifier, must agree. It returns the
+// entries.
 func verifyChain(t testing.TB, s store.Store, chain string) []audit.Entry {
 	t.Helper()
 	var got []audit.Entry
+	v := audit.NewVerifier(chain)
 	view(t, s, func(tx store.ReadTx) error {
 		var prev audit.Hash
 		err := tx.AuditEntries(chain, 0, func(e audit.Entry) error {
+			if err := v.Add(e); err != nil {
+				return err
+			}
 			switch {
 			case e.Chain != chain:
 				return fmt.Errorf("entry %d is on chain %q", e.Seq, e.Chain)
@@ -190,6 +195,9 @@ func verifyChain(t testing.TB, s store.Store, chain string) []audit.Entry {
 		}
 		return nil
 	})
+	if rep := v.Report(); !rep.OK() || rep.Head.Seq != uint64(len(got)) {
+		t.Errorf("audit.Verifier: %v after %d entries", rep.Error(), rep.Head.Seq)
+	}
 	return got
 }
 

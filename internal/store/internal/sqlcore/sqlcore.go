@@ -13,10 +13,12 @@
 //
 // # Audit append
 //
-// The head row of a chain in audit_heads is created with INSERT ... ON
-// CONFLICT DO NOTHING and then read with the dialect's row lock (FOR UPDATE
-// on PostgreSQL; SQLite transactions already hold the database write lock).
-// The entry is inserted and the head moved in the same transaction.
+// The head row of a chain in audit_heads is created or locked, and read, by
+// one INSERT ... ON CONFLICT DO UPDATE (a no-op update) ... RETURNING. On
+// PostgreSQL the upsert takes the row lock that SELECT ... FOR UPDATE would
+// and, at READ COMMITTED, returns the latest committed head; on SQLite the
+// transaction already holds the database write lock. The entry is inserted
+// and the head moved in the same transaction.
 package sqlcore
 
 import (
@@ -44,8 +46,6 @@ const (
 type Dialect struct {
 	// Write and Read are the options of Update and View transactions.
 	Write, Read sql.TxOptions
-	// ForUpdate is appended to the query that reads a chain head.
-	ForUpdate string
 	// MigrationLock, if set, runs first in the migration transaction to
 	// serialise concurrent migrators.
 	MigrationLock string

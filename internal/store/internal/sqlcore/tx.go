@@ -420,14 +420,12 @@ func (t *tx) lockHead(chain string) (seq int64, hash audit.Hash, err error) {
 	if err := checkText("audit chain", chain); err != nil {
 		return 0, hash, err
 	}
-	if _, err := t.q.ExecContext(t.ctx,
-		`INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING`,
-		chain, hash[:]); err != nil {
-		return 0, hash, t.fail(err, "create head of audit chain %q", chain)
-	}
+	// The no-op DO UPDATE locks an existing row, as SELECT ... FOR UPDATE
+	// would, and returns its latest committed version, in one round trip.
 	var h []byte
-	if err := t.q.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`+t.d.ForUpdate,
-		chain).Scan(&seq, &h); err != nil {
+	if err := t.q.QueryRowContext(t.ctx, `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
+		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash`,
+		chain, hash[:]).Scan(&seq, &h); err != nil {
 		return 0, hash, t.fail(err, "lock head of audit chain %q", chain)
 	}
 	if len(h) != len(hash) || seq < 0 {
@@ -452,16 +450,21 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 			return audit.Entry{}, err
 		}
 	}
-	seq, prev, err := t.lockHead(e.Chain)
-	if err != nil {
-		return audit.Entry{}, err
-	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	e.Seq, e.PrevHash = uint64(seq)+1, prev
 	e.Details = maps.Clone(e.Details)
+	probe := e
+	probe.Seq = 1 // any valid seq: the real one needs the lock
+	if err := probe.Validate(); err != nil {
+		return audit.Entry{}, fmt.Errorf("store: append to audit chain %q: %w: %w", e.Chain, store.ErrInvalid, err)
+	}
+	seq, prev, err := t.lockHead(e.Chain)
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	e.Seq, e.PrevHash = uint64(seq)+1, prev
 	e.Hash = e.ComputeHash()
 	var details any // NULL for nil
 	if e.Details != nil {
