@@ -259,3 +259,45 @@ func TestGeneralizedTime(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentTimestamp uses the token API the way a PDF verifier checks
+// a document timestamp (/SubFilter /ETSI.RFC3161): parse, learn the
+// imprint's hash, hash the byte ranges with it, verify.
+func TestDocumentTimestamp(t *testing.T) {
+	url, tsaRoot := tsatest.Start(t)
+	doc := bytes.Repeat([]byte("byte ranges of a PDF revision "), 1000)
+	token, err := RequestTimestamp(context.Background(), url, nil, doc, crypto.SHA384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ParseTimestamp(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.HashAlgorithm() != crypto.SHA384 {
+		t.Fatalf("imprint hash %v", ts.HashAlgorithm())
+	}
+	h := ts.HashAlgorithm().New()
+	h.Write(doc)
+	info, err := ts.Verify(h.Sum(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyTSAChain(info.Certificate, nil, pool(tsaRoot), info.GenTime); err != nil {
+		t.Error(err)
+	}
+	if _, err := ts.VerifyData(doc[1:]); !errors.Is(err, ErrDigestMismatch) || !errors.Is(err, ErrTimestampInvalid) {
+		t.Errorf("other data: %v", err)
+	}
+	// A token is not a PDF signature, and a PDF signature is not a token.
+	if _, err := mustParse(t, token).Verify(make([]byte, 32)); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("token verified as a detached signature: %v", err)
+	}
+	sig, err := SignDetached(context.Background(), make([]byte, 32), getPKI(t).opts("P-256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseTimestamp(sig); !errors.Is(err, ErrMalformed) {
+		t.Errorf("signature parsed as a token: %v", err)
+	}
+}
