@@ -60,7 +60,7 @@ func TestMain(m *testing.M) {
 // softhsm initialises, once per test binary, a SoftHSM2 token directory
 // selected by SOFTHSM2_CONF (read by the module when it is initialised) with
 // the token "sealkeep".
-func softhsm(t *testing.T) string {
+func softhsm(t testing.TB) string {
 	t.Helper()
 	module := testenv.SoftHSM(t)
 	hsmOnce.Do(func() {
