@@ -12,7 +12,10 @@
 //     and neither contains the DEK in any encoding.
 //   - Unwrap under another org or DEK version fails with ErrAuthentication.
 //   - A wrapped DEK with any byte altered or cut short fails with
-//     ErrAuthentication or ErrMalformed, never yields a key.
+//     ErrAuthentication or ErrMalformed. It never yields another key; a
+//     format with metadata the provider ignores (local-kms ignores the key
+//     identifier at the start of its ciphertexts when the request names the
+//     key) may yield the same DEK.
 //   - A version the KEK does not have fails with ErrUnknownKEKVersion.
 //   - A cancelled context fails the call.
 //
@@ -91,6 +94,9 @@ func Run(t testing.TB, kek envelope.KEK) {
 		m := bytes.Clone(w)
 		m[i] ^= 1 << (i % 8)
 		k, err := kek.Unwrap(ctx, active, b, m)
+		if err == nil && bytes.Equal(k, dek) {
+			continue // ignored metadata, see the package doc
+		}
 		if k != nil || !(errors.Is(err, envelope.ErrAuthentication) || errors.Is(err, envelope.ErrMalformed)) {
 			t.Fatalf("Unwrap with byte %d altered: %v, want ErrAuthentication or ErrMalformed", i, err)
 		}
