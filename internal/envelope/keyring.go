@@ -35,7 +35,9 @@ const (
 
 // Keyring is a [KEK] whose versions are held locally: from a keyring file
 // ([CreateKeyringFile], [OpenKeyringFile]) or an environment variable
-// ([KeyringFromEnv]). A file keyring is also a [KEKRotator]. It is safe for
+// ([KeyringFromEnv]). It has the [KEKRotator] methods, which a keyring from
+// the environment refuses with [ErrReadOnly]; wrap such a keyring
+// (struct{ KEK }{k}) to hide them from a type assertion. It is safe for
 // concurrent use and redacts itself in every formatting path.
 type Keyring struct {
 	mu   sync.RWMutex
