@@ -516,6 +516,8 @@ func TestOpenSSLPolicyKeys(t *testing.T) {
 	openssl(t, dir, "req", "-new", "-x509", "-key", "k1.pem", "-subj", "/CN=secp256k1", "-days", "30", "-out", "k1-cert.pem")
 	openssl(t, dir, "pkcs12", "-export", "-inkey", "k1.pem", "-in", "k1-cert.pem", "-passout", "pass:"+pass, "-out", "k1.p12")
 	openssl(t, dir, "ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-genkey", "-noout", "-out", "explicit.pem")
+	openssl(t, dir, "ecparam", "-name", "prime192v1", "-genkey", "-noout", "-out", "p192.pem")
+	openssl(t, dir, "pkcs8", "-topk8", "-nocrypt", "-in", "p192.pem", "-out", "p192-pkcs8.pem")
 
 	// e = 3: Go parses it; the policy refuses it.
 	blk, _ := pem.Decode(readFile(t, dir, "e3.pem"))
@@ -542,6 +544,8 @@ func TestOpenSSLPolicyKeys(t *testing.T) {
 		{"secp256k1 certificate first", join(readFile(t, dir, "k1-cert.pem"), readFile(t, dir, "k1.pem")), "secp256k1"},
 		{"secp256k1 PKCS#12", readFile(t, dir, "k1.p12"), "secp256k1"},
 		{"explicit parameters", join(readFile(t, dir, "explicit.pem"), certsPEM(f.Leaf.Cert)), "explicit"},
+		{"P-192 SEC 1", join(readFile(t, dir, "p192.pem"), certsPEM(f.Leaf.Cert)), "P-192"},
+		{"P-192 PKCS#8", join(readFile(t, dir, "p192-pkcs8.pem"), certsPEM(f.Leaf.Cert)), "P-192"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
