@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"sealkeep/internal/testenv"
 )
 
 // hybridPDF writes a hybrid-reference file (ISO 32000-2 §7.5.8.4): the
@@ -72,4 +75,33 @@ func TestHybridFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSealed(t, in, out, res, 1, false)
+}
+
+// TestSealQpdfVariants rewrites corpus files with qpdf into layouts the
+// corpus lacks (linearized with object streams, uncompressed object
+// streams, QDF with object streams) and seals each.
+func TestSealQpdfVariants(t *testing.T) {
+	qpdf := testenv.Tool(t, "qpdf")
+	variants := map[string][]string{
+		"linearized-objstm": {"--linearize", "--object-streams=generate"},
+		"objstm-plain":      {"--object-streams=generate", "--compress-streams=n"},
+		"qdf-objstm":        {"--qdf", "--object-streams=generate"},
+	}
+	for _, name := range []string{"libreoffice-acroform.pdf", "ghostscript-groff-manpage.pdf", "qpdf-pdf20.pdf"} {
+		for vname, args := range variants {
+			t.Run(vname+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				in := filepath.Join(t.TempDir(), "in.pdf")
+				cmd := exec.Command(qpdf, append(args, filepath.Join("testdata", "corpus", name), in)...)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("qpdf: %v\n%s", err, out)
+				}
+				out, res, err := sealFile(t, in, t.TempDir(), SealOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSealed(t, in, out, res, 1, false)
+			})
+		}
+	}
 }

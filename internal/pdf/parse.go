@@ -206,9 +206,13 @@ func (p *parser) body(ref Ref, start int64, length func(Ref) (int64, error)) (in
 }
 
 func (p *parser) streamBody(d Dict, kw token, length func(Ref) (int64, error)) (*Stream, error) {
-	// The keyword is followed by CRLF or LF (§7.3.8.1); a lone CR is
-	// tolerated because old producers wrote it.
+	// The keyword is followed by CRLF or LF (§7.3.8.1); a lone CR, and
+	// spaces before the end-of-line, are tolerated because producers
+	// wrote them.
 	c, ok, err := p.lex.readByte()
+	for err == nil && ok && (c == ' ' || c == '\t') {
+		c, ok, err = p.lex.readByte()
+	}
 	if err != nil {
 		return nil, err
 	}
