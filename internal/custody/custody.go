@@ -39,6 +39,33 @@
 // reaches its random-nonce budget ([Options.MaxEncryptionsPerDEK]).
 // [Service.Signer] returns a local signer that reads, unwraps, decrypts,
 // signs and zeroes on every call; no private key is ever cached.
+//
+// # KEK and DEK rotation
+//
+// [Service.RotateKEK] re-wraps every org DEK under a new KEK version
+// (blobs untouched) and completes an interrupted rotation when re-run;
+// [Service.RetireKEK] erases a KEK version nothing uses any more.
+// [Service.RotateDEK] re-encrypts an org's keys under a new DEK and erases
+// the old DEKs: with KEK rotation and retirement, the crypto-erasure of
+// destroyed keys in old backups (see the README).
+//
+// # Errors
+//
+// Every error wraps one of [ErrNotFound], [ErrConflict], [ErrForbidden],
+// [ErrInvalidInput], [ErrTransition] (from audit.Next), or
+// envelope.ErrAuthentication for a blob or DEK that fails to decrypt; the
+// CLI maps them to exit codes in one place, the HTTP layer will map them to
+// status codes the same way. Errors never carry key material or
+// passphrases.
+//
+// # Crash consistency
+//
+// Multi-step operations have named fault points (for example
+// "activate.in_tx", "import.encrypted", "kek.added") where a test-only hook
+// (an unexported [Options] field, set only by this package's tests) can
+// kill the process. The crash tests SIGKILL child processes at each point
+// and at random moments, then check that stored status equals the audit
+// fold, every chain verifies and every key still decrypts and signs.
 package custody
 
 import (
