@@ -10,6 +10,11 @@
 // also queue in Go, so goroutines do not poll the lock. Readers (View) run
 // deferred transactions and see a snapshot while writers proceed.
 //
+// Several processes may share one file and their audit chains stay linear,
+// but SQLite's busy handler polls rather than queues, so under sustained
+// load one process can wait long for the lock (Update retries after the
+// busy timeout). Several sealkeep instances belong on PostgreSQL.
+//
 // # Schema
 //
 // The numbered files in migrations/ are embedded and applied by [Open].

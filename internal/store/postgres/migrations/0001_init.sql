@@ -48,7 +48,8 @@ CREATE TABLE deks (
 CREATE TABLE audit_heads (
 	chain TEXT COLLATE "C" PRIMARY KEY,
 	seq   BIGINT NOT NULL,
-	hash  BYTEA NOT NULL
+	hash  BYTEA NOT NULL,
+	CHECK (seq >= 0 AND length(hash) = 32)
 );
 
 -- details: canonical JSON object (sorted keys), NULL when nil.
@@ -65,5 +66,6 @@ CREATE TABLE audit_entries (
 	details          TEXT COLLATE "C",
 	prev_hash        BYTEA NOT NULL,
 	hash             BYTEA NOT NULL,
-	PRIMARY KEY (chain, seq)
+	PRIMARY KEY (chain, seq),
+	CHECK (seq >= 1 AND length(prev_hash) = 32 AND length(hash) = 32)
 );

@@ -46,7 +46,8 @@ CREATE TABLE deks (
 CREATE TABLE audit_heads (
 	chain TEXT PRIMARY KEY,
 	seq   INTEGER NOT NULL,
-	hash  BLOB NOT NULL
+	hash  BLOB NOT NULL,
+	CHECK (seq >= 0 AND length(hash) = 32)
 );
 
 -- details: canonical JSON object (sorted keys), NULL when nil.
@@ -63,5 +64,6 @@ CREATE TABLE audit_entries (
 	details          TEXT,
 	prev_hash        BLOB NOT NULL,
 	hash             BLOB NOT NULL,
-	PRIMARY KEY (chain, seq)
+	PRIMARY KEY (chain, seq),
+	CHECK (seq >= 1 AND length(prev_hash) = 32 AND length(hash) = 32)
 ) WITHOUT ROWID;
