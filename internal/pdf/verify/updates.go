@@ -629,7 +629,9 @@ func (v *verifier) classifyField(ch *change, oldD, newD pdf.Dict, role fieldRole
 		return
 	}
 	if ch.old == nil {
-		if role.sig {
+		if role.sig && visibleUnsigned(newD) {
+			ch.class, ch.desc = Annotations, fmt.Sprintf("object %d: new unsigned signature field %q with a visible appearance", n, role.name)
+		} else if role.sig {
 			ch.class, ch.desc = ClassSignature, fmt.Sprintf("object %d: new signature field %q", n, role.name)
 		} else {
 			ch.class, ch.desc = Other, fmt.Sprintf("object %d: new form field %q", n, role.name)
@@ -701,6 +703,8 @@ func (v *verifier) annotsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, st
 		role, isField := cc.fields[r.Num]
 		d, _ := cc.rv.Dict(r)
 		switch {
+		case isField && role.sig && d != nil && visibleUnsigned(d):
+			raise(Annotations, fmt.Sprintf("unsigned signature widget %v with a visible appearance added", r))
 		case isField && role.sig:
 			raise(ClassSignature, fmt.Sprintf("signature widget %v added", r))
 		case isField:
@@ -727,6 +731,32 @@ func (v *verifier) annotsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, st
 		descs = append(descs, "annotations reordered")
 	}
 	return class, joinStrings(descs)
+}
+
+// visibleUnsigned reports whether a signature field's widget has no /V
+// but an appearance with an area: it shows something without being a
+// signature (the "sneaky signature" attack).
+func visibleUnsigned(d pdf.Dict) bool {
+	if _, signed := d["V"]; signed {
+		return false
+	}
+	if _, ok := d["AP"]; !ok {
+		return false
+	}
+	rect, ok := d["Rect"].(pdf.Array)
+	if !ok || len(rect) != 4 {
+		return false
+	}
+	var f [4]float64
+	for i, x := range rect {
+		switch x := x.(type) {
+		case pdf.Integer:
+			f[i] = float64(x)
+		case pdf.Real:
+			f[i] = float64(x)
+		}
+	}
+	return f[2] != f[0] && f[3] != f[1]
 }
 
 func countDirect(a pdf.Array) int {
