@@ -331,6 +331,7 @@ func (s *Signer) algorithm(digest []byte, opts crypto.SignerOpts) (types.Signing
 // key: they are final.
 var refusals = map[string]bool{
 	"AccessDeniedException":       true,
+	"AccessDenied":                true, // STS AssumeRole refused (role trust policy, external ID)
 	"DisabledException":           true,
 	"KMSInvalidStateException":    true,
 	"KeyUnavailableException":     true,

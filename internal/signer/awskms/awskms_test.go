@@ -16,6 +16,8 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -475,5 +477,62 @@ func TestURIs(t *testing.T) {
 	}
 	if _, err := signer.Create(ctx, "awskms:1234?region=eu-west-1", keypolicy.ECDSAP256); !errors.Is(err, signer.ErrInvalidURI) {
 		t.Errorf("Create with a key ID: %v", err)
+	}
+}
+
+// fakeSTS answers AssumeRole as STS documents it (query protocol, XML).
+func fakeSTS(t *testing.T, deny bool, got *url.Values) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		*got = r.PostForm
+		w.Header().Set("Content-Type", "text/xml")
+		if deny {
+			w.WriteHeader(403)
+			io.WriteString(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole</Message></Error><RequestId>r1</RequestId></ErrorResponse>`)
+			return
+		}
+		io.WriteString(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<Credentials><AccessKeyId>ASIAASSUMEDROLE</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>assumed-session</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>
+<AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/sealkeep-signer/sealkeep</Arn><AssumedRoleId>AROAEXAMPLE:sealkeep</AssumedRoleId></AssumedRoleUser>
+</AssumeRoleResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></AssumeRoleResponse>`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestAssumeRole(t *testing.T) {
+	base := localKMS(t)
+	arn := createRaw(t, base, types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify)
+	var form url.Values
+	t.Setenv("AWS_ENDPOINT_URL_STS", fakeSTS(t, false, &form))
+	role := "arn:aws:iam::111122223333:role/sealkeep-signer"
+	raw := withKey(base, arn) + "&role=" + url.QueryEscape(role) + "&external-id=tenant-42"
+	var auth atomic.Value
+	tr := &countingTransport{inner: &http.Transport{}, modify: func(op string, n int64, req *http.Request) (*http.Response, error) {
+		auth.Store(req.Header.Get("Authorization"))
+		return nil, nil
+	}}
+	s, err := Open(context.Background(), parse(t, raw), WithHTTPClient(&http.Client{Transport: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignContext(context.Background(), digest, crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if form.Get("Action") != "AssumeRole" || form.Get("RoleArn") != role || form.Get("ExternalId") != "tenant-42" {
+		t.Fatalf("AssumeRole request: %v", form)
+	}
+	if a, _ := auth.Load().(string); !strings.Contains(a, "Credential=ASIAASSUMEDROLE/") {
+		t.Fatalf("KMS call not signed with the assumed role's credentials: %q", a)
+	}
+	if !strings.Contains(s.KeyRef(), "role=") || !strings.Contains(s.KeyRef(), "external-id=tenant-42") {
+		t.Fatalf("KeyRef lost the role: %s", s.KeyRef())
+	}
+
+	// The role's trust policy refuses sealkeep: a refusal, not an outage.
+	t.Setenv("AWS_ENDPOINT_URL_STS", fakeSTS(t, true, &form))
+	_, err = Open(context.Background(), parse(t, raw), WithHTTPClient(&http.Client{Transport: &countingTransport{inner: &http.Transport{}}}))
+	if !errors.Is(err, signer.ErrAccessDenied) {
+		t.Fatalf("AssumeRole denied: %v, want ErrAccessDenied", err)
 	}
 }
