@@ -19,7 +19,7 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 		kek = "$" + env.Config.KEKEnv
 	}
 	globals.logger.DebugContext(ctx, "data directory opened", "dir", dataDir(),
-		"database", config.RedactDSN(env.Config.Database), "kek", kek, "kek_active_version", env.KEK.ActiveVersion())
+		"database", config.RedactDSN(env.Config.Database), "kek_source", kek, "kek_active_version", env.KEK.ActiveVersion())
 	svc := custody.New(env.Store, env.KEK, custody.Options{Logger: globals.logger})
 	return svc, func() { env.Store.Close() }, nil
 }

@@ -183,10 +183,12 @@ func TestSecretScan(t *testing.T) {
 	mismatch := filepath.Join(work, "mismatch.pem")
 	os.WriteFile(mismatch, append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Leaf.Cert.Raw})...), 0o600)
-	p12, pass := makeP12(t, work)
+	p12, pass := makeP12(t, work, "one")
+	p12b, _ := makeP12(t, work, "two")
 	sec.add("p12 passphrase", pass)
 	sec.add("p12 file", p12.raw)
 	sec.addKey("p12 key", p12.keyDER)
+	sec.addKey("second p12 key", p12b.keyDER)
 	wrongPass := filepath.Join(work, "wrong.txt")
 	os.WriteFile(wrongPass, []byte("Tr0ub4dor&3 wrong passphrase\n"), 0o600)
 	sec.add("wrong passphrase", []byte("Tr0ub4dor&3 wrong passphrase"))
@@ -200,7 +202,8 @@ func TestSecretScan(t *testing.T) {
 	sk(true, "cert", "generate", "--identity", "jane", "--alg", "RSA-2048", "--subject-cn", "Jane", "--csr-out", "v2.csr")
 	sk(true, "cert", "import", "--identity", "jane", "--file", pemFile)                                     // v3
 	sk(true, "cert", "import", "--identity", "jane", "--file", p12.path, "--passphrase-file", p12.passFile) // v4
-	sk(true, "cert", "import", "--identity", "jane", "--file", p12.path, "--passphrase-env", "SK_PASS")     // v5
+	sk(true, "cert", "import", "--identity", "jane", "--file", p12b.path, "--passphrase-env", "SK_PASS")    // v5
+	sk(false, "cert", "import", "--identity", "jane", "--file", p12.path, "--passphrase-env", "SK_PASS")    // duplicate
 	sk(false, "cert", "import", "--identity", "jane", "--file", p12.path, "--passphrase-file", wrongPass)
 	sk(false, "cert", "import", "--identity", "jane", "--file", mismatch)
 	sk(false, "cert", "upload", "--identity", "jane", "--version", "1", "--cert", pemFile)
@@ -272,8 +275,8 @@ type p12Fixture struct {
 	raw, keyDER    []byte
 }
 
-func makeP12(t *testing.T, dir string) (p12Fixture, []byte) {
-	c := pkitest.NewChain(t, keypolicy.ECDSAP256, "scan p12")
+func makeP12(t *testing.T, dir, name string) (p12Fixture, []byte) {
+	c := pkitest.NewChain(t, keypolicy.ECDSAP256, "scan p12 "+name)
 	pass := "correct horse battery staple 42"
 	raw, err := pkcs12.Modern.Encode(c.Leaf.Key, c.Leaf.Cert, []*x509.Certificate{c.Intermediate.Cert}, pass)
 	if err != nil {
@@ -283,7 +286,7 @@ func makeP12(t *testing.T, dir string) (p12Fixture, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := p12Fixture{path: filepath.Join(dir, "bundle.p12"), passFile: filepath.Join(dir, "pass.txt"), raw: raw, keyDER: der}
+	f := p12Fixture{path: filepath.Join(dir, name+".p12"), passFile: filepath.Join(dir, name+".pass"), raw: raw, keyDER: der}
 	os.WriteFile(f.path, raw, 0o600)
 	os.WriteFile(f.passFile, []byte(pass+"\n"), 0o600)
 	return f, []byte(pass)

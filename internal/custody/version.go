@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -174,6 +175,9 @@ func (s *Service) addVersion(ctx context.Context, actor audit.Actor, identity st
 			if err := checkNext(tx, ident.ID, n); err != nil {
 				return err
 			}
+			if err := checkNewCertificate(tx, ident.ID, v.CertDER); err != nil {
+				return err
+			}
 			if err := s.countEncryption(tx, ident.OrgID, dekV); err != nil {
 				return err
 			}
@@ -194,6 +198,24 @@ func (s *Service) addVersion(ctx context.Context, actor audit.Actor, identity st
 		s.fault(nv.point + ".committed")
 		return ident, v, nil
 	}
+}
+
+// checkNewCertificate refuses a certificate that a version of identity
+// already holds (the same file imported twice).
+func checkNewCertificate(tx store.ReadTx, identity string, der []byte) error {
+	if der == nil {
+		return nil
+	}
+	vs, err := tx.Versions(identity)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if bytes.Equal(v.CertDER, der) {
+			return fmt.Errorf("this certificate is already version %d of identity %q: %w", v.Version, identity, ErrConflict)
+		}
+	}
+	return nil
 }
 
 // identityOf reads an identity.

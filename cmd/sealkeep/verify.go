@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/config"
+	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/store"
+	storeopen "sealkeep/internal/store/open"
+)
+
+func init() { register(newVerifyCmd) }
+
+func newVerifyCmd() *cobra.Command {
+	var trustFile, at string
+	cmd := &cobra.Command{
+		Use:   "verify FILE.pdf [--trust ROOTS.pem] [--at TIME] [--json]",
+		Short: "Verify the signatures of a PDF (exit 0 valid, 1 invalid/modified/untrusted, 2 not judged)",
+		Long: `Verify every signature of a PDF: the byte range covers its whole revision
+except the /Contents hex string; the digest matches; the CMS signature, ESS
+signing-certificate-v2 and any timestamp verify; the signer certificate chains
+to the anchors in --trust (a PEM bundle; without it nothing is trusted) at the
+validation time; and every later incremental update is classified (signature,
+DSS, metadata, form filling, annotations, other) with DocMDP and FieldMDP
+enforced. The known attacks (universal signature forgery, incremental saving,
+signature wrapping, shadow attacks) are reported invalid or modified.
+
+--at TIME (RFC 3339, or YYYY-MM-DD) validates certificate chains as of that
+time instead of now, so that a seal made while its certificate was valid can
+be checked after the certificate expired; the report always says when it
+expired.
+
+When a data directory is configured (--data-dir or $SEALKEEP_HOME, initialised
+by sealkeep init), each signature also shows the custody status of its
+certificate version at the signing time; a version revoked at that time makes
+the signature invalid.
+
+--json prints the report in the format documented in docs/verify-json.md.
+Exit codes: 0 every signature valid; 1 a signature is invalid, modified or
+untrusted, or the file has no signature; 2 the file could not be judged (not a
+PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts verify.Options
+			if trustFile != "" {
+				pool, err := readTrust(trustFile)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.Roots = pool
+			}
+			if at != "" {
+				t, err := parseAt(at)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.At = t
+			}
+			lookup, closeLookup, err := custodyLookup(cmd.Context())
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: custody status unavailable: %v\n", err)
+			}
+			if lookup != nil {
+				defer closeLookup()
+				opts.Custody = lookup
+			}
+			bar := newByteBar("verifying")
+			opts.Progress = bar.update
+			rep, err := verify.File(cmd.Context(), args[0], opts)
+			bar.done()
+			if err != nil {
+				if globals.json {
+					_ = printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "verdict": "error", "error": err.Error()})
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: verify %s: %v\n", args[0], err)
+				return &silentError{code: exitUsage}
+			}
+			if globals.json {
+				if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+					return err
+				}
+			} else {
+				printReport(cmd.OutOrStdout(), rep)
+			}
+			if rep.Verdict != verify.Valid {
+				return &silentError{code: exitVerify}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&trustFile, "trust", "", "PEM bundle of trust anchors (default: none; every signature is at best untrusted)")
+	cmd.Flags().StringVar(&at, "at", "", "validation time for certificate chains (RFC 3339 or YYYY-MM-DD; default now)")
+	return cmd
+}
+
+// readTrust reads a PEM bundle of anchor certificates.
+func readTrust(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--trust: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("--trust %s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("--trust %s: no PEM CERTIFICATE blocks", path)
+	}
+	return pool, nil
+}
+
+// parseAt parses --at.
+func parseAt(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--at %q: want RFC 3339 (2025-01-02T15:04:05Z) or YYYY-MM-DD", s)
+}
+
+// custodyLookup opens the custody store when a data directory is
+// configured explicitly (--data-dir or $SEALKEEP_HOME) and initialised.
+// Only the database is opened: verification needs no key.
+func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
+	if globals.dataDir == "" && os.Getenv(config.EnvHome) == "" {
+		return nil, nil, nil
+	}
+	c, err := config.Load(dataDir())
+	if errors.Is(err, config.ErrNotInitialized) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := storeopen.Open(ctx, c.Database)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database %s: %w", config.RedactDSN(c.Database), err)
+	}
+	return storeCustody{st}, func() { st.Close() }, nil
+}
+
+// storeCustody finds certificate versions by thumbprint in the store and
+// folds their org's audit chain to get the status at a time.
+type storeCustody struct{ st store.Store }
+
+func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (verify.CustodyStatus, bool, error) {
+	var out verify.CustodyStatus
+	found := false
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		orgs, err := tx.Orgs()
+		if err != nil {
+			return err
+		}
+		for _, o := range orgs {
+			ids, err := tx.Identities(o.ID)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				vs, err := tx.Versions(id.ID)
+				if err != nil {
+					return err
+				}
+				for _, v := range vs {
+					if v.CertDER == nil {
+						continue
+					}
+					sum := sha256.Sum256(v.CertDER)
+					if hex.EncodeToString(sum[:]) != thumb {
+						continue
+					}
+					entries := audit.Walk(func(fn func(audit.Entry) error) error { return tx.AuditEntries(o.ID, 1, fn) })
+					then, err := audit.StatusAt(entries, id.ID, v.Version, t)
+					if err != nil {
+						return fmt.Errorf("audit chain %q: %w", o.ID, err)
+					}
+					state, err := audit.Fold(entries)
+					if err != nil {
+						return fmt.Errorf("audit chain %q: %w", o.ID, err)
+					}
+					cur := state.Version(id.ID, v.Version)
+					out = verify.CustodyStatus{Identity: id.ID, Version: v.Version,
+						Status: string(then.Status), Current: string(cur.Status)}
+					if !cur.RevokedAt.IsZero() {
+						ra := cur.RevokedAt.UTC()
+						out.RevokedAt = &ra
+					}
+					out.Summary = custodySummary(out, t)
+					found = true
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	return out, found, err
+}
+
+// custodySummary says the custody status at signing time in words.
+func custodySummary(c verify.CustodyStatus, t time.Time) string {
+	switch {
+	case c.Status == string(audit.StatusRevoked) || (c.RevokedAt != nil && !c.RevokedAt.After(t)):
+		return "revoked before signing"
+	case c.RevokedAt != nil:
+		return fmt.Sprintf("%s at signing; revoked after signing (%s)", c.Status, fmtTime(*c.RevokedAt))
+	case c.Status == c.Current:
+		return c.Status + " at signing"
+	}
+	return fmt.Sprintf("%s at signing, %s now", c.Status, c.Current)
+}
+
+// printReport writes the report for people.
+func printReport(w io.Writer, rep *verify.Report) {
+	fmt.Fprintf(w, "File:      %s\n", rep.File)
+	fmt.Fprintf(w, "SHA-256:   %s\n", rep.SHA256)
+	fmt.Fprintf(w, "Verdict:   %s (%d signature(s), %d revision(s))\n", strings.ToUpper(rep.Verdict), len(rep.Signatures), rep.Revisions)
+	for _, r := range rep.Reasons {
+		if len(rep.Signatures) == 0 {
+			fmt.Fprintf(w, "  - %s\n", r)
+		}
+	}
+	for _, wn := range rep.Warnings {
+		fmt.Fprintf(w, "Warning:   %s\n", wn)
+	}
+	for i, s := range rep.Signatures {
+		fmt.Fprintf(w, "\nSignature %d (field %q): %s\n", i+1, s.Field, strings.ToUpper(s.Verdict))
+		kv := [][2]string{
+			{"Signer", orDash(s.SignerSubject)},
+			{"Thumbprint", orDash(s.SignerSHA256)},
+			{"Signing time", signingTime(s)},
+			{"Coverage", coverage(s, rep.Revisions)},
+			{"Integrity", integrity(s)},
+			{"Trust", trust(s, rep.ValidatedAt)},
+			{"Modifications", modifications(s)},
+		}
+		if s.SignerNotAfter != nil {
+			kv = append(kv, [2]string{"Valid until", fmtTime(*s.SignerNotAfter)})
+		}
+		if s.Timestamp != nil {
+			ts := "invalid: " + s.Timestamp.Error
+			if s.Timestamp.Valid {
+				ts = fmt.Sprintf("%s by %s (TSA %s)", fmtTime(s.Timestamp.GenTime), s.Timestamp.TSASubject, map[bool]string{true: "trusted", false: "not trusted"}[s.Timestamp.Trusted])
+			}
+			kv = append(kv, [2]string{"Timestamp", ts})
+		}
+		if s.Custody != nil {
+			kv = append(kv, [2]string{"Custody", fmt.Sprintf("%s v%d: %s", s.Custody.Identity, s.Custody.Version, s.Custody.Summary)})
+		}
+		for _, p := range [][2]string{{"Reason", s.Reason}, {"Location", s.Location}, {"Name", s.Name}} {
+			if p[1] != "" {
+				kv = append(kv, p)
+			}
+		}
+		for _, p := range kv {
+			fmt.Fprintf(w, "  %-14s %s\n", p[0]+":", p[1])
+		}
+		for _, r := range s.Reasons {
+			fmt.Fprintf(w, "  - %s\n", r)
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func signingTime(s verify.Signature) string {
+	if s.SigningTime == nil {
+		return "-"
+	}
+	src := map[string]string{verify.SourceTimestamp: "from the timestamp", verify.SourceSigningTime: "claimed, signingTime attribute",
+		verify.SourceDictionaryM: "claimed, /M"}[s.SigningTimeSource]
+	return fmt.Sprintf("%s (%s)", fmtTime(*s.SigningTime), src)
+}
+
+func coverage(s verify.Signature, revs int) string {
+	switch s.Coverage {
+	case verify.EntireFile:
+		return fmt.Sprintf("entire file (revision %d of %d)", s.Revision+1, revs)
+	case verify.EntireRevision:
+		return fmt.Sprintf("entire revision %d of %d", s.Revision+1, revs)
+	}
+	return "partial"
+}
+
+func integrity(s verify.Signature) string {
+	switch {
+	case s.Intact && s.Valid:
+		return "intact, signature valid"
+	case s.Intact:
+		return "intact, signature NOT valid"
+	}
+	return "NOT intact"
+}
+
+func trust(s verify.Signature, at time.Time) string {
+	if s.Trusted {
+		return "trusted at " + fmtTime(at)
+	}
+	return "NOT trusted at " + fmtTime(at)
+}
+
+func modifications(s verify.Signature) string {
+	if len(s.Updates) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, u := range s.Updates {
+		parts = append(parts, fmt.Sprintf("revision %d: %s", u.Revision+1, u.Class))
+	}
+	m := s.Modification
+	if !s.DocMDPOK {
+		m += ", not allowed by DocMDP"
+	}
+	return m + " (" + strings.Join(parts, "; ") + ")"
+}
+
+// byteBar is a progress bar for hashing on a terminal; it prints nothing
+// when stderr is not a terminal.
+type byteBar struct {
+	label string
+	on    bool
+	last  int
+}
+
+func newByteBar(label string) *byteBar {
+	return &byteBar{label: label, on: isTerminal(os.Stderr), last: -1}
+}
+
+// update draws the bar when the percentage changes, for work over 8 MiB.
+func (b *byteBar) update(done, total int64) {
+	if !b.on || total < 8<<20 {
+		return
+	}
+	pct := int(done * 100 / total)
+	if pct == b.last {
+		return
+	}
+	b.last = pct
+	const width = 30
+	fill := pct * width / 100
+	fmt.Fprintf(os.Stderr, "\r%s [%s%s] %3d%% %d/%d MiB", b.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), pct, done>>20, total>>20)
+}
+
+// done ends the bar's line.
+func (b *byteBar) done() {
+	if b.on && b.last >= 0 {
+		fmt.Fprintln(os.Stderr)
+	}
+}
