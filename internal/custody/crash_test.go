@@ -10,10 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/store"
@@ -135,6 +137,50 @@ func (c crashEnv) child(t *testing.T, op, point, arg string, delay time.Duration
 	}
 }
 
+// snapshot summarises what a crash case may change.
+type snapshot struct {
+	versions       int
+	status         map[int]string
+	entries        int
+	allUnderActive bool
+}
+
+func crashSnapshot(t *testing.T, f *fixture) snapshot {
+	t.Helper()
+	out := snapshot{status: map[int]string{}, allUnderActive: true}
+	err := f.st.View(f.ctx, func(tx store.ReadTx) error {
+		vs, err := tx.Versions("alice")
+		if err != nil {
+			return err
+		}
+		out.versions = len(vs)
+		for _, v := range vs {
+			out.status[v.Version] = v.Status
+		}
+		deks, err := tx.AllDEKs()
+		if err != nil {
+			return err
+		}
+		for _, d := range deks {
+			out.allUnderActive = out.allUnderActive && (erased(d) || d.KEKVersion == f.kek.ActiveVersion())
+		}
+		chains, err := tx.AuditChains()
+		if err != nil {
+			return err
+		}
+		for _, ch := range chains {
+			if err := tx.AuditEntries(ch, 1, func(audit.Entry) error { out.entries++; return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 type limitedBuffer struct{ b []byte }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
@@ -225,10 +271,34 @@ func TestCrashConsistency(t *testing.T) {
 				case "import":
 					arg = crashImportFile(t)
 				}
+				before := crashSnapshot(t, f)
 				f.st.Close()
 				env.child(t, c.op, c.point, arg, 0)
 				f = env.open(t)
 				checkAfterCrash(t, f, c.point)
+				after := crashSnapshot(t, f)
+				// All or nothing: a kill before the commit changes nothing in
+				// the database; a kill after it leaves the whole change.
+				committed := strings.HasSuffix(c.point, ".committed")
+				switch c.op {
+				case "activate":
+					v, _ := strconv.Atoi(arg)
+					want := map[bool]string{false: "ready", true: "active"}[committed]
+					if after.status[v] != want {
+						t.Fatalf("%s: version %d is %s, want %s", c.point, v, after.status[v], want)
+					}
+				case "generate", "import":
+					if got := after.versions - before.versions; got != map[bool]int{false: 0, true: 1}[committed] {
+						t.Fatalf("%s: %d versions added", c.point, got)
+					}
+				case "kek":
+					if committed != after.allUnderActive {
+						t.Fatalf("%s: all DEKs under the active KEK = %v", c.point, after.allUnderActive)
+					}
+				}
+				if !committed && after.entries != before.entries {
+					t.Fatalf("%s: the audit chains changed (%d -> %d entries)", c.point, before.entries, after.entries)
+				}
 				f.st.Close()
 			}
 			// An interrupted KEK rotation (killed after the keyring gained a
