@@ -46,16 +46,7 @@ func copyHash(in, out string) error {
 }
 
 func sealPath(in, out string) (*SealResult, error) {
-	f, err := os.Open(in)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return Seal(context.Background(), f, fi.Size(), out, SealOptions{Time: sealTime}, stubSign)
+	return SealFile(context.Background(), in, out, SealOptions{Time: sealTime}, stubSign)
 }
 
 // BenchmarkSeal346Pages seals the 6.8 MB, 346-page corpus file and reports

@@ -97,6 +97,9 @@ func TestCorpusStructure(t *testing.T) {
 			if _, _, err := rv.Page(n + 1); !errors.Is(err, ErrInvalidInput) {
 				t.Errorf("Page(%d) past the end: got %v, want ErrInvalidInput", n+1, err)
 			}
+			if box, rot, err := rv.PageBox(1); err != nil || box[2] <= box[0] || box[3] <= box[1] || rot%90 != 0 {
+				t.Errorf("PageBox(1) = %v, %d, %v", box, rot, err)
+			}
 			fields, err := rv.Fields()
 			if err != nil || len(fields) != c.fields {
 				t.Errorf("Fields = %d, %v; want %d", len(fields), err, c.fields)

@@ -444,3 +444,55 @@ func (rv *Revision) Certification() (int, error) {
 	}
 	return level, nil
 }
+
+// PageBox returns page n's /MediaBox (inherited from the page tree when the
+// page has none) and its /Rotate in degrees, so that callers can place a
+// visible seal in the page's own coordinates.
+func (rv *Revision) PageBox(n int) (box [4]float64, rotate int, err error) {
+	ref, d, err := rv.Page(n)
+	if err != nil {
+		return box, 0, err
+	}
+	var mb, rot Object
+	for depth := 0; depth < maxTreeDepth && d != nil; depth++ {
+		if mb == nil {
+			mb = d["MediaBox"]
+		}
+		if rot == nil {
+			rot = d["Rotate"]
+		}
+		p, ok := d["Parent"]
+		if !ok || mb != nil && rot != nil {
+			break
+		}
+		if d, err = rv.Dict(p); err != nil {
+			return box, 0, fmt.Errorf("page %d /Parent: %w", n, err)
+		}
+	}
+	a, err := rv.Array(mb)
+	if err != nil || len(a) != 4 {
+		return box, 0, fmt.Errorf("%w: page %d (%v) has no valid /MediaBox", ErrMalformed, n, ref)
+	}
+	for i, x := range a {
+		x, err := rv.Resolve(x)
+		if err != nil {
+			return box, 0, err
+		}
+		switch v := x.(type) {
+		case Integer:
+			box[i] = float64(v)
+		case Real:
+			box[i] = float64(v)
+		default:
+			return box, 0, fmt.Errorf("%w: page %d /MediaBox holds a %s", ErrMalformed, n, kindName(x))
+		}
+	}
+	if rot != nil {
+		r, err := rv.Int(rot)
+		if err != nil || r%90 != 0 {
+			return box, 0, fmt.Errorf("%w: page %d /Rotate is not a multiple of 90", ErrMalformed, n)
+		}
+		rotate = int((r%360 + 360) % 360)
+	}
+	return box, rotate, nil
+}

@@ -159,5 +159,17 @@ func FuzzOpen(f *testing.F) {
 			}
 			rv.Certification()
 		}
+		// Build the sealing update in memory (no file is written).
+		opts := SealOptions{Name: "fuzz", ContentsSize: 64, Time: sealTime}
+		if err := opts.check(); err != nil {
+			t.Fatal(err)
+		}
+		u, err := prepare(r, opts)
+		if err != nil {
+			return
+		}
+		if u.contents <= u.byteRange || u.contents >= u.pos() {
+			t.Fatalf("placeholders at %d and %d outside the update [%d,%d)", u.byteRange, u.contents, u.start, u.pos())
+		}
 	})
 }

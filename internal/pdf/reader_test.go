@@ -3,9 +3,15 @@ package pdf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"sealkeep/internal/testenv"
 )
 
 // TestRevisionView reads the same object as it was in each revision of a
@@ -123,5 +129,33 @@ func TestAppendObject(t *testing.T) {
 	}
 	if _, err := AppendObject(nil, &Stream{}); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("a stream inline: %v", err)
+	}
+}
+
+// TestPageBoxAgainstPdfinfo compares PageBox with poppler's pdfinfo for
+// the last page of every readable corpus file.
+func TestPageBoxAgainstPdfinfo(t *testing.T) {
+	pdfinfo := testenv.Tool(t, "pdfinfo")
+	for _, c := range corpus {
+		if errors.Is(c.refuse, ErrEncrypted) {
+			continue
+		}
+		path := filepath.Join("testdata", "corpus", c.name)
+		r, _ := openFile(t, path)
+		box, rot, err := r.Latest().PageBox(c.pages)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		n := strconv.Itoa(c.pages)
+		out, err := exec.Command(pdfinfo, "-f", n, "-l", n, "-box", path).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("MediaBox: %9.2f %9.2f %9.2f %9.2f", box[0], box[1], box[2], box[3])
+		if !strings.Contains(strings.Join(strings.Fields(string(out)), " "), strings.Join(strings.Fields(want), " ")) ||
+			!strings.Contains(string(out), fmt.Sprintf("rot: %3d", rot)) {
+			t.Errorf("%s page %d: PageBox %v rotate %d; pdfinfo says:\n%s", c.name, c.pages, box, rot, out)
+		}
 	}
 }

@@ -82,8 +82,10 @@ type SealResult struct {
 
 // Seal writes to outPath the input (size bytes read from in) followed by
 // one incremental update that signs it. The output is written to a
-// temporary file in outPath's directory, synced and renamed; on any error
-// nothing is left at outPath (an existing file there is untouched).
+// temporary file (mode 0600, named .seal-*.pdf.tmp) in outPath's
+// directory, synced and renamed; on any error nothing is left at outPath
+// (an existing file there is untouched). Only a process killed mid-seal can
+// leave a temporary file behind, never a partial outPath.
 //
 // The input is refused with [ErrEncrypted] when encrypted and with
 // [ErrCertified] when a certification signature forbids changes. A
@@ -173,6 +175,24 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 		d.Close()
 	}
 	return &SealResult{ByteRange: br, Digest: digest, Size: total, FieldName: u.fieldName, Warnings: r.Warnings()}, nil
+}
+
+// SealFile seals the file at inPath into outPath (which may be inPath:
+// the original is then replaced only once the sealed file is complete).
+func SealFile(ctx context.Context, inPath, outPath string, opts SealOptions, sign SignFunc) (*SealResult, error) {
+	f, err := os.Open(inPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidInput, inPath)
+	}
+	return Seal(ctx, f, fi.Size(), outPath, opts, sign)
 }
 
 func (o *SealOptions) check() error {
