@@ -199,6 +199,7 @@ func TestTolerated(t *testing.T) {
 		{"offset zero entry", offsetZeroEntry(), "offset 0"},
 		{"startxref early", shiftStartxref(synthPDF(baseObjs, ""), -3), "startxref points"},
 		{"startxref late", shiftStartxref(synthPDF(baseObjs, ""), 2), "startxref points"},
+		{"direct form field", synthPDF(withObjs(map[int]string{1: "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [<< /FT /Tx /T (direct) >>] /DA (/Helv 0 Tf 0 g) >> >>"}), ""), ""},
 		{"junk before header", append([]byte("junk from a mail gateway\n"), synthPDF(baseObjs, "")...), "before the %PDF- header"},
 	}
 	for _, c := range cases {

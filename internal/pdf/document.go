@@ -118,7 +118,9 @@ func isLeaf(d Dict) bool {
 
 // Field is one terminal field of the interactive form (AcroForm).
 type Field struct {
-	// Ref is the field dictionary's reference.
+	// Ref is the field dictionary's reference (zero for a direct field
+	// dictionary, which the specification does not allow but producers
+	// write).
 	Ref Ref
 	// Name is the fully qualified field name (partial names joined by ".").
 	Name string
@@ -162,23 +164,25 @@ func (rv *Revision) Fields() ([]Field, error) {
 	}
 	var out []Field
 	seen := map[Ref]bool{}
+	count := 0
 	var walk func(o Object, prefix string, ft Name, depth int) error
 	walk = func(o Object, prefix string, ft Name, depth int) error {
 		if depth > maxTreeDepth {
 			return limit("field tree deeper than %d", maxTreeDepth)
 		}
-		ref, ok := o.(Ref)
-		if !ok {
-			return fmt.Errorf("%w: form field is a direct %s, not a reference", ErrMalformed, kindName(o))
+		// Fields should be indirect; a direct field dictionary is read
+		// too (it cannot start a loop: only references can).
+		ref, isRef := o.(Ref)
+		if isRef {
+			if seen[ref] {
+				return fmt.Errorf("%w: form field tree loop at %v", ErrMalformed, ref)
+			}
+			seen[ref] = true
 		}
-		if seen[ref] {
-			return fmt.Errorf("%w: form field tree loop at %v", ErrMalformed, ref)
-		}
-		seen[ref] = true
-		if len(seen) > rv.r.lim.MaxElements {
+		if count++; count > rv.r.lim.MaxElements {
 			return limit("more than %d form fields", rv.r.lim.MaxElements)
 		}
-		d, err := rv.Dict(ref)
+		d, err := rv.Dict(o)
 		if err != nil {
 			return fmt.Errorf("form field %v: %w", ref, err)
 		}
