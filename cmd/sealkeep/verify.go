@@ -227,6 +227,8 @@ func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (
 // custodySummary says the custody status at signing time in words.
 func custodySummary(c verify.CustodyStatus, t time.Time) string {
 	switch {
+	case c.Status == string(audit.StatusNone):
+		return fmt.Sprintf("not yet in custody at signing (%s now)", c.Current)
 	case c.Status == string(audit.StatusRevoked) || (c.RevokedAt != nil && !c.RevokedAt.After(t)):
 		return "revoked before signing"
 	case c.RevokedAt != nil:
