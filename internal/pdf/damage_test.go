@@ -199,6 +199,9 @@ func TestTolerated(t *testing.T) {
 		{"offset zero entry", offsetZeroEntry(), "offset 0"},
 		{"startxref early", shiftStartxref(synthPDF(baseObjs, ""), -3), "startxref points"},
 		{"startxref late", shiftStartxref(synthPDF(baseObjs, ""), 2), "startxref points"},
+		{"short subsection", bytes.Replace(synthPDF(withObjs(nil, "null"), ""), []byte("xref\n0 5\n"), []byte("xref\n0 6\n"), 1), "has only 5 entries"},
+		{"subsection off by one", bytes.Replace(synthPDF(baseObjs, ""), []byte("xref\n0 4\n"), []byte("xref\n1 4\n"), 1), "starts at 1"},
+		{"update without /Root", updateWithoutRoot(), ""},
 		{"direct form field", synthPDF(withObjs(map[int]string{1: "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [<< /FT /Tx /T (direct) >>] /DA (/Helv 0 Tf 0 g) >> >>"}), ""), ""},
 		{"junk before header", append([]byte("junk from a mail gateway\n"), synthPDF(baseObjs, "")...), "before the %PDF- header"},
 	}
@@ -224,6 +227,19 @@ func TestTolerated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// updateWithoutRoot appends an update (replacing the page) whose trailer
+// has no /Root.
+func updateWithoutRoot() []byte {
+	base := synthPDF(baseObjs, "")
+	var b bytes.Buffer
+	b.Write(base)
+	at := b.Len()
+	b.WriteString("3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 300] >>\nendobj\n")
+	x := b.Len()
+	fmt.Fprintf(&b, "xref\n3 1\n%010d 00000 n \ntrailer\n<< /Size 4 /Prev %d >>\nstartxref\n%d\n%%%%EOF\n", at, lastStartxref(base), x)
+	return b.Bytes()
 }
 
 // shiftStartxref moves the final startxref value by d bytes.

@@ -322,6 +322,17 @@ func (r *Reader) readChain(start, lastEOF int64) error {
 			}
 		}
 		rv.first = g[len(g)-1]
+		if gi > 0 {
+			// An update trailer must repeat /Root and /Info; some writers
+			// forget, and every reader then uses the previous ones.
+			for _, k := range []Name{"Root", "Info"} {
+				if _, ok := rv.Trailer[k]; !ok {
+					if v, ok := r.revisions[gi-1].Trailer[k]; ok {
+						rv.Trailer[k] = v
+					}
+				}
+			}
+		}
 		if rv.End < 0 {
 			return malformed(rv.Sections[0].Offset, "revision %d is not closed by startxref and %%%%EOF", gi)
 		}
@@ -488,10 +499,18 @@ func (r *Reader) readTable(p *parser, start int64) (*Section, error) {
 		if t2.i > int64(r.lim.MaxObjects) {
 			return nil, limit("cross-reference subsection of %d entries", t2.i)
 		}
+		first := t.i
 		for i := int64(0); i < t2.i; i++ {
 			o, err := p.lex.next()
 			if err != nil {
 				return nil, err
+			}
+			if o.is("trailer") {
+				// A subsection shorter than its header says, ending cleanly
+				// at the trailer: keep the entries that are there.
+				r.warnf("cross-reference subsection %d %d has only %d entries", t.i, t2.i, i)
+				p.lex.unread(o)
+				break
 			}
 			g, err := p.lex.next()
 			if err != nil {
@@ -504,7 +523,13 @@ func (r *Reader) readTable(p *parser, start int64) (*Section, error) {
 			if o.kind != tInt || g.kind != tInt || o.i < 0 || g.i < 0 || g.i > 65535 || !k.is("n") && !k.is("f") {
 				return nil, malformed(o.start, "bad cross-reference entry for object %d", t.i+i)
 			}
-			num := int(t.i + i)
+			if i == 0 && first == 1 && o.i == 0 && g.i == 65535 && k.is("f") {
+				// A well-known producer bug: the table starts with object
+				// 0's entry but the subsection says it starts at 1.
+				r.warnf("cross-reference subsection starts at 1 with the entry of object 0; read as starting at 0")
+				first = 0
+			}
+			num := int(first + i)
 			e := XrefEntry{Type: EntryFree, Gen: int(g.i)}
 			if k.is("n") {
 				if o.i == 0 {
