@@ -1,0 +1,128 @@
+package verify
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sealkeep/internal/cms"
+	"sealkeep/internal/cms/tsatest"
+	"sealkeep/internal/pdf"
+)
+
+// TestBT seals with a timestamp from a real TSA (openssl ts): the
+// timestamp verifies, its genTime is the signing time, and its TSA must be
+// trusted like the signer.
+func TestBT(t *testing.T) {
+	url, tsaRoot := tsatest.Start(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bt.pdf")
+	sealFile(t, filepath.Join(corpusDir, "qpdf-pdf20.pdf"), out, sealCfg{tsa: func(ctx context.Context, sig []byte) ([]byte, error) {
+		return cms.RequestTimestamp(ctx, url, nil, sig, crypto.SHA256)
+	}})
+	b := readFile(t, out)
+	roots := pki(t).roots()
+	roots.AddCert(tsaRoot)
+	rep := mustVerify(t, b, Options{Roots: roots})
+	s := rep.Signatures[0]
+	if s.Verdict != Valid || s.SigningTimeSource != SourceTimestamp || s.Timestamp == nil || !s.Timestamp.Valid || !s.Timestamp.Trusted {
+		t.Fatalf("%+v %+v", s, s.Timestamp)
+	}
+	if d := time.Since(*s.SigningTime); d < 0 || d > time.Hour {
+		t.Fatalf("signing time %v", s.SigningTime)
+	}
+	// Without the TSA's root, the timestamp is not trusted and neither is
+	// the signature.
+	rep = mustVerify(t, b, Options{})
+	if s := rep.Signatures[0]; s.Verdict != Untrusted || s.Timestamp.Trusted || !s.Timestamp.Valid {
+		t.Fatalf("%+v", s)
+	}
+	nss := nssDB(t)
+	if ps := pdfsig(t, nss, out); !strings.Contains(ps, "Signature is Valid") {
+		t.Fatalf("pdfsig:\n%s", ps)
+	}
+}
+
+// TestValidationTime: a seal made while its certificate was valid verifies
+// as of a past time (--at) after the certificate expired; validated now,
+// it is untrusted and the expiry is named.
+func TestValidationTime(t *testing.T) {
+	p := pki(t)
+	signedAt := time.Now().AddDate(-2, 0, 0)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "old.pdf")
+	sealFile(t, filepath.Join(corpusDir, "cairo-chart.pdf"), out, sealCfg{cert: p.expired, key: p.expiredKey,
+		opts: pdf.SealOptions{Time: signedAt}})
+	b := readFile(t, out)
+
+	rep := mustVerify(t, b, Options{})
+	s := rep.Signatures[0]
+	if s.Verdict != Untrusted || s.Trusted || !s.Intact || !s.Valid {
+		t.Fatalf("now: %+v", s)
+	}
+	expiry := p.expired.NotAfter.UTC().Format(time.RFC3339)
+	if !strings.Contains(strings.Join(s.Reasons, "\n"), "expired on "+expiry) || !strings.Contains(strings.Join(s.Notes, "\n"), "expired on "+expiry) {
+		t.Fatalf("expiry not named: %q %q", s.Reasons, s.Notes)
+	}
+
+	rep = mustVerify(t, b, Options{At: signedAt})
+	s = rep.Signatures[0]
+	if s.Verdict != Valid || !s.Trusted {
+		t.Fatalf("at signing time: %+v", s)
+	}
+	if !strings.Contains(strings.Join(s.Notes, "\n"), "expired on "+expiry) {
+		t.Fatalf("expiry not noted: %q", s.Notes)
+	}
+	// Before the certificate was issued: not trusted.
+	if rep := mustVerify(t, b, Options{At: p.expired.NotBefore.Add(-time.Hour)}); rep.Signatures[0].Trusted {
+		t.Fatal("trusted before issuance")
+	}
+	// Another anchor: not trusted at any time.
+	other := x509.NewCertPool()
+	other.AddCert(p.other)
+	if rep := mustVerify(t, b, Options{Roots: other, At: signedAt}); rep.Signatures[0].Trusted {
+		t.Fatal("trusted by an unrelated root")
+	}
+}
+
+// fakeCustody answers StatusAt from a table.
+type fakeCustody struct {
+	status CustodyStatus
+	found  bool
+	gotAt  time.Time
+}
+
+func (f *fakeCustody) StatusAt(_ context.Context, thumb string, at time.Time) (CustodyStatus, bool, error) {
+	f.gotAt = at
+	return f.status, f.found, nil
+}
+
+// TestCustody: the custody status at signing time is reported, and a
+// version revoked at that time makes the signature invalid.
+func TestCustody(t *testing.T) {
+	b := sealedBase(t)
+	for _, tc := range []struct {
+		status  string
+		found   bool
+		verdict string
+	}{
+		{"active", true, Valid},
+		{"superseded", true, Valid},
+		{"revoked", true, Invalid},
+		{"", false, Valid},
+	} {
+		fc := &fakeCustody{status: CustodyStatus{Identity: "jane", Version: 1, Status: tc.status}, found: tc.found}
+		rep := mustVerify(t, b, Options{Custody: fc})
+		s := rep.Signatures[0]
+		if s.Verdict != tc.verdict || (s.Custody != nil) != tc.found {
+			t.Fatalf("%s: %+v", tc.status, s)
+		}
+		if fc.gotAt.IsZero() || !fc.gotAt.Equal(*s.SigningTime) {
+			t.Fatalf("looked up at %v, signing time %v", fc.gotAt, s.SigningTime)
+		}
+	}
+}
