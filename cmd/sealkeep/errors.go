@@ -76,5 +76,6 @@ var errorCodes = []struct {
 	{custody.ErrTransition, exitNotFound},
 	{custody.ErrForbidden, exitNotFound},
 	{config.ErrNotInitialized, exitUsage},
+	{config.ErrWrongKEK, exitUsage},
 	{config.ErrExists, exitNotFound},
 }

@@ -2,13 +2,21 @@ package config
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/testenv"
 )
 
 func TestRedactDSN(t *testing.T) {
@@ -101,4 +109,64 @@ func TestInitKEKEnv(t *testing.T) {
 	if _, err := Open(ctx, dir); err == nil {
 		t.Fatal("opened with a malformed environment keyring")
 	}
+}
+
+// TestInitSharedPostgres: a second instance joins a PostgreSQL database
+// that holds data only with the KEK that unwraps it.
+func TestInitSharedPostgres(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshPostgres(t)
+	first := filepath.Join(t.TempDir(), "first")
+	res, err := Init(ctx, InitOptions{Dir: first, Database: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Open(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := custody.New(env.Store, env.KEK, custody.Options{}).CreateOrg(ctx, audit.Actor{Kind: "cli", ID: "t"}, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	env.Store.Close()
+	// A new keyring would not read the data: refused, nothing created.
+	second := filepath.Join(t.TempDir(), "second")
+	if _, err := Init(ctx, InitOptions{Dir: second, Database: dsn}); !errors.Is(err, ErrWrongKEK) {
+		t.Fatalf("join with a new KEK: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(second, KeyringName)); err == nil {
+		t.Fatal("a refused init left a keyring file")
+	}
+	other := filepath.Join(t.TempDir(), "other.keyring")
+	if _, err := envelope.CreateKeyringFile(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(ctx, InitOptions{Dir: second, Database: dsn, KEKFile: other}); !errors.Is(err, ErrWrongKEK) {
+		t.Fatalf("join with another KEK: %v", err)
+	}
+	if _, err := Init(ctx, InitOptions{Dir: second, Database: dsn, KEKFile: res.Config.KEKFile}); err != nil {
+		t.Fatalf("join with the right KEK: %v", err)
+	}
+}
+
+func freshPostgres(t *testing.T) string {
+	base := testenv.Postgres(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	name := "config_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

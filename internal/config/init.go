@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
@@ -88,6 +89,13 @@ func Init(ctx context.Context, o InitOptions) (Created, error) {
 			return out, err
 		}
 	}
+	if c.IsPostgres() {
+		// A shared PostgreSQL database may already hold data: join it only
+		// with a KEK that unwraps its data keys, never with a new one.
+		if err := checkExistingData(ctx, c); err != nil {
+			return out, err
+		}
+	}
 	if c.KEKFile != "" {
 		made, err := ensure(c.KEKFile, func(p string) error {
 			_, err := envelope.CreateKeyringFile(p)
@@ -140,6 +148,51 @@ func Init(ctx context.Context, o InitOptions) (Created, error) {
 	out.Made = append(out.Made, filepath.Join(o.Dir, FileName))
 	out.Config = c
 	return out, nil
+}
+
+// ErrWrongKEK means a database already holds data keys that the given KEK
+// does not unwrap (or no existing KEK was given for them).
+var ErrWrongKEK = errors.New("the database already holds data keys this KEK cannot unwrap")
+
+// checkExistingData opens c's database and, if it already holds data keys,
+// requires c's KEK to exist already and to unwrap one of them.
+func checkExistingData(ctx context.Context, c Config) error {
+	st, err := storeopen.Open(ctx, c.Database)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", RedactDSN(c.Database), err)
+	}
+	defer st.Close()
+	var deks []store.WrappedDEK
+	if err := st.View(ctx, func(tx store.ReadTx) error {
+		deks, err = tx.AllDEKs()
+		return err
+	}); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(deks, func(d store.WrappedDEK) bool { return d.Wrapped != nil })
+	if i < 0 {
+		return nil
+	}
+	var kek envelope.KEK
+	switch {
+	case c.KEKEnv != "":
+		kek, err = envelope.KeyringFromEnv(os.Getenv(c.KEKEnv))
+	default:
+		if _, serr := os.Stat(c.KEKFile); serr != nil {
+			return fmt.Errorf("%w: it is in use by another sealkeep instance; name that instance's KEK keyring with --kek-file or --kek-env", ErrWrongKEK)
+		}
+		kek, err = envelope.OpenKeyringFile(c.KEKFile)
+	}
+	if err != nil {
+		return err
+	}
+	d := deks[i]
+	dek, err := envelope.UnwrapDEK(ctx, kek, d.OrgID, d.Version, d.KEKVersion, d.Wrapped)
+	if err != nil {
+		return fmt.Errorf("%w (data key %d of org %q: %w)", ErrWrongKEK, d.Version, d.OrgID, err)
+	}
+	dek.Zero()
+	return nil
 }
 
 // keyPath makes a named key file's path absolute (the config is read from
