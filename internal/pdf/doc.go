@@ -36,14 +36,19 @@
 //
 // # Tolerated damage
 //
-// Junk before the %PDF- header (offsets are then relative to the header),
-// bytes after the final %%EOF, in-use entries at offset 0 (read as free),
-// a startxref or /Prev that points a few bytes off (a small window is
-// searched for a section that parses completely), and object offsets that
-// are wrong (only when the object found at the listed offset is provably not
-// the one wanted, the file is scanned once for "N G obj" headers and the
-// last definition before the listing section is used). Every repair is
-// recorded in [Reader.Warnings]. Everything else is an error.
+// Junk before the %PDF- header (offsets are then relative to the header);
+// up to 1 KiB of junk after the final %%EOF that does not look like PDF
+// structure (more, or an unfinished object, means a truncated update and
+// is refused); in-use entries at offset 0 (read as free); a startxref or
+// /Prev that points a few bytes off (a small window is searched for a
+// section that parses completely); object offsets that are wrong (only
+// when the object found at the listed offset is provably not the one
+// wanted, the file is scanned once for "N G obj" headers and the last
+// definition before the listing section is used); xref subsections that
+// end early at the trailer or start at 1 with object 0's entry; update
+// trailers without /Root or /Info (the previous revision's are used); a
+// catalog or page without /Type; direct form field dictionaries. Every
+// repair is recorded in [Reader.Warnings]. Everything else is an error.
 //
 // # Limits
 //
