@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 
 	"sealkeep/internal/pdf"
 )
@@ -603,7 +604,7 @@ func (v *verifier) classifyKeys(ch *change, oldD, newD pdf.Dict, pc, cc *revCtx,
 				sub := &change{num: ch.num, old: od, new: newD[k]}
 				v.classifyKeys(sub, od, newD[k].(pdf.Dict), pc, cc, "AcroForm", acroFormKeys)
 				c = sub.class
-				descs = append(descs, sub.desc)
+				descs = append(descs, strings.TrimPrefix(sub.desc, fmt.Sprintf("object %d: ", ch.num)))
 			} else {
 				c = ClassMetadata // an indirect AcroForm is classified on its own
 			}
