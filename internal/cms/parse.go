@@ -37,6 +37,7 @@ type signerInfo struct {
 	digest         crypto.Hash
 	signedAttrsDER []byte // the SET OF (tag 0x31) the signature covers; nil when absent
 	signed         []attribute
+	algID          []byte // contents of the signatureAlgorithm AlgorithmIdentifier
 	alg            sigAlg
 	signature      []byte
 	unsigned       []attribute
@@ -251,6 +252,7 @@ func parseSignerInfo(s cryptobyte.String) (*signerInfo, error) {
 	if !s.ReadASN1(&algID, asn1.SEQUENCE) {
 		return nil, malformed("SignerInfo: signatureAlgorithm is not a SEQUENCE")
 	}
+	si.algID = algID
 	if si.alg, err = parseSignatureAlgorithm(algID, si.digest); err != nil {
 		return nil, err
 	}

@@ -240,7 +240,9 @@ func (sd *SignedData) SignatureValue() []byte { return bytes.Clone(sd.si.signatu
 // messageDigest attribute equals it, the content-type attribute is id-data,
 // the signature over the DER signed attributes verifies with the signer
 // certificate's key, ESS signing-certificate(-v2) attributes name that
-// certificate, and a signature timestamp, if any, covers the signature.
+// certificate, a CMSAlgorithmProtection attribute (RFC 6211), if any, names
+// the SignerInfo's algorithms, and a signature timestamp, if any, covers the
+// signature.
 // Trust in the signer certificate is the caller's: see [VerifyChain].
 func (sd *SignedData) Verify(contentDigest []byte) (*Result, error) {
 	if sd.Content != nil {
@@ -402,6 +404,39 @@ func (sd *SignedData) checkSignedAttributes(contentDigest []byte, cert *x509.Cer
 			return err
 		}
 		res.SigningCertV1OK = true
+	}
+	if a := find(attrs, oidAttrAlgProtection); a != nil {
+		return sd.checkAlgorithmProtection(a)
+	}
+	return nil
+}
+
+// checkAlgorithmProtection checks a CMSAlgorithmProtection attribute
+// (RFC 6211), which some signers (BouncyCastle, hence iText) add: the
+// algorithms it names under the signature must be the SignerInfo's, or
+// someone substituted an algorithm.
+//
+//	CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm DigestAlgorithmIdentifier,
+//	    signatureAlgorithm [1] IMPLICIT SignatureAlgorithmIdentifier OPTIONAL,
+//	    macAlgorithm [2] IMPLICIT MessageAuthenticationCodeAlgorithm OPTIONAL }
+func (sd *SignedData) checkAlgorithmProtection(a *attribute) error {
+	v, err := a.single()
+	if err != nil {
+		return err
+	}
+	var seq, sigAlg cryptobyte.String
+	if !v.ReadASN1(&seq, asn1.SEQUENCE) || !v.Empty() {
+		return malformed("CMSAlgorithmProtection: not a SEQUENCE")
+	}
+	h, err := readDigestAlg(&seq, "CMSAlgorithmProtection: digestAlgorithm")
+	if err != nil {
+		return err
+	}
+	if !seq.ReadASN1(&sigAlg, asn1.Tag(1).Constructed().ContextSpecific()) || !seq.Empty() {
+		return malformed("CMSAlgorithmProtection: a signature needs signatureAlgorithm and no macAlgorithm")
+	}
+	if h != sd.si.digest || !bytes.Equal(sigAlg, sd.si.algID) {
+		return fmt.Errorf("%w: CMSAlgorithmProtection names other algorithms than the SignerInfo (algorithm substitution)", ErrSignatureInvalid)
 	}
 	return nil
 }

@@ -155,6 +155,28 @@ func TestVerifyRefusals(t *testing.T) {
 	if err := opensslVerify(t, good, content, pk.root); err != nil {
 		t.Fatalf("control refused by openssl: %v", err)
 	}
+	// CMSAlgorithmProtection (RFC 6211): accepted when it names the
+	// SignerInfo's algorithms, refused when it names others.
+	algProt := func(digest encasn1.ObjectIdentifier, sigAlgContents []byte) []byte {
+		return tlv(0x30, append(tlv(0x30, oidDER(digest)), tlv(0xa1, sigAlgContents)...))
+	}
+	ecdsaSHA256 := oidDER(hashAlgs[0].ecdsaID)
+	for _, c := range []struct {
+		name string
+		attr []byte
+		want error
+	}{
+		{"matching", algProt(hashAlgs[0].oid, ecdsaSHA256), nil},
+		{"other signature algorithm", algProt(hashAlgs[0].oid, oidDER(hashAlgs[1].ecdsaID)), ErrSignatureInvalid},
+		{"other digest", algProt(hashAlgs[1].oid, ecdsaSHA256), ErrSignatureInvalid},
+		{"MAC form", tlv(0x30, append(tlv(0x30, oidDER(hashAlgs[0].oid)), tlv(0xa2, ecdsaSHA256)...)), ErrMalformed},
+	} {
+		der := signRaw(t, p, opts, attrSet(oidAttrContentType, ct, oidAttrMessageDigest, md, oidAttrAlgProtection, c.attr))
+		if _, err := mustParse(t, der).Verify(digest); !errors.Is(err, c.want) && (err != nil || c.want != nil) {
+			t.Errorf("CMSAlgorithmProtection %s: %v, want %v", c.name, err, c.want)
+		}
+	}
+
 	// An explicitly encoded DEFAULT hash algorithm (SHA-256) is accepted.
 	explicitAlg := tlv(0x30, tlv(0x30, tlv(0x30, append(tlv(0x30, oidDER(hashAlgs[0].oid)), tlv(0x04, sha256Sum(l.cert.Raw))...))))
 	if _, err := mustParse(t, signRaw(t, p, opts, attrSet(oidAttrContentType, ct, oidAttrMessageDigest, md, oidAttrSigningCertV2, explicitAlg))).Verify(digest); err != nil {
