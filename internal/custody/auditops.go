@@ -3,7 +3,6 @@ package custody
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,16 +59,18 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	return rep, nil
 }
 
-// ExportChain writes a chain as JSON Lines (one entry per line, in order)
-// and returns the number of entries written.
+// ExportChain writes a chain as JSON Lines ([audit.WriteJSONL]: one entry
+// per line, in order, readable back by [audit.DecodeJSONL]) and returns the
+// number of entries written.
 func (s *Service) ExportChain(ctx context.Context, chain string, w io.Writer) (uint64, error) {
 	var n uint64
-	enc := json.NewEncoder(w)
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		return tx.AuditEntries(chain, 1, func(e audit.Entry) error {
-			n++
-			return enc.Encode(e)
-		})
+		return audit.WriteJSONL(w, audit.Walk(func(fn func(audit.Entry) error) error {
+			return tx.AuditEntries(chain, 1, func(e audit.Entry) error {
+				n++
+				return fn(e)
+			})
+		}))
 	})
 	return n, err
 }
