@@ -427,10 +427,28 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		perms["DocMDP"] = sigRef
 		cat["Perms"] = perms
 	}
-	if v, err := effectiveVersion(r, rv, cat); err != nil {
+	v, err := effectiveVersion(r, rv, cat)
+	if err != nil {
 		return nil, err
-	} else if v < 17 {
+	}
+	if v < 17 {
 		cat["Version"] = Name("1.7")
+	}
+	if v < 20 && opts.SubFilter == CAdESDetached {
+		// PAdES in a PDF 1.7 file declares the ETSI developer extension
+		// (ETSI EN 319 142-1; ISO 32000-1 §7.12), keeping any others.
+		ext := Dict{}
+		if eo, ok := cat["Extensions"]; ok {
+			d, err := rv.Dict(eo)
+			if err != nil {
+				return nil, fmt.Errorf("catalog /Extensions: %w", err)
+			}
+			ext = d.Clone()
+		}
+		if _, ok := ext["ESIC"]; !ok {
+			ext["ESIC"] = Dict{"BaseVersion": Name("1.7"), "ExtensionLevel": Integer(2)}
+		}
+		cat["Extensions"] = ext
 	}
 	if err := u.object(catRef, cat); err != nil {
 		return nil, err

@@ -118,6 +118,7 @@ func TestSealCorpus(t *testing.T) {
 				t.Fatalf("Seal: %v", err)
 			}
 			checkSealed(t, in, out, res, c.sigs+1, c.name == "signpdf-signed.pdf")
+			checkVersion(t, in, out)
 		})
 	}
 }
@@ -130,5 +131,64 @@ func assertEmptyDir(t *testing.T, dir string) {
 	}
 	for _, e := range ents {
 		t.Errorf("output left behind: %s", e.Name())
+	}
+}
+
+// checkVersion: the header is never rewritten, a PDF 2.0 file gains no
+// /Version or ETSI extension, an older one is raised to 1.7 and declares
+// ESIC for its PAdES signature, and every field of the input stays.
+func checkVersion(t *testing.T, in, out string) {
+	t.Helper()
+	rin, _ := openFile(t, in)
+	r, _ := openFile(t, out)
+	if r.Version() != rin.Version() {
+		t.Errorf("header version %s became %s", rin.Version(), r.Version())
+	}
+	_, cat, err := r.Latest().Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, _ := r.Latest().Dict(cat["Extensions"])
+	if r.Version() == "2.0" {
+		if _, ok := cat["Version"]; ok || ext != nil {
+			t.Errorf("PDF 2.0 file got /Version %v and /Extensions %v", cat["Version"], ext)
+		}
+	} else if cat.Name("Version") < "1.7" && r.Version() < "1.7" || ext == nil || ext["ESIC"] == nil {
+		t.Errorf("catalog /Version %v, /Extensions %v", cat["Version"], ext)
+	}
+	_, catIn, err := rin.Latest().Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range catIn { // /Metadata, /OutputIntents, /Outlines, ...
+		if _, ok := cat[k]; !ok {
+			t.Errorf("catalog lost /%s", k)
+		}
+	}
+	afIn, _ := rin.Latest().AcroForm()
+	af, _ := r.Latest().AcroForm()
+	for k := range afIn { // /DR, /DA, /NeedAppearances, ...
+		if _, ok := af[k]; !ok {
+			t.Errorf("AcroForm lost /%s", k)
+		}
+	}
+	if sf, _ := af["SigFlags"].(Integer); sf&3 != 3 {
+		t.Errorf("AcroForm /SigFlags %v", af["SigFlags"])
+	}
+	before, err := rin.Latest().Fields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := r.Latest().Fields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before)+1 {
+		t.Errorf("%d fields before sealing, %d after", len(before), len(after))
+	}
+	for i := range before {
+		if before[i].Name != after[i].Name || before[i].Ref != after[i].Ref {
+			t.Errorf("field %d changed: %q %v -> %q %v", i, before[i].Name, before[i].Ref, after[i].Name, after[i].Ref)
+		}
 	}
 }
