@@ -1,4 +1,4 @@
-package sqlite_test
+package sqlite
 
 import (
 	"context"
@@ -22,8 +22,10 @@ func openCore(t *testing.T) *sqlcore.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := []sqlcore.Migration{{Version: 1, Name: "0001_orgs.sql",
-		SQL: `CREATE TABLE orgs (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_us INTEGER NOT NULL)`}}
+	ms, err := sqlcore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := &sqlcore.Dialect{Classify: func(err error) sqlcore.Class {
 		if errors.Is(err, errRetry) {
 			return sqlcore.Retryable

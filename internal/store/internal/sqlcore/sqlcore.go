@@ -71,7 +71,8 @@ const (
 type Store struct {
 	db       *sql.DB
 	d        *Dialect
-	writeSem chan struct{} // nil unless d.SerialWrites
+	writeSem chan struct{}        // nil unless d.SerialWrites
+	stmts    map[string]*sql.Stmt // every query of tx.go, prepared; read-only
 }
 
 // New migrates db with the numbered migrations in fsys and returns a store
@@ -81,15 +82,31 @@ func New(ctx context.Context, db *sql.DB, d *Dialect, migrations []Migration) (*
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, d: d}
+	s := &Store{db: db, d: d, stmts: make(map[string]*sql.Stmt, len(statements))}
+	// Statements are prepared here, before any transaction holds a
+	// connection; a transaction rebinds them to its own connection
+	// (sql.Tx.StmtContext), where database/sql keeps them prepared.
+	for _, q := range statements {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
 	if d.SerialWrites {
 		s.writeSem = make(chan struct{}, 1)
 	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the statements and the database.
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
@@ -98,7 +115,7 @@ func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
 		return fmt.Errorf("store: begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&tx{ctx: ctx, q: sqlTx, d: s.d})
+	return fn(&tx{ctx: ctx, sqlTx: sqlTx, s: s})
 }
 
 // Update runs fn in a read-write transaction, retrying it on retryable
@@ -142,7 +159,7 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	t := &tx{ctx: ctx, q: sqlTx, d: s.d}
+	t := &tx{ctx: ctx, sqlTx: sqlTx, s: s}
 	if err := fn(t); err != nil {
 		return err
 	}
@@ -162,7 +179,7 @@ func (t *tx) fail(err error, format string, args ...any) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: %s: %w", msg, store.ErrNotFound)
 	}
-	if t.d.Classify(err) == Unique {
+	if t.s.d.Classify(err) == Unique {
 		err = fmt.Errorf("store: %s: %w (%w)", msg, store.ErrConflict, err)
 	} else {
 		err = fmt.Errorf("store: %s: %w", msg, err)

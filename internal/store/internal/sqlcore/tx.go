@@ -17,19 +17,52 @@ import (
 // auditBatch is how many audit entries AuditEntries reads per query.
 const auditBatch = 1000
 
-// querier is what tx needs of *sql.Tx.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // tx implements store.Tx (and so store.ReadTx).
 type tx struct {
 	ctx    context.Context
-	q      querier
-	d      *Dialect
-	poison error // first database failure; Update will not commit
+	sqlTx  *sql.Tx
+	s      *Store
+	stmts  map[string]*sql.Stmt // the store's statements bound to sqlTx
+	poison error                // first database failure; Update will not commit
+}
+
+// stmt returns the prepared statement of query bound to the transaction,
+// or nil if the store has none.
+func (t *tx) stmt(query string) *sql.Stmt {
+	if st := t.stmts[query]; st != nil {
+		return st
+	}
+	st := t.s.stmts[query]
+	if st == nil {
+		return nil
+	}
+	if t.stmts == nil {
+		t.stmts = make(map[string]*sql.Stmt)
+	}
+	st = t.sqlTx.StmtContext(t.ctx, st)
+	t.stmts[query] = st
+	return st
+}
+
+func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(query); st != nil {
+		return st.ExecContext(t.ctx, args...)
+	}
+	return t.sqlTx.ExecContext(t.ctx, query, args...)
+}
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(query); st != nil {
+		return st.QueryContext(t.ctx, args...)
+	}
+	return t.sqlTx.QueryContext(t.ctx, query, args...)
+}
+
+func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	if st := t.stmt(query); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
+	}
+	return t.sqlTx.QueryRowContext(t.ctx, query, args...)
 }
 
 // validText reports whether s can be stored and read back exactly.
@@ -75,7 +108,7 @@ func (t *tx) Org(id string) (store.Org, error) {
 	if !validText(id) {
 		return store.Org{}, fmt.Errorf("store: org %q: %w", id, store.ErrNotFound)
 	}
-	o, err := scanOrg(t.q.QueryRowContext(t.ctx, `SELECT `+orgCols+` FROM orgs WHERE id = $1`, id))
+	o, err := scanOrg(t.queryRow(qOrg, id))
 	if err != nil {
 		return store.Org{}, t.fail(err, "org %q", id)
 	}
@@ -83,7 +116,7 @@ func (t *tx) Org(id string) (store.Org, error) {
 }
 
 func (t *tx) Orgs() ([]store.Org, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+orgCols+` FROM orgs ORDER BY id`)
+	rows, err := t.query(qOrgs)
 	if err != nil {
 		return nil, t.fail(err, "list orgs")
 	}
@@ -94,7 +127,7 @@ func (t *tx) PutOrg(o store.Org) error {
 	if err := checkText("org", o.ID, o.Name); err != nil {
 		return err
 	}
-	res, err := t.q.ExecContext(t.ctx, `INSERT INTO orgs (`+orgCols+`) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+	res, err := t.exec(qPutOrg,
 		o.ID, o.Name, micros(o.CreatedAt))
 	return t.inserted(res, err, "org %q", o.ID)
 }
@@ -118,7 +151,7 @@ func (t *tx) inserted(res sql.Result, err error, format string, args ...any) err
 // exists returns ErrNotFound unless query (SELECT 1 ...) finds a row.
 func (t *tx) exists(query, what, id string) error {
 	var one int
-	if err := t.q.QueryRowContext(t.ctx, query, id).Scan(&one); err != nil {
+	if err := t.queryRow(query, id).Scan(&one); err != nil {
 		return t.fail(err, "%s %q", what, id)
 	}
 	return nil
@@ -139,7 +172,7 @@ func (t *tx) Identity(id string) (store.Identity, error) {
 	if !validText(id) {
 		return store.Identity{}, fmt.Errorf("store: identity %q: %w", id, store.ErrNotFound)
 	}
-	i, err := scanIdentity(t.q.QueryRowContext(t.ctx, `SELECT `+identityCols+` FROM identities WHERE id = $1`, id))
+	i, err := scanIdentity(t.queryRow(qIdentity, id))
 	if err != nil {
 		return store.Identity{}, t.fail(err, "identity %q", id)
 	}
@@ -150,7 +183,7 @@ func (t *tx) Identities(orgID string) ([]store.Identity, error) {
 	if !validText(orgID) {
 		return nil, nil
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+identityCols+` FROM identities WHERE org_id = $1 ORDER BY id`, orgID)
+	rows, err := t.query(qIdentities, orgID)
 	if err != nil {
 		return nil, t.fail(err, "list identities of org %q", orgID)
 	}
@@ -161,10 +194,10 @@ func (t *tx) PutIdentity(i store.Identity) error {
 	if err := checkText("identity", i.ID, i.OrgID, i.Owner, i.Name); err != nil {
 		return err
 	}
-	if err := t.exists(`SELECT 1 FROM orgs WHERE id = $1`, "identity's org", i.OrgID); err != nil {
+	if err := t.exists(qOrgExists, "identity's org", i.OrgID); err != nil {
 		return err
 	}
-	res, err := t.q.ExecContext(t.ctx, `INSERT INTO identities (`+identityCols+`) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+	res, err := t.exec(qPutIdentity,
 		i.ID, i.OrgID, i.Owner, i.Name, micros(i.CreatedAt))
 	return t.inserted(res, err, "identity %q", i.ID)
 }
@@ -199,8 +232,7 @@ func (t *tx) Version(identityID string, version int) (store.Version, error) {
 	if !validText(identityID) {
 		return store.Version{}, fmt.Errorf("store: version %q/%d: %w", identityID, version, store.ErrNotFound)
 	}
-	v, err := scanVersion(t.q.QueryRowContext(t.ctx,
-		`SELECT `+versionCols+` FROM cert_versions WHERE identity_id = $1 AND version = $2`, identityID, version))
+	v, err := scanVersion(t.queryRow(qVersion, identityID, version))
 	if err != nil {
 		return store.Version{}, t.fail(err, "version %q/%d", identityID, version)
 	}
@@ -211,8 +243,7 @@ func (t *tx) Versions(identityID string) ([]store.Version, error) {
 	if !validText(identityID) {
 		return nil, nil
 	}
-	rows, err := t.q.QueryContext(t.ctx,
-		`SELECT `+versionCols+` FROM cert_versions WHERE identity_id = $1 ORDER BY version`, identityID)
+	rows, err := t.query(qVersions, identityID)
 	if err != nil {
 		return nil, t.fail(err, "list versions of %q", identityID)
 	}
@@ -223,16 +254,10 @@ func (t *tx) PutVersion(v store.Version) error {
 	if err := checkText("version", v.IdentityID, v.Status, v.KeyRef); err != nil {
 		return err
 	}
-	if err := t.exists(`SELECT 1 FROM identities WHERE id = $1`, "version's identity", v.IdentityID); err != nil {
+	if err := t.exists(qIdentityExists, "version's identity", v.IdentityID); err != nil {
 		return err
 	}
-	_, err := t.q.ExecContext(t.ctx, `INSERT INTO cert_versions
-		(identity_id, version, status, key_ref, key_blob, public_key, csr, cert_der, chain_der, created_us, updated_us)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (identity_id, version) DO UPDATE SET
-		status = excluded.status, key_ref = excluded.key_ref, key_blob = excluded.key_blob,
-		public_key = excluded.public_key, csr = excluded.csr, cert_der = excluded.cert_der,
-		chain_der = excluded.chain_der, created_us = excluded.created_us, updated_us = excluded.updated_us`,
+	_, err := t.exec(qPutVersion,
 		v.IdentityID, v.Version, v.Status, v.KeyRef, v.KeyBlob, v.PublicKey, v.CSR, v.CertDER,
 		EncodeChain(v.ChainDER), micros(v.CreatedAt), micros(v.UpdatedAt))
 	if err != nil {
@@ -267,8 +292,7 @@ func (t *tx) DEK(orgID string, version uint32) (store.WrappedDEK, error) {
 	if !validText(orgID) {
 		return store.WrappedDEK{}, fmt.Errorf("store: data key %q/%d: %w", orgID, version, store.ErrNotFound)
 	}
-	k, err := scanDEK(t.q.QueryRowContext(t.ctx,
-		`SELECT `+dekCols+` FROM deks WHERE org_id = $1 AND version = $2`, orgID, int64(version)))
+	k, err := scanDEK(t.queryRow(qDEK, orgID, int64(version)))
 	if err != nil {
 		return store.WrappedDEK{}, t.fail(err, "data key %q/%d", orgID, version)
 	}
@@ -279,7 +303,7 @@ func (t *tx) DEKs(orgID string) ([]store.WrappedDEK, error) {
 	if !validText(orgID) {
 		return nil, nil
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+dekCols+` FROM deks WHERE org_id = $1 ORDER BY version`, orgID)
+	rows, err := t.query(qDEKs, orgID)
 	if err != nil {
 		return nil, t.fail(err, "list data keys of %q", orgID)
 	}
@@ -287,7 +311,7 @@ func (t *tx) DEKs(orgID string) ([]store.WrappedDEK, error) {
 }
 
 func (t *tx) AllDEKs() ([]store.WrappedDEK, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+dekCols+` FROM deks ORDER BY org_id, version`)
+	rows, err := t.query(qAllDEKs)
 	if err != nil {
 		return nil, t.fail(err, "list data keys")
 	}
@@ -301,14 +325,10 @@ func (t *tx) PutDEK(k store.WrappedDEK) error {
 	if k.Encryptions > math.MaxInt64 {
 		return fmt.Errorf("store: data key %q/%d: %w: encryption count out of range", k.OrgID, k.Version, store.ErrInvalid)
 	}
-	if err := t.exists(`SELECT 1 FROM orgs WHERE id = $1`, "data key's org", k.OrgID); err != nil {
+	if err := t.exists(qOrgExists, "data key's org", k.OrgID); err != nil {
 		return err
 	}
-	_, err := t.q.ExecContext(t.ctx, `INSERT INTO deks (org_id, version, kek_version, wrapped, encryptions, created_us)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (org_id, version) DO UPDATE SET
-		kek_version = excluded.kek_version, wrapped = excluded.wrapped,
-		encryptions = excluded.encryptions, created_us = excluded.created_us`,
+	_, err := t.exec(qPutDEK,
 		k.OrgID, int64(k.Version), int64(k.KEKVersion), k.Wrapped, int64(k.Encryptions), micros(k.CreatedAt))
 	if err != nil {
 		return t.fail(err, "put data key %q/%d", k.OrgID, k.Version)
@@ -350,8 +370,7 @@ func (t *tx) AuditHead(chain string) (audit.Entry, error) {
 	if !validText(chain) {
 		return audit.Entry{}, fmt.Errorf("store: audit chain %q: %w", chain, store.ErrNotFound)
 	}
-	e, err := scanEntry(t.q.QueryRowContext(t.ctx,
-		`SELECT `+entryCols+` FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain))
+	e, err := scanEntry(t.queryRow(qAuditHead, chain))
 	if err != nil {
 		return audit.Entry{}, t.fail(err, "audit chain %q", chain)
 	}
@@ -371,8 +390,7 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 	}
 	buf := make([]audit.Entry, 0, auditBatch)
 	for {
-		rows, err := t.q.QueryContext(t.ctx, `SELECT `+entryCols+` FROM audit_entries
-			WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`, chain, int64(next), auditBatch)
+		rows, err := t.query(qAuditEntries, chain, int64(next), auditBatch)
 		if err != nil {
 			return t.fail(err, "read audit chain %q", chain)
 		}
@@ -402,7 +420,7 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 }
 
 func (t *tx) AuditChains() ([]string, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT chain FROM audit_heads WHERE seq > 0 ORDER BY chain`)
+	rows, err := t.query(qAuditChains)
 	if err != nil {
 		return nil, t.fail(err, "list audit chains")
 	}
@@ -423,8 +441,7 @@ func (t *tx) lockHead(chain string) (seq int64, hash audit.Hash, err error) {
 	// The no-op DO UPDATE locks an existing row, as SELECT ... FOR UPDATE
 	// would, and returns its latest committed version, in one round trip.
 	var h []byte
-	if err := t.q.QueryRowContext(t.ctx, `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
-		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash`,
+	if err := t.queryRow(qLockHead,
 		chain, hash[:]).Scan(&seq, &h); err != nil {
 		return 0, hash, t.fail(err, "lock head of audit chain %q", chain)
 	}
@@ -470,13 +487,12 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if e.Details != nil {
 		details = encodeDetails(e.Details)
 	}
-	if _, err := t.q.ExecContext(t.ctx, `INSERT INTO audit_entries (`+entryCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	if _, err := t.exec(qAppend,
 		e.Chain, int64(e.Seq), micros(e.Time), e.Actor.Kind, e.Actor.ID, string(e.Action),
 		e.Subject.Org, e.Subject.Identity, e.Subject.Version, details, e.PrevHash[:], e.Hash[:]); err != nil {
 		return audit.Entry{}, t.fail(err, "append to audit chain %q", e.Chain)
 	}
-	if _, err := t.q.ExecContext(t.ctx, `UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1`,
+	if _, err := t.exec(qMoveHead,
 		e.Chain, int64(e.Seq), e.Hash[:]); err != nil {
 		return audit.Entry{}, t.fail(err, "move head of audit chain %q", e.Chain)
 	}
@@ -498,4 +514,67 @@ func collect[T any](t *tx, rows *sql.Rows, scan func(interface{ Scan(...any) err
 		return nil, t.fail(err, "%s", what)
 	}
 	return out, nil
+}
+
+// The statements of a transaction, prepared once per store.
+var (
+	qOrg            = `SELECT ` + orgCols + ` FROM orgs WHERE id = $1`
+	qOrgs           = `SELECT ` + orgCols + ` FROM orgs ORDER BY id`
+	qPutOrg         = `INSERT INTO orgs (` + orgCols + `) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`
+	qOrgExists      = `SELECT 1 FROM orgs WHERE id = $1`
+	qIdentity       = `SELECT ` + identityCols + ` FROM identities WHERE id = $1`
+	qIdentities     = `SELECT ` + identityCols + ` FROM identities WHERE org_id = $1 ORDER BY id`
+	qPutIdentity    = `INSERT INTO identities (` + identityCols + `) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`
+	qIdentityExists = `SELECT 1 FROM identities WHERE id = $1`
+	qVersion        = `SELECT ` + versionCols + ` FROM cert_versions WHERE identity_id = $1 AND version = $2`
+	qVersions       = `SELECT ` + versionCols + ` FROM cert_versions WHERE identity_id = $1 ORDER BY version`
+	qPutVersion     = `INSERT INTO cert_versions
+		(identity_id, version, status, key_ref, key_blob, public_key, csr, cert_der, chain_der, created_us, updated_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (identity_id, version) DO UPDATE SET
+		status = excluded.status, key_ref = excluded.key_ref, key_blob = excluded.key_blob,
+		public_key = excluded.public_key, csr = excluded.csr, cert_der = excluded.cert_der,
+		chain_der = excluded.chain_der, created_us = excluded.created_us, updated_us = excluded.updated_us`
+	qDEK     = `SELECT ` + dekCols + ` FROM deks WHERE org_id = $1 AND version = $2`
+	qDEKs    = `SELECT ` + dekCols + ` FROM deks WHERE org_id = $1 ORDER BY version`
+	qAllDEKs = `SELECT ` + dekCols + ` FROM deks ORDER BY org_id, version`
+	qPutDEK  = `INSERT INTO deks (org_id, version, kek_version, wrapped, encryptions, created_us)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (org_id, version) DO UPDATE SET
+		kek_version = excluded.kek_version, wrapped = excluded.wrapped,
+		encryptions = excluded.encryptions, created_us = excluded.created_us`
+	qAuditHead    = `SELECT ` + entryCols + ` FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
+	qAuditEntries = `SELECT ` + entryCols + ` FROM audit_entries
+			WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`
+	qAuditChains = `SELECT chain FROM audit_heads WHERE seq > 0 ORDER BY chain`
+	qLockHead    = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
+		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash`
+	qAppend = `INSERT INTO audit_entries (` + entryCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	qMoveHead = `UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1`
+)
+
+// statements lists every query a transaction runs.
+var statements = []string{
+	qOrg,
+	qOrgs,
+	qPutOrg,
+	qOrgExists,
+	qIdentity,
+	qIdentities,
+	qPutIdentity,
+	qIdentityExists,
+	qVersion,
+	qVersions,
+	qPutVersion,
+	qDEK,
+	qDEKs,
+	qAllDEKs,
+	qPutDEK,
+	qAuditHead,
+	qAuditEntries,
+	qAuditChains,
+	qLockHead,
+	qAppend,
+	qMoveHead,
 }
