@@ -321,3 +321,20 @@ func TestSignatureTooLarge(t *testing.T) {
 }
 
 var errBoom = errors.New("signer unavailable")
+
+// TestScanHeadersWindowEdges puts object headers across and exactly at the
+// 64 KiB scan window boundaries used by the offset repair.
+func TestScanHeadersWindowEdges(t *testing.T) {
+	for _, at := range []int{1 << 16, 1<<16 - 3, 1<<16 - 9, 2 << 16} {
+		data := bytes.Repeat([]byte{' '}, at)
+		data = append(data, "12 0 obj\n<< >>\nendobj\n"...)
+		r := &Reader{ra: bytes.NewReader(data), size: int64(len(data)), lim: DefaultLimits}
+		idx, err := r.scanHeaders()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := idx[Ref{Num: 12}]; len(got) != 1 || got[0] != int64(at) {
+			t.Errorf("header at %d: found %v", at, got)
+		}
+	}
+}

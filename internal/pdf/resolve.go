@@ -271,6 +271,7 @@ func (r *Reader) scanHeaders() (map[Ref][]int64, error) {
 	const window = 1 << 16
 	const overlap = 32
 	buf := make([]byte, window+overlap)
+	before := byte('\n') // the byte before the current position
 	for off := r.base; off < r.size; off += window {
 		n := min(int64(len(buf)), r.size-off)
 		b := buf[:n]
@@ -278,7 +279,10 @@ func (r *Reader) scanHeaders() (map[Ref][]int64, error) {
 			return nil, err
 		}
 		for i := 0; i < len(b) && i < window; i++ {
-			if b[i] < '0' || b[i] > '9' || (i > 0 && !isSpace(b[i-1])) || (i == 0 && off > r.base) {
+			if i > 0 {
+				before = b[i-1]
+			}
+			if b[i] < '0' || b[i] > '9' || !isSpace(before) {
 				continue
 			}
 			ref, ok := headerAt(b[i:])
@@ -289,6 +293,9 @@ func (r *Reader) scanHeaders() (map[Ref][]int64, error) {
 				return nil, limit("more than %d object headers while repairing", r.lim.MaxObjects)
 			}
 			idx[ref] = append(idx[ref], off+int64(i))
+		}
+		if len(b) >= window {
+			before = b[window-1]
 		}
 	}
 	return idx, nil
