@@ -59,7 +59,7 @@ type fakeKey struct {
 
 const token = "static-test-token"
 
-func newFakeVault(t *testing.T) *fakeVault {
+func newFakeVault(t testing.TB) *fakeVault {
 	v := &fakeVault{keys: map[string]*fakeKey{}}
 	v.srv = httptest.NewTLSServer(http.HandlerFunc(v.serve))
 	t.Cleanup(v.srv.Close)
@@ -210,7 +210,7 @@ func jwsSign(k crypto.Signer, alg string, digest []byte) ([]byte, error) {
 
 var keyCache sync.Map
 
-func genKey(t *testing.T, alg string) crypto.Signer {
+func genKey(t testing.TB, alg string) crypto.Signer {
 	if k, ok := keyCache.Load(alg); ok {
 		return k.(crypto.Signer)
 	}
@@ -240,7 +240,7 @@ func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore
 
 var fastRetry = retry.Policy{Initial: 5 * time.Millisecond, Max: 40 * time.Millisecond, MaxAttempts: 6}
 
-func (v *fakeVault) open(t *testing.T, raw string) (*Signer, error) {
+func (v *fakeVault) open(t testing.TB, raw string) (*Signer, error) {
 	t.Helper()
 	u, err := signer.ParseURI(raw)
 	if err != nil {

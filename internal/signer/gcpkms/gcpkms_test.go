@@ -144,7 +144,7 @@ func (f *fakeKMS) AsymmetricSign(ctx context.Context, req *kmspb.AsymmetricSignR
 	}, nil
 }
 
-func newFake(t *testing.T) (*fakeKMS, string) {
+func newFake(t testing.TB) (*fakeKMS, string) {
 	t.Helper()
 	f := &fakeKMS{versions: map[string]*fakeVersion{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -160,7 +160,7 @@ func newFake(t *testing.T) (*fakeKMS, string) {
 
 var keyCache sync.Map
 
-func genKey(t *testing.T, alg string) crypto.Signer {
+func genKey(t testing.TB, alg string) crypto.Signer {
 	if k, ok := keyCache.Load(alg); ok {
 		return k.(crypto.Signer)
 	}
@@ -182,7 +182,7 @@ func (f *fakeKMS) add(key string, priv crypto.Signer, alg kmspb.CryptoKeyVersion
 
 var fastRetry = retry.Policy{Initial: 5 * time.Millisecond, Max: 40 * time.Millisecond, MaxAttempts: 6}
 
-func open(t *testing.T, addr, raw string) (*Signer, error) {
+func open(t testing.TB, addr, raw string) (*Signer, error) {
 	t.Helper()
 	u, err := signer.ParseURI(raw)
 	if err != nil {
