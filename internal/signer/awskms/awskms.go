@@ -46,6 +46,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,15 +112,14 @@ func NewClient(ctx context.Context, u *signer.URI, opts ...Option) (*Client, err
 	for _, f := range opts {
 		f(&o)
 	}
+	known := []string{"region", "endpoint", "role", "external-id"}
 	q := url.Values{}
-	for _, k := range []string{"region", "endpoint", "role", "external-id"} {
+	for k := range u.Query {
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("%w: awskms URI has unknown parameter %q (known: region, endpoint, role, external-id)", signer.ErrInvalidURI, k)
+		}
 		if v := u.Query.Get(k); v != "" {
 			q.Set(k, v)
-		}
-	}
-	for k := range u.Query {
-		if q.Get(k) == "" {
-			return nil, fmt.Errorf("%w: awskms URI has unknown parameter %q (known: region, endpoint, role, external-id)", signer.ErrInvalidURI, k)
 		}
 	}
 	region := q.Get("region")
