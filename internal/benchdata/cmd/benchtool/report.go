@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// results maps "pkg Benchmark/sub" (pkg relative to sealkeep/internal/,
+// the GOMAXPROCS suffix removed) to one map of metrics per -count run.
+type results map[string][]map[string]float64
+
+// parseBench reads go test -bench output.
+func parseBench(r io.Reader) (results, error) {
+	res := results{}
+	procs := "-" + strconv.Itoa(runtime.GOMAXPROCS(0))
+	pkg := ""
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
+			pkg = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(p), "sealkeep/"), "internal/")
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		name := f[0]
+		if procs != "-1" {
+			name = strings.TrimSuffix(name, procs)
+		}
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q: %v", line, err)
+			}
+			m[f[i+1]] = v
+		}
+		res[pkg+" "+name] = append(res[pkg+" "+name], m)
+	}
+	return res, sc.Err()
+}
+
+// get returns the median over runs of a metric, and whether it was there.
+func (r results) get(key, unit string) (float64, bool) {
+	var vs []float64
+	for _, m := range r[key] {
+		if v, ok := m[unit]; ok {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return 0, false
+	}
+	return median(vs), true
+}
+
+func median(vs []float64) float64 {
+	vs = slices.Clone(vs)
+	slices.Sort(vs)
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[len(vs)/2]
+}
+
+// cliRun is one /usr/bin/time -v measurement of a command.
+type cliRun struct {
+	label, kind string
+	wall        float64 // seconds
+	rssKB       float64
+	exit        int
+}
+
+func parseCLI(path string) ([]cliRun, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var runs []cliRun
+	for line := range strings.Lines(string(b)) {
+		f := strings.Split(strings.TrimSpace(line), "\t")
+		if len(f) != 5 {
+			continue
+		}
+		w, err1 := strconv.ParseFloat(f[2], 64)
+		rss, err2 := strconv.ParseFloat(f[3], 64)
+		code, err3 := strconv.Atoi(f[4])
+		if err1 != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		runs = append(runs, cliRun{f[0], f[1], w, rss, code})
+	}
+	return runs, nil
+}
+
+// table is the Markdown summary under construction.
+type table struct {
+	b          strings.Builder
+	pass, miss int
+	unmeasured []string
+}
+
+func (t *table) section(title, head string) {
+	t.b.WriteString("\n### " + title + "\n\n")
+	t.b.WriteString(head + "\n")
+	t.b.WriteString(strings.Repeat("| --- ", strings.Count(head, "|")-1) + "|\n")
+}
+
+func (t *table) row(cells ...string) {
+	t.b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+// verdict turns a goal check into PASS or MISS and counts it.
+func (t *table) verdict(ok bool) string {
+	if ok {
+		t.pass++
+		return "PASS"
+	}
+	t.miss++
+	return "**MISS**"
+}
+
+func (t *table) missing(what string) string {
+	t.unmeasured = append(t.unmeasured, what)
+	return "not measured"
+}
+
+func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
+// ms formats nanoseconds as milliseconds.
+func ms(ns float64) string { return strconv.FormatFloat(ns/1e6, 'f', 3, 64) + " ms" }
+
+func report(stdout io.Writer, goOut, cliPath, failedPath, note, out string) error {
+	f, err := os.Open(goOut)
+	if err != nil {
+		return err
+	}
+	res, err := parseBench(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	runs, err := parseCLI(cliPath)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	if failedPath != "" {
+		if b, err := os.ReadFile(failedPath); err == nil {
+			failed = strings.Fields(string(b))
+		}
+	}
+	t := &table{}
+	t.b.WriteString("## sealkeep benchmark summary\n\n")
+	if note != "" {
+		t.b.WriteString(note + "\n\n")
+	}
+	t.b.WriteString("Ratios are against a baseline measured in the same run. Figures are medians over the -count runs.\n")
+	localSigner(t, res)
+	auditVerify(t, res)
+	appends(t, res)
+	pdfSealing(t, res)
+	largeFiles(t, runs)
+	providers(t, res)
+	others(t, res)
+	fmt.Fprintf(&t.b, "\n**Goals: %d PASS, %d MISS.**", t.pass, t.miss)
+	if len(t.unmeasured) > 0 {
+		fmt.Fprintf(&t.b, " Not measured: %s.", strings.Join(t.unmeasured, "; "))
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&t.b, " Benchmark runs that FAILED: %s.", strings.Join(failed, ", "))
+	}
+	t.b.WriteString("\n")
+	fmt.Fprint(stdout, t.b.String())
+	if out != "" {
+		return os.WriteFile(out, []byte(t.b.String()), 0o644)
+	}
+	return nil
+}
+
+func localSigner(t *table, r results) {
+	t.section("Local signer: full path (open, parse, sign, zero) vs raw signature with a parsed key",
+		"| key | raw sign (CPU) | local path (CPU) | CPU ratio | wall ratio (median pair) | goal | verdict |")
+	for _, alg := range []string{"RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256"} {
+		key := "signer/local BenchmarkLocalOverhead/" + alg
+		raw, ok1 := r.get(key, "raw-cpu-ns/op")
+		loc, _ := r.get(key, "local-cpu-ns/op")
+		cpu, _ := r.get(key, "cpu-ratio")
+		wall, ok2 := r.get(key, "ratio")
+		goal, v := "none", "info"
+		switch {
+		case !ok1 || !ok2:
+			t.row(alg, "", "", "", "", "", t.missing("local signer "+alg))
+			continue
+		case alg == "RSA-3072" || alg == "RSA-4096":
+			goal, v = "≤ 1.10 (CPU)", t.verdict(cpu <= 1.10)
+		}
+		t.row(alg, ms(raw), ms(loc), f3(cpu), f3(wall), goal, v)
+	}
+	t.b.WriteString("\nBreakdown of the local path (thread CPU per signature):\n\n")
+	t.b.WriteString("| key | open | parse | sign | wipe | (open+parse+wipe)/sign |\n| --- | --- | --- | --- | --- | --- |\n")
+	for _, alg := range []string{"RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256"} {
+		key := "signer/local BenchmarkLocalBreakdown/" + alg
+		o, ok := r.get(key, "open-ns/op")
+		if !ok {
+			continue
+		}
+		p, _ := r.get(key, "parse-ns/op")
+		s, _ := r.get(key, "sign-ns/op")
+		w, _ := r.get(key, "wipe-ns/op")
+		ov, _ := r.get(key, "overhead/sign")
+		t.row(alg, ms(o), ms(p), ms(s), ms(w), f3(ov))
+	}
+}
+
+func auditVerify(t *table, r results) {
+	t.section("Audit verify of 1,000,000 entries",
+		"| what | wall | CPU | vs bare SHA-256 | goal | verdict |")
+	if s, ok := r.get("audit BenchmarkVerify1M", "s/1M-entries"); ok {
+		cpu, _ := r.get("audit BenchmarkVerify1M", "cpu-s/1M-entries")
+		x, _ := r.get("audit BenchmarkVerify1M", "x-sha256-baseline")
+		t.row("audit.Verify, chain in memory", f2(s)+" s", f2(cpu)+" s", f2(x)+"x", "< 2 s", t.verdict(s < 2))
+	} else {
+		t.row("audit.Verify, chain in memory", "", "", "", "< 2 s", t.missing("audit verify 1M"))
+	}
+	if eps, ok := r.get("store/sqlite BenchmarkStream1M/verify", "entries/s"); ok {
+		s := 1e6 / eps
+		t.row("SQLite: stream + verify (as `sealkeep audit verify`)", f2(s)+" s", "", "", "< 2 s", t.verdict(s < 2))
+	} else {
+		t.row("SQLite: stream + verify", "", "", "", "< 2 s", t.missing("SQLite stream+verify 1M"))
+	}
+	if eps, ok := r.get("store/sqlite BenchmarkStream1M/read", "entries/s"); ok {
+		t.row("SQLite: stream only", f2(1e6/eps)+" s", "", "", "", "info")
+	}
+}
+
+func appends(t *table, r results) {
+	t.section("Audit append throughput (one committed transaction per append)",
+		"| backend | 1 goroutine | 8 goroutines, one chain | 8 goroutines, 8 chains |")
+	for _, be := range []string{"sqlite", "postgres"} {
+		cells := []string{be}
+		for _, sub := range []string{"1", "8", "8chains"} {
+			if v, ok := r.get("store/"+be+" BenchmarkAppend/"+sub, "appends/s"); ok {
+				cells = append(cells, f0(v)+" /s")
+			} else {
+				cells = append(cells, t.missing(be+" append "+sub))
+			}
+		}
+		t.row(cells...)
+	}
+}
+
+func pdfSealing(t *table, r results) {
+	t.section("PDF sealing in process (go test -bench)",
+		"| file | seal | floor | ratio | goal | verdict |")
+	for _, c := range []struct{ name, key, floor string }{
+		{"346-page corpus file (6.8 MB), stub signer", "pdf BenchmarkSeal346Pages", "copy + SHA-256 + sync"},
+		{"generated 50 MB, stub signer", "pdf BenchmarkSealLarge", "copy + SHA-256 + sync"},
+	} {
+		x, ok := r.get(c.key, "x-baseline")
+		if !ok {
+			t.row(c.name, "", c.floor, "", "≤ 1.3", t.missing(c.name))
+			continue
+		}
+		s, _ := r.get(c.key, "seal-µs/op")
+		b, _ := r.get(c.key, "baseline-µs/op")
+		t.row(c.name, ms(s*1e3), ms(b*1e3)+" ("+c.floor+")", f3(x), "≤ 1.3", t.verdict(x <= 1.3))
+	}
+	key := "benchdata BenchmarkSeal1MB100Pages"
+	x, ok := r.get(key, "x-baseline")
+	if !ok {
+		t.row("1 MB, 100 pages, RSA-3072", "", "", "", "≤ 1.2", t.missing("1 MB 100-page seal"))
+		return
+	}
+	s, _ := r.get(key, "seal-µs")
+	b, _ := r.get(key, "floor-µs")
+	pair, _ := r.get(key, "pair-ratio")
+	cs, _ := r.get(key, "x-copyhash-sign")
+	t.row("generated 1 MB, 100 pages, RSA-3072 PAdES B-B", ms(s*1e3), ms(b*1e3)+" (one SHA-256 pass + one RSA-3072 signature)",
+		f3(x)+" (median pair "+f3(pair)+")", "≤ 1.2", t.verdict(x <= 1.2))
+	t.row("same, against copy + SHA-256 + sync + RSA-3072", "", "", f3(cs), "", "info")
+}
+
+func largeFiles(t *table, runs []cliRun) {
+	t.section("Large files: `sealkeep seal` and `sealkeep verify` CLI (/usr/bin/time -v)",
+		"| file | command | wall (median) | floor: copy + SHA-256 + sync | ratio | peak RSS (max) | goal | verdict |")
+	if len(runs) == 0 {
+		t.row("50 MB / 500 MB", "", "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing("large-file CLI"))
+		return
+	}
+	var labels []string
+	for _, r := range runs {
+		if !slices.Contains(labels, r.label) {
+			labels = append(labels, r.label)
+		}
+	}
+	pick := func(label, kind string) (wall, rss float64, n int, failed bool) {
+		var ws []float64
+		for _, r := range runs {
+			if r.label == label && r.kind == kind {
+				ws = append(ws, r.wall)
+				rss = max(rss, r.rssKB)
+				failed = failed || r.exit != 0
+			}
+		}
+		if len(ws) == 0 {
+			return 0, 0, 0, false
+		}
+		return median(ws), rss, len(ws), failed
+	}
+	for _, label := range labels {
+		floor, floorRSS, _, _ := pick(label, "floor")
+		if hw, hr, n, _ := pick(label, "hash"); n > 0 {
+			t.row(label, "sha256sum (read + hash only)", f3(hw)+" s", "", "", f1MB(hr), "", "info")
+		}
+		t.row(label, "floor (benchtool copyhash)", f3(floor)+" s", "", "", f1MB(floorRSS), "", "info")
+		for _, kind := range []string{"seal", "verify"} {
+			w, rss, n, failed := pick(label, kind)
+			if n == 0 || floor == 0 {
+				t.row(label, "sealkeep "+kind, "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing(label+" "+kind))
+				continue
+			}
+			ratio := w / floor
+			v := t.verdict(!failed && ratio <= 1.3 && rss <= 64*1024)
+			if failed {
+				v += " (command failed)"
+			}
+			t.row(label, "sealkeep "+kind+fmt.Sprintf(" (%d runs)", n), f3(w)+" s", f3(floor)+" s", f3(ratio), f1MB(rss), "≤ 1.3x, ≤ 64 MB", v)
+		}
+	}
+}
+
+func f1MB(kb float64) string { return strconv.FormatFloat(kb/1024, 'f', 1, 64) + " MB" }
+
+func providers(t *table, r results) {
+	t.section("Provider overhead: our SignContext vs the bare SDK / PKCS#11 call (includes the mandatory verification)",
+		"| provider | key | bare call | sealkeep | overhead | of which verification | CPU/op bare → sealkeep | goal | verdict |")
+	for _, c := range []struct{ pkg, bare string }{
+		{"signer/awskms", "bare-sdk"}, {"signer/pkcs11", "bare-crypto11"},
+		{"signer/azurekv", "bare-sdk"}, {"signer/gcpkms", "bare-client"},
+	} {
+		prov := strings.TrimPrefix(c.pkg, "signer/")
+		found := false
+		for _, alg := range []string{"RSA-2048-PKCS1", "RSA-2048", "ECDSA-P256"} {
+			base := c.pkg + " BenchmarkSign/" + alg
+			bare, ok1 := r.get(base+"/"+c.bare, "ns/op")
+			ours, ok2 := r.get(base+"/sealkeep", "ns/op")
+			if !ok1 || !ok2 {
+				continue
+			}
+			found = true
+			over := ours - bare
+			pct := over / bare * 100
+			ver := ""
+			if v, ok := r.get(base+"/verify-only", "ns/op"); ok {
+				ver = ms(v)
+			}
+			cpu := ""
+			if cb, ok := r.get(base+"/"+c.bare, "cpu-us/op"); ok {
+				co, _ := r.get(base+"/sealkeep", "cpu-us/op")
+				cpu = f0(cb) + " → " + f0(co) + " µs"
+			}
+			t.row(prov, alg, ms(bare), ms(ours), fmt.Sprintf("%+.1f%% (%+.3f ms)", pct, over/1e6), ver, cpu,
+				"< 5% and < 0.2 ms", t.verdict(pct < 5 && over < 0.2e6))
+		}
+		if !found {
+			t.row(prov, "", "", "", "", "", "", "< 5% and < 0.2 ms", t.missing(prov+" overhead"))
+		}
+	}
+	t.section("Providers: 8 concurrent signers",
+		"| provider | key | p50 | p99 | throughput |")
+	found := false
+	for _, pkg := range []string{"signer/awskms", "signer/pkcs11", "signer/azurekv", "signer/gcpkms"} {
+		for _, alg := range []string{"RSA-2048", "ECDSA-P256"} {
+			key := pkg + " BenchmarkConcurrent8/" + alg
+			p50, ok := r.get(key, "p50-ms")
+			if !ok {
+				continue
+			}
+			found = true
+			p99, _ := r.get(key, "p99-ms")
+			tput, _ := r.get(key, "signs/s")
+			t.row(strings.TrimPrefix(pkg, "signer/"), alg, f3(p50)+" ms", f3(p99)+" ms", f0(tput)+" signs/s")
+		}
+	}
+	if !found {
+		t.row("", "", "", "", t.missing("concurrent signers"))
+	}
+}
+
+func others(t *table, r results) {
+	t.section("Other ratios (no goal)", "| what | figure | ratio to its baseline |")
+	for _, c := range []struct{ what, key, unit string }{
+		{"envelope Seal (2400 B)", "envelope BenchmarkSeal", "x-gcm"},
+		{"envelope Open (2400 B)", "envelope BenchmarkOpen", "x-gcm"},
+		{"audit entry hash", "audit BenchmarkComputeHash", "x-sha256-baseline"},
+	} {
+		ns, ok := r.get(c.key, "ns/op")
+		if !ok {
+			continue
+		}
+		x, _ := r.get(c.key, c.unit)
+		t.row(c.what, ms(ns), f2(x)+"x ("+c.unit+")")
+	}
+	pv, ok1 := r.get("cms BenchmarkParseVerify", "ns/op")
+	bl, ok2 := r.get("cms BenchmarkBaseline", "ns/op")
+	if ok1 && ok2 {
+		t.row("CMS parse + verify (P-256, 2 certificates)", ms(pv), f2(pv/bl)+"x (x509 parse + ECDSA verify)")
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestReport(t *testing.T) {
+	sfx := ""
+	if p := runtime.GOMAXPROCS(0); p > 1 {
+		sfx = "-" + strconv.Itoa(p)
+	}
+	bench := strings.Join([]string{
+		"goos: linux",
+		"pkg: sealkeep/internal/signer/local",
+		"BenchmarkLocalOverhead/RSA-3072" + sfx + " 100 9000000 ns/op 5000000 raw-cpu-ns/op 5600000 local-cpu-ns/op 1.12 cpu-ratio 1.13 ratio",
+		"BenchmarkLocalOverhead/RSA-3072" + sfx + " 100 9000000 ns/op 5000000 raw-cpu-ns/op 5400000 local-cpu-ns/op 1.08 cpu-ratio 1.09 ratio",
+		"BenchmarkLocalOverhead/RSA-3072" + sfx + " 100 9000000 ns/op 5000000 raw-cpu-ns/op 5500000 local-cpu-ns/op 1.09 cpu-ratio 1.10 ratio",
+		"pkg: sealkeep/internal/audit",
+		"BenchmarkVerify1M" + sfx + " 3 1500000000 ns/op 2.5 s/1M-entries 2.1 cpu-s/1M-entries 1.4 x-sha256-baseline",
+		"pkg: sealkeep/internal/signer/awskms",
+		"BenchmarkSign/ECDSA-P256/bare-sdk" + sfx + " 100 1000000 ns/op 300 cpu-us/op",
+		"BenchmarkSign/ECDSA-P256/sealkeep" + sfx + " 100 1030000 ns/op 330 cpu-us/op",
+		"PASS",
+	}, "\n")
+	dir := t.TempDir()
+	goOut, cli, md := filepath.Join(dir, "bench.txt"), filepath.Join(dir, "cli.tsv"), filepath.Join(dir, "out.md")
+	os.WriteFile(goOut, []byte(bench), 0o644)
+	os.WriteFile(cli, []byte("50 MB\tfloor\t1.0\t8000\t0\n50 MB\tseal\t1.2\t30000\t0\n50 MB\tverify\t1.5\t20000\t0\n"), 0o644)
+	var out strings.Builder
+	if err := report(&out, goOut, cli, "", "test machine", md); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"| RSA-3072 | 5.000 ms | 5.500 ms | 1.090 | 1.100 | ≤ 1.10 (CPU) | PASS |", // medians of three runs
+		"| audit.Verify, chain in memory | 2.50 s | 2.10 s | 1.40x | < 2 s | **MISS** |",
+		"| 50 MB | sealkeep seal (1 runs) | 1.200 s | 1.000 s | 1.200 | 29.3 MB | ≤ 1.3x, ≤ 64 MB | PASS |",
+		"| 50 MB | sealkeep verify (1 runs) | 1.500 s | 1.000 s | 1.500 | 19.5 MB | ≤ 1.3x, ≤ 64 MB | **MISS** |",
+		"| awskms | ECDSA-P256 | 1.000 ms | 1.030 ms | +3.0% (+0.030 ms) |  | 300 → 330 µs | < 5% and < 0.2 ms | PASS |",
+		"test machine",
+		"Goals: 3 PASS, 2 MISS.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q\n%s", want, got)
+		}
+	}
+	if b, err := os.ReadFile(md); err != nil || string(b) != got {
+		t.Errorf("-out file differs from stdout (%v)", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1048576": 1 << 20, "50MB": 50 << 20} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "MB", "-5", "x"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) succeeded", in)
+		}
+	}
+}
