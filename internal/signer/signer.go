@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 )
 
 // Sentinel errors. Providers wrap them with %w so that callers (and the HTTP
@@ -150,13 +151,62 @@ type URI struct {
 	Query  url.Values
 }
 
-// secretAttrs are attributes that must never be stored, logged or accepted
-// inside a URI.
-var secretAttrs = []string{"pin-value", "pin", "password", "secret", "client-secret", "token"}
+// secretNames are the normalised names (lower case, without '-', '_' and
+// '.') of attributes that carry a secret; secretFragments make any name
+// that contains them one. "token" alone is a secret except as a pkcs11 path
+// attribute, where RFC 7512 makes it the token's label.
+var (
+	secretNames = map[string]bool{
+		"pin": true, "pinvalue": true, "userpin": true, "sopin": true, "pwd": true,
+		"apikey": true, "accesskey": true, "secretkey": true, "privatekey": true, "token": true,
+	}
+	secretFragments = []string{"password", "passwd", "passphrase", "passcode", "secret", "token", "credential"}
+)
 
-// ParseURI parses a key URI. It refuses URIs that carry a secret value
-// (pin-value and friends): secrets come from files or the environment. The
-// error never echoes the URI, which could hold one.
+// secretName returns the normalised name of attribute k if it carries a
+// secret, else "". inPath says k is a ';'-separated path attribute.
+func secretName(k, scheme string, inPath bool) string {
+	n := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, k)
+	if n == "token" && inPath && scheme == "pkcs11" {
+		return ""
+	}
+	if secretNames[n] {
+		return n
+	}
+	for _, f := range secretFragments {
+		if strings.Contains(n, f) {
+			return n
+		}
+	}
+	return ""
+}
+
+// hasUserinfo reports whether s holds a URL whose authority carries user
+// information ("https://user:password@host").
+func hasUserinfo(s string) bool {
+	for {
+		_, rest, ok := strings.Cut(s, "://")
+		if !ok {
+			return false
+		}
+		authority, _, _ := strings.Cut(rest, "/")
+		if strings.ContainsRune(authority, '@') {
+			return true
+		}
+		s = rest
+	}
+}
+
+// ParseURI parses a key URI. It refuses URIs that carry a secret: an
+// attribute, in the path or the query, whose name names one in any spelling
+// (pin-value, PIN-VALUE, pin%2Dvalue, pin_value, client_secret, password,
+// ...), or user information in an embedded URL. Secrets come from files or
+// the environment. Errors never echo the URI or an attribute value.
 func ParseURI(raw string) (*URI, error) {
 	scheme, rest, ok := strings.Cut(raw, ":")
 	if !ok || scheme == "" {
@@ -167,31 +217,64 @@ func ParseURI(raw string) (*URI, error) {
 			return nil, fmt.Errorf("%w: malformed scheme", ErrInvalidURI)
 		}
 	}
-	u := &URI{Scheme: strings.ToLower(scheme), Attrs: map[string]string{}}
+	u := &URI{Scheme: strings.ToLower(scheme)}
+	if strings.ContainsRune(rest, '#') {
+		return nil, fmt.Errorf("%w: %s URI has a fragment ('#'); key URIs have none", ErrInvalidURI, u.Scheme)
+	}
 	path, query, _ := strings.Cut(rest, "?")
+	attrs, err := parseAttrs(u.Scheme, path)
+	if err != nil {
+		return nil, err
+	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
 		return nil, fmt.Errorf("%w: malformed query in %s URI", ErrInvalidURI, u.Scheme)
 	}
-	u.Query = q
-	u.Opaque = path
+	for k, vs := range q {
+		if n := secretName(k, u.Scheme, false); n != "" {
+			return nil, secretErr(u.Scheme, n)
+		}
+		for _, v := range vs {
+			if hasUserinfo(v) {
+				return nil, secretErr(u.Scheme, "user information in a URL")
+			}
+		}
+	}
+	if hasUserinfo(path) {
+		return nil, secretErr(u.Scheme, "user information in a URL")
+	}
+	u.Opaque, u.Attrs, u.Query = path, attrs, q
+	return u, nil
+}
+
+// parseAttrs reads the ';'-separated name=value attributes of a URI path
+// (RFC 7512). Names are case-insensitive; each may appear once.
+func parseAttrs(scheme, path string) (map[string]string, error) {
+	attrs := map[string]string{}
 	for _, part := range strings.Split(path, ";") {
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
 			continue
 		}
-		dv, err := url.PathUnescape(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: malformed attribute %q in %s URI", ErrInvalidURI, k, u.Scheme)
+		dk, kerr := url.PathUnescape(k)
+		dv, verr := url.PathUnescape(v)
+		if kerr != nil || verr != nil {
+			return nil, fmt.Errorf("%w: malformed percent-encoding in a path attribute of a %s URI", ErrInvalidURI, scheme)
 		}
-		u.Attrs[strings.ToLower(k)] = dv
-	}
-	for _, s := range secretAttrs {
-		if _, bad := u.Attrs[s]; bad || q.Has(s) {
-			return nil, fmt.Errorf("%w: %s URI carries %q; give secrets through a file or the environment, never in the URI", ErrInvalidURI, u.Scheme, s)
+		dk = strings.ToLower(dk)
+		if n := secretName(dk, scheme, true); n != "" {
+			return nil, secretErr(scheme, n)
 		}
+		if _, dup := attrs[dk]; dup {
+			return nil, fmt.Errorf("%w: %s URI repeats attribute %q", ErrInvalidURI, scheme, dk)
+		}
+		attrs[dk] = dv
 	}
-	return u, nil
+	return attrs, nil
+}
+
+func secretErr(scheme, what string) error {
+	return fmt.Errorf("%w: %s URI carries a secret (%s); give secrets through a file or the environment, never in the URI", ErrInvalidURI, scheme, what)
 }
 
 // Value returns attribute k from the path attributes, else from the query.
