@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"strings"
 	"time"
@@ -29,8 +28,6 @@ type verifier struct {
 	r         *pdf.Reader
 	opts      Options
 	at, now   time.Time
-	hashed    int64
-	hashTotal int64
 	diffs     map[int]*update // by revision index
 }
 
@@ -95,39 +92,6 @@ func (v *verifier) signatures() ([]sigField, error) {
 	return out, nil
 }
 
-// hashRanges hashes the given [offset, length) ranges of the file into h by
-// streaming, and returns the sum.
-func (v *verifier) hashRanges(h hash.Hash, ranges [][2]int64) ([]byte, error) {
-	buf := make([]byte, 256<<10)
-	for _, rg := range ranges {
-		off, n := rg[0], rg[1]
-		for n > 0 {
-			if err := v.ctx.Err(); err != nil {
-				return nil, err
-			}
-			k := int64(len(buf))
-			if n < k {
-				k = n
-			}
-			m, err := v.ra.ReadAt(buf[:k], off)
-			if m < int(k) {
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return nil, fmt.Errorf("read %d bytes at %d: %w", k, off, err)
-			}
-			h.Write(buf[:k])
-			off += k
-			n -= k
-			v.hashed += k
-			if v.opts.Progress != nil {
-				v.opts.Progress(v.hashed, v.hashTotal)
-			}
-		}
-	}
-	return h.Sum(nil), nil
-}
-
 // readAt reads n bytes at off.
 func (v *verifier) readAt(off, n int64) ([]byte, error) {
 	if off < 0 || n < 0 || off+n > v.size {
@@ -140,29 +104,65 @@ func (v *verifier) readAt(off, n int64) ([]byte, error) {
 	return b, nil
 }
 
-// check verifies one signature.
-func (v *verifier) check(sf *sigField) (Signature, error) {
-	s := Signature{Field: sf.field.Name, Revision: -1, Coverage: Partial, Modification: None,
-		Updates: []Update{}, DocMDPOK: true, Reasons: []string{}, Notes: []string{}}
+// pending is a signature between its structural checks and the one pass
+// over the file that computes every digest.
+type pending struct {
+	sf  *sigField
+	s   Signature
+	rev *pdf.Revision
+	sd  *cms.SignedData // nil when the structure or the CMS failed
+	job *hashJob
+}
+
+// prepare runs the checks that need no digest: the structure, the byte
+// range and the CMS parse.
+func (v *verifier) prepare(sf *sigField) (*pending, error) {
+	p := &pending{sf: sf, s: Signature{Field: sf.field.Name, Revision: -1, Coverage: Partial, Modification: None,
+		Updates: []Update{}, DocMDPOK: true, Reasons: []string{}, Notes: []string{}}}
+	s := &p.s
 	if sf.err != nil {
 		s.fail("signature dictionary: %v", sf.err)
-		return s, nil
+		return p, nil
 	}
 	d := sf.dict
 	s.SubFilter = string(d.Name("SubFilter"))
 	s.Name, s.Reason, s.Location = text(d["Name"]), text(d["Reason"]), text(d["Location"])
-	rev, contents, ok, err := v.checkStructure(sf, &s)
+	rev, contents, ok, err := v.checkStructure(sf, s)
+	if err != nil || !ok {
+		return p, err
+	}
+	p.rev = rev
+	switch s.SubFilter {
+	case string(pdf.CAdESDetached), string(pdf.PKCS7Detached):
+	default:
+		s.fail("unsupported /SubFilter /%s", s.SubFilter)
+		return p, nil
+	}
+	der, err := cms.TrimPadding(contents)
 	if err != nil {
-		return s, err
+		s.fail("/Contents: %v", err)
+		return p, nil
 	}
-	if !ok {
-		return s, nil
+	if p.sd, err = cms.Parse(der); err != nil {
+		s.fail("/Contents: %v", err)
+		return p, nil
 	}
-	if err := v.checkCMS(sf, &s, contents); err != nil {
-		return s, err
+	s.DigestAlgorithm = p.sd.DigestAlgorithm().String()
+	br, _ := sf.ranges()
+	p.job = &hashJob{alg: p.sd.DigestAlgorithm(), a: br[1], b: br[2], end: br[2] + br[3]}
+	return p, nil
+}
+
+// finish runs the checks that need the digest, then the updates and the
+// custody status.
+func (v *verifier) finish(p *pending) (Signature, error) {
+	s := &p.s
+	if p.sd == nil {
+		return *s, nil
 	}
-	if err := v.checkUpdates(sf, &s, rev); err != nil {
-		return s, err
+	v.checkCMS(p.sf, s, p.sd, p.job.sum)
+	if err := v.checkUpdates(p.sf, s, p.rev); err != nil {
+		return *s, err
 	}
 	if v.opts.Custody != nil && s.SignerSHA256 != "" && s.SigningTime != nil {
 		cs, found, err := v.opts.Custody.StatusAt(v.ctx, s.SignerSHA256, *s.SigningTime)
@@ -178,7 +178,7 @@ func (v *verifier) check(sf *sigField) (Signature, error) {
 			s.note("the certificate is not in this custody store")
 		}
 	}
-	return s, nil
+	return *s, nil
 }
 
 // checkStructure checks the byte range, the gap and the signature
@@ -341,32 +341,9 @@ func hexStringEquals(gap, want []byte) bool {
 	return bytes.Equal(got, want)
 }
 
-// checkCMS checks the digest, the CMS signature, the chain and the
+// checkCMS checks the CMS signature over the digest, the chain and the
 // timestamp.
-func (v *verifier) checkCMS(sf *sigField, s *Signature, contents []byte) error {
-	switch s.SubFilter {
-	case string(pdf.CAdESDetached), string(pdf.PKCS7Detached):
-	default:
-		s.fail("unsupported /SubFilter /%s", s.SubFilter)
-		return nil
-	}
-	der, err := cms.TrimPadding(contents)
-	if err != nil {
-		s.fail("/Contents: %v", err)
-		return nil
-	}
-	sd, err := cms.Parse(der)
-	if err != nil {
-		s.fail("/Contents: %v", err)
-		return nil
-	}
-	br, _ := sf.ranges()
-	h := sd.DigestAlgorithm()
-	s.DigestAlgorithm = h.String()
-	sum, err := v.hashRanges(h.New(), [][2]int64{{br[0], br[1]}, {br[2], br[3]}})
-	if err != nil {
-		return err
-	}
+func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum []byte) {
 	res, err := sd.Verify(sum)
 	if err != nil {
 		s.Intact = errors.Is(err, cms.ErrSignatureInvalid) || errors.Is(err, cms.ErrSigningCertMismatch)
@@ -375,7 +352,7 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, contents []byte) error {
 		} else {
 			s.reason("CMS: %v", err)
 		}
-		return nil
+		return
 	}
 	s.Intact, s.Valid = true, true
 	cert := res.Signer
@@ -469,7 +446,6 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, contents []byte) error {
 		s.Timestamp = &Timestamp{Error: res.TimestampErr.Error()}
 		s.fail("signature timestamp: %v", res.TimestampErr)
 	}
-	return nil
 }
 
 // text decodes a PDF text string, or "".

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -51,6 +52,10 @@ type testPKI struct {
 	expiredKey crypto.Signer
 	// other is a second root that issued nothing here.
 	other *x509.Certificate
+	// rsaLeaf is an RSA-2048 leaf, for the fuzz target (RSA verification
+	// is cheap under coverage instrumentation, ECDSA is not).
+	rsaLeaf *x509.Certificate
+	rsaKey  crypto.Signer
 }
 
 var (
@@ -100,6 +105,12 @@ func pki(t testing.TB) testPKI {
 			NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true,
 			KeyUsage: x509.KeyUsageCertSign}
 		p.other = mustCert(ot, ot, ok.Public(), ok)
+		rk, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		p.rsaKey = rk
+		p.rsaLeaf = leaf(4, "RSA signer", now.Add(-time.Hour), now.AddDate(1, 0, 0), rk.Public())
 		thePKI = p
 	})
 	return thePKI

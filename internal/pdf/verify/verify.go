@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -214,25 +213,28 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
 	}
-	var total int64
-	for _, s := range sigs {
-		if br, ok := s.ranges(); ok {
-			total += br[1] + br[3]
+	pend := make([]*pending, len(sigs))
+	var jobs []*hashJob
+	for i := range sigs {
+		if pend[i], err = v.prepare(&sigs[i]); err != nil {
+			return nil, err
+		}
+		if pend[i].job != nil {
+			jobs = append(jobs, pend[i].job)
 		}
 	}
-	v.hashTotal = total + size
-	// The whole-file digest is computed in the same pass style as the
-	// ranges; it identifies the file in reports.
-	sum, err := v.hashRanges(sha256.New(), [][2]int64{{0, size}})
+	// One pass over the file computes its SHA-256 and every signature's
+	// digest.
+	sum, err := v.hashAll(jobs)
 	if err != nil {
 		return nil, err
 	}
 	rep.SHA256 = hex.EncodeToString(sum)
-	for i := range sigs {
+	for _, p := range pend {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		s, err := v.check(&sigs[i])
+		s, err := v.finish(p)
 		if err != nil {
 			return nil, err
 		}
