@@ -22,13 +22,13 @@ const maxGap = 4*cms.MaxSize + 2
 
 // verifier holds the state of one verification.
 type verifier struct {
-	ctx       context.Context
-	ra        io.ReaderAt
-	size      int64
-	r         *pdf.Reader
-	opts      Options
-	at, now   time.Time
-	diffs     map[int]*update // by revision index
+	ctx     context.Context
+	ra      io.ReaderAt
+	size    int64
+	r       *pdf.Reader
+	opts    Options
+	at, now time.Time
+	diffs   map[int]*update // by revision index
 }
 
 // sigField is a signature field of the latest revision with its /V.
