@@ -17,7 +17,8 @@ type Appearance struct {
 	// Page is the 1-based page number.
 	Page int
 	// Rect is the rectangle [llx lly urx ury] in the page's default user
-	// space (points, origin bottom left).
+	// space (points; see [Revision.PageBox] for the page's /MediaBox). On a
+	// page with /Rotate the seal turns with the page content.
 	Rect [4]float64
 	// Image is an optional PNG or JPEG seal image. JPEG is embedded as is
 	// (DCTDecode); PNG is decoded and re-encoded as Flate RGB with an SMask
