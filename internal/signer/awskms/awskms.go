@@ -95,7 +95,7 @@ func WithRetryPolicy(p retry.Policy) Option { return func(o *options) { o.policy
 type Client struct {
 	KMS    *kms.Client
 	Policy retry.Policy
-	// ref is the query part of key references made with this client.
+	// query is the query part of key references made with this client.
 	query url.Values
 }
 

@@ -264,9 +264,12 @@ func TestWrongPIN(t *testing.T) {
 	}
 	checkNoPIN(t, err)
 	// The right PIN still works (one failure does not lock the token).
-	if _, err := Open(context.Background(), keyURI(label, s.loc.object, "file:"+pinFile)); err != nil {
+	ok, err := Open(context.Background(), keyURI(label, s.loc.object, "file:"+pinFile))
+	if err != nil {
 		t.Fatal(err)
 	}
+	// Nor does the PIN show in any formatting of the signer or its token.
+	checkNoPIN(t, fmt.Errorf("%v %+v %#v %+v %#v", ok, ok, ok, ok.t, ok.t))
 }
 
 func TestRepeatedWrongPIN(t *testing.T) {
