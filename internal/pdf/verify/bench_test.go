@@ -184,3 +184,58 @@ func BenchmarkVerifyLarge(b *testing.B) {
 		})
 	}
 }
+
+// TestBenchBaseline is scripts/bench-pdf's floor, run as its own process
+// under /usr/bin/time: with SEALKEEP_BENCH_BASELINE=copy it copies
+// SEALKEEP_BENCH_IN to SEALKEEP_BENCH_OUT while hashing it with SHA-256 in
+// the same pass, then syncs (what any sealer must at least do); with =read
+// it reads and hashes the input (what any verifier must at least do).
+// Without the variables it checks copyHash on a small file.
+func TestBenchBaseline(t *testing.T) {
+	in, out := os.Getenv("SEALKEEP_BENCH_IN"), os.Getenv("SEALKEEP_BENCH_OUT")
+	switch os.Getenv("SEALKEEP_BENCH_BASELINE") {
+	case "copy":
+		if _, err := copyHash(in, out); err != nil {
+			t.Fatal(err)
+		}
+		return
+	case "read":
+		if err := readHash(in); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	in, out = filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	data := make([]byte, 3<<20+1)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	writeFile(t, in, data)
+	sum, err := copyHash(in, out)
+	if want := sha256.Sum256(data); err != nil || string(sum) != string(want[:]) || string(readFile(t, out)) != string(data) {
+		t.Fatalf("copyHash: %v", err)
+	}
+}
+
+// copyHash copies in to out while hashing, and syncs out.
+func copyHash(in, out string) ([]byte, error) {
+	src, err := os.Open(in)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, err := os.Create(out)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(io.MultiWriter(dst, h), src, make([]byte, 1<<20)); err != nil {
+		return nil, err
+	}
+	if err := dst.Sync(); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), dst.Close()
+}
