@@ -541,3 +541,44 @@ func TestUnsigned(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 }
+
+// TestFormFilling: filling a text field after a seal (new /V and a new
+// appearance stream) is a form_filling change; changing the field's
+// rectangle is not filling.
+func TestFormFilling(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "libreoffice-acroform.pdf"))
+	signed := sealBytes(t, orig, sealCfg{opts: pdf.SealOptions{DocMDP: 2}})
+	rv := open(t, signed).Latest()
+	var field pdf.Field
+	fields, err := rv.Fields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields {
+		if f.Name == "FullName" {
+			field = f
+		}
+	}
+	if field.Dict == nil {
+		t.Fatal("no FullName field")
+	}
+	n := nextNum(t, signed)
+	filled := field.Dict.Clone()
+	filled["V"] = pdf.Text("Jane Doe")
+	filled["AP"] = pdf.Dict{"N": pdf.Ref{Num: n}}
+	b := appendRevision(t, signed, map[int]string{
+		field.Ref.Num: objText(t, filled),
+		n:             formText("BT /He 8 Tf 2 5 Td (Jane Doe) Tj ET"),
+	}, nil)
+	rep := expect(t, b, Modified, FormFilling)
+	if s := rep.Signatures[0]; !s.DocMDPOK || s.Updates[0].Class != FormFilling {
+		t.Fatalf("DocMDP P=2 must allow form filling: %+v", s)
+	}
+	moved := field.Dict.Clone()
+	moved["Rect"] = pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(600), pdf.Integer(800)}
+	b = appendRevision(t, signed, map[int]string{field.Ref.Num: objText(t, moved)}, nil)
+	rep = expect(t, b, Modified, Other)
+	if rep.Signatures[0].DocMDPOK {
+		t.Fatal("DocMDP P=2 allowed moving a field")
+	}
+}
