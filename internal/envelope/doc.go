@@ -73,10 +73,12 @@
 //
 // [Keyring.AddVersion] and [Keyring.Retire] re-read the file, check that it
 // still holds every version this process loaded ([ErrKeyringChanged]
-// otherwise), change it and replace it atomically (a temporary file in the same directory, fsync,
-// rename, fsync of the directory). Run one rotation at a time; other
-// processes holding the keyring open see new versions only when they reopen
-// it. A keyring from the environment is read-only ([ErrReadOnly]).
+// otherwise), change it and replace it atomically (a temporary file in the
+// same directory, fsync, rename, fsync of the directory), holding an
+// exclusive flock on the file's directory from the read to the rename, so
+// that rotations from several processes serialize instead of overwriting
+// each other's new version. Other processes holding the keyring open see
+// new versions only when they reopen it. A keyring from the environment is read-only ([ErrReadOnly]).
 //
 // # Crypto-erasure
 //

@@ -207,7 +207,8 @@ func (k *Keyring) Retire(ctx context.Context, v uint32) error {
 }
 
 // update re-reads the keyring file, applies change, and replaces the file
-// and the keyring's state with the result.
+// and the keyring's state with the result, all under a lock on the file's
+// directory that other processes' rotations also take.
 func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, error)) (uint32, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -217,6 +218,15 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	target, err := filepath.EvalSymlinks(k.path)
+	if err != nil {
+		return 0, fmt.Errorf("envelope: keyring: %w", err)
+	}
+	unlock, err := lockDir(filepath.Dir(target))
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	kr, err := readKeyringFile(k.path)
 	if err != nil {
 		return 0, err

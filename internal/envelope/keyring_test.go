@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"sealkeep/internal/redact"
@@ -421,4 +422,59 @@ func TestKeyringSymlink(t *testing.T) {
 	if k2, err := OpenKeyringFile(target); err != nil || !slices.Equal(k2.Versions(), []uint32{1, 2}) {
 		t.Errorf("the link target was not rotated: %v", err)
 	}
+}
+
+// TestKeyringConcurrentRotation: several keyrings opened on one file (as
+// several sealkeep processes would) rotate at the same time. Every version
+// each of them added, and may already have wrapped DEKs under, must be the
+// one the file keeps: a rotation that overwrote another's new version would
+// make the DEKs wrapped under it unreadable.
+func TestKeyringConcurrentRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keyring")
+	if _, err := CreateKeyringFile(path); err != nil {
+		t.Fatal(err)
+	}
+	const instances, rotations = 4, 8
+	rings := make([]*Keyring, instances)
+	for i := range rings {
+		k, err := OpenKeyringFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rings[i] = k
+	}
+	added := make([][]uint32, instances)
+	var wg sync.WaitGroup
+	for i, k := range rings {
+		wg.Go(func() {
+			for range rotations {
+				v, err := k.AddVersion(ctx)
+				if err != nil {
+					t.Errorf("instance %d: %v", i, err)
+					return
+				}
+				added[i] = append(added[i], v)
+			}
+		})
+	}
+	wg.Wait()
+	final, err := OpenKeyringFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(final.Versions()); got != 1+instances*rotations {
+		t.Errorf("the file holds %d versions, want %d", got, 1+instances*rotations)
+	}
+	for i, k := range rings {
+		for _, v := range added[i] {
+			mine, _ := k.kr.key(v)
+			kept, err := final.kr.key(v)
+			if err != nil || !mine.Equal(kept) {
+				t.Errorf("instance %d added version %d, but the file holds another key for it (%v)", i, v, err)
+			}
+		}
+	}
+	onlyFile(t, dir, "keyring")
 }
