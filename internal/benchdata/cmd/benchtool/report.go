@@ -81,6 +81,7 @@ type cliRun struct {
 	wall        float64 // seconds
 	rssKB       float64
 	exit        int
+	cpu         float64 // user + system seconds; 0 if not recorded
 }
 
 func parseCLI(path string) ([]cliRun, error) {
@@ -94,7 +95,7 @@ func parseCLI(path string) ([]cliRun, error) {
 	var runs []cliRun
 	for line := range strings.Lines(string(b)) {
 		f := strings.Split(strings.TrimSpace(line), "\t")
-		if len(f) != 5 {
+		if len(f) != 5 && len(f) != 6 {
 			continue
 		}
 		w, err1 := strconv.ParseFloat(f[2], 64)
@@ -103,7 +104,13 @@ func parseCLI(path string) ([]cliRun, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("%s: bad line %q", path, line)
 		}
-		runs = append(runs, cliRun{f[0], f[1], w, rss, code})
+		r := cliRun{f[0], f[1], w, rss, code, 0}
+		if len(f) == 6 {
+			if r.cpu, err = strconv.ParseFloat(f[5], 64); err != nil {
+				return nil, fmt.Errorf("%s: bad line %q", path, line)
+			}
+		}
+		runs = append(runs, r)
 	}
 	return runs, nil
 }
@@ -236,13 +243,16 @@ func auditVerify(t *table, r results) {
 	if s, ok := r.get("audit BenchmarkVerify1M", "s/1M-entries"); ok {
 		cpu, _ := r.get("audit BenchmarkVerify1M", "cpu-s/1M-entries")
 		x, _ := r.get("audit BenchmarkVerify1M", "x-sha256-baseline")
-		t.row("audit.Verify, chain in memory", f2(s)+" s", f2(cpu)+" s", f2(x)+"x", "< 2 s", t.verdict(s < 2))
+		// Judged on CPU time: Verify is single-threaded, so on an idle
+		// core its wall time is its CPU time; on a loaded machine the wall
+		// time measures the other jobs.
+		t.row("audit.Verify, chain in memory", f2(s)+" s", f2(cpu)+" s", f2(x)+"x", "< 2 s (CPU)", t.verdict(cpu < 2))
 	} else {
 		t.row("audit.Verify, chain in memory", "", "", "", "< 2 s", t.missing("audit verify 1M"))
 	}
 	if eps, ok := r.get("store/sqlite BenchmarkStream1M/verify", "entries/s"); ok {
 		s := 1e6 / eps
-		t.row("SQLite: stream + verify (as `sealkeep audit verify`)", f2(s)+" s", "", "", "< 2 s", t.verdict(s < 2))
+		t.row("SQLite: stream + verify (as `sealkeep audit verify`)", f2(s)+" s", "", "", "< 2 s (wall)", t.verdict(s < 2))
 	} else {
 		t.row("SQLite: stream + verify", "", "", "", "< 2 s", t.missing("SQLite stream+verify 1M"))
 	}
@@ -300,9 +310,9 @@ func pdfSealing(t *table, r results) {
 
 func largeFiles(t *table, runs []cliRun) {
 	t.section("Large files: `sealkeep seal` and `sealkeep verify` CLI (/usr/bin/time -v)",
-		"| file | command | wall (median) | floor: copy + SHA-256 + sync | ratio | peak RSS (max) | goal | verdict |")
+		"| file | command | wall (median) | floor: copy + SHA-256 + sync | ratio | CPU (median) and CPU ratio | peak RSS (max) | goal | verdict |")
 	if len(runs) == 0 {
-		t.row("50 MB / 500 MB", "", "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing("large-file CLI"))
+		t.row("50 MB / 500 MB", "", "", "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing("large-file CLI"))
 		return
 	}
 	var labels []string
@@ -311,38 +321,53 @@ func largeFiles(t *table, runs []cliRun) {
 			labels = append(labels, r.label)
 		}
 	}
-	pick := func(label, kind string) (wall, rss float64, n int, failed bool) {
-		var ws []float64
+	type pick struct {
+		wall, cpu, rss float64
+		n              int
+		failed         bool
+	}
+	get := func(label, kind string) (p pick) {
+		var ws, cs []float64
 		for _, r := range runs {
 			if r.label == label && r.kind == kind {
-				ws = append(ws, r.wall)
-				rss = max(rss, r.rssKB)
-				failed = failed || r.exit != 0
+				ws, cs = append(ws, r.wall), append(cs, r.cpu)
+				p.rss = max(p.rss, r.rssKB)
+				p.failed = p.failed || r.exit != 0
 			}
 		}
-		if len(ws) == 0 {
-			return 0, 0, 0, false
+		if p.n = len(ws); p.n > 0 {
+			p.wall, p.cpu = median(ws), median(cs)
 		}
-		return median(ws), rss, len(ws), failed
+		return p
+	}
+	cpuCell := func(p, floor pick) string {
+		if p.cpu == 0 {
+			return ""
+		}
+		if floor.cpu == 0 {
+			return f3(p.cpu) + " s"
+		}
+		return f3(p.cpu) + " s (" + f2(p.cpu/floor.cpu) + "x)"
 	}
 	for _, label := range labels {
-		floor, floorRSS, _, _ := pick(label, "floor")
-		if hw, hr, n, _ := pick(label, "hash"); n > 0 {
-			t.row(label, "sha256sum (read + hash only)", f3(hw)+" s", "", "", f1MB(hr), "", "info")
+		floor := get(label, "floor")
+		if h := get(label, "hash"); h.n > 0 {
+			t.row(label, "sha256sum (read + hash only)", f3(h.wall)+" s", "", "", cpuCell(h, pick{}), f1MB(h.rss), "", "info")
 		}
-		t.row(label, "floor (benchtool copyhash)", f3(floor)+" s", "", "", f1MB(floorRSS), "", "info")
+		t.row(label, "floor (benchtool copyhash)", f3(floor.wall)+" s", "", "", cpuCell(floor, pick{}), f1MB(floor.rss), "", "info")
 		for _, kind := range []string{"seal", "verify"} {
-			w, rss, n, failed := pick(label, kind)
-			if n == 0 || floor == 0 {
-				t.row(label, "sealkeep "+kind, "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing(label+" "+kind))
+			p := get(label, kind)
+			if p.n == 0 || floor.wall == 0 {
+				t.row(label, "sealkeep "+kind, "", "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing(label+" "+kind))
 				continue
 			}
-			ratio := w / floor
-			v := t.verdict(!failed && ratio <= 1.3 && rss <= 64*1024)
-			if failed {
+			ratio := p.wall / floor.wall
+			v := t.verdict(!p.failed && ratio <= 1.3 && p.rss <= 64*1024)
+			if p.failed {
 				v += " (command failed)"
 			}
-			t.row(label, "sealkeep "+kind+fmt.Sprintf(" (%d runs)", n), f3(w)+" s", f3(floor)+" s", f3(ratio), f1MB(rss), "≤ 1.3x, ≤ 64 MB", v)
+			t.row(label, "sealkeep "+kind+fmt.Sprintf(" (%d runs)", p.n), f3(p.wall)+" s", f3(floor.wall)+" s", f3(ratio),
+				cpuCell(p, floor), f1MB(p.rss), "≤ 1.3x, ≤ 64 MB", v)
 		}
 	}
 }
