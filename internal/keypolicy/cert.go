@@ -93,7 +93,8 @@ func ekuAllowsDocumentSigning(cert *x509.Certificate) bool {
 // leaf, chain[i+1] issued chain[i]. Each issuer's name must equal the
 // subject's issuer name, its signature must verify
 // (x509.Certificate.CheckSignatureFrom, which also refuses MD5 and SHA-1),
-// it must be a CA, and its path length constraint must allow the CA
+// it must be a CA whose key usage, if present, includes keyCertSign, and
+// its path length constraint must allow the CA
 // certificates below it. A self-signed root may end the chain; nothing may
 // follow it. An empty chain is accepted: for a self-signed leaf there is
 // nothing to link, and for a CA-issued leaf the verifier completes the path
@@ -120,6 +121,10 @@ func CheckChain(leaf *x509.Certificate, chain []*x509.Certificate) error {
 		}
 		if !ca.BasicConstraintsValid || !ca.IsCA {
 			return fmt.Errorf("%w: intermediate %q is not a CA certificate (no basicConstraints CA:TRUE)", ErrChain, ca.Subject.String())
+		}
+		if hasExtension(ca, oidExtensionKeyUsage) && ca.KeyUsage&x509.KeyUsageCertSign == 0 {
+			return fmt.Errorf("%w: %q has a key usage extension without keyCertSign, so it may not sign certificates (RFC 5280 4.2.1.3); supply the issuer's CA certificate",
+				ErrChain, ca.Subject.String())
 		}
 		if err := child.CheckSignatureFrom(ca); err != nil {
 			return fmt.Errorf("%w: the signature on %q does not verify with the key of %q: %v",

@@ -229,6 +229,14 @@ func TestCheckChain(t *testing.T) {
 	notCA := &pkitest.Cert{Cert: pkitest.Issue(t, ch.Root, notCATmpl, notCAKey.Public()), Key: notCAKey}
 	underNotCA := pkitest.Issue(t, notCA, pkitest.LeafTemplate("under a non-CA"), ch.Leaf.Key.Public())
 
+	// A CA certificate whose key usage leaves out keyCertSign (RFC 5280
+	// 4.2.1.3: its key must not verify certificate signatures).
+	noSignKey := pkitest.Key(t, keypolicy.ECDSAP256, "no cert sign")
+	noSignTmpl := pkitest.CATemplate("no cert sign")
+	noSignTmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign
+	noSign := &pkitest.Cert{Cert: pkitest.Issue(t, ch.Root, noSignTmpl, noSignKey.Public()), Key: noSignKey}
+	underNoSign := pkitest.Issue(t, noSign, pkitest.LeafTemplate("under no cert sign"), ch.Leaf.Key.Public())
+
 	// Path length: root(pathlen 0) → inter → leaf has one CA below the root.
 	plRootKey := pkitest.Key(t, keypolicy.ECDSAP256, "pathlen root")
 	plRootTmpl := pkitest.CATemplate("pathlen root")
@@ -258,6 +266,7 @@ func TestCheckChain(t *testing.T) {
 		{"other chain", leaf, []*x509.Certificate{other.Intermediate.Cert}, "was issued by"},
 		{"impostor intermediate", leaf, []*x509.Certificate{impostor, root}, "does not verify"},
 		{"intermediate not a CA", underNotCA, []*x509.Certificate{notCA.Cert, root}, "not a CA certificate"},
+		{"intermediate without keyCertSign", underNoSign, []*x509.Certificate{noSign.Cert, root}, "keyCertSign"},
 		{"path length violated", plLeaf, []*x509.Certificate{plInter.Cert, plRoot.Cert}, "pathLenConstraint"},
 		{"certificates after the root", leaf, []*x509.Certificate{inter, root, other.Root.Cert}, "self-signed, yet the chain continues"},
 		{"self-signed leaf with a chain", self, []*x509.Certificate{root}, "self-signed, yet the chain continues"},
