@@ -20,7 +20,8 @@ func stubSign(context.Context, []byte) ([]byte, error) { return make([]byte, 204
 
 // copyHash is the baseline: copy the file to a temporary file in the
 // output directory while hashing it with SHA-256 in the same pass, sync,
-// and rename, which is the least any sealer must do.
+// rename and sync the directory, which is the least any durable sealer
+// must do.
 func copyHash(in, out string) error {
 	f, err := os.Open(in)
 	if err != nil {
@@ -42,7 +43,15 @@ func copyHash(in, out string) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), out)
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(out))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func sealPath(in, out string) (*SealResult, error) {

@@ -613,6 +613,7 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 		return nil, err
 	}
 	rec := w[0] + w[1] + w[2]
+	s.Entries = make(map[int]XrefEntry, min(len(data)/rec, r.lim.MaxObjects))
 	total := r.entryCount()
 	for len(index) > 0 {
 		first, ok1 := index[0].(Integer)
