@@ -13,6 +13,13 @@
 // name, default ECDSA-P256, because it is fast) and later opens return the
 // same key. Opening an existing name with another alg fails.
 //
+// # Tests only
+//
+// The provider registers itself only in test binaries ([testing.Testing]):
+// its keys are private keys held in process memory, which DESIGN.md forbids
+// outside tests, so a production binary that imports the package still
+// answers "fake:" URIs with [signer.ErrInvalidURI] (no provider).
+//
 // # Fault injection
 //
 // fail=denied makes every signature fail with [signer.ErrAccessDenied],
@@ -30,6 +37,7 @@ import (
 	"io"
 	"net/url"
 	"sync"
+	"testing"
 
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/signer"
@@ -38,7 +46,11 @@ import (
 // Scheme is the URI scheme of this provider.
 const Scheme = "fake"
 
+// init registers the provider in test binaries only (see the package doc).
 func init() {
+	if !testing.Testing() {
+		return
+	}
 	signer.Register(Scheme, Open)
 	signer.RegisterCreator(Scheme, creator{})
 }

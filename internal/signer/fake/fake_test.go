@@ -8,11 +8,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/signer"
-	_ "sealkeep/internal/signer/fake"
+	"sealkeep/internal/signer/fake"
+	"sealkeep/internal/testenv"
 )
 
 func TestOpenReturnsTheSameKeyPerName(t *testing.T) {
@@ -106,5 +110,22 @@ func TestCreate(t *testing.T) {
 	o, err := signer.Open(ctx, "fake:created?alg=ECDSA-P384")
 	if err != nil || !keypolicy.PublicKeysEqual(o.Public(), s.Public()) {
 		t.Fatalf("Open after Create: %v", err)
+	}
+}
+
+// TestNotRegisteredOutsideTests: a production binary that imports the
+// package (by mistake, or for its tests' sake) must not offer "fake:" keys,
+// which are private keys generated and held in process memory: DESIGN.md
+// forbids a plaintext key cache.
+func TestNotRegisteredOutsideTests(t *testing.T) {
+	out, err := exec.Command(testenv.Tool(t, "go"), "run", "./testdata/outsidetest").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run ./testdata/outsidetest: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "fake") {
+		t.Fatalf("a program that is not a test registers the fake provider: schemes %s", out)
+	}
+	if !slices.Contains(signer.Schemes(), fake.Scheme) {
+		t.Fatalf("a test binary does not register the fake provider: schemes %v", signer.Schemes())
 	}
 }
