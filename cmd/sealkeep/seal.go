@@ -23,7 +23,6 @@ import (
 	// Key URI providers the user's own credentials reach.
 	_ "sealkeep/internal/signer/awskms"
 	_ "sealkeep/internal/signer/azurekv"
-	_ "sealkeep/internal/signer/fake"
 	_ "sealkeep/internal/signer/gcpkms"
 	_ "sealkeep/internal/signer/pkcs11"
 )
