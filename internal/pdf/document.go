@@ -400,12 +400,16 @@ func (rv *Revision) Certification() (int, error) {
 			sigDicts = append(sigDicts, d)
 		}
 	}
-	sigs, err := rv.Signatures()
+	// Only /Reference matters here: a signature whose /ByteRange or
+	// /Contents is broken does not stop this check (the verifier reports it).
+	fields, err := rv.Fields()
 	if err != nil {
 		return 0, err
 	}
-	for _, s := range sigs {
-		sigDicts = append(sigDicts, s.Dict)
+	for _, f := range fields {
+		if v, ok := f.Dict["V"]; ok && f.Type == "Sig" {
+			sigDicts = append(sigDicts, v)
+		}
 	}
 	level := 0
 	for _, o := range sigDicts {

@@ -159,3 +159,21 @@ func TestPageBoxAgainstPdfinfo(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificationIgnoresBrokenSignature: a signature dictionary without
+// /ByteRange is an error for Signatures (the verifier reports it) but does
+// not stop the DocMDP check that sealing needs.
+func TestCertificationIgnoresBrokenSignature(t *testing.T) {
+	pdf := synthPDF(withObjs(map[int]string{1: "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>"},
+		"<< /FT /Sig /T (old) /V 5 0 R >>", "<< /Type /Sig /Filter /Adobe.PPKLite /Contents <00> >>"), "")
+	r, err := Open(bytes.NewReader(pdf), int64(len(pdf)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Latest().Signatures(); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "ByteRange") {
+		t.Errorf("Signatures: got %v, want an ErrMalformed about /ByteRange", err)
+	}
+	if p, err := r.Latest().Certification(); p != 0 || err != nil {
+		t.Errorf("Certification = %d, %v; want 0, nil", p, err)
+	}
+}
