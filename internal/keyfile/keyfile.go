@@ -45,6 +45,7 @@ import (
 	"crypto/x509"
 
 	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/signer/local"
 )
 
 // Import errors. Parse and Validate wrap exactly one of these (or a
@@ -91,6 +92,17 @@ type Bundle struct {
 	// leaf's issuer upwards as far as they link; certificates that link to
 	// nothing follow in file order (Validate then reports the break).
 	Chain []*x509.Certificate
+}
+
+// Zero wipes the private key in place (see [local.Wipe]) and drops it. Call
+// it as soon as the key has been stored or used: an imported key must not
+// outlive the import. It accepts a nil Bundle.
+func (b *Bundle) Zero() {
+	if b == nil {
+		return
+	}
+	local.Wipe(b.Key)
+	b.Key = nil
 }
 
 // Validate applies the key policy at time now: the key's algorithm, the

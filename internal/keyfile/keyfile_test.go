@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -691,4 +692,28 @@ func FuzzParse(f *testing.F) {
 		_ = b.Validate(time.Now())
 		_ = fmt.Sprint(b)
 	})
+}
+
+// TestBundleZero: Zero wipes the imported key in place (the words of the
+// private exponent and primes read as zero afterwards, through references
+// taken before) and drops it from the bundle.
+func TestBundleZero(t *testing.T) {
+	f := newFixture(t, keypolicy.RSA2048)
+	b, err := Parse(join(pemBlock("PRIVATE KEY", f.keyPKCS8), certsPEM(f.Leaf.Cert)), never(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := b.Key.(*rsa.PrivateKey)
+	secrets := []*big.Int{k.D, k.Primes[0], k.Primes[1]}
+	b.Zero()
+	if b.Key != nil {
+		t.Error("Zero left the key in the bundle")
+	}
+	for i, n := range secrets {
+		if len(n.Bytes()) != 0 {
+			t.Errorf("secret integer %d survives Zero", i)
+		}
+	}
+	var nilBundle *Bundle
+	nilBundle.Zero()
 }

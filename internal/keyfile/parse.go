@@ -12,6 +12,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/signer/local"
 )
 
 // Parse reads a PEM or PKCS #12 key file. passphrase is called at most once,
@@ -57,8 +58,15 @@ func (o *onceSource) passphrase() ([]byte, error) {
 
 func (o *onceSource) wipe() { clear(o.value) }
 
-func parsePEM(data []byte, pp *onceSource) (*Bundle, error) {
+// parsePEM reads every PEM block of data. The keys it parsed are wiped if
+// the file is refused.
+func parsePEM(data []byte, pp *onceSource) (_ *Bundle, err error) {
 	var keys []crypto.Signer
+	defer func() {
+		if err != nil {
+			wipeAll(keys)
+		}
+	}()
 	var certs []*x509.Certificate
 	rest := data
 	for {
@@ -93,6 +101,13 @@ func parsePEM(data []byte, pp *onceSource) (*Bundle, error) {
 		return nil, fmt.Errorf("%w: no PEM certificate or private key found", ErrMalformed)
 	}
 	return assemble(keys, certs)
+}
+
+// wipeAll wipes keys parsed from a file that is being refused.
+func wipeAll(keys []crypto.Signer) {
+	for _, k := range keys {
+		local.Wipe(k)
+	}
 }
 
 func parsePEMKey(block *pem.Block, pp *onceSource) (crypto.Signer, error) {
@@ -225,7 +240,12 @@ func parsePKCS12(data []byte, pp *onceSource) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]crypto.Signer{k}, append([]*x509.Certificate{leaf}, cas...))
+	b, err := assemble([]crypto.Signer{k}, append([]*x509.Certificate{leaf}, cas...))
+	if err != nil {
+		local.Wipe(k)
+		return nil, err
+	}
+	return b, nil
 }
 
 // mapPKCS12Error turns go-pkcs12's errors, which are plain strings, into

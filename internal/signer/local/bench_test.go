@@ -195,7 +195,7 @@ func BenchmarkLocalBreakdown(b *testing.B) {
 					b.Fatal(err)
 				}
 				c3 := now()
-				wipe(key)
+				Wipe(key)
 				clear(pt)
 				c4 := now()
 				open, parsing, sign, wiping = open+c1-c0, parsing+c2-c1, sign+c3-c2, wiping+c4-c3

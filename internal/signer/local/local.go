@@ -105,7 +105,7 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 func signOnce(plaintext []byte, pub crypto.PublicKey, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	key, err := parse(plaintext)
 	if key != nil {
-		defer wipe(key)
+		defer Wipe(key)
 	}
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func parse(b []byte) (crypto.Signer, error) {
 	switch k := k.(type) {
 	case *rsa.PrivateKey:
 		if len(k.Primes) != 2 {
-			wipe(k)
+			Wipe(k)
 			return nil, fmt.Errorf("%w: multi-prime RSA keys are not supported", ErrCorruptKey)
 		}
 		return k, nil
@@ -137,6 +137,9 @@ func parse(b []byte) (crypto.Signer, error) {
 		return k, nil
 	case *mldsa.PrivateKey:
 		return k, nil
+	}
+	if s, ok := k.(crypto.Signer); ok {
+		Wipe(s)
 	}
 	return nil, fmt.Errorf("%w: stored %T keys are not allowed", ErrCorruptKey, k)
 }

@@ -347,7 +347,7 @@ func TestWipeReachesTheFIPSKey(t *testing.T) {
 	held := reflect.ValueOf(reflect.NewAt(fips.Type(), unsafe.Pointer(fips.UnsafeAddr())).Elem().Interface())
 	before := nonZeroWords(held, map[uintptr]bool{})
 	d, p := rk.D, rk.Primes[0]
-	wipe(k)
+	Wipe(k)
 	after := nonZeroWords(held, map[uintptr]bool{})
 	if before < 100 || after != 0 {
 		t.Fatalf("non-zero words in the FIPS key: %d before wipe, %d after", before, after)
@@ -401,7 +401,7 @@ func TestWipeECDSAAndMLDSA(t *testing.T) {
 			scalar = reflect.ValueOf(reflect.ValueOf(e).Elem().FieldByName("D").Interface())
 		}
 		before := nonZeroWords(v, map[uintptr]bool{})
-		wipe(k)
+		Wipe(k)
 		if after := nonZeroWords(v, map[uintptr]bool{}); before < 8 || after != 0 {
 			t.Fatalf("%s: %d non-zero words before wipe, %d after", alg, before, after)
 		}
@@ -442,7 +442,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		defer wipe(k)
+		defer Wipe(k)
 		if _, err := keypolicy.CheckPublicKey(k.Public()); err != nil {
 			return // New refuses such a public key before any parse
 		}
@@ -458,4 +458,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWipeEd25519 checks that Wipe also clears an Ed25519 key, the one
+// refused key type whose bytes it can reach.
+func TestWipeEd25519(t *testing.T) {
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Wipe(k)
+	if !bytes.Equal(k, make([]byte, len(k))) {
+		t.Fatal("the Ed25519 key survived Wipe")
+	}
+	Wipe(nil)
 }

@@ -3,16 +3,20 @@ package local
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/mldsa"
 	"crypto/rsa"
 	"reflect"
 	"unsafe"
 )
 
-// wipe zeroes the private parts of a parsed key in place; the key is
-// unusable afterwards. For RSA this reaches the FIPS module's copy of the
-// key, which crypto/rsa keeps in an unexported field of Precomputed.
-func wipe(k crypto.Signer) {
+// Wipe zeroes the private parts of a parsed private key in place; the key
+// is unusable afterwards. Call it when a key parsed or generated outside a
+// [Signer] (an import, a key generated for a CSR) is no longer needed. For
+// RSA it reaches the FIPS module's copy of the key, which crypto/rsa keeps
+// in an unexported field of Precomputed. It accepts nil and does nothing for
+// key types it does not know.
+func Wipe(k crypto.Signer) {
 	switch k := k.(type) {
 	case *rsa.PrivateKey:
 		wipeValue(reflect.ValueOf(k), map[uintptr]bool{})
@@ -22,6 +26,8 @@ func wipe(k crypto.Signer) {
 		*k = ecdsa.PrivateKey{}
 	case *mldsa.PrivateKey:
 		*k = mldsa.PrivateKey{} // the key's arrays are stored inline
+	case ed25519.PrivateKey:
+		clear(k)
 	}
 }
 
