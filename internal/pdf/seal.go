@@ -54,7 +54,10 @@ type SealOptions struct {
 	// twice as many hex digits); zero means [DefaultContentsSize].
 	ContentsSize int
 	// FieldName names the new signature field; empty means "SignatureN"
-	// with the first N not in use.
+	// with the first N not in use. Naming an unsigned signature field that
+	// is already in the document (placed by a preparer) signs that field
+	// in place; a visible seal then fills the field's own /Rect, and
+	// Visible.Page and Visible.Rect are ignored.
 	FieldName string
 	// Visible places a visible seal; nil means an invisible signature.
 	Visible *Appearance
@@ -322,9 +325,12 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 			}
 		}
 	}
-	fieldName, err := newFieldName(fields, opts.FieldName)
+	fieldName, existing, err := chooseField(fields, opts.FieldName)
 	if err != nil {
 		return nil, err
+	}
+	if existing != nil {
+		return prepareExisting(r, rv, catRef, cat, existing, opts)
 	}
 	pageNo := 1
 	if opts.Visible != nil {
@@ -335,16 +341,10 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		return nil, err
 	}
 
-	u := &update{start: r.size, base: r.base, offsets: map[int]int64{}, gens: map[int]int{}, contentsSize: opts.ContentsSize, fieldName: fieldName}
-	var last [1]byte
-	if err := r.readAt(last[:], r.size-1); err != nil {
+	u, alloc, err := newUpdate(r, opts, fieldName)
+	if err != nil {
 		return nil, err
 	}
-	if last[0] != '\n' && last[0] != '\r' {
-		u.buf.WriteByte('\n')
-	}
-	next := nextObjNum(r)
-	alloc := func() Ref { next++; return Ref{Num: next - 1} }
 	sigRef, widgetRef := alloc(), alloc()
 
 	if err := u.signatureDict(sigRef, opts); err != nil {
@@ -380,15 +380,88 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		return nil, err
 	}
 
-	// The AcroForm gains the field; it stays where it was (its own object
-	// or inline in the catalog).
+	if err := u.finish(r, rv, alloc, catRef, cat, widgetRef, sigRef, opts); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// newUpdate starts the appended revision and returns an allocator of new
+// object numbers.
+func newUpdate(r *Reader, opts SealOptions, fieldName string) (*update, func() Ref, error) {
+	u := &update{start: r.size, base: r.base, offsets: map[int]int64{}, gens: map[int]int{}, contentsSize: opts.ContentsSize, fieldName: fieldName}
+	var last [1]byte
+	if err := r.readAt(last[:], r.size-1); err != nil {
+		return nil, nil, err
+	}
+	if last[0] != '\n' && last[0] != '\r' {
+		u.buf.WriteByte('\n')
+	}
+	next := nextObjNum(r)
+	return u, func() Ref { next++; return Ref{Num: next - 1} }, nil
+}
+
+// prepareExisting signs into an unsigned signature field that is already
+// in the document (placed by whoever prepared it): the field gains /V and,
+// for a visible seal, an appearance sized to its own /Rect.
+func prepareExisting(r *Reader, rv *Revision, catRef Ref, cat Dict, f *Field, opts SealOptions) (*update, error) {
+	u, alloc, err := newUpdate(r, opts, f.Name)
+	if err != nil {
+		return nil, err
+	}
+	sigRef := alloc()
+	if err := u.signatureDict(sigRef, opts); err != nil {
+		return nil, err
+	}
+	w := f.Dict.Clone()
+	w["V"] = sigRef
+	if opts.Visible != nil {
+		rect, err := rv.Array(w["Rect"])
+		if err != nil || len(rect) != 4 {
+			return nil, fmt.Errorf("%w: signature field %q has no /Rect for a visible seal", ErrInvalidInput, f.Name)
+		}
+		vis := *opts.Visible
+		for i, x := range rect {
+			switch v := x.(type) {
+			case Integer:
+				vis.Rect[i] = float64(v)
+			case Real:
+				vis.Rect[i] = float64(v)
+			default:
+				return nil, fmt.Errorf("%w: signature field %q: /Rect holds a %s", ErrMalformed, f.Name, kindName(x))
+			}
+		}
+		vis.Rect = [4]float64{min(vis.Rect[0], vis.Rect[2]), min(vis.Rect[1], vis.Rect[3]), max(vis.Rect[0], vis.Rect[2]), max(vis.Rect[1], vis.Rect[3])}
+		o := opts
+		o.Visible = &vis
+		ap, err := u.appearance(alloc, o)
+		if err != nil {
+			return nil, err
+		}
+		w["AP"] = Dict{"N": ap}
+	}
+	if err := u.object(f.Ref, w); err != nil {
+		return nil, err
+	}
+	if err := u.finish(r, rv, alloc, catRef, cat, Ref{}, sigRef, opts); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// finish writes the AcroForm (with the new field, if any, and /SigFlags 3),
+// the catalog and the cross-reference section.
+func (u *update) finish(r *Reader, rv *Revision, alloc func() Ref, catRef Ref, cat Dict, newField, sigRef Ref, opts SealOptions) error {
+	// The AcroForm stays where it was (its own object or inline in the
+	// catalog).
+	var err error
 	cat = cat.Clone()
 	af := Dict{}
 	afRef, afIndirect := cat["AcroForm"].(Ref)
 	if _, ok := cat["AcroForm"]; ok {
 		d, err := rv.AcroForm()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if d != nil {
 			af = d.Clone()
@@ -397,20 +470,23 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 	var fieldArr Array
 	if fo, ok := af["Fields"]; ok {
 		if fieldArr, err = rv.Array(fo); err != nil {
-			return nil, fmt.Errorf("AcroForm /Fields: %w", err)
+			return fmt.Errorf("AcroForm /Fields: %w", err)
 		}
 	}
-	af["Fields"] = append(append(Array{}, fieldArr...), widgetRef)
+	if newField != (Ref{}) {
+		fieldArr = append(append(Array{}, fieldArr...), newField)
+	}
+	af["Fields"] = fieldArr
 	flags := int64(0)
 	if fo, ok := af["SigFlags"]; ok {
 		if flags, err = rv.Int(fo); err != nil {
-			return nil, fmt.Errorf("AcroForm /SigFlags: %w", err)
+			return fmt.Errorf("AcroForm /SigFlags: %w", err)
 		}
 	}
 	af["SigFlags"] = Integer(flags | 3)
 	if afIndirect {
 		if err := u.object(afRef, af); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
 		cat["AcroForm"] = af
@@ -420,7 +496,7 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		if po, ok := cat["Perms"]; ok {
 			d, err := rv.Dict(po)
 			if err != nil {
-				return nil, fmt.Errorf("catalog /Perms: %w", err)
+				return fmt.Errorf("catalog /Perms: %w", err)
 			}
 			perms = d.Clone()
 		}
@@ -429,7 +505,7 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 	}
 	v, err := effectiveVersion(r, rv, cat)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if v < 17 {
 		cat["Version"] = Name("1.7")
@@ -441,7 +517,7 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		if eo, ok := cat["Extensions"]; ok {
 			d, err := rv.Dict(eo)
 			if err != nil {
-				return nil, fmt.Errorf("catalog /Extensions: %w", err)
+				return fmt.Errorf("catalog /Extensions: %w", err)
 			}
 			ext = d.Clone()
 		}
@@ -451,12 +527,12 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		cat["Extensions"] = ext
 	}
 	if err := u.object(catRef, cat); err != nil {
-		return nil, err
+		return err
 	}
 	if rv.Sections[0].Kind == XrefStream {
-		return u, u.xrefStream(alloc(), r, rv, catRef)
+		return u.xrefStream(alloc(), r, rv, catRef)
 	}
-	return u, u.xrefTable(r, rv, catRef)
+	return u.xrefTable(r, rv, catRef)
 }
 
 // signatureDict writes the signature dictionary with the fixed-width
@@ -499,21 +575,27 @@ func pdfDate(t time.Time) string {
 	return "D:" + t.Format("20060102150405") + "+00'00'"
 }
 
-// newFieldName returns want if it is free, or the first free SignatureN.
-func newFieldName(fields []Field, want string) (string, error) {
+// chooseField returns the name of the new signature field: want if it is
+// free, or the first free SignatureN. When want names an unsigned
+// signature field whose dictionary is also its widget, that field is
+// returned to be signed in place.
+func chooseField(fields []Field, want string) (string, *Field, error) {
 	used := map[string]bool{}
-	for _, f := range fields {
+	for i, f := range fields {
 		used[f.Name] = true
+		if want != "" && f.Name == want && f.Type == "Sig" && f.Ref != (Ref{}) && f.Dict["V"] == nil && f.Dict.Name("Subtype") == "Widget" {
+			return want, &fields[i], nil
+		}
 	}
 	if want != "" {
 		if used[want] || strings.Contains(want, ".") {
-			return "", fmt.Errorf("%w: field name %q is in use or contains a period", ErrInvalidInput, want)
+			return "", nil, fmt.Errorf("%w: field name %q is in use (and not an unsigned signature field) or contains a period", ErrInvalidInput, want)
 		}
-		return want, nil
+		return want, nil, nil
 	}
 	for i := 1; ; i++ {
 		if n := "Signature" + strconv.Itoa(i); !used[n] {
-			return n, nil
+			return n, nil, nil
 		}
 	}
 }

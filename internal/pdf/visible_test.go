@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"sealkeep/internal/cms"
@@ -210,4 +211,44 @@ func TestSealWithCMS(t *testing.T) {
 			checkSealed(t, in, out, res, 1, false)
 		})
 	}
+}
+
+// TestSealExistingField signs into an unsigned signature field that a
+// preparer placed, invisibly and with a visible seal sized to its /Rect.
+func TestSealExistingField(t *testing.T) {
+	pdf := synthPDF(withObjs(map[int]string{
+		1: "<< /Type /Catalog /Pages 2 0 R /AcroForm 4 0 R >>",
+		3: "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots [5 0 R 6 0 R] >>",
+	},
+		"<< /Fields [5 0 R 6 0 R] /DA (/Helv 0 Tf 0 g) >>",
+		"<< /FT /Sig /T (Engineer) /Type /Annot /Subtype /Widget /Rect [20 20 180 80] /P 3 0 R /F 4 >>",
+		"<< /FT /Tx /T (Notes) /Type /Annot /Subtype /Widget /Rect [20 100 180 120] /P 3 0 R >>"), "")
+	in := filepath.Join(t.TempDir(), "prepared.pdf")
+	if err := os.WriteFile(in, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, vis := range []*Appearance{nil, {Image: sealPNG(t), Lines: []string{"Jane Doe, P.E."}}} {
+		out, res, err := sealFile(t, in, t.TempDir(), SealOptions{FieldName: "Engineer", Visible: vis})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSealed(t, in, out, res, 1, false)
+		if _, _, sigOut := pdfsigValid(t, out); !strings.Contains(sigOut, "Signature Field Name: Engineer") {
+			t.Errorf("pdfsig does not show the prepared field:\n%s", sigOut)
+		}
+		r, _ := openFile(t, out)
+		if fields, err := r.Latest().Fields(); err != nil || len(fields) != 2 {
+			t.Errorf("Fields after signing in place: %d, %v; want the same 2", len(fields), err)
+		}
+		if vis != nil {
+			if got := render(t, out, 1)(50, 50); got.R < 180 || got.G > 80 {
+				t.Errorf("pixel inside the field's /Rect is %v: the seal image is not drawn there", got)
+			}
+		}
+	}
+	dir := t.TempDir()
+	if _, _, err := sealFile(t, in, dir, SealOptions{FieldName: "Notes"}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("signing into a text field: got %v, want ErrInvalidInput", err)
+	}
+	assertEmptyDir(t, dir)
 }
