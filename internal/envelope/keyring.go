@@ -143,23 +143,17 @@ func (k *Keyring) Versions() []uint32 {
 
 // Wrap wraps dek under version v, which must be the active version.
 func (k *Keyring) Wrap(ctx context.Context, v uint32, b DEKBinding, dek []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	key, err := k.kr.key(v)
-	if err != nil {
-		return nil, err
-	}
-	if v != k.kr.active {
-		return nil, fmt.Errorf("%w: version %d, active is %d", ErrNotActive, v, k.kr.active)
-	}
-	return wrapDEK(key.Bytes(), v, b, dek)
+	return k.withKey(ctx, v, true, func(key []byte) ([]byte, error) { return wrapDEK(key, v, b, dek) })
 }
 
 // Unwrap unwraps a DEK wrapped under version v.
 func (k *Keyring) Unwrap(ctx context.Context, v uint32, b DEKBinding, wrapped []byte) ([]byte, error) {
+	return k.withKey(ctx, v, false, func(key []byte) ([]byte, error) { return unwrapDEK(key, v, b, wrapped) })
+}
+
+// withKey calls f with the key of version v under the read lock; active
+// requires v to be the active version.
+func (k *Keyring) withKey(ctx context.Context, v uint32, active bool, f func(key []byte) ([]byte, error)) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -169,7 +163,10 @@ func (k *Keyring) Unwrap(ctx context.Context, v uint32, b DEKBinding, wrapped []
 	if err != nil {
 		return nil, err
 	}
-	return unwrapDEK(key.Bytes(), v, b, wrapped)
+	if active && v != k.kr.active {
+		return nil, fmt.Errorf("%w: version %d, active is %d", ErrNotActive, v, k.kr.active)
+	}
+	return f(key.Bytes())
 }
 
 // AddVersion adds a random version after the highest one, makes it active

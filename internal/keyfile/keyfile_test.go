@@ -202,10 +202,11 @@ func encryptPKCS8(t testing.TB, der []byte, password string, iterations int) []b
 	return out
 }
 
-func TestEncryptedPKCS8(t *testing.T) {
-	f := newFixture(t, keypolicy.ECDSAP256)
-	certs := certsPEM(f.Leaf.Cert, f.Intermediate.Cert, f.Root.Cert)
-	data := join(pemBlock("ENCRYPTED PRIVATE KEY", encryptPKCS8(t, f.keyPKCS8, pass, 1000)), certs)
+// checkPassphrase parses the encrypted file data with the right passphrase
+// (asked for exactly once) and f's key and chain in it, then with a wrong
+// one (ErrWrongPassphrase).
+func checkPassphrase(t *testing.T, data []byte, f *fixture) {
+	t.Helper()
 	calls := 0
 	b, err := Parse(data, counting(pass, &calls))
 	if err != nil {
@@ -218,6 +219,13 @@ func TestEncryptedPKCS8(t *testing.T) {
 	if _, err := Parse(data, counting("wrong", &calls)); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
+}
+
+func TestEncryptedPKCS8(t *testing.T) {
+	f := newFixture(t, keypolicy.ECDSAP256)
+	certs := certsPEM(f.Leaf.Cert, f.Intermediate.Cert, f.Root.Cert)
+	data := join(pemBlock("ENCRYPTED PRIVATE KEY", encryptPKCS8(t, f.keyPKCS8, pass, 1000)), certs)
+	checkPassphrase(t, data, f)
 	if _, err := Parse(data, nil); !errors.Is(err, ErrNoPassphrase) {
 		t.Fatalf("no passphrase source: %v", err)
 	}
@@ -304,33 +312,12 @@ func TestOpenSSLFiles(t *testing.T) {
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {
-			data := readFile(t, dir, tc.file)
-			calls := 0
-			b, err := Parse(data, counting(pass, &calls))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkBundle(t, b, f)
-			if calls != 1 {
-				t.Fatalf("passphrase asked %d times", calls)
-			}
-			if _, err := Parse(data, counting("wrong", &calls)); !errors.Is(err, ErrWrongPassphrase) {
-				t.Fatalf("wrong passphrase: %v", err)
-			}
+			checkPassphrase(t, readFile(t, dir, tc.file), f)
 		})
 	}
 	for _, file := range []string{"enc-aes256.pem", "enc-aes128-sha512.pem"} {
 		t.Run("encrypted PKCS#8 "+file, func(t *testing.T) {
-			data := join(readFile(t, dir, file), certs)
-			calls := 0
-			b, err := Parse(data, counting(pass, &calls))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkBundle(t, b, f)
-			if _, err := Parse(data, counting("wrong", &calls)); !errors.Is(err, ErrWrongPassphrase) {
-				t.Fatalf("wrong passphrase: %v", err)
-			}
+			checkPassphrase(t, join(readFile(t, dir, file), certs), f)
 		})
 	}
 	t.Run("PKCS#12 with an empty password asks for nothing", func(t *testing.T) {
