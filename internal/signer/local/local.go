@@ -64,7 +64,7 @@ type Signer struct {
 
 // New returns a signer for the key whose public half is pub. open returns
 // a fresh copy of the key's plaintext (the output of [Marshal]) on every
-// call; the signer zeroes it after use. pub must be allowed by the key
+// call; the signer zeroes whatever it returns after use, even with an error. pub must be allowed by the key
 // policy.
 func New(pub crypto.PublicKey, open func(ctx context.Context) ([]byte, error)) (*Signer, error) {
 	if open == nil {
@@ -93,10 +93,10 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		return nil, err
 	}
 	plaintext, err := s.open(ctx)
+	defer clear(plaintext) // also when open failed after producing bytes
 	if err != nil {
 		return nil, fmt.Errorf("local key: %w", err)
 	}
-	defer clear(plaintext)
 	run(func() { sig, err = signOnce(plaintext, s.pub, digest, opts) })
 	return sig, err
 }

@@ -239,6 +239,16 @@ func TestMismatchAndErrorsZeroThePlaintext(t *testing.T) {
 	if _, err := s.Sign(nil, digest[:], crypto.SHA256); !errors.Is(err, openErr) {
 		t.Fatalf("open error lost: %v", err)
 	}
+	// A key source that fails after producing some plaintext (a partial
+	// read, a decryption that fails late) still has it zeroed.
+	partial := mustMarshal(t, a)
+	s, _ = New(a.Public(), func(context.Context) ([]byte, error) { return partial, openErr })
+	if _, err := s.Sign(nil, digest[:], crypto.SHA256); !errors.Is(err, openErr) {
+		t.Fatalf("open error lost: %v", err)
+	}
+	if !bytes.Equal(partial, make([]byte, len(partial))) {
+		t.Fatal("plaintext returned with an open error was not zeroed")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s, src = newSigner(t, a.Public(), mustMarshal(t, a))
