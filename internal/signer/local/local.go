@@ -64,8 +64,8 @@ type Signer struct {
 
 // New returns a signer for the key whose public half is pub. open returns
 // a fresh copy of the key's plaintext (the output of [Marshal]) on every
-// call; the signer zeroes whatever it returns after use, even with an error. pub must be allowed by the key
-// policy.
+// call; the signer zeroes whatever it returns after use, even with an
+// error. pub must be allowed by the key policy.
 func New(pub crypto.PublicKey, open func(ctx context.Context) ([]byte, error)) (*Signer, error) {
 	if open == nil {
 		return nil, fmt.Errorf("%w: local signer needs a key source", signer.ErrUnsupported)
