@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -111,6 +112,7 @@ type pending struct {
 	s   Signature
 	rev *pdf.Revision
 	sd  *cms.SignedData // nil when the structure or the CMS failed
+	ts  *cms.Timestamp  // a document timestamp (ETSI.RFC3161) instead
 	job *hashJob
 }
 
@@ -132,35 +134,99 @@ func (v *verifier) prepare(sf *sigField) (*pending, error) {
 		return p, err
 	}
 	p.rev = rev
-	switch s.SubFilter {
-	case string(pdf.CAdESDetached), string(pdf.PKCS7Detached):
-	default:
-		s.fail("unsupported /SubFilter /%s", s.SubFilter)
-		return p, nil
-	}
 	der, err := cms.TrimPadding(contents)
 	if err != nil {
 		s.fail("/Contents: %v", err)
 		return p, nil
 	}
-	if p.sd, err = cms.Parse(der); err != nil {
-		s.fail("/Contents: %v", err)
+	br, _ := sf.ranges()
+	var alg crypto.Hash
+	switch s.SubFilter {
+	case string(pdf.CAdESDetached), string(pdf.PKCS7Detached):
+		if p.sd, err = cms.Parse(der); err != nil {
+			s.fail("/Contents: %v", err)
+			return p, nil
+		}
+		alg = p.sd.DigestAlgorithm()
+	case docTimeStamp:
+		if p.ts, err = cms.ParseTimestamp(der); err != nil {
+			s.fail("/Contents: %v", err)
+			return p, nil
+		}
+		alg = p.ts.HashAlgorithm()
+	default:
+		s.fail("unsupported /SubFilter /%s", s.SubFilter)
 		return p, nil
 	}
-	s.DigestAlgorithm = p.sd.DigestAlgorithm().String()
-	br, _ := sf.ranges()
-	p.job = &hashJob{alg: p.sd.DigestAlgorithm(), a: br[1], b: br[2], end: br[2] + br[3]}
+	s.DigestAlgorithm = alg.String()
+	p.job = &hashJob{alg: alg, a: br[1], b: br[2], end: br[2] + br[3]}
 	return p, nil
+}
+
+// docTimeStamp is the /SubFilter of a document timestamp (PAdES, ISO
+// 32000-2 §12.8.5): /Contents is an RFC 3161 token over the byte ranges.
+const docTimeStamp = "ETSI.RFC3161"
+
+// checkDocTimestamp verifies a document timestamp: the token's imprint is
+// the digest of the byte ranges, its TSA signature verifies, and the TSA
+// chains to the anchors. The TSA is reported as the signer.
+func (v *verifier) checkDocTimestamp(s *Signature, ts *cms.Timestamp, sum []byte) {
+	info, err := ts.Verify(sum)
+	if err != nil {
+		if errors.Is(err, cms.ErrDigestMismatch) {
+			s.reason("the document changed: the digest of the signed byte ranges differs from the timestamp's imprint")
+		} else {
+			s.Intact = true
+			s.reason("document timestamp: %v", err)
+		}
+		return
+	}
+	s.Intact, s.Valid = true, true
+	cert := info.Certificate
+	s.SignatureAlg = info.SignatureAlgorithm
+	s.SignerSubject = cert.Subject.String()
+	tp := sha256.Sum256(cert.Raw)
+	s.SignerSHA256 = hex.EncodeToString(tp[:])
+	nb, na := cert.NotBefore.UTC(), cert.NotAfter.UTC()
+	s.SignerNotBefore, s.SignerNotAfter = &nb, &na
+	gt := info.GenTime.UTC()
+	s.SigningTime, s.SigningTimeSource = &gt, SourceTimestamp
+	t := &Timestamp{Valid: true, GenTime: gt, TSASubject: s.SignerSubject}
+	if info.SerialNumber != nil {
+		t.Serial = info.SerialNumber.Text(16)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range info.Certificates {
+		if !bytes.Equal(c.Raw, cert.Raw) {
+			inter.AddCert(c)
+		}
+	}
+	switch {
+	case v.opts.Roots == nil:
+		s.reason("no trust anchors configured (--trust): the timestamp authority is not trusted")
+	default:
+		if err := cms.VerifyTSAChain(cert, inter, v.opts.Roots, v.at); err != nil {
+			t.Error = err.Error()
+			s.reason("timestamp authority not trusted at %s: %v", fmtT(v.at), err)
+		} else {
+			t.Trusted, s.Trusted = true, true
+		}
+	}
+	s.Timestamp = t
 }
 
 // finish runs the checks that need the digest, then the updates and the
 // custody status.
 func (v *verifier) finish(p *pending) (Signature, error) {
 	s := &p.s
-	if p.sd == nil {
+	switch {
+	case p.sd != nil:
+		v.checkCMS(p.sf, s, p.sd, p.job.sum)
+	case p.ts != nil:
+		v.checkDocTimestamp(s, p.ts, p.job.sum)
+	default:
 		return *s, nil
 	}
-	v.checkCMS(p.sf, s, p.sd, p.job.sum)
 	if err := v.checkUpdates(p.sf, s, p.rev); err != nil {
 		return *s, err
 	}

@@ -16,7 +16,9 @@
 //  2. The digest of the byte ranges, streamed from the file in constant
 //     memory, equals the CMS messageDigest ("intact"), and the CMS signature
 //     verifies with the embedded signer certificate ("valid"), with ESS
-//     signing-certificate-v2 (required for ETSI.CAdES.detached).
+//     signing-certificate-v2 (required for ETSI.CAdES.detached). A document
+//     timestamp (ETSI.RFC3161) is an RFC 3161 token whose imprint must be
+//     that digest; its TSA is reported as the signer.
 //  3. The signer certificate chains to Options.Roots at the validation time
 //     (Options.At, default now), with the intermediates embedded in the CMS.
 //     Validating as of a past time is how a seal made while a certificate

@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/hex"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,5 +127,53 @@ func TestCustody(t *testing.T) {
 		if fc.gotAt.IsZero() || !fc.gotAt.Equal(*s.SigningTime) {
 			t.Fatalf("looked up at %v, signing time %v", fc.gotAt, s.SigningTime)
 		}
+	}
+}
+
+// TestDocTimestamp: a document timestamp (ETSI.RFC3161) from a real TSA
+// over the byte ranges verifies, with its genTime as signing time; a
+// changed byte breaks it.
+func TestDocTimestamp(t *testing.T) {
+	url, tsaRoot := tsatest.Start(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(corpusDir, "qpdf-qdf-uncompressed.pdf"), filepath.Join(dir, "dts.pdf")
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	const size = 12 << 10
+	res, err := pdf.Seal(context.Background(), f, fi.Size(), out, pdf.SealOptions{ContentsSize: size},
+		func(context.Context, []byte) ([]byte, error) { return []byte{0x30, 0}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Our sealer writes only signature SubFilters: rewrite it in place
+	// (same length) before the timestamp is made over the ranges.
+	b := readFile(t, out)
+	br := res.ByteRange
+	i := bytes.LastIndex(b[:br[1]], []byte("/ETSI.CAdES.detached"))
+	if i < 0 {
+		t.Fatal("no /SubFilter")
+	}
+	copy(b[i:], "/ETSI.RFC3161       ")
+	content := append(append([]byte{}, b[:br[1]]...), b[br[2]:br[2]+br[3]]...)
+	token, err := cms.RequestTimestamp(context.Background(), url, nil, content, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexTok := []byte(strings.ToUpper(hex.EncodeToString(token)))
+	copy(b[br[1]+1:], hexTok)
+	roots := pki(t).roots()
+	roots.AddCert(tsaRoot)
+	rep := mustVerify(t, b, Options{Roots: roots})
+	s := rep.Signatures[0]
+	if s.Verdict != Valid || s.SigningTimeSource != SourceTimestamp || s.Timestamp == nil || !s.Timestamp.Trusted {
+		t.Fatalf("%+v", s)
+	}
+	b[100] ^= 1
+	if rep := mustVerify(t, b, Options{Roots: roots}); rep.Signatures[0].Verdict != Invalid || rep.Signatures[0].Intact {
+		t.Fatalf("altered: %+v", rep.Signatures[0])
 	}
 }
