@@ -59,6 +59,18 @@ type fakeKey struct {
 
 const token = "static-test-token"
 
+func (v *fakeVault) setFault(f func(w http.ResponseWriter, r *http.Request, n int64) bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.fault = f
+}
+
+func (v *fakeVault) getFault() func(w http.ResponseWriter, r *http.Request, n int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.fault
+}
+
 func newFakeVault(t testing.TB) *fakeVault {
 	v := &fakeVault{keys: map[string]*fakeKey{}}
 	v.srv = httptest.NewTLSServer(http.HandlerFunc(v.serve))
@@ -86,7 +98,7 @@ func (v *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := v.calls.Add(1)
-	if v.fault != nil && v.fault(w, r, n) {
+	if f := v.getFault(); f != nil && f(w, r, n) {
 		return
 	}
 	if r.URL.Query().Get("api-version") == "" {
@@ -321,14 +333,14 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 	// Access removed: the vault answers 403 to sealkeep's identity.
-	v.fault = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+	v.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		vaultError(w, 403, "Forbidden", "The user, group or application does not have keys sign permission on key vault.")
 		return true
-	}
+	})
 	if _, err := v.open(t, v.add("jim", "v1", &fakeKey{priv: genKey(t, keypolicy.ECDSAP256), enabled: true})); !errors.Is(err, signer.ErrAccessDenied) {
 		t.Fatalf("403: %v", err)
 	}
-	v.fault = nil
+	v.setFault(nil)
 	// Keys the policy refuses, or that cannot sign.
 	weak, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	if _, err := v.open(t, v.add("p521", "v1", &fakeKey{priv: weak, enabled: true})); !errors.Is(err, signer.ErrUnsupported) || !errors.Is(err, keypolicy.ErrWeakKey) {
@@ -379,7 +391,7 @@ func TestThrottling(t *testing.T) {
 	before := runtime.NumGoroutine()
 
 	v.calls.Store(0)
-	v.fault = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+	v.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if n <= 2 {
 			throttle(w, "0")
 			return true
@@ -389,7 +401,7 @@ func TestThrottling(t *testing.T) {
 			return true
 		}
 		return false
-	}
+	})
 	if _, err := s.SignContext(context.Background(), d[:], crypto.SHA256); err != nil || v.calls.Load() != 4 {
 		t.Fatalf("throttled twice, then 503, then success: %v after %d calls", err, v.calls.Load())
 	}
@@ -397,7 +409,7 @@ func TestThrottling(t *testing.T) {
 	// Always throttled, with a Retry-After beyond the caller's deadline: give
 	// up at once and pass the vault's wait on.
 	v.calls.Store(0)
-	v.fault = func(w http.ResponseWriter, r *http.Request, n int64) bool { throttle(w, "7"); return true }
+	v.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool { throttle(w, "7"); return true })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err = s.SignContext(ctx, d[:], crypto.SHA256)
@@ -407,21 +419,21 @@ func TestThrottling(t *testing.T) {
 
 	// A vault that never answers: bounded by the context.
 	stop := make(chan struct{})
-	v.fault = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+	v.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		io.Copy(io.Discard, r.Body) // so that the server notices the client hanging up
 		select {
 		case <-r.Context().Done():
 		case <-stop:
 		}
 		return true
-	}
+	})
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
 	if _, err := s.SignContext(ctx2, d[:], crypto.SHA256); !errors.Is(err, signer.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("hung vault: %v", err)
 	}
 	close(stop)
-	v.fault = nil
+	v.setFault(nil)
 	v.srv.Client().Transport.(*http.Transport).CloseIdleConnections()
 	for i := 0; runtime.NumGoroutine() > before && i < 200; i++ {
 		time.Sleep(10 * time.Millisecond)

@@ -75,8 +75,8 @@ func (f *fakeKMS) version(name string) (*fakeVersion, error) {
 
 func (f *fakeKMS) GetPublicKey(ctx context.Context, req *kmspb.GetPublicKeyRequest) (*kmspb.PublicKey, error) {
 	n := f.calls.Add(1)
-	if f.fault != nil {
-		if err := f.fault(ctx, "GetPublicKey", n); err != nil {
+	if fault := f.getFault(); fault != nil {
+		if err := fault(ctx, "GetPublicKey", n); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +87,7 @@ func (f *fakeKMS) GetPublicKey(ctx context.Context, req *kmspb.GetPublicKeyReque
 	der, _ := x509.MarshalPKIXPublicKey(v.priv.Public())
 	p := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	crc := crc32c([]byte(p))
-	if f.corrupt != nil && f.corrupt(n) {
+	if c := f.getCorrupt(); c != nil && c(n) {
 		crc++
 	}
 	return &kmspb.PublicKey{Pem: p, Algorithm: v.alg, PemCrc32C: wrapperspb.Int64(crc), Name: req.GetName(), ProtectionLevel: kmspb.ProtectionLevel_HSM}, nil
@@ -95,8 +95,8 @@ func (f *fakeKMS) GetPublicKey(ctx context.Context, req *kmspb.GetPublicKeyReque
 
 func (f *fakeKMS) AsymmetricSign(ctx context.Context, req *kmspb.AsymmetricSignRequest) (*kmspb.AsymmetricSignResponse, error) {
 	n := f.calls.Add(1)
-	if f.fault != nil {
-		if err := f.fault(ctx, "AsymmetricSign", n); err != nil {
+	if fault := f.getFault(); fault != nil {
+		if err := fault(ctx, "AsymmetricSign", n); err != nil {
 			return nil, err
 		}
 	}
@@ -135,13 +135,37 @@ func (f *fakeKMS) AsymmetricSign(ctx context.Context, req *kmspb.AsymmetricSignR
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	crc := crc32c(sig)
-	if f.corrupt != nil && f.corrupt(n) {
+	if c := f.getCorrupt(); c != nil && c(n) {
 		sig[len(sig)/2] ^= 1 // corruption in transit: signature and checksum disagree
 	}
 	return &kmspb.AsymmetricSignResponse{
 		Signature: sig, SignatureCrc32C: wrapperspb.Int64(crc), VerifiedDigestCrc32C: req.GetDigestCrc32C() != nil,
 		Name: req.GetName(), ProtectionLevel: kmspb.ProtectionLevel_HSM,
 	}, nil
+}
+
+func (f *fakeKMS) setFault(fault func(ctx context.Context, rpc string, n int64) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault = fault
+}
+
+func (f *fakeKMS) getFault() func(ctx context.Context, rpc string, n int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fault
+}
+
+func (f *fakeKMS) setCorrupt(c func(n int64) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.corrupt = c
+}
+
+func (f *fakeKMS) getCorrupt() func(n int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.corrupt
 }
 
 func newFake(t testing.TB) (*fakeKMS, string) {
@@ -275,7 +299,7 @@ func TestIntegrityChecks(t *testing.T) {
 	f, addr := newFake(t)
 	raw := f.add("crc", genKey(t, keypolicy.ECDSAP256), kmspb.CryptoKeyVersion_EC_SIGN_P256_SHA256)
 	// A corrupted GetPublicKey answer, then a good one.
-	f.corrupt = func(n int64) bool { return n == 1 }
+	f.setCorrupt(func(n int64) bool { return n == 1 })
 	f.calls.Store(0)
 	s, err := open(t, addr, raw)
 	if err != nil || f.calls.Load() != 2 {
@@ -288,11 +312,11 @@ func TestIntegrityChecks(t *testing.T) {
 		t.Fatalf("sign with one corrupted answer: %v after %d calls", err, f.calls.Load())
 	}
 	// Always corrupted: never returned.
-	f.corrupt = func(int64) bool { return true }
+	f.setCorrupt(func(int64) bool { return true })
 	if _, err := s.SignContext(context.Background(), d[:], crypto.SHA256); !errors.Is(err, signer.ErrUnavailable) || !errors.Is(err, errIntegrity) {
 		t.Fatalf("always corrupted: %v", err)
 	}
-	f.corrupt = nil
+	f.setCorrupt(nil)
 }
 
 func TestRefusals(t *testing.T) {
@@ -311,13 +335,13 @@ func TestRefusals(t *testing.T) {
 	if !errors.Is(err, signer.ErrAccessDenied) || !strings.Contains(err.Error(), "customer's Cloud KMS refused") || f.calls.Load() != 1 {
 		t.Fatalf("disabled version: %v after %d calls", err, f.calls.Load())
 	}
-	f.fault = func(context.Context, string, int64) error {
+	f.setFault(func(context.Context, string, int64) error {
 		return status.Error(codes.PermissionDenied, "Permission 'cloudkms.cryptoKeyVersions.useToSign' denied")
-	}
+	})
 	if _, err := open(t, addr, f.add("jim", genKey(t, keypolicy.ECDSAP256), kmspb.CryptoKeyVersion_EC_SIGN_P256_SHA256)); !errors.Is(err, signer.ErrAccessDenied) {
 		t.Fatalf("permission denied: %v", err)
 	}
-	f.fault = nil
+	f.setFault(nil)
 	if _, err := open(t, addr, "gcpkms:projects/acme/locations/l/keyRings/r/cryptoKeys/none/cryptoKeyVersions/1"); !errors.Is(err, signer.ErrKeyNotFound) {
 		t.Fatalf("missing version: %v", err)
 	}
@@ -344,7 +368,7 @@ func TestTransientFailures(t *testing.T) {
 	d := sha256.Sum256([]byte("doc"))
 	before := runtime.NumGoroutine()
 	f.calls.Store(0)
-	f.fault = func(_ context.Context, _ string, n int64) error {
+	f.setFault(func(_ context.Context, _ string, n int64) error {
 		switch n {
 		case 1:
 			return status.Error(codes.Unavailable, "backend unavailable")
@@ -352,17 +376,17 @@ func TestTransientFailures(t *testing.T) {
 			return status.Error(codes.ResourceExhausted, "quota")
 		}
 		return nil
-	}
+	})
 	if _, err := s.SignContext(context.Background(), d[:], crypto.SHA256); err != nil || f.calls.Load() != 3 {
 		t.Fatalf("two transient failures: %v after %d calls", err, f.calls.Load())
 	}
 	// Quota exhausted with a RetryInfo beyond the deadline.
 	f.calls.Store(0)
-	f.fault = func(context.Context, string, int64) error {
+	f.setFault(func(context.Context, string, int64) error {
 		st, _ := status.New(codes.ResourceExhausted, "Quota exceeded for cryptographic requests").
 			WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(9 * time.Second)})
 		return st.Err()
-	}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err = s.SignContext(ctx, d[:], crypto.SHA256)
@@ -370,13 +394,13 @@ func TestTransientFailures(t *testing.T) {
 		t.Fatalf("quota: %v (RetryAfter %v) after %d calls", err, d, f.calls.Load())
 	}
 	// A service that never answers: bounded by the context.
-	f.fault = func(ctx context.Context, _ string, _ int64) error { <-ctx.Done(); return ctx.Err() }
+	f.setFault(func(ctx context.Context, _ string, _ int64) error { <-ctx.Done(); return ctx.Err() })
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
 	if _, err := s.SignContext(ctx2, d[:], crypto.SHA256); !errors.Is(err, signer.ErrUnavailable) {
 		t.Fatalf("hung service: %v", err)
 	}
-	f.fault = nil
+	f.setFault(nil)
 	for i := 0; runtime.NumGoroutine() > before && i < 200; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
