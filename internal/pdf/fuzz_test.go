@@ -164,12 +164,21 @@ func FuzzOpen(f *testing.F) {
 		if err := opts.check(); err != nil {
 			t.Fatal(err)
 		}
-		u, err := prepare(r, opts)
-		if err != nil {
-			return
+		check := func(u *update, err error) {
+			if err == nil && (u.contents <= u.byteRange || u.contents >= u.pos()) {
+				t.Fatalf("placeholders at %d and %d outside the update [%d,%d)", u.byteRange, u.contents, u.start, u.pos())
+			}
 		}
-		if u.contents <= u.byteRange || u.contents >= u.pos() {
-			t.Fatalf("placeholders at %d and %d outside the update [%d,%d)", u.byteRange, u.contents, u.start, u.pos())
+		check(prepare(r, opts))
+		// Sign in place into each unsigned signature field, visibly.
+		fields, _ := r.Latest().Fields()
+		for _, f := range fields {
+			if f.Type == "Sig" && f.Dict["V"] == nil {
+				o := opts
+				o.FieldName = f.Name
+				o.Visible = &Appearance{Lines: []string{"fuzz"}}
+				check(prepare(r, o))
+			}
 		}
 	})
 }
