@@ -574,6 +574,28 @@ func TestFormFilling(t *testing.T) {
 	if s := rep.Signatures[0]; !s.DocMDPOK || s.Updates[0].Class != FormFilling {
 		t.Fatalf("DocMDP P=2 must allow form filling: %+v", s)
 	}
+	// FieldMDP: the same update against a signature whose field locks
+	// FullName (a /Lock dictionary) or other fields.
+	r := open(t, b)
+	for _, tc := range []struct {
+		lock pdf.Dict
+		want string
+	}{
+		{pdf.Dict{"Action": pdf.Name("Include"), "Fields": pdf.Array{pdf.Text("FullName")}}, Other},
+		{pdf.Dict{"Action": pdf.Name("All")}, Other},
+		{pdf.Dict{"Action": pdf.Name("Exclude"), "Fields": pdf.Array{pdf.Text("FullName")}}, FormFilling},
+		{pdf.Dict{"Action": pdf.Name("Include"), "Fields": pdf.Array{pdf.Text("Other")}}, FormFilling},
+	} {
+		v := &verifier{ctx: context.Background(), ra: bytes.NewReader(b), size: int64(len(b)), r: r}
+		sf := &sigField{field: pdf.Field{Name: "Signature1", Dict: pdf.Dict{"Lock": tc.lock}}, dict: pdf.Dict{}}
+		s := Signature{Modification: None}
+		if err := v.checkUpdates(sf, &s, r.Revisions()[len(r.Revisions())-2]); err != nil {
+			t.Fatal(err)
+		}
+		if s.Modification != tc.want {
+			t.Fatalf("lock %v: modification %s, want %s (%q)", tc.lock, s.Modification, tc.want, s.Reasons)
+		}
+	}
 	moved := field.Dict.Clone()
 	moved["Rect"] = pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(600), pdf.Integer(800)}
 	b = appendRevision(t, signed, map[int]string{field.Ref.Num: objText(t, moved)}, nil)

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/asn1"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,5 +147,35 @@ func TestSealTwice(t *testing.T) {
 	ps := pdfsig(t, nss, twice)
 	if n := strings.Count(ps, "Signature is Valid"); n != 2 {
 		t.Fatalf("pdfsig: %d valid signatures:\n%s", n, ps)
+	}
+}
+
+// TestBERContents re-encodes the CMS of a sealed file as BER with
+// indefinite lengths (as some signers write it) in place: the signed
+// attributes are untouched, so the signature must still be valid, not
+// malformed.
+func TestBERContents(t *testing.T) {
+	b := sealedBase(t)
+	rep := mustVerify(t, b, Options{})
+	br := rep.Signatures[0].ByteRange
+	der := extractCMS(t, b, br)
+	// ContentInfo and its [0] EXPLICIT wrapper: 30 82 LL LL and A0 82 LL LL
+	// become 30 80 and A0 80, each closed by 00 00: the same length.
+	if der[0] != 0x30 || der[1] != 0x82 || der[15] != 0xa0 || der[16] != 0x82 {
+		t.Fatalf("unexpected DER head % x", der[:20])
+	}
+	ber := []byte{0x30, 0x80}
+	ber = append(ber, der[4:15]...) // contentType OID
+	ber = append(ber, 0xa0, 0x80)
+	ber = append(ber, der[19:]...)
+	ber = append(ber, 0, 0, 0, 0)
+	if len(ber) != len(der) {
+		t.Fatalf("length %d, want %d", len(ber), len(der))
+	}
+	out := append([]byte{}, b...)
+	copy(out[br[1]+1:], strings.ToUpper(hex.EncodeToString(ber)))
+	rep = mustVerify(t, out, Options{})
+	if s := rep.Signatures[0]; s.Verdict != Valid {
+		t.Fatalf("BER CMS: %+v", s)
 	}
 }
