@@ -77,7 +77,9 @@
 // same directory, fsync, rename, fsync of the directory), holding an
 // exclusive flock on the file's directory from the read to the rename, so
 // that rotations from several processes serialize instead of overwriting
-// each other's new version. Other processes holding the keyring open see
+// each other's new version, and deletes the temporary copies a rotation
+// killed before its rename left behind (they hold the KEKs of their time,
+// retired ones included). Other processes holding the keyring open see
 // new versions only when they reopen it. A keyring from the environment is read-only ([ErrReadOnly]).
 //
 // # Crypto-erasure

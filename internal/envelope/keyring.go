@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"sealkeep/internal/redact"
@@ -31,6 +32,7 @@ const (
 	maxKeyringSize  = 64 << 10
 	encodedKeySize  = 44 // padded base64 of 32 bytes
 	retiredKeyToken = "retired"
+	tempPrefix      = ".sealkeep-keyring-" // temporary copies, renamed into place
 )
 
 // Keyring is a [KEK] whose versions are held locally: from a keyring file
@@ -62,7 +64,12 @@ func CreateKeyringFile(path string) (*Keyring, error) {
 	kr := keyring{active: 1, versions: []kekVersion{{v: 1, key: redact.NewSecret(randomKey())}}}
 	data := kr.marshal()
 	defer clear(data)
-	if err := writeFile(path, data, false); err != nil {
+	unlock, err := lockDir(filepath.Dir(path)) // rotations clean up temporary files
+	if err == nil {
+		defer unlock()
+		err = writeFile(path, data, false)
+	}
+	if err != nil {
 		kr.zero()
 		return nil, err
 	}
@@ -235,6 +242,9 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 		data := kr.marshal()
 		err = writeFile(k.path, data, true)
 		clear(data)
+		if err == nil {
+			err = removeStaleCopies(filepath.Dir(target))
+		}
 	}
 	if err != nil {
 		kr.zero()
@@ -243,6 +253,26 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 	k.kr.zero()
 	k.kr = kr
 	return v, nil
+}
+
+// removeStaleCopies deletes the temporary keyring copies that a process
+// killed in the middle of a rotation left in dir: they hold every KEK of
+// their time, retired ones included, which would defeat crypto-erasure.
+// Call it holding the directory lock.
+func removeStaleCopies(dir string) error {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("envelope: keyring directory: %w", err)
+	}
+	for _, e := range es {
+		if !strings.HasPrefix(e.Name(), tempPrefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("envelope: removing a stale keyring copy: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeFile writes data to a temporary file in path's directory, syncs it,
@@ -258,7 +288,7 @@ func writeFile(path string, data []byte, replace bool) error {
 		path = target
 	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".sealkeep-keyring-*")
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("envelope: write keyring: %w", err)
 	}

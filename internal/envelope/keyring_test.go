@@ -391,6 +391,39 @@ func TestKeyringLeftoverTempFile(t *testing.T) {
 	if v, err := k.AddVersion(context.Background()); err != nil || v != 2 {
 		t.Errorf("rotate with a leftover temporary file: %d, %v", v, err)
 	}
+	onlyFile(t, dir, "keyring")
+}
+
+// TestKeyringRotationErasesCrashCopies: a process killed between writing
+// the temporary copy of the keyring and renaming it leaves a file holding
+// every KEK of its time. Retiring a version must not leave its key on disk
+// there, or crypto-erasure of old backups fails.
+func TestKeyringRotationErasesCrashCopies(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keyring")
+	k, err := CreateKeyringFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashCopy := filepath.Join(dir, ".sealkeep-keyring-4242")
+	if err := os.WriteFile(crashCopy, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.AddVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Retire(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashCopy); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a copy of the keyring holding retired KEK version 1 survives the rotation (%v)", err)
+	}
+	onlyFile(t, dir, "keyring")
 }
 
 // TestKeyringSymlink: rotating a keyring reached through a symbolic link

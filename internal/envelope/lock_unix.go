@@ -12,7 +12,9 @@ import (
 // for it, and returns the function that releases it. Keyring rotations hold
 // it from reading the file to renaming its replacement into place, so that
 // two processes rotating one keyring cannot overwrite each other's new
-// version. Locking the directory leaves no lock file behind.
+// version, and creation holds it so that a rotation's clean-up of temporary
+// files never removes one being written. Locking the directory leaves no
+// lock file behind.
 func lockDir(dir string) (unlock func(), err error) {
 	d, err := os.Open(dir)
 	if err != nil {
