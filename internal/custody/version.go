@@ -90,6 +90,7 @@ func (s *Service) GenerateKey(ctx context.Context, actor audit.Actor, identity, 
 	if err != nil {
 		return VersionInfo{}, nil, invalid(err)
 	}
+	defer local.Wipe(key) // the encrypted blob is the only copy kept
 	ident, v, err := s.addVersion(ctx, actor, identity, newVersion{
 		action: audit.ActionKeyGenerate, point: "generate", key: key,
 		details: map[string]string{audit.DetailAlgorithm: alg, audit.DetailKeyRef: KeyRefLocal},
@@ -368,6 +369,7 @@ func (s *Service) Import(ctx context.Context, actor audit.Actor, identity string
 	if err != nil {
 		return VersionInfo{}, s.reject(ctx, actor, ident, 0, "import", err)
 	}
+	defer b.Zero() // the encrypted blob is the only copy kept
 	if err := b.Validate(s.clock()); err != nil {
 		return VersionInfo{}, s.reject(ctx, actor, ident, 0, "import", err)
 	}
@@ -387,7 +389,6 @@ func (s *Service) Import(ctx context.Context, actor audit.Actor, identity string
 			return nil
 		},
 	})
-	b.Key = nil
 	if err != nil {
 		return VersionInfo{}, fmt.Errorf("import: %w", err)
 	}
