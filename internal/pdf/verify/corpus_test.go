@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"context"
 	"encoding/asn1"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,5 +179,47 @@ func TestBERContents(t *testing.T) {
 	rep = mustVerify(t, out, Options{})
 	if s := rep.Signatures[0]; s.Verdict != Valid {
 		t.Fatalf("BER CMS: %+v", s)
+	}
+}
+
+// TestCorpusAsIs verifies the corpus files as they are: the two signed by
+// third-party tools (@signpdf with node-forge; a pdf-lib DocMDP P=1
+// certification) are intact and valid (untrusted: self-signed) as pdfsig
+// also says; the unsigned files are invalid for want of a signature; the
+// encrypted file cannot be judged.
+func TestCorpusAsIs(t *testing.T) {
+	nss := nssDB(t)
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*.pdf"))
+	if err != nil || len(files) < 19 {
+		t.Fatalf("corpus: %v %d", err, len(files))
+	}
+	for _, path := range files {
+		name := filepath.Base(path)
+		rep, err := File(context.Background(), path, Options{Roots: pki(t).roots()})
+		switch name {
+		case "qpdf-aes256-userpw.pdf":
+			if !errors.Is(err, ErrUnreadable) {
+				t.Fatalf("%s: %v", name, err)
+			}
+			continue
+		case "signpdf-signed.pdf", "certified-docmdp-p1.pdf":
+			if err != nil || len(rep.Signatures) != 1 {
+				t.Fatalf("%s: %v %+v", name, err, rep)
+			}
+			s := rep.Signatures[0]
+			if !s.Intact || !s.Valid || s.Trusted || s.Verdict != Untrusted || s.Coverage != EntireFile || s.Modification != None {
+				t.Fatalf("%s: %+v", name, s)
+			}
+			if want := map[string]int{"certified-docmdp-p1.pdf": 1}[name]; s.DocMDP != want {
+				t.Fatalf("%s: DocMDP %d", name, s.DocMDP)
+			}
+			if ps := pdfsig(t, nss, path); !strings.Contains(ps, "Signature is Valid") {
+				t.Fatalf("pdfsig disagrees on %s:\n%s", name, ps)
+			}
+		default:
+			if err != nil || rep.Verdict != Invalid || len(rep.Signatures) != 0 {
+				t.Fatalf("%s: %v %+v", name, err, rep)
+			}
+		}
 	}
 }
