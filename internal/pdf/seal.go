@@ -264,6 +264,9 @@ type update struct {
 	contents     int64 // output offset of the /Contents "<"
 	contentsSize int
 	fieldName    string
+	// certified documents get no catalog change beyond the form: their
+	// DocMDP permissions are judged on what the update touches.
+	certified bool
 }
 
 func (u *update) pos() int64 { return u.start + int64(u.buf.Len()) }
@@ -330,7 +333,7 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		return nil, err
 	}
 	if existing != nil {
-		return prepareExisting(r, rv, catRef, cat, existing, opts)
+		return prepareExisting(r, rv, catRef, cat, existing, opts, level > 0)
 	}
 	pageNo := 1
 	if opts.Visible != nil {
@@ -341,7 +344,7 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 		return nil, err
 	}
 
-	u, alloc, err := newUpdate(r, opts, fieldName)
+	u, alloc, err := newUpdate(r, opts, fieldName, level > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -388,8 +391,8 @@ func prepare(r *Reader, opts SealOptions) (*update, error) {
 
 // newUpdate starts the appended revision and returns an allocator of new
 // object numbers.
-func newUpdate(r *Reader, opts SealOptions, fieldName string) (*update, func() Ref, error) {
-	u := &update{start: r.size, base: r.base, offsets: map[int]int64{}, gens: map[int]int{}, contentsSize: opts.ContentsSize, fieldName: fieldName}
+func newUpdate(r *Reader, opts SealOptions, fieldName string, certified bool) (*update, func() Ref, error) {
+	u := &update{start: r.size, base: r.base, offsets: map[int]int64{}, gens: map[int]int{}, contentsSize: opts.ContentsSize, fieldName: fieldName, certified: certified}
 	var last [1]byte
 	if err := r.readAt(last[:], r.size-1); err != nil {
 		return nil, nil, err
@@ -404,8 +407,8 @@ func newUpdate(r *Reader, opts SealOptions, fieldName string) (*update, func() R
 // prepareExisting signs into an unsigned signature field that is already
 // in the document (placed by whoever prepared it): the field gains /V and,
 // for a visible seal, an appearance sized to its own /Rect.
-func prepareExisting(r *Reader, rv *Revision, catRef Ref, cat Dict, f *Field, opts SealOptions) (*update, error) {
-	u, alloc, err := newUpdate(r, opts, f.Name)
+func prepareExisting(r *Reader, rv *Revision, catRef Ref, cat Dict, f *Field, opts SealOptions, certified bool) (*update, error) {
+	u, alloc, err := newUpdate(r, opts, f.Name, certified)
 	if err != nil {
 		return nil, err
 	}
@@ -506,6 +509,9 @@ func (u *update) finish(r *Reader, rv *Revision, alloc func() Ref, catRef Ref, c
 	v, err := effectiveVersion(r, rv, cat)
 	if err != nil {
 		return err
+	}
+	if u.certified {
+		v = 20 // leave /Version and /Extensions as the certifier signed them
 	}
 	if v < 17 {
 		cat["Version"] = Name("1.7")

@@ -164,6 +164,15 @@ func TestCertification(t *testing.T) {
 				t.Fatalf("approval seal on a P=%d document: %v", p, err)
 			}
 			checkSealed(t, out, out2, res2, 2, false)
+			// The approval seal touches no catalog entry beyond the form.
+			r2, _ := openFile(t, out2)
+			_, c1, _ := r.Latest().Catalog()
+			_, c2, _ := r2.Latest().Catalog()
+			for _, k := range []Name{"Version", "Extensions", "Perms"} {
+				if format(c1[k]) != format(c2[k]) {
+					t.Errorf("catalog /%s changed from %s to %s", k, format(c1[k]), format(c2[k]))
+				}
+			}
 		})
 	}
 	t.Run("already signed", func(t *testing.T) {
