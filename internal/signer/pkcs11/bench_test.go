@@ -38,7 +38,7 @@ func BenchmarkSign(b *testing.B) {
 	digest := d[:]
 	for _, alg := range []string{keypolicy.RSA2048, keypolicy.ECDSAP256} {
 		s := benchKey(b, alg)
-		key, err := s.find()
+		key, _, err := s.find()
 		if err != nil {
 			b.Fatal(err)
 		}

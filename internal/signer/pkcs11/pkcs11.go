@@ -193,6 +193,13 @@ func (t *token) context() (*crypto11.Context, uint64, error) {
 	return t.c, t.gen, nil
 }
 
+// generation returns the current connection generation.
+func (t *token) generation() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gen
+}
+
 // reset drops the connection of generation gen, so that the next call
 // reconnects; a connection made since by another caller is kept.
 func (t *token) reset(gen uint64) {
@@ -304,11 +311,12 @@ func Open(ctx context.Context, u *signer.URI) (*Signer, error) {
 	s := &Signer{t: tokenFor(loc), loc: loc, ref: loc.ref()}
 	var key crypto11.Signer
 	for attempt := 0; ; attempt++ {
-		key, err = s.find()
+		var gen uint64
+		key, gen, err = s.find()
 		if err == nil || attempt == 1 || !isReconnectable(err) {
 			break
 		}
-		s.t.reset(s.gen)
+		s.t.reset(gen)
 	}
 	if err != nil {
 		return nil, err
@@ -320,17 +328,19 @@ func Open(ctx context.Context, u *signer.URI) (*Signer, error) {
 	return s, nil
 }
 
-// find returns the key on the current connection, connecting and looking it
-// up again after a reconnection.
-func (s *Signer) find() (crypto11.Signer, error) {
+// find returns the key on the current connection and that connection's
+// generation, connecting and looking the key up again after a reconnection.
+// A caller whose use of the key fails resets that generation, never a newer
+// one that another caller has just made.
+func (s *Signer) find() (crypto11.Signer, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, gen, err := s.t.context()
 	if err != nil {
-		return nil, err
+		return nil, s.t.generation(), err
 	}
 	if s.key != nil && s.gen == gen {
-		return s.key, nil
+		return s.key, gen, nil
 	}
 	s.gen = gen
 	var label []byte
@@ -339,19 +349,19 @@ func (s *Signer) find() (crypto11.Signer, error) {
 	}
 	keys, err := c.FindKeyPairs(s.loc.id, label)
 	if err != nil {
-		return nil, s.t.mapError("finding key "+s.ref, err)
+		return nil, gen, s.t.mapError("finding key "+s.ref, err)
 	}
 	switch {
 	case len(keys) == 0:
-		return nil, fmt.Errorf("%w: pkcs11 token %q holds no key pair (private and public key with a CKA_ID) matching %s", signer.ErrKeyNotFound, s.loc.token, s.ref)
+		return nil, gen, fmt.Errorf("%w: pkcs11 token %q holds no key pair (private and public key with a CKA_ID) matching %s", signer.ErrKeyNotFound, s.loc.token, s.ref)
 	case len(keys) > 1:
-		return nil, fmt.Errorf("%w: pkcs11 token %q holds %d keys matching %s; name one by id=", signer.ErrInvalidURI, s.loc.token, len(keys), s.ref)
+		return nil, gen, fmt.Errorf("%w: pkcs11 token %q holds %d keys matching %s; name one by id=", signer.ErrInvalidURI, s.loc.token, len(keys), s.ref)
 	}
 	if s.pub != nil && !keypolicy.PublicKeysEqual(s.pub, keys[0].Public()) {
-		return nil, fmt.Errorf("%w: pkcs11 key %s now has a different public key; refusing to sign with it", signer.ErrKeyNotFound, s.ref)
+		return nil, gen, fmt.Errorf("%w: pkcs11 key %s now has a different public key; refusing to sign with it", signer.ErrKeyNotFound, s.ref)
 	}
 	s.key = keys[0]
-	return s.key, nil
+	return s.key, gen, nil
 }
 
 // Public returns the public key read when the signer was built.
@@ -380,7 +390,7 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: pkcs11 key %s: %w", signer.ErrUnavailable, s.ref, err)
 		}
-		key, err := s.find()
+		key, gen, err := s.find()
 		var sig []byte
 		if err == nil {
 			sig, err = key.Sign(rand.Reader, digest, opts)
@@ -397,9 +407,6 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		if attempt == 1 || !isReconnectable(err) {
 			return nil, err
 		}
-		s.mu.Lock()
-		gen := s.gen
-		s.mu.Unlock()
 		s.t.reset(gen)
 	}
 }

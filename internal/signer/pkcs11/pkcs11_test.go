@@ -409,3 +409,42 @@ func TestCreateRefusals(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
+
+// TestConcurrentReconnect: 8 goroutines sign, the token drops every session,
+// and the 8 go on signing: each call reconnects at most once, and all of
+// them succeed on one new connection.
+func TestConcurrentReconnect(t *testing.T) {
+	s := newKey(t, keypolicy.ECDSAP256)
+	d := sha256.Sum256([]byte("concurrent"))
+	gen := s.t.generation()
+	var wg, ready sync.WaitGroup
+	errs := make(chan error, 8*20)
+	resume := make(chan struct{})
+	sign := func() {
+		if _, err := s.SignContext(context.Background(), d[:], crypto.SHA256); err != nil {
+			errs <- err
+		}
+	}
+	ready.Add(8)
+	for range 8 {
+		wg.Go(func() {
+			sign()
+			ready.Done()
+			<-resume
+			for range 19 {
+				sign()
+			}
+		})
+	}
+	ready.Wait()
+	closeAllSessions(t, label)
+	close(resume)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if g := s.t.generation(); g != gen+1 {
+		t.Fatalf("connection generation %d -> %d, want exactly one reconnection", gen, g)
+	}
+}
