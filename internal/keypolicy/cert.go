@@ -22,7 +22,8 @@ var (
 const dateFormat = time.RFC3339
 
 // CheckLeaf decides whether cert may seal documents at time now: it must be
-// within its validity period, not a CA, carry a key usage extension with
+// within its validity period, carry no critical extension crypto/x509
+// leaves unprocessed, not be a CA, carry a key usage extension with
 // digitalSignature or nonRepudiation (contentCommitment), and, if it has an
 // extended key usage extension, list a usage that allows document signing.
 // The certificate's public key is checked with [CheckPublicKey].
@@ -41,6 +42,9 @@ func CheckLeaf(cert *x509.Certificate, now time.Time) error {
 	if now.After(cert.NotAfter) {
 		return fmt.Errorf("%w: it expired on %s (valid from %s); ask the CA for a new certificate",
 			ErrExpired, cert.NotAfter.UTC().Format(dateFormat), cert.NotBefore.UTC().Format(dateFormat))
+	}
+	if err := checkCriticalExtensions(cert); err != nil {
+		return err
 	}
 	if cert.BasicConstraintsValid && cert.IsCA {
 		return fmt.Errorf("%w: it has basicConstraints CA:TRUE; seal with an end-entity certificate issued by the CA, not the CA certificate itself", ErrLeafIsCA)
@@ -63,6 +67,17 @@ func CheckLeaf(cert *x509.Certificate, now time.Time) error {
 	return nil
 }
 
+// checkCriticalExtensions refuses a certificate with a critical extension
+// crypto/x509 leaves unprocessed, naming the extension.
+func checkCriticalExtensions(cert *x509.Certificate) error {
+	if len(cert.UnhandledCriticalExtensions) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %q marks extension %s critical, and neither sealkeep nor standard verifiers process it (RFC 5280 4.2); ask the CA for a certificate without it",
+		ErrCriticalExtension, cert.Subject.String(), cert.UnhandledCriticalExtensions[0])
+}
+
+// hasExtension reports whether cert carries the extension oid.
 func hasExtension(cert *x509.Certificate, oid asn1.ObjectIdentifier) bool {
 	for _, e := range cert.Extensions {
 		if e.Id.Equal(oid) {
@@ -121,6 +136,9 @@ func CheckChain(leaf *x509.Certificate, chain []*x509.Certificate) error {
 		}
 		if !ca.BasicConstraintsValid || !ca.IsCA {
 			return fmt.Errorf("%w: intermediate %q is not a CA certificate (no basicConstraints CA:TRUE)", ErrChain, ca.Subject.String())
+		}
+		if err := checkCriticalExtensions(ca); err != nil {
+			return fmt.Errorf("%w: %w", ErrChain, err)
 		}
 		if hasExtension(ca, oidExtensionKeyUsage) && ca.KeyUsage&x509.KeyUsageCertSign == 0 {
 			return fmt.Errorf("%w: %q has a key usage extension without keyCertSign, so it may not sign certificates (RFC 5280 4.2.1.3); supply the issuer's CA certificate",

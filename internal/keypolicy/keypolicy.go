@@ -88,6 +88,11 @@ var (
 	// ErrMismatch means a private key and a certificate (or two public keys
 	// that must be equal) do not match.
 	ErrMismatch = errors.New("key does not match the certificate")
+	// ErrCriticalExtension means a certificate carries a critical extension
+	// that crypto/x509 does not process: RFC 5280 makes relying parties,
+	// sealkeep's own verifier included, reject it, so no seal made with it
+	// would verify.
+	ErrCriticalExtension = errors.New("certificate has a critical extension that cannot be processed")
 )
 
 var generators = map[string]func() (crypto.Signer, error){

@@ -196,6 +196,12 @@ func TestCheckLeaf(t *testing.T) {
 		{"no key usage", variant(func(c *x509.Certificate) { c.KeyUsage = 0 }, key.Public()), keypolicy.ErrKeyUsage, "no key usage extension"},
 		{"serverAuth only", variant(func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} }, key.Public()), keypolicy.ErrExtKeyUsage, "documentSigning"},
 		{"P-224 key", variant(keep, &weak.PublicKey), keypolicy.ErrWeakKey, "P-224"},
+		{"unknown critical extension", variant(func(c *x509.Certificate) {
+			c.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 55555, 1}, Critical: true, Value: []byte{0x05, 0x00}}}
+		}, key.Public()), keypolicy.ErrCriticalExtension, "1.3.6.1.4.1.55555.1"},
+		{"unknown non-critical extension", variant(func(c *x509.Certificate) {
+			c.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 55555, 1}, Value: []byte{0x05, 0x00}}}
+		}, key.Public()), nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,6 +243,13 @@ func TestCheckChain(t *testing.T) {
 	noSign := &pkitest.Cert{Cert: pkitest.Issue(t, ch.Root, noSignTmpl, noSignKey.Public()), Key: noSignKey}
 	underNoSign := pkitest.Issue(t, noSign, pkitest.LeafTemplate("under no cert sign"), ch.Leaf.Key.Public())
 
+	// A CA certificate with a critical extension nothing here understands.
+	critKey := pkitest.Key(t, keypolicy.ECDSAP256, "critical ext")
+	critTmpl := pkitest.CATemplate("critical ext")
+	critTmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 55555, 2}, Critical: true, Value: []byte{0x05, 0x00}}}
+	crit := &pkitest.Cert{Cert: pkitest.Issue(t, ch.Root, critTmpl, critKey.Public()), Key: critKey}
+	underCrit := pkitest.Issue(t, crit, pkitest.LeafTemplate("under critical ext"), ch.Leaf.Key.Public())
+
 	// Path length: root(pathlen 0) → inter → leaf has one CA below the root.
 	plRootKey := pkitest.Key(t, keypolicy.ECDSAP256, "pathlen root")
 	plRootTmpl := pkitest.CATemplate("pathlen root")
@@ -267,6 +280,7 @@ func TestCheckChain(t *testing.T) {
 		{"impostor intermediate", leaf, []*x509.Certificate{impostor, root}, "does not verify"},
 		{"intermediate not a CA", underNotCA, []*x509.Certificate{notCA.Cert, root}, "not a CA certificate"},
 		{"intermediate without keyCertSign", underNoSign, []*x509.Certificate{noSign.Cert, root}, "keyCertSign"},
+		{"intermediate with an unknown critical extension", underCrit, []*x509.Certificate{crit.Cert, root}, "1.3.6.1.4.1.55555.2"},
 		{"path length violated", plLeaf, []*x509.Certificate{plInter.Cert, plRoot.Cert}, "pathLenConstraint"},
 		{"certificates after the root", leaf, []*x509.Certificate{inter, root, other.Root.Cert}, "self-signed, yet the chain continues"},
 		{"self-signed leaf with a chain", self, []*x509.Certificate{root}, "self-signed, yet the chain continues"},
