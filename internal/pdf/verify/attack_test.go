@@ -370,6 +370,41 @@ func TestShadow(t *testing.T) {
 		b := appendRevision(t, signed, map[int]string{fref.Num: objText(t, f)}, nil)
 		expect(t, b, Modified, Other)
 	})
+	t.Run("replace image under P=3", func(t *testing.T) {
+		// An image XObject has a /Subtype too; replacing it is never an
+		// annotation change, even under a certification that allows
+		// annotations.
+		signed := sealBytes(t, orig, sealCfg{opts: pdf.SealOptions{DocMDP: 3}})
+		res, err := rv.Dict(page["Resources"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		xobjs, err := rv.Dict(res["XObject"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var xref pdf.Ref
+		for _, x := range xobjs {
+			xref = x.(pdf.Ref)
+		}
+		img, err := rv.Get(xref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := img.(*pdf.Stream).Dict.Clone()
+		delete(d, "Type")
+		delete(d, "Filter")
+		delete(d, "DecodeParms")
+		delete(d, "SMask")
+		d["Length"] = pdf.Integer(4)
+		d["Width"], d["Height"], d["BitsPerComponent"], d["ColorSpace"] = pdf.Integer(2), pdf.Integer(2), pdf.Integer(8), pdf.Name("DeviceGray")
+		body := strings.TrimSuffix(objText(t, d), "\n") + "\nstream\n\x00\xff\x00\xff\nendstream"
+		b := appendRevision(t, signed, map[int]string{xref.Num: body}, nil)
+		rep := expect(t, b, Modified, Other)
+		if rep.Signatures[0].DocMDPOK {
+			t.Fatal("DocMDP P=3 allowed replacing an image")
+		}
+	})
 	t.Run("replace annotation", func(t *testing.T) {
 		signed := sealedBase(t)
 		var annots pdf.Array

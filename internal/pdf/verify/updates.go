@@ -508,10 +508,26 @@ func asDict(o pdf.Object) (pdf.Dict, bool) {
 	return nil, false
 }
 
-// isAnnot reports whether d is an annotation other than a widget.
-func isAnnot(d pdf.Dict) bool {
-	st := d.Name("Subtype")
-	return st != "" && st != "Widget" && (d.Name("Type") == "Annot" || d.Name("Type") == "")
+// annotSubtypes are the annotation subtypes of ISO 32000-2 §12.5.6 other
+// than Widget.
+var annotSubtypes = map[pdf.Name]bool{
+	"Text": true, "Link": true, "FreeText": true, "Line": true, "Square": true, "Circle": true,
+	"Polygon": true, "PolyLine": true, "Highlight": true, "Underline": true, "Squiggly": true,
+	"StrikeOut": true, "Caret": true, "Stamp": true, "Ink": true, "Popup": true,
+	"FileAttachment": true, "Sound": true, "Movie": true, "Screen": true, "PrinterMark": true,
+	"TrapNet": true, "Watermark": true, "3D": true, "Redact": true, "Projection": true, "RichMedia": true,
+}
+
+// isAnnot reports whether o is an annotation dictionary other than a
+// widget. Streams (images, forms) are never annotations, whatever their
+// /Subtype.
+func isAnnot(o pdf.Object) bool {
+	d, ok := o.(pdf.Dict)
+	if !ok {
+		return false
+	}
+	t := d.Name("Type")
+	return annotSubtypes[d.Name("Subtype")] && (t == "Annot" || t == "")
 }
 
 // classify sets ch.class (or leaves it "" for a new object that must be
@@ -549,7 +565,7 @@ func (v *verifier) classify(ch *change, pc, cc *revCtx) {
 		set(ClassMetadata, "document information dictionary")
 	case n == cc.metadata.Num && cc.metadata.Num != 0:
 		set(ClassMetadata, "XMP metadata")
-	case newIsD && isAnnot(newD) && (ch.old == nil || (oldIsD && isAnnot(oldD))):
+	case isAnnot(ch.new) && (ch.old == nil || isAnnot(ch.old)):
 		if ch.old == nil {
 			set(Annotations, "new /%s annotation", newD.Name("Subtype"))
 		} else {
@@ -710,7 +726,7 @@ func (v *verifier) annotsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, st
 			raise(ClassSignature, fmt.Sprintf("signature widget %v added", r))
 		case isField:
 			raise(Other, fmt.Sprintf("form field widget %v added", r))
-		case d != nil && isAnnot(d):
+		case isAnnot(d):
 			raise(Annotations, fmt.Sprintf("/%s annotation %v added", d.Name("Subtype"), r))
 			cc.addAP(d, Annotations)
 		default:
@@ -782,12 +798,18 @@ func (v *verifier) allAnnots(o pdf.Object, c *revCtx) bool {
 		if !ok {
 			return false
 		}
-		d, err := c.rv.Dict(r)
-		if err != nil || d.Name("Subtype") == "" {
+		d, err := c.rv.Get(r)
+		if err != nil || !(isAnnot(d) || isWidget(d)) {
 			return false
 		}
 	}
 	return true
+}
+
+// isWidget reports whether o is a widget annotation dictionary.
+func isWidget(o pdf.Object) bool {
+	d, ok := o.(pdf.Dict)
+	return ok && d.Name("Subtype") == "Widget"
 }
 
 func isArray(o pdf.Object) bool { _, ok := o.(pdf.Array); return ok }
