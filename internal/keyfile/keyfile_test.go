@@ -609,6 +609,17 @@ func TestReadPassphrase(t *testing.T) {
 	if stderr.Len() != 0 {
 		t.Fatalf("prompted without a terminal: %q", stderr.String())
 	}
+	// A file that is no passphrase (a key, a disk image, /dev/zero) is
+	// refused after a bounded read, without echoing what it holds.
+	big := writeFile(t, dir, "big", bytes.Repeat([]byte("x"), MaxPassphraseSize+1))
+	for _, f := range []string{big, "/dev/zero"} {
+		if _, err := ReadPassphrase(f, "", "", stdin, &stderr); !errors.Is(err, ErrNoPassphrase) || strings.Contains(err.Error(), "xxxx") {
+			t.Errorf("%s: %v, want ErrNoPassphrase", f, err)
+		}
+	}
+	if got, err := ReadPassphrase(writeFile(t, dir, "max", bytes.Repeat([]byte("y"), MaxPassphraseSize)), "", "", stdin, &stderr); err != nil || len(got) != MaxPassphraseSize {
+		t.Errorf("a passphrase of exactly MaxPassphraseSize bytes: %d bytes, %v", len(got), err)
+	}
 }
 
 // TestDemoIdentity parses and validates the committed demo PKCS #12

@@ -9,9 +9,13 @@ import (
 	"golang.org/x/term"
 )
 
+// MaxPassphraseSize caps what [ReadPassphrase] reads from a passphrase file.
+const MaxPassphraseSize = 4096
+
 // ReadPassphrase returns a passphrase from the first source that applies:
 //
-//  1. file, if not empty: its contents, less one trailing newline;
+//  1. file, if not empty: its contents, less one trailing newline, at most
+//     [MaxPassphraseSize] bytes (it may be a pipe such as /dev/stdin);
 //  2. envVar, if not empty and set in the environment;
 //  3. an interactive prompt, if stdin is a terminal: prompt goes to stderr
 //     and the typed passphrase is not echoed.
@@ -22,9 +26,9 @@ import (
 // users can read in the process list.
 func ReadPassphrase(file, envVar string, prompt string, stdin *os.File, stderr io.Writer) ([]byte, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		b, err := readPassphraseFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("%w: cannot read the passphrase file: %v", ErrNoPassphrase, err)
+			return nil, err
 		}
 		b = bytes.TrimSuffix(b, []byte("\n"))
 		b = bytes.TrimSuffix(b, []byte("\r"))
@@ -52,4 +56,24 @@ func ReadPassphrase(file, envVar string, prompt string, stdin *os.File, stderr i
 		how += " or set $" + envVar
 	}
 	return nil, fmt.Errorf("%w: %s (no terminal to prompt on)", ErrNoPassphrase, how)
+}
+
+// readPassphraseFile reads at most MaxPassphraseSize bytes of file and
+// refuses a longer one; it never quotes the content.
+func readPassphraseFile(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot read the passphrase file: %v", ErrNoPassphrase, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxPassphraseSize+1))
+	if err != nil {
+		clear(b)
+		return nil, fmt.Errorf("%w: cannot read the passphrase file: %v", ErrNoPassphrase, err)
+	}
+	if len(b) > MaxPassphraseSize {
+		clear(b)
+		return nil, fmt.Errorf("%w: the passphrase file %s is longer than %d bytes; is it the right file?", ErrNoPassphrase, file, MaxPassphraseSize)
+	}
+	return b, nil
 }
