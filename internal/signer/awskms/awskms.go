@@ -445,6 +445,9 @@ func Create(ctx context.Context, u *signer.URI, algorithm string, opts ...Option
 	keyID := aws.ToString(out.KeyMetadata.Arn)
 	if alias != "" {
 		if _, err := c.KMS.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(keyID)}); err != nil {
+			// Do not leave an unnamed key behind (best effort; KMS waits
+			// 7 days before deleting it).
+			_, _ = c.KMS.ScheduleKeyDeletion(context.WithoutCancel(ctx), &kms.ScheduleKeyDeletionInput{KeyId: aws.String(keyID), PendingWindowInDays: aws.Int32(7)})
 			return nil, MapError("CreateAlias", c.Ref(keyID), err)
 		}
 	}

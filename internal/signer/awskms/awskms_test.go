@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -184,6 +185,17 @@ func TestCreateWithAliasAndRSA4096(t *testing.T) {
 		t.Fatal("alias opens another key")
 	}
 	selfSign(t, byAlias)
+	// The alias is taken now: a second key under it is refused, and the key
+	// made for it is scheduled for deletion rather than left behind.
+	_, err = Create(context.Background(), parse(t, withKey(base, alias)), keypolicy.ECDSAP256)
+	if err == nil || !strings.Contains(err.Error(), "CreateAlias") {
+		t.Fatalf("second key under the same alias: %v", err)
+	}
+	orphan := regexp.MustCompile(`arn:aws:kms:[^?\s]+`).FindString(err.Error())
+	md, derr := admin(t, base).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: &orphan})
+	if derr != nil || md.KeyMetadata.KeyState != types.KeyStatePendingDeletion {
+		t.Fatalf("key %q made for the taken alias: %v %v, want pending deletion", orphan, md, derr)
+	}
 }
 
 func TestRejectedKeys(t *testing.T) {
