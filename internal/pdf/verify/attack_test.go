@@ -639,3 +639,32 @@ func TestFormFilling(t *testing.T) {
 		t.Fatal("DocMDP P=2 allowed moving a field")
 	}
 }
+
+// TestDSSUpdate: validation data added after a seal (a /DSS dictionary
+// with a certificate stream) is a dss update; the seal stays valid, also
+// under DocMDP P=1.
+func TestDSSUpdate(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf"))
+	for _, p := range []int{0, 1} {
+		signed := sealBytes(t, orig, sealCfg{opts: pdf.SealOptions{DocMDP: p}})
+		rv := open(t, signed).Latest()
+		catRef, cat, err := rv.Catalog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := nextNum(t, signed)
+		c := cat.Clone()
+		c["DSS"] = pdf.Ref{Num: n}
+		cert := string(pki(t).leaf.Raw)
+		b := appendRevision(t, signed, map[int]string{
+			catRef.Num: objText(t, c),
+			n:          objText(t, pdf.Dict{"Certs": pdf.Array{pdf.Ref{Num: n + 1}}}),
+			n + 1:      fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(cert), cert),
+		}, nil)
+		rep := mustVerify(t, b, Options{})
+		s := rep.Signatures[0]
+		if s.Verdict != Valid || len(s.Updates) != 1 || s.Updates[0].Class != ClassDSS || !s.DocMDPOK {
+			t.Fatalf("P=%d: %+v", p, s)
+		}
+	}
+}

@@ -16,16 +16,18 @@ const maxChanges = 20
 // most severe class after it.
 func severity(class string) int {
 	switch class {
-	case ClassMetadata, ClassDSS:
+	case ClassMetadata:
 		return 0
-	case ClassSignature:
+	case ClassDSS:
 		return 1
-	case FormFilling:
+	case ClassSignature:
 		return 2
-	case Annotations:
+	case FormFilling:
 		return 3
+	case Annotations:
+		return 4
 	}
-	return 4
+	return 5
 }
 
 // docMDPAllows reports whether DocMDP permission level p allows a class.
