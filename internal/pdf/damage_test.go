@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -337,4 +338,44 @@ func TestScanHeadersWindowEdges(t *testing.T) {
 			t.Errorf("header at %d: found %v", at, got)
 		}
 	}
+}
+
+// shrinking is a ReaderAt whose data is cut in half once the copy starts
+// (the parser reads the start of the file once, in the header and tail
+// windows; the copy reads it again), as a file truncated by another
+// process while it is sealed.
+type shrinking struct {
+	data   []byte
+	starts int
+}
+
+func (s *shrinking) ReadAt(p []byte, off int64) (int, error) {
+	if off == 0 && len(p) > 1024 {
+		s.starts++
+	}
+	d := s.data
+	if s.starts > 1 {
+		d = d[:len(d)/2]
+	}
+	if off >= int64(len(d)) {
+		return 0, io.EOF
+	}
+	n := copy(p, d[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func TestInputShrinksWhileSealing(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "corpus", "qpdf-qdf-uncompressed.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err = Seal(context.Background(), &shrinking{data: data}, int64(len(data)), filepath.Join(dir, "out.pdf"), SealOptions{}, newTestSigner(t).sign)
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "shrank") {
+		t.Fatalf("got %v, want ErrMalformed about the input shrinking", err)
+	}
+	assertEmptyDir(t, dir)
 }

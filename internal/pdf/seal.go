@@ -124,8 +124,10 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 	// file once /ByteRange is patched, after the whole output has been read
 	// back and checked by selfCheck.
 	h := opts.Digest.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), io.NewSectionReader(in, 0, size)); err != nil {
+	if n, err := io.Copy(io.MultiWriter(tmp, h), io.NewSectionReader(in, 0, size)); err != nil {
 		return nil, fmt.Errorf("copying the input: %w", err)
+	} else if n != size {
+		return nil, fmt.Errorf("%w: the input shrank from %d to %d bytes while it was sealed", ErrMalformed, size, n)
 	}
 	if _, err := tmp.Write(u.buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("writing the update: %w", err)
