@@ -57,9 +57,14 @@ func decode(d Dict, raw io.Reader, rawLen int64, max int64, at int64) ([]byte, e
 	if n > max {
 		return nil, limit("stream at byte %d decompresses to more than %d bytes", at, max)
 	}
-	p, _ := parms.(Dict)
-	if p == nil {
+	var p Dict
+	switch x := parms.(type) {
+	case nil, Null:
 		return buf.Bytes(), nil
+	case Dict:
+		p = x
+	default:
+		return nil, malformed(at, "/DecodeParms is a %s, not a direct dictionary", kindName(parms))
 	}
 	return unpredict(buf.Bytes(), p, at)
 }
