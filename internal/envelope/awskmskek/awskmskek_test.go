@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/envelope/kektest"
 	"sealkeep/internal/signer"
 	"sealkeep/internal/signer/awskms"
 	"sealkeep/internal/testenv"
@@ -314,4 +315,21 @@ func TestRefusedKey(t *testing.T) {
 			t.Errorf("%s: %v, want ErrInvalidInput", name, err)
 		}
 	}
+}
+
+// TestContract runs the contract every envelope.KEK must pass, against
+// local-kms.
+func TestContract(t *testing.T) {
+	c, base := localKMS(t)
+	cfg := Config{Active: 1, Keys: map[uint32]string{1: symmetricKey(t, c, base)}}
+	k, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kektest.Run(t, k)
+	rot, err := New(context.Background(), cfg, WithSave(func(context.Context, Config) error { return nil }), WithDeletionWindow(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kektest.RunRotation(t, rot)
 }
