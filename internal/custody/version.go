@@ -12,6 +12,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"sealkeep/internal/audit"
@@ -267,6 +268,27 @@ func (s *Service) reject(ctx context.Context, actor audit.Actor, ident store.Ide
 	return errors.Join(invalid(cause), s.recordSecurityEvent(ctx, e))
 }
 
+// checkStillValid refuses to activate a version whose certificate has
+// expired or is not yet valid since it was uploaded or imported: a version
+// that cannot seal must not become the one that seals (FAULTS.md 6). A
+// version without a certificate is left to the lifecycle check.
+func checkStillValid(v *store.Version, now time.Time) error {
+	if v.CertDER == nil {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(v.CertDER)
+	if err != nil {
+		return fmt.Errorf("stored certificate of version %d: %w", v.Version, err)
+	}
+	switch {
+	case now.Before(leaf.NotBefore):
+		return invalid(fmt.Errorf("%w: the certificate is valid only from %s", keypolicy.ErrNotYetValid, leaf.NotBefore.UTC().Format(time.RFC3339)))
+	case now.After(leaf.NotAfter):
+		return invalid(fmt.Errorf("%w: the certificate expired on %s; upload or import a current certificate as a new version", keypolicy.ErrExpired, leaf.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	return nil
+}
+
 // parseChain parses DER certificates.
 func parseCerts(ders [][]byte) ([]*x509.Certificate, error) {
 	out := make([]*x509.Certificate, 0, len(ders))
@@ -443,6 +465,9 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 		}
 		subj := audit.Subject{Org: ident.OrgID, Identity: identity, Version: version}
 		now := s.now()
+		if err := checkStillValid(target, now); err != nil {
+			return fmt.Errorf("activate version %d: %w", version, err)
+		}
 		if active == nil {
 			st, err := next(target.Status, audit.ActionVersionActivate)
 			if err != nil {
