@@ -119,8 +119,8 @@ type pending struct {
 // prepare runs the checks that need no digest: the structure, the byte
 // range and the CMS parse.
 func (v *verifier) prepare(sf *sigField) (*pending, error) {
-	p := &pending{sf: sf, s: Signature{Field: sf.field.Name, Revision: -1, Coverage: Partial, Modification: None,
-		Updates: []Update{}, DocMDPOK: true, Reasons: []string{}, Notes: []string{}}}
+	p := &pending{sf: sf, s: Signature{Field: sf.field.Name, Revision: -1, ByteRange: []int64{}, Coverage: Partial,
+		Modification: None, Updates: []Update{}, DocMDPOK: true, Reasons: []string{}, Notes: []string{}}}
 	s := &p.s
 	if sf.err != nil {
 		s.fail("signature dictionary: %v", sf.err)
