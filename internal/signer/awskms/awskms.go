@@ -9,7 +9,8 @@
 // region is required unless the key is an ARN (which names its region) or
 // the environment configures one. role, with an optional external-id, is a
 // role to assume through STS before calling KMS (cross-account access);
-// endpoint overrides the KMS endpoint (VPC endpoints, the local-kms emulator).
+// endpoint overrides the KMS endpoint (VPC endpoints; plain http only on
+// the loopback interface, for the local-kms emulator).
 // The URI holds no secret: credentials come from the SDK's default chain
 // (environment, shared configuration, instance or task role).
 //
@@ -129,8 +130,10 @@ func NewClient(ctx context.Context, u *signer.URI, opts ...Option) (*Client, err
 		}
 	}
 	if ep := q.Get("endpoint"); ep != "" {
-		if p, err := url.Parse(ep); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			return nil, fmt.Errorf("%w: awskms endpoint must be an http(s) URL", signer.ErrInvalidURI)
+		p, err := url.Parse(ep)
+		loopback := err == nil && (p.Hostname() == "localhost" || net.ParseIP(p.Hostname()).IsLoopback())
+		if err != nil || p.Host == "" || !(p.Scheme == "https" || p.Scheme == "http" && loopback) {
+			return nil, fmt.Errorf("%w: awskms endpoint must be an https URL (http only on the loopback interface)", signer.ErrInvalidURI)
 		}
 	}
 	key := region + "\x00" + q.Encode()

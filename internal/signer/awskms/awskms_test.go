@@ -474,10 +474,11 @@ func TestBadSignatureIsRejected(t *testing.T) {
 func TestURIs(t *testing.T) {
 	ctx := context.Background()
 	for _, raw := range []string{
-		"awskms:?region=eu-west-1",                   // no key
-		"awskms:k?region=eu-west-1&endpoint=ftp://x", // bad endpoint
-		"awskms:k?region=eu-west-1&colour=blue",      // unknown parameter
-		"awskms:k?region=eu-west-1&secret=hunter2",   // refused by ParseURI
+		"awskms:?region=eu-west-1",                                  // no key
+		"awskms:k?region=eu-west-1&endpoint=ftp://x",                // bad endpoint
+		"awskms:k?region=eu-west-1&endpoint=http://kms.example.com", // plain http off loopback
+		"awskms:k?region=eu-west-1&colour=blue",                     // unknown parameter
+		"awskms:k?region=eu-west-1&secret=hunter2",                  // refused by ParseURI
 	} {
 		_, err := signer.Open(ctx, raw)
 		if !errors.Is(err, signer.ErrInvalidURI) {

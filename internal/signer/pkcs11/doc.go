@@ -13,7 +13,8 @@
 // of the PKCS#11 library, required) and pin-source, which says where the user
 // PIN comes from:
 //
-//   - pin-source=file:/path (RFC 7512): the first line of that file;
+//   - pin-source=file:/path (RFC 7512): the first line of that file, which
+//     must not be accessible to group or others (mode 0600 or stricter);
 //   - pin-source=env:NAME (a sealkeep extension): the environment variable NAME.
 //
 // pin-value is refused (by [signer.ParseURI]): the URI stored in the database

@@ -113,6 +113,9 @@ func pinReader(src string) (func() (string, error), error) {
 			return nil, fmt.Errorf("%w: pkcs11 pin-source file must be an absolute path", signer.ErrInvalidURI)
 		}
 		return func() (string, error) {
+			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				return "", fmt.Errorf("%w: the PIN file named by pin-source is accessible to group or others (mode %v); chmod 600 it", signer.ErrAccessDenied, fi.Mode().Perm())
+			}
 			b, err := os.ReadFile(path)
 			if err != nil {
 				// The error names the file, never its content.

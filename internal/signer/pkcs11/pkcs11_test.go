@@ -263,6 +263,16 @@ func TestWrongPIN(t *testing.T) {
 		t.Fatalf("wrong PIN: %v, want ErrAccessDenied naming the PIN refusal", err)
 	}
 	checkNoPIN(t, err)
+	// A PIN file others can read is refused before it is read.
+	loose := filepath.Join(t.TempDir(), "loose.pin")
+	os.WriteFile(loose, []byte(userPIN), 0o644)
+	os.Chmod(loose, 0o644)
+	CloseAll()
+	if _, err := Open(context.Background(), keyURI(label, s.loc.object, "file:"+loose)); !errors.Is(err, signer.ErrAccessDenied) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable PIN file: %v", err)
+	} else {
+		checkNoPIN(t, err)
+	}
 	// The right PIN still works (one failure does not lock the token).
 	ok, err := Open(context.Background(), keyURI(label, s.loc.object, "file:"+pinFile))
 	if err != nil {
