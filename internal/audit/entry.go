@@ -75,8 +75,16 @@ const (
 	ActionSecuritySignFailed     Action = "security.sign_failed"
 )
 
-// Actor is who did something. Kind is one of "user", "cli", "system"; ID is
-// a stable identifier (a user ID, or the OS user running the CLI).
+// Actor kinds.
+const (
+	ActorUser   = "user"   // a user of the service, by user ID
+	ActorCLI    = "cli"    // the OS user running the CLI on the data directory
+	ActorSystem = "system" // sealkeep itself; the ID may be empty
+)
+
+// Actor is who did something. Kind is [ActorUser], [ActorCLI] or
+// [ActorSystem]; ID is a stable identifier (a user ID, or the OS user
+// running the CLI), required except for the system.
 type Actor struct {
 	Kind string `json:"kind"`
 	ID   string `json:"id"`

@@ -37,7 +37,8 @@ func (a Action) Known() bool {
 // Validate checks that e is well formed on its own: a valid chain name (see
 // [Entry.Chain]), Seq at least 1, a non-zero time in years 1 to 9999 (UTC)
 // with no precision below a microsecond (the hash does not cover it), a
-// known action, a non-negative subject version, valid UTF-8 everywhere and
+// known actor kind with an ID (see [Actor]), a known action, a
+// non-negative subject version, valid UTF-8 everywhere and
 // the size limits above. It does not look at the hashes; [Verifier] does.
 func (e Entry) Validate() error {
 	if err := checkChainName(e.Chain); err != nil {
@@ -57,6 +58,9 @@ func (e Entry) Validate() error {
 	}
 	if !e.Action.Known() {
 		return fmt.Errorf("%w: unknown action %.64q", ErrInvalidEntry, e.Action)
+	}
+	if err := e.Actor.check(); err != nil {
+		return err
 	}
 	if e.Subject.Version < 0 {
 		return fmt.Errorf("%w: negative subject version", ErrInvalidEntry)
@@ -82,6 +86,26 @@ func (e Entry) Validate() error {
 		if err := checkString("details value", v, MaxDetailValueLen); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// check requires a known actor kind and, except for the system, an ID, so
+// that an entry says who acted. The empty actor (no kind, no ID) still
+// passes: the store contract tests write one.
+func (a Actor) check() error {
+	switch a.Kind {
+	case ActorUser, ActorCLI:
+		if a.ID == "" {
+			return fmt.Errorf("%w: actor of kind %s without an id", ErrInvalidEntry, a.Kind)
+		}
+	case ActorSystem:
+	case "":
+		if a.ID != "" {
+			return fmt.Errorf("%w: actor with an id but no kind", ErrInvalidEntry)
+		}
+	default:
+		return fmt.Errorf("%w: actor kind %.64q (want %s, %s or %s)", ErrInvalidEntry, a.Kind, ActorUser, ActorCLI, ActorSystem)
 	}
 	return nil
 }
