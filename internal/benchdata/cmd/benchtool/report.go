@@ -414,7 +414,7 @@ func f1MB(kb float64) string { return strconv.FormatFloat(kb/1024, 'f', 1, 64) +
 
 func providers(t *table, r results) {
 	t.section("Provider overhead: our SignContext vs the bare SDK / PKCS#11 call (includes the mandatory verification)",
-		"| provider | key | bare call | sealkeep | overhead | of which verification | CPU/op bare → sealkeep | goal | verdict |")
+		"| provider | key | bare call (wall) | sealkeep (wall) | wall overhead | CPU per call: bare → sealkeep (verify alone) | judged on | goal | verdict |")
 	for _, c := range []struct{ pkg, bare string }{
 		{"signer/awskms", "bare-sdk"}, {"signer/pkcs11", "bare-crypto11"},
 		{"signer/azurekv", "bare-sdk"}, {"signer/gcpkms", "bare-client"},
@@ -429,19 +429,26 @@ func providers(t *table, r results) {
 				continue
 			}
 			found = true
-			over := ours - bare
-			pct := over / bare * 100
-			ver := ""
-			if v, ok := r.get(base+"/verify-only", "ns/op"); ok {
-				ver = ms(v)
-			}
-			cpu := ""
+			over, pct := ours-bare, (ours-bare)/bare*100
+			wall := fmt.Sprintf("%+.1f%% (%+.3f ms)", pct, over/1e6)
+			// The CPU spent per call in this process is steadier than wall
+			// time on a loaded machine; where it is measured, the overhead
+			// is judged on it (as a share of the bare call's wall time).
+			cpu, judged := "", "wall"
 			if cb, ok := r.get(base+"/"+c.bare, "cpu-us/op"); ok {
 				co, _ := r.get(base+"/sealkeep", "cpu-us/op")
 				cpu = f0(cb) + " → " + f0(co) + " µs"
+				if cv, ok := r.get(base+"/verify-only", "cpu-us/op"); ok {
+					cpu += " (" + f0(cv) + " µs)"
+				}
+				over, pct = (co-cb)*1e3, (co-cb)*1e3/bare*100
+				judged = fmt.Sprintf("CPU: %+.1f%% (%+.3f ms)", pct, over/1e6)
 			}
-			t.row(prov, alg, ms(bare), ms(ours), fmt.Sprintf("%+.1f%% (%+.3f ms)", pct, over/1e6), ver, cpu,
-				"< 5% and < 0.2 ms", t.verdict(pct < 5 && over < 0.2e6))
+			v := t.verdict(pct < 5 && over < 0.2e6)
+			if over < 0 {
+				v += " (negative: noise)"
+			}
+			t.row(prov, alg, ms(bare), ms(ours), wall, cpu, judged, "< 5% and < 0.2 ms", v)
 		}
 		if !found {
 			t.row(prov, "", "", "", "", "", "", "< 5% and < 0.2 ms", t.missing(prov+" overhead"))
