@@ -161,17 +161,13 @@ func TestCreateOpenSign(t *testing.T) {
 			if got, err := keypolicy.CheckPublicKey(created.Public()); err != nil || got != tc.alg {
 				t.Fatalf("created %q (%v), want %s", got, err, tc.alg)
 			}
-			// Reopen by label from the stored reference, as custody does.
-			u, err := signer.ParseURI(created.KeyRef())
-			if err != nil {
-				// See the note on signer.ParseURI refusing "token=": build
-				// the URI by hand until the registry accepts RFC 7512 labels.
-				u = keyURI(label, created.loc.object, "file:"+pinFile)
-			}
-			s, err := Open(context.Background(), u)
+			// Reopen by label from the stored reference through the
+			// registry, as custody does.
+			opened, err := signer.Open(context.Background(), created.KeyRef())
 			if err != nil {
 				t.Fatal(err)
 			}
+			s := opened.(*Signer)
 			if !keypolicy.PublicKeysEqual(s.Public(), created.Public()) || s.Provider() != "pkcs11" {
 				t.Fatal("reopened key differs")
 			}
