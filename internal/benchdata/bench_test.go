@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -18,21 +15,6 @@ import (
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/pdf"
 )
-
-// hashFile is one SHA-256 pass over the file, read from disk (the page
-// cache) in 256 KB blocks.
-func hashFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, 256<<10)); err != nil {
-		return nil, err
-	}
-	return h.Sum(nil), nil
-}
 
 // BenchmarkSeal1MB100Pages seals a generated 1 MB, 100-page PDF with a real
 // RSA-3072 PAdES B-B signature (cms.SignDetached, a root → intermediate →
@@ -65,7 +47,7 @@ func BenchmarkSeal1MB100Pages(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()
-		sum, err := hashFile(in)
+		sum, err := ReadHash(in)
 		if err != nil {
 			b.Fatal(err)
 		}

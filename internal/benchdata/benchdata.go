@@ -12,12 +12,14 @@
 // streaming the bytes, which is what the benchmarks measure. The files
 // pass qpdf --check.
 //
-// # The floor
+// # The floors
 //
 // [CopyHash] copies a file to an output path while computing its SHA-256
 // in the same pass (through a temporary file in the output directory,
 // synced and renamed, as sealing writes its output). Nothing that seals a
-// file by incremental update can do less.
+// file by incremental update can do less. [ReadHash] reads a file once and
+// computes its SHA-256: nothing that verifies a signature over the file can
+// do less.
 package benchdata
 
 import (
@@ -155,6 +157,21 @@ func CreatePDF(path string, size int64, pages int) error {
 		return err
 	}
 	return f.Close()
+}
+
+// ReadHash returns the SHA-256 of the file at path, read once in 256 KB
+// blocks.
+func ReadHash(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, 256<<10)); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // CopyHash copies in to out while computing the SHA-256 of the bytes in

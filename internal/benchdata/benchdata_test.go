@@ -77,9 +77,9 @@ func TestWritePDFDeterministic(t *testing.T) {
 	}
 }
 
-// TestCopyHash checks the floor against an independent read of the file:
+// TestCopyHashReadHash checks the floors against an independent read of the file:
 // same bytes at the output, their SHA-256 returned, no temporary left.
-func TestCopyHash(t *testing.T) {
+func TestCopyHashReadHash(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pdf")
 	if err := CreatePDF(in, 3<<20, 2); err != nil {
@@ -100,6 +100,9 @@ func TestCopyHash(t *testing.T) {
 	}
 	if w := sha256.Sum256(want); !bytes.Equal(sum, w[:]) {
 		t.Errorf("digest %x, want %x", sum, w)
+	}
+	if rh, err := ReadHash(in); err != nil || !bytes.Equal(rh, sum) {
+		t.Errorf("ReadHash = %x, %v; want %x", rh, err, sum)
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
 		t.Errorf("output directory holds %d entries, want 1", len(ents))

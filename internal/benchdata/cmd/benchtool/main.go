@@ -6,15 +6,18 @@
 //
 //	benchtool gen -size BYTES -pages N OUT.pdf
 //	benchtool copyhash IN OUT
-//	benchtool report -go BENCH.txt [-cli CLI.tsv] [-failed FAILED.txt] [-note TEXT] [-out FILE.md]
+//	benchtool readhash IN
+//	benchtool report -go BENCH.txt [-cli CLI.tsv] [-failed FAILED.txt] [-note TEXT] [-extra FILE] [-out FILE.md]
 //
-// gen writes [benchdata.WritePDF]'s file. copyhash is the floor of the
-// large-file measurements ([benchdata.CopyHash]); run it under
-// /usr/bin/time -v like the CLI it is compared with. report reads the
+// gen writes [benchdata.WritePDF]'s file. copyhash and readhash are the
+// floors of the large-file measurements of seal and verify
+// ([benchdata.CopyHash], [benchdata.ReadHash]); run them under
+// /usr/bin/time -v like the CLI they are compared with. report reads the
 // go test -bench output (several packages, -count n: the median of each
 // metric is used), the CLI measurements (tab-separated lines: size label,
 // kind, wall seconds, peak RSS in KB, exit status) and the list of
-// benchmark runs that failed, prints the summary as Markdown and writes it
+// benchmark runs that failed, and appends the text of -extra (another
+// tool's output) as a code block; it prints the summary as Markdown and writes it
 // to -out. Every goal is reported PASS or MISS; report itself fails only on
 // unreadable input.
 package main
@@ -37,7 +40,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: benchtool gen|copyhash|report [flags] [args]")
+var errUsage = errors.New("usage: benchtool gen|copyhash|readhash|report [flags] [args]")
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -66,6 +69,16 @@ func run(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%x\n", sum)
 		return nil
+	case "readhash":
+		if len(args) != 2 {
+			return errors.New("readhash IN")
+		}
+		sum, err := benchdata.ReadHash(args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%x\n", sum)
+		return nil
 	case "report":
 		fs := flag.NewFlagSet("report", flag.ContinueOnError)
 		goOut := fs.String("go", "", "go test -bench output")
@@ -73,13 +86,14 @@ func run(args []string, stdout io.Writer) error {
 		failed := fs.String("failed", "", "benchmark runs that failed, one a line")
 		note := fs.String("note", "", "a line about the machine and its load")
 		out := fs.String("out", "", "write the Markdown summary here too")
+		extra := fs.String("extra", "", "append this file's text as a code block")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if *goOut == "" {
 			return errors.New("report: -go is required")
 		}
-		return report(stdout, *goOut, *cli, *failed, *note, *out)
+		return report(stdout, *goOut, *cli, *failed, *note, *extra, *out)
 	}
 	return errUsage
 }

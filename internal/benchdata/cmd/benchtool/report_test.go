@@ -30,9 +30,9 @@ func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	goOut, cli, md := filepath.Join(dir, "bench.txt"), filepath.Join(dir, "cli.tsv"), filepath.Join(dir, "out.md")
 	os.WriteFile(goOut, []byte(bench), 0o644)
-	os.WriteFile(cli, []byte("50 MB\tfloor\t1.0\t8000\t0\t0.5\n50 MB\tseal\t1.2\t30000\t0\t0.6\n50 MB\tverify\t1.5\t20000\t0\n"), 0o644)
+	os.WriteFile(cli, []byte("50 MB\tfloor\t1.0\t8000\t0\t0.5\n50 MB\tseal\t1.2\t30000\t0\t0.6\n50 MB\treadhash\t1.0\t2000\t0\t0.3\n50 MB\tverify\t1.5\t20000\t0\n"), 0o644)
 	var out strings.Builder
-	if err := report(&out, goOut, cli, "", "test machine", md); err != nil {
+	if err := report(&out, goOut, cli, "", "test machine", "", md); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
