@@ -53,7 +53,8 @@
 //
 // # Keyring file
 //
-// A [Keyring] is a KEK whose versions live in a file (mode 0600, refused
+// A [Keyring] is a KEK whose versions live in a file (mode 0600, in a
+// directory group and others cannot write unless it is sticky; refused
 // otherwise) or in an environment variable, in this text format:
 //
 //	sealkeep-keyring v1

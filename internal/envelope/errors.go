@@ -26,7 +26,7 @@ var (
 	// ErrRetireActive means a request to retire the active KEK version.
 	ErrRetireActive = errors.New("envelope: the active KEK version cannot be retired")
 	// ErrKeyringPermissions means a keyring file is accessible to group or
-	// others; it must be mode 0600.
+	// others (it must be mode 0600), or its directory is writable by them.
 	ErrKeyringPermissions = errors.New("envelope: keyring file permissions too open")
 	// ErrKeyringChanged means a rotation found the keyring file no longer
 	// holding the versions this process loaded (the file was replaced by

@@ -77,7 +77,8 @@ func CreateKeyringFile(path string) (*Keyring, error) {
 }
 
 // OpenKeyringFile reads the keyring file at path. It refuses a file that
-// group or others may read or write ([ErrKeyringPermissions]).
+// group or others may read or write, or whose directory they may write
+// ([ErrKeyringPermissions]).
 func OpenKeyringFile(path string) (*Keyring, error) {
 	kr, err := readKeyringFile(path)
 	if err != nil {
@@ -115,6 +116,9 @@ func readKeyringFile(path string) (keyring, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return keyring{}, fmt.Errorf("%w: keyring %s has mode %04o, open to group or others; run chmod 600 %s",
 			ErrKeyringPermissions, path, perm, path)
+	}
+	if err := checkKeyringDirs(path); err != nil {
+		return keyring{}, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyringSize+1))
 	defer clear(data)
@@ -253,6 +257,27 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 	k.kr.zero()
 	k.kr = kr
 	return v, nil
+}
+
+// checkKeyringDirs refuses a keyring whose directory, or whose link
+// target's directory, group or others may write without the sticky bit:
+// they could replace the keyring with one whose keys they know.
+func checkKeyringDirs(path string) error {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("envelope: open keyring: %w", err)
+	}
+	for _, dir := range []string{filepath.Dir(path), filepath.Dir(target)} {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("envelope: keyring directory: %w", err)
+		}
+		if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+			return fmt.Errorf("%w: directory %s of keyring %s has mode %04o: group or others can replace the keyring; run chmod go-w %s",
+				ErrKeyringPermissions, dir, path, fi.Mode().Perm(), dir)
+		}
+	}
+	return nil
 }
 
 // removeStaleCopies deletes the temporary keyring copies that a process

@@ -107,6 +107,39 @@ func TestOpenKeyringPermissions(t *testing.T) {
 	}
 }
 
+// TestOpenKeyringDirectoryPermissions: whoever may write the keyring's
+// directory may replace the keyring with one whose keys they know (new DEKs
+// would then be wrapped under them), so a directory writable by group or
+// others is refused, unless it is sticky (like /tmp: others cannot rename
+// over a file they do not own).
+func TestOpenKeyringDirectoryPermissions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keyring")
+	k, err := CreateKeyringFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []fs.FileMode{0o770, 0o707, 0o777} {
+		if err := os.Chmod(dir, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenKeyringFile(path); !errors.Is(err, ErrKeyringPermissions) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("directory mode %04o: %v, want ErrKeyringPermissions naming the directory", m, err)
+		}
+		if _, err := k.AddVersion(context.Background()); !errors.Is(err, ErrKeyringPermissions) {
+			t.Errorf("rotation in a directory of mode %04o: %v, want ErrKeyringPermissions", m, err)
+		}
+	}
+	for _, m := range []fs.FileMode{0o700, 0o755, 0o777 | fs.ModeSticky} {
+		if err := os.Chmod(dir, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenKeyringFile(path); err != nil {
+			t.Errorf("directory mode %v refused: %v", m, err)
+		}
+	}
+}
+
 func TestKeyringRotation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
