@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"sealkeep/internal/redact"
 	"sealkeep/internal/testenv"
 )
 
@@ -357,12 +358,26 @@ func TestCheckpointKeyOpenSSL(t *testing.T) {
 // TestCheckpointKeyRedacted formats the key every way and looks for the
 // secret in any encoding.
 func TestCheckpointKeyRedacted(t *testing.T) {
-	k := CheckpointKey{priv: rfc8032Key(t)}
-	seed := k.priv.Seed()
+	priv := rfc8032Key(t)
+	k := newCheckpointKey(priv)
+	seed := priv.Seed()
 	secrets := []string{
 		hex.EncodeToString(seed), strings.ToUpper(hex.EncodeToString(seed)),
-		base64.StdEncoding.EncodeToString(seed), base64.StdEncoding.EncodeToString(k.priv),
+		base64.StdEncoding.EncodeToString(seed), base64.StdEncoding.EncodeToString(priv),
 		fmt.Sprint([]byte(seed)), fmt.Sprint(seed[:4]), string(seed[:8]),
+	}
+	// fmt cannot call the key's methods where it sits in an unexported
+	// field; it then prints the fields by reflection, which must not reach
+	// the bytes either.
+	for _, v := range []any{struct{ k CheckpointKey }{k}, []struct{ k CheckpointKey }{{k}}, map[string]struct{ k CheckpointKey }{"a": {k}}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%x", "%X", "%d", "%s", "%q"} {
+			out := fmt.Sprintf(verb, v)
+			for _, s := range [][]byte{seed, priv} {
+				if form, found := redact.ScanForSecret([]byte(out), s); found {
+					t.Errorf("%s of a key in an unexported field shows it (%s): %.80s", verb, form, out)
+				}
+			}
+		}
 	}
 	var outs []string
 	for _, v := range []any{k, &k, []CheckpointKey{k}, struct{ K CheckpointKey }{k}} {

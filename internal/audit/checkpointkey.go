@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"sealkeep/internal/redact"
 )
 
 // maxKeyFileSize caps what [LoadCheckpointKey] reads; a PKCS#8 Ed25519 PEM
@@ -23,9 +25,23 @@ var ErrCheckpointKey = errors.New("audit: checkpoint key file")
 
 // CheckpointKey is the Ed25519 key that signs checkpoints. It never prints
 // its secret: String, GoString, Format (every verb), MarshalJSON and
-// LogValue show only the public key id.
+// LogValue show only the public key id, and where fmt prints it by
+// reflection (in an unexported field) it reaches only a [redact.Secret].
 type CheckpointKey struct {
-	priv ed25519.PrivateKey
+	priv *redact.Secret // ed25519.PrivateKey bytes
+}
+
+// newCheckpointKey takes ownership of priv.
+func newCheckpointKey(priv ed25519.PrivateKey) CheckpointKey {
+	return CheckpointKey{priv: redact.NewSecret(priv)}
+}
+
+// key returns the private key, or nil for the zero CheckpointKey.
+func (k CheckpointKey) key() ed25519.PrivateKey {
+	if b := k.priv.Bytes(); len(b) == ed25519.PrivateKeySize {
+		return b
+	}
+	return nil
 }
 
 // GenerateCheckpointKey returns a new random key, held only in memory.
@@ -34,15 +50,16 @@ func GenerateCheckpointKey() (CheckpointKey, error) {
 	if err != nil {
 		return CheckpointKey{}, fmt.Errorf("%w: generating: %w", ErrCheckpointKey, err)
 	}
-	return CheckpointKey{priv: priv}, nil
+	return newCheckpointKey(priv), nil
 }
 
 // Public returns the public key, to give to whoever verifies checkpoints.
 func (k CheckpointKey) Public() ed25519.PublicKey {
-	if len(k.priv) != ed25519.PrivateKeySize {
+	priv := k.key()
+	if priv == nil {
 		return nil
 	}
-	return k.priv.Public().(ed25519.PublicKey)
+	return priv.Public().(ed25519.PublicKey)
 }
 
 // KeyID returns [KeyID] of the public key.
@@ -50,12 +67,12 @@ func (k CheckpointKey) KeyID() string { return KeyID(k.Public()) }
 
 // SignCheckpoint signs head at time now; see [SignCheckpoint].
 func (k CheckpointKey) SignCheckpoint(head Entry, now time.Time) (Checkpoint, error) {
-	return SignCheckpoint(k.priv, head, now)
+	return SignCheckpoint(k.key(), head, now)
 }
 
 // String returns a redacted description.
 func (k CheckpointKey) String() string {
-	if len(k.priv) != ed25519.PrivateKeySize {
+	if k.key() == nil {
 		return "audit.CheckpointKey(none)"
 	}
 	return "audit.CheckpointKey(REDACTED, key_id=" + k.KeyID() + ")"
@@ -83,7 +100,7 @@ func CreateCheckpointKeyFile(path string) (CheckpointKey, error) {
 	if err != nil {
 		return CheckpointKey{}, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k.priv)
+	der, err := x509.MarshalPKCS8PrivateKey(k.key())
 	if err != nil {
 		return CheckpointKey{}, fmt.Errorf("%w: encoding: %w", ErrCheckpointKey, err)
 	}
@@ -157,5 +174,5 @@ func LoadCheckpointKey(path string) (CheckpointKey, error) {
 	if !ok {
 		return CheckpointKey{}, fmt.Errorf("%w: %s holds a %T, not an Ed25519 key", ErrCheckpointKey, path, key)
 	}
-	return CheckpointKey{priv: priv}, nil
+	return newCheckpointKey(priv), nil
 }
