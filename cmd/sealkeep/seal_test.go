@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"image"
+	"image/png"
 	"io"
 	"math/big"
 	"os"
@@ -126,5 +129,64 @@ func TestSealVerifyBT(t *testing.T) {
 	}
 	if code, _ := runOut(t, "verify", in); code != 1 {
 		t.Fatalf("verify of an unsigned PDF: exit %d, want 1", code)
+	}
+}
+
+// TestSealVisibleImage seals with a visible PNG seal image, certification
+// P=2 and the legacy subfilter through the CLI; the result verifies.
+func TestSealVisibleImage(t *testing.T) {
+	t.Setenv("SEALKEEP_HOME", "")
+	dir := t.TempDir()
+	sealPKI(t, dir)
+	img := image.NewNRGBA(image.Rect(0, 0, 40, 40))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	pngPath := filepath.Join(dir, "seal.png")
+	if err := os.WriteFile(pngPath, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join("..", "..", "internal", "pdf", "testdata", "corpus", "libreoffice-report.pdf")
+	out := filepath.Join(dir, "visible.pdf")
+	code, _ := runOut(t, "seal", in, out, "--key", filepath.Join(dir, "key.pem"), "--visible-page", "2",
+		"--visible-rect", "300,36,560,120", "--seal-image", pngPath, "--docmdp", "2", "--subfilter", "pkcs7",
+		"--name", "Jane Doe, P.E. 12345", "--reason", "Issued for construction")
+	if code != 0 {
+		t.Fatalf("seal exit %d", code)
+	}
+	code, stdout := runOut(t, "verify", out, "--trust", filepath.Join(dir, "root.pem"), "--json")
+	var rep struct {
+		Verdict    string
+		Signatures []struct {
+			DocMDP    int    `json:"docmdp"`
+			SubFilter string `json:"subfilter"`
+			Reason    string `json:"reason"`
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 0 {
+		t.Fatalf("exit %d %v:\n%s", code, err, stdout)
+	}
+	if s := rep.Signatures[0]; rep.Verdict != "valid" || s.DocMDP != 2 || s.SubFilter != "adbe.pkcs7.detached" || s.Reason != "Issued for construction" {
+		t.Fatalf("%s", stdout)
+	}
+	// Bad option values are usage errors and write nothing.
+	for _, args := range [][]string{
+		{"--visible-page", "2", "--visible-rect", "1,2,3"},
+		{"--visible-page", "99"},
+		{"--seal-image", pngPath},
+		{"--visible-page", "1", "--seal-image", filepath.Join(dir, "missing.png")},
+	} {
+		bad := filepath.Join(dir, "bad.pdf")
+		a := append([]string{"seal", in, bad, "--key", filepath.Join(dir, "key.pem")}, args...)
+		if code, _ := runOut(t, a...); code != 2 {
+			t.Fatalf("%v: exit %d, want 2", args, code)
+		}
+		if _, err := os.Stat(bad); !os.IsNotExist(err) {
+			t.Fatalf("%v: output written", args)
+		}
 	}
 }
