@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // chainFormat is the first byte of an encoded certificate chain.
@@ -68,10 +70,66 @@ func encodeDetails(m map[string]string) string {
 }
 
 // decodeDetails parses a details object; "{}" gives an empty, non-nil map.
+// The canonical form encodeDetails writes is decoded by a fast path whose
+// keys and values share s's memory; anything else (escapes, white space,
+// keys out of order, malformed input) goes to encoding/json, so the result
+// is always what json.Unmarshal gives.
 func decodeDetails(s string) (map[string]string, error) {
+	if m, ok := decodeCanonicalDetails(s); ok {
+		return m, nil
+	}
 	m := map[string]string{}
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, fmt.Errorf("stored details are malformed: %w", err)
 	}
 	return m, nil
+}
+
+// decodeCanonicalDetails decodes {"k":"v",...} with strictly ascending
+// keys and strings that need no unescaping; ok is false for anything else.
+func decodeCanonicalDetails(s string) (m map[string]string, ok bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	s = s[1 : len(s)-1]
+	m = make(map[string]string, strings.Count(s, `":"`))
+	prev := ""
+	for i := 0; s != ""; i++ {
+		k, rest, ok := plainJSONString(s)
+		if !ok || (i > 0 && k <= prev) || !strings.HasPrefix(rest, ":") {
+			return nil, false
+		}
+		v, rest, ok := plainJSONString(rest[1:])
+		if !ok {
+			return nil, false
+		}
+		m[k], prev = v, k
+		if rest == "" {
+			break
+		}
+		if rest[0] != ',' || len(rest) == 1 {
+			return nil, false
+		}
+		s = rest[1:]
+	}
+	return m, true
+}
+
+// plainJSONString reads a JSON string at the start of s that holds no
+// escape and no control character and is valid UTF-8, so that its contents
+// are its value; it returns the value and the rest of s.
+func plainJSONString(s string) (v, rest string, ok bool) {
+	if s == "" || s[0] != '"' {
+		return "", "", false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			v = s[1:i]
+			return v, s[i+1:], utf8.ValidString(v)
+		case c == '\\' || c < 0x20:
+			return "", "", false
+		}
+	}
+	return "", "", false
 }

@@ -343,24 +343,59 @@ const entryCols = `chain, seq, time_us, actor_kind, actor_id, action,
 
 func scanEntry(sc interface{ Scan(...any) error }) (e audit.Entry, err error) {
 	var (
-		seq, us        int64
-		details        sql.NullString
-		prev, hash     []byte
-		action, subOrg string
+		r          entryRow
+		prev, hash []byte // sql.Row.Scan refuses sql.RawBytes
 	)
-	if err = sc.Scan(&e.Chain, &seq, &us, &e.Actor.Kind, &e.Actor.ID, &action,
-		&subOrg, &e.Subject.Identity, &e.Subject.Version, &details, &prev, &hash); err != nil {
+	dest := append([]any{&e.Chain}, r.dest()...)
+	dest[len(dest)-2], dest[len(dest)-1] = &prev, &hash
+	if err = sc.Scan(dest...); err != nil {
 		return e, err
 	}
-	e.Seq, e.Time, e.Action, e.Subject.Org = uint64(seq), fromMicros(us), audit.Action(action), subOrg
-	if len(prev) != len(e.PrevHash) || len(hash) != len(e.Hash) || seq < 1 {
-		return e, fmt.Errorf("audit entry %q/%d is malformed", e.Chain, seq)
+	r.prev, r.hash = prev, hash
+	return r.entry(e.Chain)
+}
+
+// streamCols are the columns AuditEntries reads: entryCols but the chain,
+// which the query fixes.
+const streamCols = `seq, time_us, actor_kind, actor_id, action,
+	subject_org, subject_identity, subject_version, details, prev_hash, hash`
+
+// entryRow holds the columns of one audit row. Strings are scanned as the
+// driver returns them (no copy); hashes as sql.RawBytes, copied straight
+// into the entry; integers as int64, which database/sql assigns without
+// reflection.
+type entryRow struct {
+	seq, us, version   int64
+	actorKind, actorID string
+	action, org, ident string
+	details            sql.NullString
+	prev, hash         sql.RawBytes
+}
+
+// dest returns the scan destinations of streamCols.
+func (r *entryRow) dest() []any {
+	return []any{&r.seq, &r.us, &r.actorKind, &r.actorID, &r.action,
+		&r.org, &r.ident, &r.version, &r.details, &r.prev, &r.hash}
+}
+
+func (r *entryRow) entry(chain string) (e audit.Entry, err error) {
+	e = audit.Entry{
+		Chain:   chain,
+		Seq:     uint64(r.seq),
+		Time:    fromMicros(r.us),
+		Actor:   audit.Actor{Kind: r.actorKind, ID: r.actorID},
+		Action:  audit.Action(r.action),
+		Subject: audit.Subject{Org: r.org, Identity: r.ident, Version: int(r.version)},
 	}
-	copy(e.PrevHash[:], prev)
-	copy(e.Hash[:], hash)
-	if details.Valid {
-		if e.Details, err = decodeDetails(details.String); err != nil {
-			return e, fmt.Errorf("audit entry %q/%d: %w", e.Chain, seq, err)
+	if len(r.prev) != len(e.PrevHash) || len(r.hash) != len(e.Hash) || r.seq < 1 ||
+		int64(e.Subject.Version) != r.version {
+		return e, fmt.Errorf("audit entry %q/%d is malformed", chain, r.seq)
+	}
+	copy(e.PrevHash[:], r.prev)
+	copy(e.Hash[:], r.hash)
+	if r.details.Valid {
+		if e.Details, err = decodeDetails(r.details.String); err != nil {
+			return e, fmt.Errorf("audit entry %q/%d: %w", chain, r.seq, err)
 		}
 	}
 	return e, nil
@@ -378,8 +413,8 @@ func (t *tx) AuditHead(chain string) (audit.Entry, error) {
 }
 
 // AuditEntries reads the chain auditBatch entries at a time (keyset
-// pagination on the primary key), so memory stays bounded and fn may use
-// the transaction.
+// pagination on the primary key), so memory stays bounded, and calls fn
+// between queries, so fn may use the transaction.
 func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error {
 	if !validText(chain) {
 		return nil
@@ -388,25 +423,13 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 	if next > math.MaxInt64 {
 		return nil
 	}
-	buf := make([]audit.Entry, 0, auditBatch)
+	var buf []audit.Entry
 	for {
-		rows, err := t.query(qAuditEntries, chain, int64(next), auditBatch)
+		var err error
+		buf, err = readAuditBatch(t.query, chain, next, buf[:0])
 		if err != nil {
 			return t.fail(err, "read audit chain %q", chain)
 		}
-		buf = buf[:0]
-		for rows.Next() {
-			e, err := scanEntry(rows)
-			if err != nil {
-				rows.Close()
-				return t.fail(err, "read audit chain %q", chain)
-			}
-			buf = append(buf, e)
-		}
-		if err := rows.Err(); err != nil {
-			return t.fail(err, "read audit chain %q", chain)
-		}
-		rows.Close()
 		for _, e := range buf {
 			if err := fn(e); err != nil {
 				return err
@@ -417,6 +440,29 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 		}
 		next = buf[len(buf)-1].Seq + 1
 	}
+}
+
+// readAuditBatch appends to buf up to auditBatch entries of chain from seq
+// next on, read with query(qAuditEntries, ...).
+func readAuditBatch(query func(string, ...any) (*sql.Rows, error), chain string, next uint64, buf []audit.Entry) ([]audit.Entry, error) {
+	rows, err := query(qAuditEntries, chain, int64(next), auditBatch)
+	if err != nil {
+		return buf, err
+	}
+	defer rows.Close()
+	var r entryRow
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return buf, err
+		}
+		e, err := r.entry(chain)
+		if err != nil {
+			return buf, err
+		}
+		buf = append(buf, e)
+	}
+	return buf, rows.Err()
 }
 
 func (t *tx) AuditChains() ([]string, error) {
@@ -544,7 +590,7 @@ var (
 		kek_version = excluded.kek_version, wrapped = excluded.wrapped,
 		encryptions = excluded.encryptions, created_us = excluded.created_us`
 	qAuditHead    = `SELECT ` + entryCols + ` FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
-	qAuditEntries = `SELECT ` + entryCols + ` FROM audit_entries
+	qAuditEntries = `SELECT ` + streamCols + ` FROM audit_entries
 			WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`
 	qAuditChains = `SELECT chain FROM audit_heads WHERE seq > 0 ORDER BY chain`
 	qLockHead    = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
