@@ -3,13 +3,17 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"sealkeep/internal/pdf"
 )
@@ -666,5 +670,23 @@ func TestDSSUpdate(t *testing.T) {
 		if s.Verdict != Valid || len(s.Updates) != 1 || s.Updates[0].Class != ClassDSS || !s.DocMDPOK {
 			t.Fatalf("P=%d: %+v", p, s)
 		}
+	}
+}
+
+// TestSneakySignedOverlay: a later, real signature by a signer nobody
+// trusts, whose visible appearance covers the page, is a signature update
+// for the first seal, but the file is not valid: the overlaying signature
+// is untrusted.
+func TestSneakySignedOverlay(t *testing.T) {
+	k := mustKey()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "Mallory"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	mallory := mustCert(tmpl, tmpl, k.Public(), k)
+	b := sealBytes(t, sealedBase(t), sealCfg{cert: mallory, key: k, noChain: true,
+		opts: pdf.SealOptions{Visible: &pdf.Appearance{Page: 1, Rect: [4]float64{0, 0, 595, 842}, Lines: []string{"PAID"}}}})
+	rep := mustVerify(t, b, Options{})
+	if len(rep.Signatures) != 2 || rep.Signatures[0].Verdict != Valid || rep.Signatures[1].Verdict != Untrusted || rep.Verdict != Untrusted {
+		t.Fatalf("%+v", rep)
 	}
 }
