@@ -90,7 +90,7 @@ func (v *verifier) checkUpdates(sf *sigField, s *Signature, rev *pdf.Revision) e
 
 // applyDocMDP checks the updates after a certification signature against
 // its permission level.
-func (v *verifier) applyDocMDP(sigs []sigField, out []Signature) {
+func (v *verifier) applyDocMDP(out []Signature) {
 	certRev, level := -1, 0
 	for _, s := range out {
 		if s.DocMDP > 0 && s.Revision >= 0 {
@@ -412,7 +412,7 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 	// New objects belong to the change that refers to them.
 	for _, ch := range changes {
 		if ch.class != "" && ch.class != Other && ch.new != nil {
-			v.own(ch.new, ch.class, byNum, cc, 0)
+			v.own(ch.new, ch.class, byNum, 0)
 		}
 	}
 	for _, ch := range changes {
@@ -440,7 +440,7 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 }
 
 // own assigns class to the new, unclassified objects reachable from o.
-func (v *verifier) own(o pdf.Object, class string, byNum map[int]*change, cc *revCtx, depth int) {
+func (v *verifier) own(o pdf.Object, class string, byNum map[int]*change, depth int) {
 	if depth > 64 {
 		return
 	}
@@ -451,17 +451,17 @@ func (v *verifier) own(o pdf.Object, class string, byNum map[int]*change, cc *re
 			return
 		}
 		ch.class = class
-		v.own(ch.new, class, byNum, cc, depth+1)
+		v.own(ch.new, class, byNum, depth+1)
 	case pdf.Dict:
 		for _, y := range x {
-			v.own(y, class, byNum, cc, depth+1)
+			v.own(y, class, byNum, depth+1)
 		}
 	case pdf.Array:
 		for _, y := range x {
-			v.own(y, class, byNum, cc, depth+1)
+			v.own(y, class, byNum, depth+1)
 		}
 	case *pdf.Stream:
-		v.own(x.Dict, class, byNum, cc, depth+1)
+		v.own(x.Dict, class, byNum, depth+1)
 	}
 }
 

@@ -173,7 +173,7 @@ type Update struct {
 
 // File verifies the PDF at path.
 func File(ctx context.Context, path string, opts Options) (*Report, error) {
-	f, err := openFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 		}
 		rep.Signatures = append(rep.Signatures, s)
 	}
-	v.applyDocMDP(sigs, rep.Signatures)
+	v.applyDocMDP(rep.Signatures)
 	rep.Verdict = Valid
 	if len(rep.Signatures) == 0 {
 		rep.Verdict = Invalid
@@ -309,5 +309,3 @@ func (s *Signature) reason(format string, args ...any) {
 func (s *Signature) note(format string, args ...any) {
 	s.Notes = append(s.Notes, fmt.Sprintf(format, args...))
 }
-
-func openFile(path string) (*os.File, error) { return os.Open(path) }
