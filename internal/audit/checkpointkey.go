@@ -148,7 +148,7 @@ func LoadCheckpointKey(path string) (CheckpointKey, error) {
 	case st.Size() > maxKeyFileSize:
 		return CheckpointKey{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrCheckpointKey, path, maxKeyFileSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	data, err := redact.ReadSecret(f, maxKeyFileSize)
 	defer clear(data)
 	if err != nil {
 		return CheckpointKey{}, fmt.Errorf("%w: reading %s: %w", ErrCheckpointKey, path, err)

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -120,7 +119,7 @@ func readKeyringFile(path string) (keyring, error) {
 	if err := checkKeyringDirs(path); err != nil {
 		return keyring{}, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyringSize+1))
+	data, err := redact.ReadSecret(f, maxKeyringSize)
 	defer clear(data)
 	if err != nil {
 		return keyring{}, fmt.Errorf("envelope: read keyring %s: %w", path, err)

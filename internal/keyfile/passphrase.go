@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/term"
+
+	"sealkeep/internal/redact"
 )
 
 // MaxPassphraseSize caps what [ReadPassphrase] reads from a passphrase file.
@@ -66,9 +68,8 @@ func readPassphraseFile(file string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: cannot read the passphrase file: %v", ErrNoPassphrase, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPassphraseSize+1))
+	b, err := redact.ReadSecret(f, MaxPassphraseSize)
 	if err != nil {
-		clear(b)
 		return nil, fmt.Errorf("%w: cannot read the passphrase file: %v", ErrNoPassphrase, err)
 	}
 	if len(b) > MaxPassphraseSize {

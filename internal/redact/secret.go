@@ -21,6 +21,12 @@
 // []byte or byte-array value, whatever its key. See [SecretKey] for the
 // exact rule.
 //
+// # Reading
+//
+// [ReadSecret] reads a secret file (a keyring, a key, a passphrase) into
+// one buffer sized up front, so that no stale partial copy is left in
+// memory for the caller's zeroing to miss.
+//
 // # Scanning
 //
 // [ScanForSecret] looks for a secret in bytes in every encoding a leak
