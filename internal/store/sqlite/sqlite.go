@@ -45,9 +45,10 @@ const params = "?_txlock=immediate" +
 	"&_pragma=synchronous(FULL)"
 
 var dialect = &sqlcore.Dialect{
-	Read:         sql.TxOptions{ReadOnly: true}, // deferred BEGIN
-	SerialWrites: true,
-	Classify:     classify,
+	Read:            sql.TxOptions{ReadOnly: true}, // deferred BEGIN
+	ConcurrentReads: true,
+	SerialWrites:    true,
+	Classify:        classify,
 }
 
 func classify(err error) sqlcore.Class {

@@ -479,6 +479,42 @@ func testAuditBatches(t *testing.T, b Backend) {
 			return nil
 		})
 	})
+	// A read-only transaction may read ahead (sqlcore): the entries must be
+	// those a read-write one gives, fn may still use the transaction, even
+	// for a nested read of the same chain, and an early stop must end it.
+	var inUpdate, inView []audit.Entry
+	errStop := errors.New("stop")
+	update(t, s, func(tx store.Tx) error {
+		return tx.AuditEntries("long", 3, func(e audit.Entry) error { inUpdate = append(inUpdate, e); return nil })
+	})
+	view(t, s, func(tx store.ReadTx) error {
+		err := tx.AuditEntries("long", 3, func(e audit.Entry) error {
+			inView = append(inView, e)
+			if e.Seq%700 == 0 {
+				nested := 0
+				err := tx.AuditEntries("long", e.Seq-1, func(f audit.Entry) error {
+					if nested++; f.Seq != e.Seq-2+uint64(nested) || nested == 3 {
+						return errStop
+					}
+					return nil
+				})
+				if head, herr := tx.AuditHead("long"); err != errStop || nested != 3 || herr != nil || head.Seq != n {
+					t.Errorf("inside AuditEntries at %d: nested read %v after %d, head %d, %v", e.Seq, err, nested, head.Seq, herr)
+				}
+			}
+			if e.Seq == 2100 {
+				return errStop
+			}
+			return nil
+		})
+		if err != errStop || len(inView) != 2098 {
+			t.Errorf("AuditEntries in a View stopped with %v after %d entries, want errStop after 2098", err, len(inView))
+		}
+		return nil
+	})
+	if len(inUpdate) != n-2 || !reflect.DeepEqual(inView, inUpdate[:len(inView)]) {
+		t.Errorf("a View read %d entries, an Update %d, or they differ", len(inView), len(inUpdate))
+	}
 }
 
 // writeEverything writes one of each kind of record and two audit entries.

@@ -19,6 +19,15 @@
 // and, at READ COMMITTED, returns the latest committed head; on SQLite the
 // transaction already holds the database write lock. The entry is inserted
 // and the head moved in the same transaction.
+//
+// # Reading audit chains
+//
+// AuditEntries reads a chain in pages of auditBatch entries by keyset
+// pagination on (chain, seq) and calls its callback between queries. In a
+// View on a dialect with ConcurrentReads (SQLite), a goroutine reads the
+// next page on a statement of its own while the callback runs on the
+// current one, so verification and reading overlap on two cores; the
+// snapshot is fixed, so the entries are the same.
 package sqlcore
 
 import (
@@ -52,6 +61,10 @@ type Dialect struct {
 	// Classify tells retryable and duplicate-key errors from the rest; it
 	// must look through wrapping (errors.As).
 	Classify func(error) Class
+	// ConcurrentReads says that a transaction's connection may run a query
+	// while other statements of the same transaction are open, so
+	// AuditEntries in a View can read the next batch while fn runs.
+	ConcurrentReads bool
 	// SerialWrites makes Update transactions of one Store wait for each
 	// other in Go rather than on the database lock.
 	SerialWrites bool
@@ -115,7 +128,7 @@ func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
 		return fmt.Errorf("store: begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&tx{ctx: ctx, sqlTx: sqlTx, s: s})
+	return fn(&tx{ctx: ctx, sqlTx: sqlTx, s: s, readOnly: true})
 }
 
 // Update runs fn in a read-write transaction, retrying it on retryable

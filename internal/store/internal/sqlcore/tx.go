@@ -24,6 +24,8 @@ type tx struct {
 	s      *Store
 	stmts  map[string]*sql.Stmt // the store's statements bound to sqlTx
 	poison error                // first database failure; Update will not commit
+	// readOnly marks a View: its snapshot cannot change.
+	readOnly bool
 }
 
 // stmt returns the prepared statement of query bound to the transaction,
@@ -414,7 +416,8 @@ func (t *tx) AuditHead(chain string) (audit.Entry, error) {
 
 // AuditEntries reads the chain auditBatch entries at a time (keyset
 // pagination on the primary key), so memory stays bounded, and calls fn
-// between queries, so fn may use the transaction.
+// between queries, so fn may use the transaction. In a read-only
+// transaction of a dialect with ConcurrentReads, see auditEntriesAhead.
 func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error {
 	if !validText(chain) {
 		return nil
@@ -422,6 +425,9 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 	next := max(fromSeq, 1)
 	if next > math.MaxInt64 {
 		return nil
+	}
+	if t.readOnly && t.s.d.ConcurrentReads {
+		return t.auditEntriesAhead(chain, next, fn)
 	}
 	var buf []audit.Entry
 	for {
@@ -440,6 +446,69 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 		}
 		next = buf[len(buf)-1].Seq + 1
 	}
+}
+
+// auditEntriesAhead is AuditEntries with one batch read ahead: a goroutine
+// reads and decodes the next batch, on a statement of its own, while fn
+// runs on the current one, so that a verifier hashing entries and the
+// database reading them use two cores. The snapshot of a read-only
+// transaction cannot change, so fn sees exactly the entries, in the order,
+// that reading one batch after the other would give; it may still use the
+// transaction (the driver serialises the connection's calls). Every read
+// has finished when it returns.
+func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) error) error {
+	st, err := t.sqlTx.PrepareContext(t.ctx, qAuditEntries)
+	if err != nil {
+		return t.fail(err, "read audit chain %q", chain)
+	}
+	defer st.Close()
+	type batch struct {
+		entries []audit.Entry
+		err     error
+	}
+	var (
+		ahead = make(chan batch, 1)
+		free  = make(chan []audit.Entry, 3) // batch buffers for reuse
+		stop  = make(chan struct{})
+		query = func(q string, args ...any) (*sql.Rows, error) { return st.QueryContext(t.ctx, args...) }
+	)
+	go func() {
+		defer close(ahead)
+		for {
+			var buf []audit.Entry
+			select {
+			case buf = <-free:
+			default:
+			}
+			buf, err := readAuditBatch(query, chain, next, buf[:0])
+			select {
+			case ahead <- batch{buf, err}:
+			case <-stop:
+				return
+			}
+			if err != nil || len(buf) < auditBatch {
+				return
+			}
+			next = buf[len(buf)-1].Seq + 1
+		}
+	}()
+	defer func() {
+		close(stop)
+		for range ahead { // wait for the reader to finish
+		}
+	}()
+	for b := range ahead {
+		if b.err != nil {
+			return t.fail(b.err, "read audit chain %q", chain)
+		}
+		for _, e := range b.entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		free <- b.entries
+	}
+	return nil
 }
 
 // readAuditBatch appends to buf up to auditBatch entries of chain from seq
