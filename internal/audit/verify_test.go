@@ -384,3 +384,73 @@ func TestVerifyConstantMemory(t *testing.T) {
 		t.Fatalf("allocations grow: %v for 1000 entries, %v for 50000", small, large)
 	}
 }
+
+// FuzzVerifyTamper applies a fuzzed sequence of tamperings (delete, swap,
+// duplicate, edit with or without rehashing, renumber) to a valid chain. A
+// chain the verifier calls OK must be a prefix of the original, entry for
+// entry, except for its last entry: cutting the tail and rewriting the new
+// last entry are what a bare chain cannot see (checkpoints do).
+func FuzzVerifyTamper(f *testing.F) {
+	orig := buildChain(8)
+	for _, seed := range [][]byte{{0, 3}, {1, 2}, {2, 5}, {3, 4}, {4, 6}, {5, 1}, {0, 7, 1, 2}, {6, 3, 2, 3}} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 16 {
+			return
+		}
+		c := clone(orig)
+		for i := 0; i+1 < len(ops) && len(c) > 0; i += 2 {
+			k := int(ops[i+1]) % len(c)
+			switch ops[i] % 7 {
+			case 0:
+				c = slices.Delete(c, k, k+1)
+			case 1:
+				j := (k + 1) % len(c)
+				c[k], c[j] = c[j], c[k]
+			case 2:
+				c = slices.Insert(c, k, c[k])
+			case 3:
+				c[k].Actor.ID += "x"
+			case 4:
+				c[k].Actor.ID += "y"
+				c[k] = rehash(c[k])
+			case 5:
+				c[k].Seq++
+				c[k] = rehash(c[k])
+			case 6:
+				c = relink(c) // an attacker who rewrites every hash
+			}
+		}
+		r := Verify(Slice(c))
+		if !r.OK() {
+			if r.Break == nil {
+				t.Fatalf("not OK without a break: %+v", r)
+			}
+			return
+		}
+		if opsContainsRelink(ops) {
+			return // a fully rewritten chain is only caught by a checkpoint
+		}
+		if len(c) > len(orig) {
+			t.Fatalf("verified a chain longer than the original: ops %v", ops)
+		}
+		// The last entry may have been rewritten and rehashed: with nothing
+		// after it, that is a truncation plus a new append.
+		for i := range len(c) - 1 {
+			if c[i].Hash != orig[i].Hash {
+				t.Fatalf("verified a chain that differs from the original at entry %d: ops %v", i, ops)
+			}
+		}
+	})
+}
+
+// opsContainsRelink reports whether ops holds a relink operation.
+func opsContainsRelink(ops []byte) bool {
+	for i := 0; i+1 < len(ops); i += 2 {
+		if ops[i]%7 == 6 {
+			return true
+		}
+	}
+	return false
+}
