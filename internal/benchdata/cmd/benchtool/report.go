@@ -250,38 +250,43 @@ func localSigner(t *table, r results) {
 
 func auditVerify(t *table, r results) {
 	t.section("Audit verify of 1,000,000 entries",
-		"| what | wall | CPU | vs bare SHA-256 | goal | verdict |")
+		"| what | wall | CPU | vs its baseline | goal | verdict |")
 	if s, ok := r.get("audit BenchmarkVerify1M", "s/1M-entries"); ok {
 		cpu, _ := r.get("audit BenchmarkVerify1M", "cpu-s/1M-entries")
 		x, _ := r.get("audit BenchmarkVerify1M", "x-sha256-baseline")
 		// Judged on CPU time: Verify is single-threaded, so on an idle
 		// core its wall time is its CPU time; on a loaded machine the wall
 		// time measures the other jobs.
-		t.row("audit.Verify, chain in memory", f2(s)+" s", f2(cpu)+" s", f2(x)+"x", "< 2 s (CPU)", t.verdict(cpu < 2))
+		t.row("audit.Verify, chain in memory", f2(s)+" s", f2(cpu)+" s", f2(x)+"x bare SHA-256 (wall)", "< 2 s (CPU)", t.verdict(cpu < 2))
 	} else {
 		t.row("audit.Verify, chain in memory", "", "", "", "< 2 s", t.missing("audit verify 1M"))
 	}
-	for _, c := range []struct {
-		sub, what string
-		goal      bool
-	}{{"verify", "SQLite: stream + verify (as `sealkeep audit verify`)", true}, {"read", "SQLite: stream only", false}} {
-		key := "store/sqlite BenchmarkStream1M/" + c.sub
-		eps, ok := r.get(key, "entries/s")
-		switch {
-		case !ok && c.goal:
-			t.row(c.what, "", "", "", "< 2 s", t.missing("SQLite stream+verify 1M"))
-		case !ok:
-		case !c.goal:
-			cpu, _ := r.get(key, "cpu-s/1M-entries")
-			t.row(c.what, f2(1e6/eps)+" s", f2(cpu)+" s", "", "", "info")
-		default:
-			// Judged on CPU time when the benchmark reports it (the
-			// process's, which includes the driver and the GC).
-			s := 1e6 / eps
-			if cpu, ok := r.get(key, "cpu-s/1M-entries"); ok {
-				t.row(c.what, f2(s)+" s", f2(cpu)+" s", "", "< 2 s (CPU)", t.verdict(cpu < 2))
-			} else {
-				t.row(c.what, f2(s)+" s", "", "", "< 2 s (wall)", t.verdict(s < 2))
+	for _, be := range []struct{ pkg, name string }{{"store/sqlite", "SQLite"}, {"store/postgres", "PostgreSQL"}} {
+		for _, c := range []struct {
+			sub, what string
+			goal      bool
+		}{{"verify", be.name + ": stream + verify (as `sealkeep audit verify`)", true}, {"read", be.name + ": stream only", false}} {
+			key := be.pkg + " BenchmarkStream1M/" + c.sub
+			eps, ok := r.get(key, "entries/s")
+			cpu, hasCPU := r.get(key, "cpu-s/1M-entries")
+			x := ""
+			if v, ok := r.get(key, "x-memory-verify-cpu"); ok {
+				x = f2(v) + "x in-memory verify (CPU)"
+			}
+			switch {
+			case !ok && c.goal:
+				t.row(c.what, "", "", "", "< 2 s", t.missing(be.name+" stream+verify 1M"))
+			case !ok:
+			case !c.goal:
+				t.row(c.what, f2(1e6/eps)+" s", f2(cpu)+" s", x, "", "info")
+			case !hasCPU:
+				t.row(c.what, f2(1e6/eps)+" s", "", x, "< 2 s (wall)", t.verdict(1e6/eps < 2))
+			default:
+				// Judged on process CPU time, which the load of a shared
+				// machine does not inflate; when the store reads and
+				// hashes on two cores it bounds the idle wall time from
+				// above, so a PASS holds and a MISS may be pessimistic.
+				t.row(c.what, f2(1e6/eps)+" s", f2(cpu)+" s", x, "< 2 s (CPU)", t.verdict(cpu < 2))
 			}
 		}
 	}
