@@ -30,6 +30,12 @@ var backend = storetest.Backend{
 
 func TestContract(t *testing.T) { storetest.Run(t, backend) }
 
+// BenchmarkStream1M streams a chain of 1,000,000 entries, alone and into
+// audit.Verifier, and reports CPU seconds per million entries (of this
+// process: the server's work is not counted) against audit.Verify in
+// memory (see storetest.BenchmarkStream).
+func BenchmarkStream1M(b *testing.B) { storetest.BenchmarkStream(b, backend, 1_000_000) }
+
 func open(t *testing.T) (store.Store, string) {
 	dsn := pgtest.Fresh(t)
 	s, err := postgres.Open(context.Background(), dsn)

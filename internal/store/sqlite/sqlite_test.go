@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
-	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/sqlite"
 	"sealkeep/internal/store/storetest"
@@ -49,69 +46,10 @@ func TestOpenRejectsURIs(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) { storetest.BenchmarkAppend(b, backend) }
 
-// BenchmarkStream1M streams a chain of 1,000,000 entries ("read") and
-// streams it into audit.Verifier ("verify"), as "sealkeep audit verify"
-// does. Besides wall time it reports process CPU seconds per million
-// entries, which the load of a shared machine does not inflate, and the
-// ratio of those to the CPU seconds of audit.Verify over the same entries
-// held in memory ("memory", measured first in the same run): the floor any
-// store can reach.
-func BenchmarkStream1M(b *testing.B) {
-	const n = 1_000_000
-	s, err := sqlite.Open(context.Background(), backend.Fresh(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	storetest.Fill(b, s, "org-1", n, 20_000)
-	var memoryCPU float64 // CPU seconds of the in-memory verification
-	b.Run("memory", func(b *testing.B) {
-		entries := make([]audit.Entry, 0, n)
-		if err := s.View(context.Background(), func(tx store.ReadTx) error {
-			return tx.AuditEntries("org-1", 1, func(e audit.Entry) error {
-				entries = append(entries, e)
-				return nil
-			})
-		}); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		cpu0 := cpuTime(b)
-		for b.Loop() {
-			if r := audit.Verify(audit.Slice(entries)); !r.OK() || r.Head.Seq != n {
-				b.Fatalf("in-memory chain does not verify: %v", r.Error())
-			}
-		}
-		memoryCPU = (cpuTime(b) - cpu0).Seconds() / float64(b.N)
-		b.ReportMetric(memoryCPU, "cpu-s/1M-entries")
-	})
-	for _, verify := range []bool{false, true} {
-		name := map[bool]string{false: "read", true: "verify"}[verify]
-		b.Run(name, func(b *testing.B) {
-			cpu0 := cpuTime(b)
-			for b.Loop() {
-				if got := storetest.Stream(b, s, "org-1", verify); got != n {
-					b.Fatalf("streamed %d entries, want %d", got, n)
-				}
-			}
-			cpu := (cpuTime(b) - cpu0).Seconds() / float64(b.N)
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
-			b.ReportMetric(cpu, "cpu-s/1M-entries")
-			if memoryCPU > 0 {
-				b.ReportMetric(cpu/memoryCPU, "x-memory-verify-cpu")
-			}
-		})
-	}
-}
-
-// cpuTime is the CPU time this process has used.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// BenchmarkStream1M streams a chain of 1,000,000 entries, alone and into
+// audit.Verifier, and reports CPU seconds per million entries against
+// audit.Verify in memory (see storetest.BenchmarkStream).
+func BenchmarkStream1M(b *testing.B) { storetest.BenchmarkStream(b, backend, 1_000_000) }
 
 func TestWALMode(t *testing.T) {
 	path := backend.Fresh(t)
