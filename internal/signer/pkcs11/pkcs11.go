@@ -22,6 +22,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/redact"
 	"sealkeep/internal/signer"
 	"sealkeep/internal/signer/retry"
 )
@@ -104,6 +105,28 @@ func (l location) ref() string {
 
 func escape(s string) string { return strings.ReplaceAll(url.PathEscape(s), ";", "%3B") }
 
+// maxPINFile bounds the PIN file: a PIN is a few dozen bytes, and a larger
+// file is a misconfiguration, not something to read into memory.
+const maxPINFile = 4096
+
+// readPINFile reads at most maxPINFile bytes of the PIN file.
+func readPINFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := redact.ReadSecret(f, maxPINFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPINFile {
+		clear(b)
+		return nil, fmt.Errorf("the file is larger than %d bytes; it should hold only the PIN", maxPINFile)
+	}
+	return b, nil
+}
+
 // pinReader checks a pin-source and returns the function that reads it.
 func pinReader(src string) (func() (string, error), error) {
 	switch {
@@ -116,11 +139,12 @@ func pinReader(src string) (func() (string, error), error) {
 			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 				return "", fmt.Errorf("%w: the PIN file named by pin-source is accessible to group or others (mode %v); chmod 600 it", signer.ErrAccessDenied, fi.Mode().Perm())
 			}
-			b, err := os.ReadFile(path)
+			b, err := readPINFile(path)
 			if err != nil {
 				// The error names the file, never its content.
 				return "", fmt.Errorf("%w: reading the PIN file named by pin-source: %v", signer.ErrAccessDenied, err)
 			}
+			defer clear(b)
 			pin, _, _ := strings.Cut(string(b), "\n")
 			return strings.TrimSuffix(pin, "\r"), nil
 		}, nil
