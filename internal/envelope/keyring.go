@@ -58,11 +58,16 @@ type kekVersion struct {
 }
 
 // CreateKeyringFile creates a new keyring file at path, mode 0600, with
-// one random version, 1, active. It refuses to overwrite an existing file.
+// one random version, 1, active. It refuses to overwrite an existing file,
+// and a directory group or others may write ([ErrKeyringPermissions]).
 func CreateKeyringFile(path string) (*Keyring, error) {
 	kr := keyring{active: 1, versions: []kekVersion{{v: 1, key: redact.NewSecret(randomKey())}}}
 	data := kr.marshal()
 	defer clear(data)
+	if err := checkKeyringDir(path, filepath.Dir(path)); err != nil {
+		kr.zero()
+		return nil, err
+	}
 	unlock, err := lockDir(filepath.Dir(path)) // rotations clean up temporary files
 	if err == nil {
 		defer unlock()
@@ -266,15 +271,22 @@ func checkKeyringDirs(path string) error {
 	if err != nil {
 		return fmt.Errorf("envelope: open keyring: %w", err)
 	}
-	for _, dir := range []string{filepath.Dir(path), filepath.Dir(target)} {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return fmt.Errorf("envelope: keyring directory: %w", err)
-		}
-		if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-			return fmt.Errorf("%w: directory %s of keyring %s has mode %04o: group or others can replace the keyring; run chmod go-w %s",
-				ErrKeyringPermissions, dir, path, fi.Mode().Perm(), dir)
-		}
+	if err := checkKeyringDir(path, filepath.Dir(path)); err != nil {
+		return err
+	}
+	return checkKeyringDir(path, filepath.Dir(target))
+}
+
+// checkKeyringDir refuses dir, the directory of keyring path, if group or
+// others may write it and it is not sticky.
+func checkKeyringDir(path, dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("envelope: keyring directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Errorf("%w: directory %s of keyring %s has mode %04o: group or others can replace the keyring; run chmod go-w %s",
+			ErrKeyringPermissions, dir, path, fi.Mode().Perm(), dir)
 	}
 	return nil
 }

@@ -43,6 +43,14 @@ func onlyFile(t *testing.T, dir, name string) {
 	}
 }
 
+// emptyDir fails unless dir is empty.
+func emptyDir(t *testing.T, dir string) {
+	t.Helper()
+	if es, err := os.ReadDir(dir); err != nil || len(es) != 0 {
+		t.Errorf("directory %s holds %d entries (%v), want none", dir, len(es), err)
+	}
+}
+
 func TestCreateKeyringFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "keyring")
@@ -130,6 +138,17 @@ func TestOpenKeyringDirectoryPermissions(t *testing.T) {
 			t.Errorf("rotation in a directory of mode %04o: %v, want ErrKeyringPermissions", m, err)
 		}
 	}
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if _, err := CreateKeyringFile(filepath.Join(open, "keyring")); !errors.Is(err, ErrKeyringPermissions) {
+		t.Errorf("created a keyring in a directory of mode 0777: %v", err)
+	}
+	emptyDir(t, open)
 	for _, m := range []fs.FileMode{0o700, 0o755, 0o777 | fs.ModeSticky} {
 		if err := os.Chmod(dir, m); err != nil {
 			t.Fatal(err)
