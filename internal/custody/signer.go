@@ -18,7 +18,9 @@ import (
 	"sealkeep/internal/store"
 )
 
-// Signer returns a [crypto.Signer] for a local version's key. Every Sign
+// Signer returns a [crypto.Signer] for a version's key. An external key
+// (held in the customer's KMS or HSM) is opened through its provider by the
+// stored reference; see [Service.ExternalKey]. For a local key, every Sign
 // call reads the blob from the store, unwraps the org DEK, decrypts the
 // blob with the binding of this org, identity and version, signs, and
 // zeroes the plaintext: nothing is cached, so a destroy takes effect on the
@@ -45,11 +47,11 @@ func (s *Service) Signer(ctx context.Context, actor audit.Actor, identity string
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case v.KeyRef != KeyRefLocal:
-		return nil, fmt.Errorf("version %d uses key %q; only local keys are signed here: %w", version, v.KeyRef, ErrForbidden)
-	case v.Status == string(audit.StatusRevoked) || v.Status == string(audit.StatusDestroyed):
+	if v.Status == string(audit.StatusRevoked) || v.Status == string(audit.StatusDestroyed) {
 		return nil, fmt.Errorf("version %d is %s: %w", version, v.Status, ErrForbidden)
+	}
+	if v.KeyRef != KeyRefLocal {
+		return s.externalSigner(ctx, actor, ident, v)
 	}
 	pub, err := x509.ParsePKIXPublicKey(v.PublicKey)
 	if err != nil {

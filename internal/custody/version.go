@@ -534,11 +534,18 @@ func (s *Service) Revoke(ctx context.Context, actor audit.Actor, identity string
 
 // Destroy crypto-erases a version: its encrypted private key is deleted;
 // the certificate, chain and audit entries stay so that old seals still
-// verify.
+// verify. For an external key nothing remote is deleted: the version can no
+// longer sign, and the entry says (provider detail, reason) that the
+// customer revokes access by removing sealkeep's grant on the key.
 func (s *Service) Destroy(ctx context.Context, actor audit.Actor, identity string, version int) (VersionInfo, error) {
 	return s.change(ctx, actor, identity, version, audit.ActionVersionDestroy, func(v *store.Version, _ string) map[string]string {
 		v.KeyBlob = nil
-		return map[string]string{audit.DetailThumbprint: thumbprint(v.CertDER), audit.DetailKeyRef: v.KeyRef}
+		d := map[string]string{audit.DetailThumbprint: thumbprint(v.CertDER), audit.DetailKeyRef: v.KeyRef}
+		if v.KeyRef != KeyRefLocal {
+			d[audit.DetailProvider], _, _ = strings.Cut(v.KeyRef, ":")
+			d[audit.DetailReason] = "external key: nothing deleted in the customer's KMS or HSM; remove sealkeep's grant on the key to revoke its access"
+		}
+		return d
 	})
 }
 
