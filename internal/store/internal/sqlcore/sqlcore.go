@@ -27,7 +27,10 @@
 // View on a dialect with ConcurrentReads (SQLite), a goroutine reads the
 // next page on a statement of its own while the callback runs on the
 // current one, so verification and reading overlap on two cores; the
-// snapshot is fixed, so the entries are the same.
+// snapshot is fixed, so the entries are the same. That goroutine reads
+// through the driver (sql.Conn.Raw), without database/sql's per-row
+// locking and Scan conversions; driverValues converts the values as Scan
+// would.
 package sqlcore
 
 import (
@@ -122,13 +125,20 @@ func (s *Store) Close() error {
 }
 
 // View runs fn in a read-only transaction.
+// It holds the connection (a *sql.Conn), so that AuditEntries can read
+// through the driver directly.
 func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, &s.d.Read)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: begin read: %w", err)
+	}
+	defer conn.Close()
+	sqlTx, err := conn.BeginTx(ctx, &s.d.Read)
 	if err != nil {
 		return fmt.Errorf("store: begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&tx{ctx: ctx, sqlTx: sqlTx, s: s, readOnly: true})
+	return fn(&tx{ctx: ctx, sqlTx: sqlTx, s: s, readConn: conn})
 }
 
 // Update runs fn in a read-write transaction, retrying it on retryable

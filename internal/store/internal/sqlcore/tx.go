@@ -3,9 +3,13 @@ package sqlcore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,8 +28,9 @@ type tx struct {
 	s      *Store
 	stmts  map[string]*sql.Stmt // the store's statements bound to sqlTx
 	poison error                // first database failure; Update will not commit
-	// readOnly marks a View: its snapshot cannot change.
-	readOnly bool
+	// readConn is the connection of a View (nil in Update): its snapshot
+	// cannot change.
+	readConn *sql.Conn
 }
 
 // stmt returns the prepared statement of query bound to the transaction,
@@ -426,7 +431,7 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 	if next > math.MaxInt64 {
 		return nil
 	}
-	if t.readOnly && t.s.d.ConcurrentReads {
+	if t.readConn != nil && t.s.d.ConcurrentReads {
 		return t.auditEntriesAhead(chain, next, fn)
 	}
 	var buf []audit.Entry
@@ -449,7 +454,7 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 }
 
 // auditEntriesAhead is AuditEntries with one batch read ahead: a goroutine
-// reads and decodes the next batch, on a statement of its own, while fn
+// reads and decodes the next batch (readAuditBatchRaw) while fn
 // runs on the current one, so that a verifier hashing entries and the
 // database reading them use two cores. The snapshot of a read-only
 // transaction cannot change, so fn sees exactly the entries, in the order,
@@ -457,11 +462,6 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 // transaction (the driver serialises the connection's calls). Every read
 // has finished when it returns.
 func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) error) error {
-	st, err := t.sqlTx.PrepareContext(t.ctx, qAuditEntries)
-	if err != nil {
-		return t.fail(err, "read audit chain %q", chain)
-	}
-	defer st.Close()
 	type batch struct {
 		entries []audit.Entry
 		err     error
@@ -470,7 +470,6 @@ func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) e
 		ahead = make(chan batch, 1)
 		free  = make(chan []audit.Entry, 3) // batch buffers for reuse
 		stop  = make(chan struct{})
-		query = func(q string, args ...any) (*sql.Rows, error) { return st.QueryContext(t.ctx, args...) }
 	)
 	go func() {
 		defer close(ahead)
@@ -480,7 +479,7 @@ func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) e
 			case buf = <-free:
 			default:
 			}
-			buf, err := readAuditBatch(query, chain, next, buf[:0])
+			buf, err := readAuditBatchRaw(t.ctx, t.readConn, chain, next, buf[:0])
 			select {
 			case ahead <- batch{buf, err}:
 			case <-stop:
@@ -509,6 +508,123 @@ func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) e
 		free <- b.entries
 	}
 	return nil
+}
+
+// readAuditBatchRaw is readAuditBatch through the driver connection of
+// conn, on a statement of its own, converting values with driverValues.
+func readAuditBatchRaw(ctx context.Context, conn *sql.Conn, chain string, next uint64, buf []audit.Entry) ([]audit.Entry, error) {
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return errors.New("the driver cannot prepare with a context")
+		}
+		st, err := c.PrepareContext(ctx, qAuditEntries)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		q, ok := st.(driver.StmtQueryContext)
+		if !ok {
+			return errors.New("the driver cannot query with a context")
+		}
+		rows, err := q.QueryContext(ctx, []driver.NamedValue{
+			{Ordinal: 1, Value: chain}, {Ordinal: 2, Value: int64(next)}, {Ordinal: 3, Value: int64(auditBatch)}})
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var r entryRow
+		vals := make([]driver.Value, len(rows.Columns()))
+		for {
+			if err := rows.Next(vals); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := r.driverValues(vals); err != nil {
+				return err
+			}
+			e, err := r.entry(chain)
+			if err != nil {
+				return err
+			}
+			buf = append(buf, e)
+		}
+	})
+	return buf, err
+}
+
+// driverValues sets r from the driver values of streamCols, converting
+// them as sql.Rows.Scan converts them into the destinations of dest.
+func (r *entryRow) driverValues(v []driver.Value) (err error) {
+	if len(v) != 11 {
+		return fmt.Errorf("audit query returned %d columns", len(v))
+	}
+	if r.seq, err = driverInt(v[0]); err != nil {
+		return err
+	}
+	if r.us, err = driverInt(v[1]); err != nil {
+		return err
+	}
+	if r.version, err = driverInt(v[7]); err != nil {
+		return err
+	}
+	for i, p := range [...]*string{&r.actorKind, &r.actorID, &r.action, &r.org, &r.ident} {
+		var ok bool
+		if *p, ok = driverText(v[2+i]); !ok {
+			return fmt.Errorf("audit column %d: unsupported value %T", 2+i, v[2+i])
+		}
+	}
+	r.details = sql.NullString{}
+	if v[8] != nil {
+		var ok bool
+		if r.details.String, ok = driverText(v[8]); !ok {
+			return fmt.Errorf("audit details: unsupported value %T", v[8])
+		}
+		r.details.Valid = true
+	}
+	for i, p := range [...]*sql.RawBytes{&r.prev, &r.hash} {
+		switch x := v[9+i].(type) {
+		case []byte:
+			*p = x
+		case nil:
+			*p = nil
+		default:
+			s, ok := driverText(x)
+			if !ok {
+				return fmt.Errorf("audit hash: unsupported value %T", x)
+			}
+			*p = append((*p)[:0], s...)
+		}
+	}
+	return nil
+}
+
+// driverText converts a driver value as Scan does into a string.
+func driverText(v driver.Value) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64), true
+	}
+	return "", false
+}
+
+// driverInt converts a driver value as Scan does into an int64.
+func driverInt(v driver.Value) (int64, error) {
+	if x, ok := v.(int64); ok {
+		return x, nil
+	}
+	s, ok := driverText(v)
+	if !ok {
+		return 0, fmt.Errorf("converting %T to int64: unsupported", v)
+	}
+	return strconv.ParseInt(s, 10, 64)
 }
 
 // readAuditBatch appends to buf up to auditBatch entries of chain from seq
