@@ -9,7 +9,7 @@
 //	├── sealkeep.db       0600  SQLite database (WAL: also -wal and -shm files),
 //	│                           unless the database is PostgreSQL
 //	├── kek.keyring       0600  KEK keyring, unless the KEK comes from another
-//	│                           file or an environment variable
+//	│                           file, an environment variable or AWS KMS
 //	└── checkpoint.key    0600  Ed25519 audit-checkpoint signing key, unless
 //	                            another file was named
 //
@@ -18,7 +18,9 @@
 //
 // # Secrets
 //
-// config.json holds no key material. It may hold a PostgreSQL DSN; a DSN
+// config.json holds no key material. With a KEK in AWS KMS it holds the
+// KMS key of each KEK version ([AWSKMSKEK]); rotation rewrites it with
+// [Config.Replace]. It may hold a PostgreSQL DSN; a DSN
 // with a password is accepted but never printed: [RedactDSN] hides it.
 package config
 
@@ -60,8 +62,33 @@ type Config struct {
 	// holding the keyring instead. Exactly one is set.
 	KEKFile string `json:"kek_file,omitempty"`
 	KEKEnv  string `json:"kek_env,omitempty"`
+	// KEKAWSKMS holds the KEK in AWS KMS instead: one symmetric KMS key per
+	// KEK version. Rotation and retirement rewrite it (atomically).
+	KEKAWSKMS *AWSKMSKEK `json:"kek_awskms,omitempty"`
 	// CheckpointKeyFile is the Ed25519 checkpoint signing key.
 	CheckpointKeyFile string `json:"checkpoint_key_file"`
+}
+
+// AWSKMSKEK is the version map of a KEK held in AWS KMS (see package
+// awskmskek). It names keys; it holds no key material.
+type AWSKMSKEK struct {
+	// Active is the version that wraps.
+	Active uint32 `json:"active"`
+	// Keys maps each usable version to the awskms: URI of its KMS key.
+	Keys map[uint32]string `json:"keys"`
+	// Retired lists the versions whose KMS key is scheduled for deletion.
+	Retired []uint32 `json:"retired,omitempty"`
+}
+
+// kekSources counts the KEK sources c names.
+func (c Config) kekSources() int {
+	n := 0
+	for _, set := range []bool{c.KEKFile != "", c.KEKEnv != "", c.KEKAWSKMS != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // DefaultDir returns $SEALKEEP_HOME, else ~/.sealkeep.
@@ -103,7 +130,7 @@ func Load(dir string) (Config, error) {
 	if c.Version != 1 {
 		return Config{}, fmt.Errorf("%s: unsupported config version %d", filepath.Join(dir, FileName), c.Version)
 	}
-	if c.Database == "" || (c.KEKFile == "") == (c.KEKEnv == "") || c.CheckpointKeyFile == "" {
+	if c.Database == "" || c.kekSources() != 1 || c.CheckpointKeyFile == "" {
 		return Config{}, fmt.Errorf("%s: incomplete config (database, one KEK source and the checkpoint key are required)", filepath.Join(dir, FileName))
 	}
 	return c, nil
@@ -133,6 +160,50 @@ func (c Config) Save(dir string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Replace atomically replaces dir/config.json with c (0600): it writes a
+// temporary file in dir, syncs it, renames it over the old one and syncs
+// the directory, so that a crash leaves the old file or the new one.
+func (c Config) Replace(dir string) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, FileName+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, FileName)); err != nil {
+		return err
+	}
+	ok = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // IsPostgres reports whether the database is a PostgreSQL DSN.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/envelope/awskmskek"
 	"sealkeep/internal/store"
 	storeopen "sealkeep/internal/store/open"
 )
@@ -18,10 +20,16 @@ import (
 // InitOptions names the sources init records; empty fields mean "create it
 // inside the data directory".
 type InitOptions struct {
-	Dir               string
-	Database          string // SQLite path or postgres:// DSN
-	KEKFile           string // keyring file: used if it exists, else created
-	KEKEnv            string // environment variable holding the keyring
+	Dir      string
+	Database string // SQLite path or postgres:// DSN
+	KEKFile  string // keyring file: used if it exists, else created
+	KEKEnv   string // environment variable holding the keyring
+	// KEKAWSKMS is the key ID, ARN or alias of a symmetric AWS KMS key
+	// that becomes KEK version 1, in KEKAWSKMSRegion (optional for an ARN
+	// or with AWS_REGION) through KEKAWSKMSEndpoint (optional).
+	KEKAWSKMS         string
+	KEKAWSKMSRegion   string
+	KEKAWSKMSEndpoint string
 	CheckpointKeyFile string // used if it exists, else created
 }
 
@@ -41,8 +49,11 @@ type Created struct {
 // an existing config file or SQLite database is an error.
 func Init(ctx context.Context, o InitOptions) (Created, error) {
 	var out Created
-	if o.KEKFile != "" && o.KEKEnv != "" {
-		return out, errors.New("give the KEK as a file or an environment variable, not both")
+	if n := countSet(o.KEKFile, o.KEKEnv, o.KEKAWSKMS); n > 1 {
+		return out, errors.New("give the KEK as a file, an environment variable or an AWS KMS key, only one")
+	}
+	if o.KEKAWSKMS == "" && (o.KEKAWSKMSRegion != "" || o.KEKAWSKMSEndpoint != "") {
+		return out, errors.New("an AWS KMS region or endpoint needs the AWS KMS KEK key")
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -83,6 +94,14 @@ func Init(ctx context.Context, o InitOptions) (Created, error) {
 		if c.KEKFile, err = keyPath(o.KEKFile); err != nil {
 			return out, err
 		}
+	case o.KEKAWSKMS != "":
+		c.KEKFile = ""
+		c.KEKAWSKMS = &AWSKMSKEK{Active: 1, Keys: map[uint32]string{1: awsKMSURI(o.KEKAWSKMS, o.KEKAWSKMSRegion, o.KEKAWSKMSEndpoint)}}
+		// Checks that the key exists, is enabled and can encrypt.
+		if _, err := openKEK(ctx, "", c); err != nil {
+			return out, err
+		}
+		out.Reused = append(out.Reused, c.KEKAWSKMS.Keys[1])
 	}
 	if o.CheckpointKeyFile != "" {
 		if c.CheckpointKeyFile, err = keyPath(o.CheckpointKeyFile); err != nil {
@@ -173,16 +192,12 @@ func checkExistingData(ctx context.Context, c Config) error {
 	if i < 0 {
 		return nil
 	}
-	var kek envelope.KEK
-	switch {
-	case c.KEKEnv != "":
-		kek, err = envelope.KeyringFromEnv(os.Getenv(c.KEKEnv))
-	default:
+	if c.KEKFile != "" {
 		if _, serr := os.Stat(c.KEKFile); serr != nil {
 			return fmt.Errorf("%w: it is in use by another sealkeep instance; name that instance's KEK keyring with --kek-file or --kek-env", ErrWrongKEK)
 		}
-		kek, err = envelope.OpenKeyringFile(c.KEKFile)
 	}
+	kek, err := openKEK(ctx, "", c)
 	if err != nil {
 		return err
 	}
@@ -237,20 +252,7 @@ func Open(ctx context.Context, dir string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	var kek envelope.KEK
-	if c.KEKEnv != "" {
-		v, ok := os.LookupEnv(c.KEKEnv)
-		if !ok {
-			return nil, fmt.Errorf("the KEK comes from $%s, which is not set", c.KEKEnv)
-		}
-		var ring *envelope.Keyring
-		ring, err = envelope.KeyringFromEnv(v)
-		// Only the KEK methods: an environment keyring is not a
-		// KEKRotator, so custody reports it as not rotatable.
-		kek = struct{ envelope.KEK }{ring}
-	} else {
-		kek, err = envelope.OpenKeyringFile(c.KEKFile)
-	}
+	kek, err := openKEK(ctx, dir, c)
 	if err != nil {
 		return nil, fmt.Errorf("KEK: %w", err)
 	}
@@ -259,4 +261,67 @@ func Open(ctx context.Context, dir string) (*Env, error) {
 		return nil, fmt.Errorf("database %s: %w", RedactDSN(c.Database), err)
 	}
 	return &Env{Config: c, Store: st, KEK: kek}, nil
+}
+
+// openKEK opens c's KEK. A KEK in AWS KMS persists its changed version map
+// into dir/config.json (atomically, [Config.Replace]); with dir "" it cannot
+// rotate.
+func openKEK(ctx context.Context, dir string, c Config) (envelope.KEK, error) {
+	switch {
+	case c.KEKAWSKMS != nil:
+		var opts []awskmskek.Option
+		if dir != "" {
+			opts = append(opts, awskmskek.WithSave(func(_ context.Context, kc awskmskek.Config) error {
+				cur, err := Load(dir)
+				if err != nil {
+					return err
+				}
+				cur.KEKAWSKMS = &AWSKMSKEK{Active: kc.Active, Keys: kc.Keys, Retired: kc.Retired}
+				return cur.Replace(dir)
+			}))
+		}
+		k := c.KEKAWSKMS
+		return awskmskek.New(ctx, awskmskek.Config{Active: k.Active, Keys: k.Keys, Retired: k.Retired}, opts...)
+	case c.KEKEnv != "":
+		v, ok := os.LookupEnv(c.KEKEnv)
+		if !ok {
+			return nil, fmt.Errorf("the KEK comes from $%s, which is not set", c.KEKEnv)
+		}
+		ring, err := envelope.KeyringFromEnv(v)
+		if err != nil {
+			return nil, err
+		}
+		// Only the KEK methods: an environment keyring is not a
+		// KEKRotator, so custody reports it as not rotatable.
+		return struct{ envelope.KEK }{ring}, nil
+	default:
+		return envelope.OpenKeyringFile(c.KEKFile)
+	}
+}
+
+// awsKMSURI builds the awskms: URI of a KEK key.
+func awsKMSURI(key, region, endpoint string) string {
+	q := url.Values{}
+	if region != "" {
+		q.Set("region", region)
+	}
+	if endpoint != "" {
+		q.Set("endpoint", endpoint)
+	}
+	u := "awskms:" + key
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// countSet counts the non-empty strings.
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
