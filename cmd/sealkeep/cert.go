@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,50 +50,82 @@ func printVersion(cmd *cobra.Command, verb string, v custody.VersionInfo) error 
 	return nil
 }
 
+// subjectFlags are the --subject-* flags of a CSR.
+type subjectFlags struct {
+	cn, o, ou, c, st, l string
+}
+
+func (sf *subjectFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&sf.cn, "subject-cn", "", "CSR subject common name (required)")
+	f.StringVar(&sf.o, "subject-o", "", "CSR subject organization")
+	f.StringVar(&sf.ou, "subject-ou", "", "CSR subject organizational unit")
+	f.StringVar(&sf.c, "subject-c", "", "CSR subject country (two letters)")
+	f.StringVar(&sf.st, "subject-st", "", "CSR subject state or province")
+	f.StringVar(&sf.l, "subject-l", "", "CSR subject locality")
+	_ = cmd.MarkFlagRequired("subject-cn")
+}
+
+// name returns the CSR subject.
+func (sf *subjectFlags) name() pkix.Name {
+	n := pkix.Name{CommonName: sf.cn}
+	for _, p := range []struct {
+		v   string
+		dst *[]string
+	}{{sf.o, &n.Organization}, {sf.ou, &n.OrganizationalUnit}, {sf.c, &n.Country}, {sf.st, &n.Province}, {sf.l, &n.Locality}} {
+		if p.v != "" {
+			*p.dst = []string{p.v}
+		}
+	}
+	return n
+}
+
+// newPendingVersion runs create (which adds a pending version and returns
+// its CSR) and writes the CSR to csrOut as PEM. csrOut must not exist; it
+// is created before anything changes and removed if create fails.
+func newPendingVersion(cmd *cobra.Command, csrOut string, create func(*custody.Service) (custody.VersionInfo, []byte, error)) (custody.VersionInfo, error) {
+	out, err := os.OpenFile(csrOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return custody.VersionInfo{}, usageError{fmt.Errorf("--csr-out: %w", err)}
+	}
+	svc, done, err := openService(cmd.Context())
+	if err != nil {
+		out.Close()
+		os.Remove(csrOut)
+		return custody.VersionInfo{}, err
+	}
+	defer done()
+	v, csr, err := create(svc)
+	if err != nil {
+		out.Close()
+		os.Remove(csrOut)
+		return custody.VersionInfo{}, err
+	}
+	if err := pem.Encode(out, &pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}); err != nil {
+		out.Close()
+		return custody.VersionInfo{}, err
+	}
+	return v, out.Close()
+}
+
 func newCertGenerateCmd() *cobra.Command {
 	var vf versionFlags
 	var alg, csrOut string
-	var subj pkix.Name
-	var o, ou, c, st, l string
+	var sf subjectFlags
 	cmd := &cobra.Command{
 		Use:   "generate --identity ID [--alg RSA-4096] --subject-cn NAME [--subject-o ORG ...] --csr-out FILE",
 		Short: "Generate a key in custody (new pending version) and write its CSR",
 		Long: `Generate a private key inside custody for a new version of the identity.
 The key is encrypted before anything is written; the version is pending until
 the certificate your CA issues for the CSR is uploaded (cert upload).
-Algorithms: RSA-2048, RSA-3072, RSA-4096 (default), ECDSA-P256, ECDSA-P384.`,
+Algorithms: RSA-2048, RSA-3072, RSA-4096 (default), ECDSA-P256, ECDSA-P384.
+For a key held in your own KMS or HSM, use identity key --external instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, p := range []struct {
-				v   string
-				dst *[]string
-			}{{o, &subj.Organization}, {ou, &subj.OrganizationalUnit}, {c, &subj.Country}, {st, &subj.Province}, {l, &subj.Locality}} {
-				if p.v != "" {
-					*p.dst = []string{p.v}
-				}
-			}
-			out, err := os.OpenFile(csrOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			v, err := newPendingVersion(cmd, csrOut, func(svc *custody.Service) (custody.VersionInfo, []byte, error) {
+				return svc.GenerateKey(cmd.Context(), actor(), vf.identity, alg, sf.name())
+			})
 			if err != nil {
-				return usageError{fmt.Errorf("--csr-out: %w", err)}
-			}
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				out.Close()
-				os.Remove(csrOut)
-				return err
-			}
-			defer done()
-			v, csr, err := svc.GenerateKey(cmd.Context(), actor(), vf.identity, alg, subj)
-			if err != nil {
-				out.Close()
-				os.Remove(csrOut)
-				return err
-			}
-			if err := pem.Encode(out, &pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
 				return err
 			}
 			if globals.json {
@@ -106,14 +139,8 @@ Algorithms: RSA-2048, RSA-3072, RSA-4096 (default), ECDSA-P256, ECDSA-P384.`,
 	vf.add(cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&alg, "alg", "", "key algorithm (default RSA-4096)")
-	f.StringVar(&subj.CommonName, "subject-cn", "", "CSR subject common name (required)")
-	f.StringVar(&o, "subject-o", "", "CSR subject organization")
-	f.StringVar(&ou, "subject-ou", "", "CSR subject organizational unit")
-	f.StringVar(&c, "subject-c", "", "CSR subject country (two letters)")
-	f.StringVar(&st, "subject-st", "", "CSR subject state or province")
-	f.StringVar(&l, "subject-l", "", "CSR subject locality")
+	sf.add(cmd)
 	f.StringVar(&csrOut, "csr-out", "", "file to write the PEM CSR to (must not exist; required)")
-	_ = cmd.MarkFlagRequired("subject-cn")
 	_ = cmd.MarkFlagRequired("csr-out")
 	return cmd
 }
@@ -346,10 +373,14 @@ func newCertShowCmd() *cobra.Command {
 			if !v.KeyPresent && v.KeyRef == custody.KeyRefLocal {
 				key += " (destroyed)"
 			}
+			provider, _, _ := strings.Cut(v.KeyRef, ":")
+			if v.KeyRef != custody.KeyRefLocal {
+				provider += " (customer-held key; sealkeep stores only its reference)"
+			}
 			w := cmd.OutOrStdout()
 			err = printFields(w, [][2]string{
 				{"Identity", v.Identity}, {"Org", v.Org}, {"Version", strconv.Itoa(v.Version)},
-				{"Status", v.Status}, {"Key", key}, {"Algorithm", dash(v.Algorithm)},
+				{"Status", v.Status}, {"Key", key}, {"Provider", provider}, {"Algorithm", dash(v.Algorithm)},
 				{"Thumbprint (SHA-256)", dash(v.Thumbprint)}, {"Subject", dash(v.Subject)},
 				{"Issuer", dash(v.Issuer)}, {"Serial", dash(v.Serial)},
 				{"Not before", fmtTimePtr(v.NotBefore)}, {"Not after", fmtTimePtr(v.NotAfter)},
@@ -380,7 +411,7 @@ func dash(s string) string {
 // historyNote summarises entry details for the history table.
 func historyNote(d map[string]string) string {
 	s := ""
-	for _, k := range []string{"reason", "old_version", "algorithm", "error"} {
+	for _, k := range []string{"reason", "old_version", "algorithm", "provider", "key_ref", "error"} {
 		if v, ok := d[k]; ok {
 			if s != "" {
 				s += "; "
@@ -396,7 +427,8 @@ func newCertCheckCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check --identity ID --version N",
 		Short: "Prove a version's key is intact: decrypt, sign a random probe, verify",
-		Long: `Decrypt a local version's key through the signing path, sign a random probe
+		Long: `Decrypt a local version's key through the signing path (or, for a key
+held in the customer's KMS or HSM, call the provider), sign a random probe
 (never a document) and verify the signature against the stored public key.
 Use it after restoring a backup or rotating the KEK. A key blob that fails
 authentication (tampered with, or copied from another org, identity or

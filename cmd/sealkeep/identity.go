@@ -106,7 +106,57 @@ it instead of a random one.`,
 			return versionTable(w, info.Versions)
 		},
 	}
-	cmd.AddCommand(create, list, show)
+	cmd.AddCommand(create, list, show, newIdentityKeyCmd())
+	return cmd
+}
+
+func newIdentityKeyCmd() *cobra.Command {
+	var vf versionFlags
+	var external, csrOut string
+	var sf subjectFlags
+	cmd := &cobra.Command{
+		Use:   "key --identity ID --external URI --subject-cn NAME [--subject-o ORG ...] --csr-out FILE",
+		Short: "Use a key held in your own KMS or HSM for a new pending version, and write its CSR",
+		Long: `Reference a key held in the customer's KMS or HSM as a new pending version of
+the identity. sealkeep reads the public key through the provider, checks it
+against the key policy and writes a CSR signed by that key through the
+provider. Have your CA issue a certificate for the CSR, then run cert upload
+(the certificate's public key must be the provider's) and cert activate.
+
+sealkeep stores the key URI (without secrets) and the certificate, nothing
+else; every signature is one call to the provider, and removing sealkeep's
+grant on the key cuts it off. Key URIs:
+
+  awskms:KEY-ID-OR-ARN?region=R[&role=ARN&external-id=ID][&endpoint=URL]
+  pkcs11:token=T;object=O?module-path=/path/lib.so&pin-source=file:/path
+  azurekv:https://VAULT.vault.azure.net/keys/NAME/VERSION
+  gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
+
+A URI that carries a secret (a PIN, a password, a token) is refused: PINs come
+from pin-source (a file or an environment variable).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := newPendingVersion(cmd, csrOut, func(svc *custody.Service) (custody.VersionInfo, []byte, error) {
+				return svc.ExternalKey(cmd.Context(), actor(), vf.identity, external, sf.name())
+			})
+			if err != nil {
+				return err
+			}
+			if globals.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"version": v, "csr_file": csrOut})
+			}
+			outf(cmd, "external %s key %s: identity %s version %d is pending\nCSR written to %s; have your CA issue a certificate, then run:\n  sealkeep cert upload --identity %s --version %d --cert CERT.pem [--chain CHAIN.pem]\n",
+				v.Algorithm, v.KeyRef, v.Identity, v.Version, csrOut, v.Identity, v.Version)
+			return nil
+		},
+	}
+	vf.add(cmd, false)
+	f := cmd.Flags()
+	f.StringVar(&external, "external", "", "key URI in your KMS or HSM (required; see above)")
+	sf.add(cmd)
+	f.StringVar(&csrOut, "csr-out", "", "file to write the PEM CSR to (must not exist; required)")
+	_ = cmd.MarkFlagRequired("external")
+	_ = cmd.MarkFlagRequired("csr-out")
 	return cmd
 }
 

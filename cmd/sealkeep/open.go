@@ -5,6 +5,13 @@ import (
 
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
+
+	// The key providers, so that their URIs resolve (pkcs11 answers with
+	// "built without PKCS#11 support" unless built with -tags pkcs11).
+	_ "sealkeep/internal/signer/awskms"
+	_ "sealkeep/internal/signer/azurekv"
+	_ "sealkeep/internal/signer/gcpkms"
+	_ "sealkeep/internal/signer/pkcs11"
 )
 
 // openService opens the data directory and returns the custody service and
@@ -17,6 +24,9 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 	kek := env.Config.KEKFile
 	if env.Config.KEKEnv != "" {
 		kek = "$" + env.Config.KEKEnv
+	}
+	if k := env.Config.KEKAWSKMS; k != nil {
+		kek = k.Keys[k.Active]
 	}
 	globals.logger.DebugContext(ctx, "data directory opened", "dir", dataDir(),
 		"database", config.RedactDSN(env.Config.Database), "kek_source", kek, "kek_active_version", env.KEK.ActiveVersion())
