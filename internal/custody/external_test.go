@@ -87,6 +87,16 @@ func TestExternalKeyLifecycleFake(t *testing.T) {
 		if err := f.svc.CheckKey(f.ctx, testActor, "jane", v.Version); err != nil {
 			t.Fatalf("external key does not sign: %v", err)
 		}
+		// DEK and KEK rotation pass over the external version (no blob).
+		if _, err := f.svc.RotateDEK(f.ctx, testActor, "acme"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.RotateKEK(f.ctx, testActor, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.CheckKey(f.ctx, testActor, "jane", v.Version); err != nil {
+			t.Fatalf("external key after DEK and KEK rotation: %v", err)
+		}
 		s, err := f.svc.Signer(f.ctx, testActor, "jane", v.Version)
 		if err != nil {
 			t.Fatal(err)
