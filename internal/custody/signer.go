@@ -64,6 +64,11 @@ func (s *Service) Signer(ctx context.Context, actor audit.Actor, identity string
 			if err != nil {
 				return err
 			}
+			// Checked on every signature, not only when the signer was
+			// built: a revoke or destroy takes effect on the next call.
+			if cur.Status == string(audit.StatusRevoked) || cur.Status == string(audit.StatusDestroyed) {
+				return fmt.Errorf("version %d is %s: %w", version, cur.Status, ErrForbidden)
+			}
 			blob = cur.KeyBlob
 			return nil
 		})
