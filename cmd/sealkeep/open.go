@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/envelope"
 
 	// The key providers, so that their URIs resolve (pkcs11 answers with
 	// "built without PKCS#11 support" unless built with -tags pkcs11).
@@ -13,6 +15,11 @@ import (
 	_ "sealkeep/internal/signer/gcpkms"
 	_ "sealkeep/internal/signer/pkcs11"
 )
+
+// dekCacheTTL bounds how long an unwrapped org DEK stays in memory when the
+// KEK is held in AWS KMS (DESIGN.md: a brief, bounded cache of DEKs, never
+// of private keys).
+const dekCacheTTL = 5 * time.Minute
 
 // openService opens the data directory and returns the custody service and
 // a function that closes it.
@@ -30,6 +37,17 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 	}
 	globals.logger.DebugContext(ctx, "data directory opened", "dir", dataDir(),
 		"database", config.RedactDSN(env.Config.Database), "kek_source", kek, "kek_active_version", env.KEK.ActiveVersion())
-	svc := custody.New(env.Store, env.KEK, custody.Options{Logger: globals.logger})
-	return svc, func() { env.Store.Close() }, nil
+	opts := custody.Options{Logger: globals.logger}
+	if env.Config.KEKAWSKMS != nil {
+		// A KMS-held KEK: keep unwrapped DEKs briefly so that a command
+		// that signs or re-encrypts several times calls KMS once per DEK.
+		opts.DEKCache = envelope.NewDEKCache(dekCacheTTL)
+	}
+	svc := custody.New(env.Store, env.KEK, opts)
+	return svc, func() {
+		if opts.DEKCache != nil {
+			opts.DEKCache.Close()
+		}
+		env.Store.Close()
+	}, nil
 }

@@ -94,6 +94,12 @@ type Options struct {
 	// an org's DEK is replaced by a new version (default
 	// envelope.MaxEncryptionsPerDEK). Tests lower it.
 	MaxEncryptionsPerDEK uint64
+	// DEKCache, when set, keeps unwrapped org DEKs for its bounded lifetime
+	// (zeroed on eviction) so that a KMS-held KEK is not called on every
+	// signature. It holds DEKs only, never private keys. A DEK erased by
+	// [Service.RotateDEK] is dropped from it at once. Without a cache every
+	// signature unwraps the DEK through the KEK.
+	DEKCache *envelope.DEKCache
 
 	// fault, when set (tests only, see export_test.go), is called at named
 	// points inside multi-step operations so that crash tests can kill the
@@ -103,17 +109,18 @@ type Options struct {
 
 // Service is the custody API. It is safe for concurrent use.
 type Service struct {
-	st      store.Store
-	kek     envelope.KEK
-	clock   func() time.Time
-	log     *slog.Logger
-	maxEnc  uint64
-	faultFn func(string)
+	st       store.Store
+	kek      envelope.KEK
+	clock    func() time.Time
+	log      *slog.Logger
+	maxEnc   uint64
+	dekCache *envelope.DEKCache
+	faultFn  func(string)
 }
 
 // New returns a service over st whose org DEKs are wrapped by kek.
 func New(st store.Store, kek envelope.KEK, opts Options) *Service {
-	s := &Service{st: st, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, faultFn: opts.fault}
+	s := &Service{st: st, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, dekCache: opts.DEKCache, faultFn: opts.fault}
 	if s.clock == nil {
 		s.clock = time.Now
 	}

@@ -140,5 +140,10 @@ func (s *Service) RotateDEK(ctx context.Context, actor audit.Actor, org string) 
 		return DEKRotation{}, fmt.Errorf("rotate data key of org %q: %w", org, err)
 	}
 	slices.Sort(out.Erased)
+	if s.dekCache != nil {
+		for _, v := range out.Erased {
+			s.dekCache.Forget(org, v)
+		}
+	}
 	return out, nil
 }

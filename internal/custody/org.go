@@ -170,11 +170,20 @@ func (s *Service) countEncryption(tx store.Tx, org string, v uint32) error {
 	return tx.PutDEK(row)
 }
 
-// unwrapDEK unwraps a stored DEK. An authentication failure (the row was
-// copied from another org or version, or tampered with) is audited.
+// unwrapDEK unwraps a stored DEK, or takes it from the DEK cache when one
+// is configured. An authentication failure (the row was copied from another
+// org or version, or tampered with) is audited. The caller zeroes the DEK.
 func (s *Service) unwrapDEK(ctx context.Context, actor audit.Actor, row store.WrappedDEK) (*envelope.DEK, error) {
+	if s.dekCache != nil && !erased(row) {
+		if dek, ok := s.dekCache.Get(row.OrgID, row.Version); ok {
+			return dek, nil
+		}
+	}
 	dek, err := envelope.UnwrapDEK(ctx, s.kek, row.OrgID, row.Version, row.KEKVersion, row.Wrapped)
 	if err == nil {
+		if s.dekCache != nil {
+			s.dekCache.Put(dek)
+		}
 		return dek, nil
 	}
 	if errors.Is(err, envelope.ErrAuthentication) {
