@@ -91,8 +91,8 @@ func (e Entry) Validate() error {
 }
 
 // check requires a known actor kind and, except for the system, an ID, so
-// that an entry says who acted. The empty actor (no kind, no ID) still
-// passes: the store contract tests write one.
+// that every entry says who acted (DESIGN.md: actor, time, thumbprints and
+// reason on every lifecycle entry).
 func (a Actor) check() error {
 	switch a.Kind {
 	case ActorUser, ActorCLI:
@@ -101,9 +101,7 @@ func (a Actor) check() error {
 		}
 	case ActorSystem:
 	case "":
-		if a.ID != "" {
-			return fmt.Errorf("%w: actor with an id but no kind", ErrInvalidEntry)
-		}
+		return fmt.Errorf("%w: entry names no actor", ErrInvalidEntry)
 	default:
 		return fmt.Errorf("%w: actor kind %.64q (want %s, %s or %s)", ErrInvalidEntry, a.Kind, ActorUser, ActorCLI, ActorSystem)
 	}

@@ -65,7 +65,7 @@ func TestDeadlockRetried(t *testing.T) {
 			if err := tx.LockChain(second); err != nil {
 				return err
 			}
-			_, err := tx.AppendAudit(audit.Entry{Chain: first, Action: audit.ActionSeal})
+			_, err := tx.AppendAudit(audit.Entry{Chain: first, Actor: audit.Actor{Kind: audit.ActorSystem}, Action: audit.ActionSeal})
 			return err
 		})
 	}
@@ -93,7 +93,7 @@ func TestBackendKilledMidway(t *testing.T) {
 		if err := tx.PutOrg(store.Org{ID: "org-1"}); err != nil {
 			return err
 		}
-		if _, err := tx.AppendAudit(audit.Entry{Chain: "org-1", Action: audit.ActionSeal}); err != nil {
+		if _, err := tx.AppendAudit(audit.Entry{Chain: "org-1", Actor: audit.Actor{Kind: audit.ActorSystem}, Action: audit.ActionSeal}); err != nil {
 			return err
 		}
 		db, err := sql.Open("pgx", admin)
@@ -106,7 +106,7 @@ func TestBackendKilledMidway(t *testing.T) {
 			WHERE datname = $1 AND state = 'idle in transaction'`, u.Path[1:]).Scan(&n); err != nil || n != 1 {
 			t.Errorf("terminated %d backends: %v", n, err)
 		}
-		_, err = tx.AppendAudit(audit.Entry{Chain: "org-1", Action: audit.ActionSeal})
+		_, err = tx.AppendAudit(audit.Entry{Chain: "org-1", Actor: audit.Actor{Kind: audit.ActorSystem}, Action: audit.ActionSeal})
 		return err
 	})
 	if err == nil {

@@ -354,6 +354,7 @@ func testAudit(t *testing.T, b Backend) {
 	}, {
 		Chain:  audit.SystemChain,
 		Time:   t0,
+		Actor:  audit.Actor{Kind: audit.ActorSystem},
 		Action: audit.ActionKEKRotate,
 	}}
 	var appended []audit.Entry
