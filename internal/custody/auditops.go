@@ -25,9 +25,10 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 // VerifyChain verifies one chain by streaming it in constant memory, and
 // against cp (signed by pub) when cp is not nil. The returned report names
 // the first broken entry; the error is for failures to read or to check the
-// checkpoint's own signature. For an org chain it also checks that every
-// stored version status equals the fold of the chain ([Service.CheckStatus]),
-// reported as an error wrapping [ErrStatusMismatch].
+// checkpoint's own signature. For an org chain it also checks, in the same
+// pass over the chain, that every stored version status equals the fold of
+// the chain (as [Service.CheckStatus] does), reported as an error wrapping
+// [ErrStatusMismatch].
 //
 // progress, if not nil, is called every 4096 entries with the count read.
 func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Checkpoint, pub ed25519.PublicKey, progress func(read uint64)) (audit.Report, error) {
@@ -37,26 +38,43 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			return audit.Report{Chain: chain}, err
 		}
 	}
+	fold := chain != audit.SystemChain
 	var n uint64
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		return tx.AuditEntries(chain, 1, func(e audit.Entry) error {
+		state := new(audit.State)
+		var foldErr error
+		err := tx.AuditEntries(chain, 1, func(e audit.Entry) error {
 			n++
 			if progress != nil && n%4096 == 0 {
 				progress(n)
 			}
-			return v.Add(e)
+			if err := v.Add(e); err != nil {
+				return err
+			}
+			if fold && foldErr == nil {
+				if err := state.Apply(e); err != nil {
+					foldErr = fmt.Errorf("audit: fold: entry %d: %w", e.Seq, err)
+				}
+			}
+			return nil
 		})
+		if err != nil || !fold || !v.Report().OK() {
+			return err
+		}
+		if foldErr != nil {
+			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, chain, foldErr)
+		}
+		return compareStatus(tx, chain, state)
 	})
 	rep := v.Report()
-	if err != nil && !errors.Is(err, audit.ErrBroken) {
+	switch {
+	case err == nil, errors.Is(err, audit.ErrBroken):
+		return rep, nil
+	case errors.Is(err, ErrStatusMismatch):
+		return rep, err
+	default:
 		return rep, fmt.Errorf("read chain %q: %w", chain, err)
 	}
-	if rep.OK() && chain != audit.SystemChain {
-		if err := s.CheckStatus(ctx, chain); err != nil {
-			return rep, err
-		}
-	}
-	return rep, nil
 }
 
 // ExportChain writes a chain as JSON Lines ([audit.WriteJSONL]: one entry
@@ -104,27 +122,33 @@ func (s *Service) CheckStatus(ctx context.Context, org string) error {
 		if err != nil {
 			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, org, err)
 		}
-		ids, err := tx.Identities(org)
+		return compareStatus(tx, org, state)
+	})
+}
+
+// compareStatus checks the stored versions of org's identities against the
+// folded state of its chain.
+func compareStatus(tx store.ReadTx, org string, state *audit.State) error {
+	ids, err := tx.Identities(org)
+	if err != nil {
+		return err
+	}
+	stored := 0
+	for _, id := range ids {
+		vs, err := tx.Versions(id.ID)
 		if err != nil {
 			return err
 		}
-		stored := 0
-		for _, id := range ids {
-			vs, err := tx.Versions(id.ID)
-			if err != nil {
-				return err
-			}
-			for _, v := range vs {
-				stored++
-				if got := state.Version(id.ID, v.Version).Status; string(got) != v.Status {
-					return fmt.Errorf("%w: identity %q version %d is stored as %q, the audit trail says %q",
-						ErrStatusMismatch, id.ID, v.Version, v.Status, got)
-				}
+		for _, v := range vs {
+			stored++
+			if got := state.Version(id.ID, v.Version).Status; string(got) != v.Status {
+				return fmt.Errorf("%w: identity %q version %d is stored as %q, the audit trail says %q",
+					ErrStatusMismatch, id.ID, v.Version, v.Status, got)
 			}
 		}
-		if n := len(state.Versions()); n != stored {
-			return fmt.Errorf("%w: the audit trail of org %q has %d versions, the store %d", ErrStatusMismatch, org, n, stored)
-		}
-		return nil
-	})
+	}
+	if n := len(state.Versions()); n != stored {
+		return fmt.Errorf("%w: the audit trail of org %q has %d versions, the store %d", ErrStatusMismatch, org, n, stored)
+	}
+	return nil
 }
