@@ -280,11 +280,8 @@ func checkStillValid(v *store.Version, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("stored certificate of version %d: %w", v.Version, err)
 	}
-	switch {
-	case now.Before(leaf.NotBefore):
-		return invalid(fmt.Errorf("%w: the certificate is valid only from %s", keypolicy.ErrNotYetValid, leaf.NotBefore.UTC().Format(time.RFC3339)))
-	case now.After(leaf.NotAfter):
-		return invalid(fmt.Errorf("%w: the certificate expired on %s; upload or import a current certificate as a new version", keypolicy.ErrExpired, leaf.NotAfter.UTC().Format(time.RFC3339)))
+	if err := keypolicy.CheckValidity(leaf, now); err != nil {
+		return invalid(err)
 	}
 	return nil
 }

@@ -35,13 +35,8 @@ func CheckLeaf(cert *x509.Certificate, now time.Time) error {
 	if cert == nil {
 		return fmt.Errorf("%w: no certificate", ErrChain)
 	}
-	if now.Before(cert.NotBefore) {
-		return fmt.Errorf("%w: valid from %s to %s, and it is now %s; wait until it starts or ask the CA for a certificate valid now",
-			ErrNotYetValid, cert.NotBefore.UTC().Format(dateFormat), cert.NotAfter.UTC().Format(dateFormat), now.UTC().Format(dateFormat))
-	}
-	if now.After(cert.NotAfter) {
-		return fmt.Errorf("%w: it expired on %s (valid from %s); ask the CA for a new certificate",
-			ErrExpired, cert.NotAfter.UTC().Format(dateFormat), cert.NotBefore.UTC().Format(dateFormat))
+	if err := CheckValidity(cert, now); err != nil {
+		return err
 	}
 	if err := checkCriticalExtensions(cert); err != nil {
 		return err
@@ -169,4 +164,20 @@ func pathLenSet(c *x509.Certificate) bool {
 
 func isSelfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// CheckValidity refuses a certificate outside its validity period at now,
+// with [ErrNotYetValid] or [ErrExpired] and the dates. [CheckLeaf] runs it;
+// callers that re-check a stored certificate later (activation) call it
+// alone.
+func CheckValidity(cert *x509.Certificate, now time.Time) error {
+	if now.Before(cert.NotBefore) {
+		return fmt.Errorf("%w: valid from %s to %s, and it is now %s; wait until it starts or ask the CA for a certificate valid now",
+			ErrNotYetValid, cert.NotBefore.UTC().Format(dateFormat), cert.NotAfter.UTC().Format(dateFormat), now.UTC().Format(dateFormat))
+	}
+	if now.After(cert.NotAfter) {
+		return fmt.Errorf("%w: it expired on %s (valid from %s); ask the CA for a new certificate",
+			ErrExpired, cert.NotAfter.UTC().Format(dateFormat), cert.NotBefore.UTC().Format(dateFormat))
+	}
+	return nil
 }
