@@ -85,53 +85,50 @@ chains, every stored certificate status must equal the status the trail gives.`,
 				}
 				cp = &c
 			}
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			chains, err := chainsFor(cmd, svc, chain, all)
-			if err != nil {
-				return err
-			}
-			var results []verifyResult
-			failed := false
-			for _, ch := range chains {
-				step, end := progress("verifying " + ch)
-				rep, err := svc.VerifyChain(cmd.Context(), ch, cp, key.Public(), func(n uint64) { step(int(n), 0) })
-				end()
-				r := verifyResult{Chain: ch, OK: rep.OK() && err == nil, Entries: rep.Read, Head: rep.Head.Seq}
-				if rep.Break != nil {
-					r.Problem, r.Seq, r.Error = string(rep.Break.Problem), rep.Break.Seq, rep.Break.Reason
-				} else if e := errors.Join(rep.Err, err); e != nil {
-					r.Error = e.Error()
-				}
-				failed = failed || !r.OK
-				results = append(results, r)
-			}
-			if globals.json {
-				if err := printJSON(cmd.OutOrStdout(), results); err != nil {
+			return withService(cmd, func(svc *custody.Service) error {
+				chains, err := chainsFor(cmd, svc, chain, all)
+				if err != nil {
 					return err
 				}
-			} else {
-				for _, r := range results {
-					switch {
-					case r.OK:
-						outf(cmd, "chain %s: OK, %d entries (head seq %d)\n", r.Chain, r.Entries, r.Head)
-					case r.Problem != "":
-						outf(cmd, "chain %s: BROKEN at seq %d (%s): %s\n", r.Chain, r.Seq, r.Problem, r.Error)
-					default:
-						outf(cmd, "chain %s: FAILED: %s\n", r.Chain, r.Error)
+				var results []verifyResult
+				failed := false
+				for _, ch := range chains {
+					step, end := progress("verifying " + ch)
+					rep, err := svc.VerifyChain(cmd.Context(), ch, cp, key.Public(), func(n uint64) { step(int(n), 0) })
+					end()
+					r := verifyResult{Chain: ch, OK: rep.OK() && err == nil, Entries: rep.Read, Head: rep.Head.Seq}
+					if rep.Break != nil {
+						r.Problem, r.Seq, r.Error = string(rep.Break.Problem), rep.Break.Seq, rep.Break.Reason
+					} else if e := errors.Join(rep.Err, err); e != nil {
+						r.Error = e.Error()
+					}
+					failed = failed || !r.OK
+					results = append(results, r)
+				}
+				if globals.json {
+					if err := printJSON(cmd.OutOrStdout(), results); err != nil {
+						return err
+					}
+				} else {
+					for _, r := range results {
+						switch {
+						case r.OK:
+							outf(cmd, "chain %s: OK, %d entries (head seq %d)\n", r.Chain, r.Entries, r.Head)
+						case r.Problem != "":
+							outf(cmd, "chain %s: BROKEN at seq %d (%s): %s\n", r.Chain, r.Seq, r.Problem, r.Error)
+						default:
+							outf(cmd, "chain %s: FAILED: %s\n", r.Chain, r.Error)
+						}
+					}
+					if cp != nil && !failed {
+						outf(cmd, "checkpoint: chain %s reaches seq %d with the signed head hash\n", cp.Chain, cp.Seq)
 					}
 				}
-				if cp != nil && !failed {
-					outf(cmd, "checkpoint: chain %s reaches seq %d with the signed head hash\n", cp.Chain, cp.Seq)
+				if failed {
+					return &silentError{code: exitVerify}
 				}
-			}
-			if failed {
-				return &silentError{code: exitVerify}
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", `chain to verify: an org ID or "system"`)
@@ -163,35 +160,32 @@ chain with --chain, else every chain one after another. -o writes to a new
 file (never overwritten); the default is stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			chains, err := chainsFor(cmd, svc, chain, false)
-			if err != nil {
-				return err
-			}
-			w, closeOut, err := createOut(cmd, out)
-			if err != nil {
-				return err
-			}
-			var total uint64
-			for _, ch := range chains {
-				n, err := svc.ExportChain(cmd.Context(), ch, w)
+			return withService(cmd, func(svc *custody.Service) error {
+				chains, err := chainsFor(cmd, svc, chain, false)
 				if err != nil {
-					closeOut()
 					return err
 				}
-				total += n
-			}
-			if err := closeOut(); err != nil {
-				return err
-			}
-			if out != "" && out != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", total, out)
-			}
-			return nil
+				w, closeOut, err := createOut(cmd, out)
+				if err != nil {
+					return err
+				}
+				var total uint64
+				for _, ch := range chains {
+					n, err := svc.ExportChain(cmd.Context(), ch, w)
+					if err != nil {
+						closeOut()
+						return err
+					}
+					total += n
+				}
+				if err := closeOut(); err != nil {
+					return err
+				}
+				if out != "" && out != "-" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", total, out)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", `chain to export: an org ID or "system" (default: all)`)
@@ -214,35 +208,32 @@ or rewritten tail.`,
 			if err != nil {
 				return err
 			}
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			cp, err := svc.Checkpoint(cmd.Context(), chain, key)
-			if err != nil {
-				return err
-			}
-			b, err := audit.MarshalCheckpoint(cp)
-			if err != nil {
-				return err
-			}
-			w, closeOut, err := createOut(cmd, out)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(b); err != nil {
-				closeOut()
-				return err
-			}
-			if err := closeOut(); err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.ErrOrStderr(), cp)
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
-			return nil
+			return withService(cmd, func(svc *custody.Service) error {
+				cp, err := svc.Checkpoint(cmd.Context(), chain, key)
+				if err != nil {
+					return err
+				}
+				b, err := audit.MarshalCheckpoint(cp)
+				if err != nil {
+					return err
+				}
+				w, closeOut, err := createOut(cmd, out)
+				if err != nil {
+					return err
+				}
+				if _, err := w.Write(b); err != nil {
+					closeOut()
+					return err
+				}
+				if err := closeOut(); err != nil {
+					return err
+				}
+				if globals.json {
+					return printJSON(cmd.ErrOrStderr(), cp)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", `chain: an org ID or "system" (required)`)

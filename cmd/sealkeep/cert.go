@@ -186,16 +186,13 @@ pending key's, and it must pass the key policy; it is stored byte-for-byte.`,
 					return err
 				}
 			}
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			v, err := svc.UploadCertificate(cmd.Context(), actor(), vf.identity, vf.version, leaf[0], chain)
-			if err != nil {
-				return err
-			}
-			return printVersion(cmd, "uploaded", v)
+			return withService(cmd, func(svc *custody.Service) error {
+				v, err := svc.UploadCertificate(cmd.Context(), actor(), vf.identity, vf.version, leaf[0], chain)
+				if err != nil {
+					return err
+				}
+				return printVersion(cmd, "uploaded", v)
+			})
 		},
 	}
 	vf.add(cmd, true)
@@ -222,16 +219,13 @@ stored; a rejected file is recorded in the audit trail.`,
 			if err != nil {
 				return err
 			}
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			v, err := svc.Import(cmd.Context(), actor(), vf.identity, data, passphrase(passFile, passEnv))
-			if err != nil {
-				return err
-			}
-			return printVersion(cmd, "imported", v)
+			return withService(cmd, func(svc *custody.Service) error {
+				v, err := svc.Import(cmd.Context(), actor(), vf.identity, data, passphrase(passFile, passEnv))
+				if err != nil {
+					return err
+				}
+				return printVersion(cmd, "imported", v)
+			})
 		},
 	}
 	vf.add(cmd, false)
@@ -255,16 +249,13 @@ superseded (its certificate is kept forever) and one audit entry records the
 old and new thumbprints.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			v, err := svc.Activate(cmd.Context(), actor(), vf.identity, vf.version, reason)
-			if err != nil {
-				return err
-			}
-			return printVersion(cmd, "activated", v)
+			return withService(cmd, func(svc *custody.Service) error {
+				v, err := svc.Activate(cmd.Context(), actor(), vf.identity, vf.version, reason)
+				if err != nil {
+					return err
+				}
+				return printVersion(cmd, "activated", v)
+			})
 		},
 	}
 	vf.add(cmd, true)
@@ -280,16 +271,13 @@ func newCertRevokeCmd() *cobra.Command {
 		Short: "Revoke a version (records the time and reason)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			v, err := svc.Revoke(cmd.Context(), actor(), vf.identity, vf.version, reason)
-			if err != nil {
-				return err
-			}
-			return printVersion(cmd, "revoked", v)
+			return withService(cmd, func(svc *custody.Service) error {
+				v, err := svc.Revoke(cmd.Context(), actor(), vf.identity, vf.version, reason)
+				if err != nil {
+					return err
+				}
+				return printVersion(cmd, "revoked", v)
+			})
 		},
 	}
 	vf.add(cmd, true)
@@ -305,16 +293,13 @@ func newCertDestroyCmd() *cobra.Command {
 		Short: "Crypto-erase a version's private key (certificate and audit entries stay)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			v, err := svc.Destroy(cmd.Context(), actor(), vf.identity, vf.version)
-			if err != nil {
-				return err
-			}
-			return printVersion(cmd, "destroyed", v)
+			return withService(cmd, func(svc *custody.Service) error {
+				v, err := svc.Destroy(cmd.Context(), actor(), vf.identity, vf.version)
+				if err != nil {
+					return err
+				}
+				return printVersion(cmd, "destroyed", v)
+			})
 		},
 	}
 	vf.add(cmd, true)
@@ -328,22 +313,19 @@ func newCertListCmd() *cobra.Command {
 		Short: "List an identity's certificate versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			vs, err := svc.Versions(cmd.Context(), vf.identity)
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				if vs == nil {
-					vs = []custody.VersionInfo{}
+			return withService(cmd, func(svc *custody.Service) error {
+				vs, err := svc.Versions(cmd.Context(), vf.identity)
+				if err != nil {
+					return err
 				}
-				return printJSON(cmd.OutOrStdout(), vs)
-			}
-			return versionTable(cmd.OutOrStdout(), vs)
+				if globals.json {
+					if vs == nil {
+						vs = []custody.VersionInfo{}
+					}
+					return printJSON(cmd.OutOrStdout(), vs)
+				}
+				return versionTable(cmd.OutOrStdout(), vs)
+			})
 		},
 	}
 	vf.add(cmd, false)
@@ -357,44 +339,41 @@ func newCertShowCmd() *cobra.Command {
 		Short: "Show a certificate version with its history",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			v, err := svc.Version(cmd.Context(), vf.identity, vf.version)
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.OutOrStdout(), v)
-			}
-			key := v.KeyRef
-			if !v.KeyPresent && v.KeyRef == custody.KeyRefLocal {
-				key += " (destroyed)"
-			}
-			provider, _, _ := strings.Cut(v.KeyRef, ":")
-			if v.KeyRef != custody.KeyRefLocal {
-				provider += " (customer-held key; sealkeep stores only its reference)"
-			}
-			w := cmd.OutOrStdout()
-			err = printFields(w, [][2]string{
-				{"Identity", v.Identity}, {"Org", v.Org}, {"Version", strconv.Itoa(v.Version)},
-				{"Status", v.Status}, {"Key", key}, {"Provider", provider}, {"Algorithm", dash(v.Algorithm)},
-				{"Thumbprint (SHA-256)", dash(v.Thumbprint)}, {"Subject", dash(v.Subject)},
-				{"Issuer", dash(v.Issuer)}, {"Serial", dash(v.Serial)},
-				{"Not before", fmtTimePtr(v.NotBefore)}, {"Not after", fmtTimePtr(v.NotAfter)},
-				{"Chain", strconv.Itoa(v.ChainLen) + " certificate(s)"},
+			return withService(cmd, func(svc *custody.Service) error {
+				v, err := svc.Version(cmd.Context(), vf.identity, vf.version)
+				if err != nil {
+					return err
+				}
+				if globals.json {
+					return printJSON(cmd.OutOrStdout(), v)
+				}
+				key := v.KeyRef
+				if !v.KeyPresent && v.KeyRef == custody.KeyRefLocal {
+					key += " (destroyed)"
+				}
+				provider, _, _ := strings.Cut(v.KeyRef, ":")
+				if v.KeyRef != custody.KeyRefLocal {
+					provider += " (customer-held key; sealkeep stores only its reference)"
+				}
+				w := cmd.OutOrStdout()
+				err = printFields(w, [][2]string{
+					{"Identity", v.Identity}, {"Org", v.Org}, {"Version", strconv.Itoa(v.Version)},
+					{"Status", v.Status}, {"Key", key}, {"Provider", provider}, {"Algorithm", dash(v.Algorithm)},
+					{"Thumbprint (SHA-256)", dash(v.Thumbprint)}, {"Subject", dash(v.Subject)},
+					{"Issuer", dash(v.Issuer)}, {"Serial", dash(v.Serial)},
+					{"Not before", fmtTimePtr(v.NotBefore)}, {"Not after", fmtTimePtr(v.NotAfter)},
+					{"Chain", strconv.Itoa(v.ChainLen) + " certificate(s)"},
+				})
+				if err != nil {
+					return err
+				}
+				outln(cmd, "\nHistory:")
+				rows := make([][]string, 0, len(v.History))
+				for _, h := range v.History {
+					rows = append(rows, []string{strconv.FormatUint(h.Seq, 10), fmtTime(h.Time), h.Actor.Kind + ":" + h.Actor.ID, string(h.Action), historyNote(h.Details)})
+				}
+				return printTable(w, []string{"SEQ", "TIME", "ACTOR", "ACTION", "DETAILS"}, rows)
 			})
-			if err != nil {
-				return err
-			}
-			outln(cmd, "\nHistory:")
-			rows := make([][]string, 0, len(v.History))
-			for _, h := range v.History {
-				rows = append(rows, []string{strconv.FormatUint(h.Seq, 10), fmtTime(h.Time), h.Actor.Kind + ":" + h.Actor.ID, string(h.Action), historyNote(h.Details)})
-			}
-			return printTable(w, []string{"SEQ", "TIME", "ACTOR", "ACTION", "DETAILS"}, rows)
 		},
 	}
 	vf.add(cmd, true)
@@ -435,19 +414,16 @@ authentication (tampered with, or copied from another org, identity or
 version) is recorded in the audit trail and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := svc.CheckKey(cmd.Context(), actor(), vf.identity, vf.version); err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"identity": vf.identity, "version": vf.version, "ok": true})
-			}
-			outf(cmd, "key of identity %s version %d: OK (decrypted, signed and verified a probe)\n", vf.identity, vf.version)
-			return nil
+			return withService(cmd, func(svc *custody.Service) error {
+				if err := svc.CheckKey(cmd.Context(), actor(), vf.identity, vf.version); err != nil {
+					return err
+				}
+				if globals.json {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"identity": vf.identity, "version": vf.version, "ok": true})
+				}
+				outf(cmd, "key of identity %s version %d: OK (decrypted, signed and verified a probe)\n", vf.identity, vf.version)
+				return nil
+			})
 		},
 	}
 	vf.add(cmd, true)

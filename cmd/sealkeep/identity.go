@@ -21,20 +21,17 @@ func newIdentityCmd() *cobra.Command {
 it instead of a random one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			id, err := svc.CreateIdentity(cmd.Context(), actor(), spec)
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.OutOrStdout(), identityJSON(id))
-			}
-			outf(cmd, "created identity %s\n", id.ID)
-			return nil
+			return withService(cmd, func(svc *custody.Service) error {
+				id, err := svc.CreateIdentity(cmd.Context(), actor(), spec)
+				if err != nil {
+					return err
+				}
+				if globals.json {
+					return printJSON(cmd.OutOrStdout(), identityJSON(id))
+				}
+				outf(cmd, "created identity %s\n", id.ID)
+				return nil
+			})
 		},
 	}
 	f := create.Flags()
@@ -52,27 +49,24 @@ it instead of a random one.`,
 		Short: "List the signing identities of an organization",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			ids, err := svc.Identities(cmd.Context(), org)
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				out := make([]any, 0, len(ids))
-				for _, id := range ids {
-					out = append(out, identityJSON(id))
+			return withService(cmd, func(svc *custody.Service) error {
+				ids, err := svc.Identities(cmd.Context(), org)
+				if err != nil {
+					return err
 				}
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			rows := make([][]string, 0, len(ids))
-			for _, id := range ids {
-				rows = append(rows, []string{id.ID, id.Owner, id.Name, fmtTime(id.CreatedAt)})
-			}
-			return printTable(cmd.OutOrStdout(), []string{"ID", "OWNER", "NAME", "CREATED"}, rows)
+				if globals.json {
+					out := make([]any, 0, len(ids))
+					for _, id := range ids {
+						out = append(out, identityJSON(id))
+					}
+					return printJSON(cmd.OutOrStdout(), out)
+				}
+				rows := make([][]string, 0, len(ids))
+				for _, id := range ids {
+					rows = append(rows, []string{id.ID, id.Owner, id.Name, fmtTime(id.CreatedAt)})
+				}
+				return printTable(cmd.OutOrStdout(), []string{"ID", "OWNER", "NAME", "CREATED"}, rows)
+			})
 		},
 	}
 	list.Flags().StringVar(&org, "org", "", "organization ID (required)")
@@ -83,27 +77,24 @@ it instead of a random one.`,
 		Short: "Show a signing identity and its certificate versions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			info, err := svc.Identity(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				out := identityJSON(info.Identity)
-				out["versions"] = info.Versions
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			w := cmd.OutOrStdout()
-			if err := printFields(w, [][2]string{{"ID", info.ID}, {"Org", info.OrgID}, {"Owner", info.Owner},
-				{"Name", info.Name}, {"Created", fmtTime(info.CreatedAt)}}); err != nil {
-				return err
-			}
-			outln(cmd)
-			return versionTable(w, info.Versions)
+			return withService(cmd, func(svc *custody.Service) error {
+				info, err := svc.Identity(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if globals.json {
+					out := identityJSON(info.Identity)
+					out["versions"] = info.Versions
+					return printJSON(cmd.OutOrStdout(), out)
+				}
+				w := cmd.OutOrStdout()
+				if err := printFields(w, [][2]string{{"ID", info.ID}, {"Org", info.OrgID}, {"Owner", info.Owner},
+					{"Name", info.Name}, {"Created", fmtTime(info.CreatedAt)}}); err != nil {
+					return err
+				}
+				outln(cmd)
+				return versionTable(w, info.Versions)
+			})
 		},
 	}
 	cmd.AddCommand(create, list, show, newIdentityKeyCmd())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sealkeep/internal/custody"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -19,27 +20,24 @@ under it, in one transaction. Key blobs are untouched. If a previous rotation
 was interrupted, this completes it instead of adding another version.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			step, end := progress("re-wrapping data keys")
-			res, err := svc.RotateKEK(cmd.Context(), actor(), step)
-			end()
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			if res.Added != 0 {
-				outf(cmd, "added KEK version %d\n", res.Added)
-			} else {
-				outf(cmd, "completed an interrupted rotation to KEK version %d\n", res.Active)
-			}
-			outf(cmd, "re-wrapped %d data key(s) under KEK version %d\n", res.Rewrapped, res.Active)
-			return nil
+			return withService(cmd, func(svc *custody.Service) error {
+				step, end := progress("re-wrapping data keys")
+				res, err := svc.RotateKEK(cmd.Context(), actor(), step)
+				end()
+				if err != nil {
+					return err
+				}
+				if globals.json {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				if res.Added != 0 {
+					outf(cmd, "added KEK version %d\n", res.Added)
+				} else {
+					outf(cmd, "completed an interrupted rotation to KEK version %d\n", res.Active)
+				}
+				outf(cmd, "re-wrapped %d data key(s) under KEK version %d\n", res.Rewrapped, res.Active)
+				return nil
+			})
 		},
 	}
 	retire := &cobra.Command{
@@ -54,19 +52,16 @@ wrapped only under a retired version become unreadable (crypto-erasure).`,
 			if err != nil || v == 0 {
 				return usageError{fmt.Errorf("VERSION must be a positive number")}
 			}
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := svc.RetireKEK(cmd.Context(), actor(), uint32(v)); err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"retired": v})
-			}
-			outf(cmd, "retired KEK version %d\n", v)
-			return nil
+			return withService(cmd, func(svc *custody.Service) error {
+				if err := svc.RetireKEK(cmd.Context(), actor(), uint32(v)); err != nil {
+					return err
+				}
+				if globals.json {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"retired": v})
+				}
+				outf(cmd, "retired KEK version %d\n", v)
+				return nil
+			})
 		},
 	}
 	status := &cobra.Command{
@@ -74,33 +69,30 @@ wrapped only under a retired version become unreadable (crypto-erasure).`,
 		Short: "Show the KEK versions and the data keys wrapped under each",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			st, err := svc.KEKStatus(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if globals.json {
-				return printJSON(cmd.OutOrStdout(), st)
-			}
-			rows := make([][]string, 0, len(st.Versions))
-			for _, v := range st.Versions {
-				a := ""
-				if v.Active {
-					a = "active"
+			return withService(cmd, func(svc *custody.Service) error {
+				st, err := svc.KEKStatus(cmd.Context())
+				if err != nil {
+					return err
 				}
-				rows = append(rows, []string{strconv.FormatUint(uint64(v.Version), 10), a, strconv.Itoa(v.DEKs)})
-			}
-			if err := printTable(cmd.OutOrStdout(), []string{"KEK VERSION", "STATE", "DATA KEYS"}, rows); err != nil {
-				return err
-			}
-			if !st.Rotatable {
-				outln(cmd, "\nThe KEK comes from an environment variable: rotate it by hand.")
-			}
-			return nil
+				if globals.json {
+					return printJSON(cmd.OutOrStdout(), st)
+				}
+				rows := make([][]string, 0, len(st.Versions))
+				for _, v := range st.Versions {
+					a := ""
+					if v.Active {
+						a = "active"
+					}
+					rows = append(rows, []string{strconv.FormatUint(uint64(v.Version), 10), a, strconv.Itoa(v.DEKs)})
+				}
+				if err := printTable(cmd.OutOrStdout(), []string{"KEK VERSION", "STATE", "DATA KEYS"}, rows); err != nil {
+					return err
+				}
+				if !st.Rotatable {
+					outln(cmd, "\nThe KEK comes from an environment variable: rotate it by hand.")
+				}
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(rotate, retire, status)

@@ -8,6 +8,8 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 
+	"github.com/spf13/cobra"
+
 	// The key providers, so that their URIs resolve (pkcs11 answers with
 	// "built without PKCS#11 support" unless built with -tags pkcs11).
 	_ "sealkeep/internal/signer/awskms"
@@ -50,4 +52,15 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 		}
 		env.Store.Close()
 	}, nil
+}
+
+// withService opens the data directory, runs fn with the custody service and
+// closes it again: the body of every command that acts on custody.
+func withService(cmd *cobra.Command, fn func(svc *custody.Service) error) error {
+	svc, done, err := openService(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(svc)
 }
