@@ -9,12 +9,9 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sealkeep/internal/signer/internal/sealtest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -88,28 +87,6 @@ func withKey(base, key string) string {
 	return strings.Replace(base, "awskms:", "awskms:"+key, 1)
 }
 
-// selfSign makes crypto/x509 sign and check a certificate through s: an
-// independent verification of the KMS signature.
-func selfSign(t *testing.T, s crypto.Signer) {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "awskms test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, s.Public(), s)
-	if err != nil {
-		t.Fatalf("x509.CreateCertificate through KMS: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cert.CheckSignatureFrom(cert); err != nil {
-		t.Fatalf("crypto/x509 rejects the KMS signature: %v", err)
-	}
-}
-
 func TestCreateSignVerify(t *testing.T) {
 	base := localKMS(t)
 	for _, alg := range []string{keypolicy.RSA2048, keypolicy.RSA3072, keypolicy.ECDSAP256, keypolicy.ECDSAP384} {
@@ -134,7 +111,7 @@ func TestCreateSignVerify(t *testing.T) {
 			if !keypolicy.PublicKeysEqual(opened.Public(), created.Public()) {
 				t.Fatal("reopened key has another public key")
 			}
-			selfSign(t, opened)
+			sealtest.SelfSign(t, opened, 0)
 			if _, ok := opened.Public().(*rsa.PublicKey); !ok {
 				return
 			}
@@ -184,7 +161,7 @@ func TestCreateWithAliasAndRSA4096(t *testing.T) {
 	if !keypolicy.PublicKeysEqual(byAlias.Public(), s.Public()) {
 		t.Fatal("alias opens another key")
 	}
-	selfSign(t, byAlias)
+	sealtest.SelfSign(t, byAlias, 0)
 	// The alias is taken now: a second key under it is refused, and the key
 	// made for it is scheduled for deletion rather than left behind.
 	_, err = Create(context.Background(), parse(t, withKey(base, alias)), keypolicy.ECDSAP256)

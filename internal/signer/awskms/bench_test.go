@@ -7,9 +7,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"sealkeep/internal/signer/internal/sealtest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -54,19 +55,19 @@ func BenchmarkSign(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(tc.name+"/bare-sdk", func(b *testing.B) {
-			loop(b, func() error {
+			sealtest.LoopCPU(b, func() error {
 				_, err := s.c.KMS.Sign(ctx, in)
 				return err
 			})
 		})
 		b.Run(tc.name+"/sealkeep", func(b *testing.B) {
-			loop(b, func() error {
+			sealtest.LoopCPU(b, func() error {
 				_, err := s.SignContext(ctx, digest, crypto.SHA256)
 				return err
 			})
 		})
 		b.Run(tc.name+"/verify-only", func(b *testing.B) {
-			loop(b, func() error {
+			sealtest.LoopCPU(b, func() error {
 				return signer.VerifySignature(s.pub, digest, sig, crypto.SHA256)
 			})
 		})
@@ -113,24 +114,4 @@ func BenchmarkConcurrent8(b *testing.B) {
 			return err
 		})
 	})
-}
-
-// cpuTime is the process's user+system CPU time so far: on a shared,
-// noisy machine the CPU spent per call is a steadier measure of our
-// overhead than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// loop runs f b.N times and reports the CPU time per call.
-func loop(b *testing.B, f func() error) {
-	c0 := cpuTime()
-	for b.Loop() {
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(b.N), "cpu-us/op")
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
@@ -25,6 +24,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sealkeep/internal/signer/internal/sealtest"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -263,26 +264,6 @@ func (v *fakeVault) open(t testing.TB, raw string) (*Signer, error) {
 	return Open(context.Background(), u, WithCredential(staticToken{}), WithClientOptions(co), WithRetryPolicy(fastRetry))
 }
 
-func selfSign(t *testing.T, s crypto.Signer, alg x509.SignatureAlgorithm) {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "azurekv test"}, SignatureAlgorithm: alg,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, s.Public(), s)
-	if err != nil {
-		t.Fatalf("x509.CreateCertificate through Key Vault: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cert.CheckSignatureFrom(cert); err != nil {
-		t.Fatalf("crypto/x509 rejects the signature: %v", err)
-	}
-}
-
 func TestSign(t *testing.T) {
 	v := newFakeVault(t)
 	for _, tc := range []struct {
@@ -303,7 +284,7 @@ func TestSign(t *testing.T) {
 				t.Fatalf("public key or reference wrong: %s", s.KeyRef())
 			}
 			for _, sa := range tc.sigs {
-				selfSign(t, s, sa)
+				sealtest.SelfSign(t, s, sa)
 			}
 		})
 	}

@@ -10,10 +10,8 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"runtime"
 	"strings"
@@ -21,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sealkeep/internal/signer/internal/sealtest"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"google.golang.org/api/option"
@@ -221,26 +221,6 @@ func open(t testing.TB, addr, raw string) (*Signer, error) {
 	return s, err
 }
 
-func selfSign(t *testing.T, s crypto.Signer, alg x509.SignatureAlgorithm) {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gcpkms test"}, SignatureAlgorithm: alg,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, s.Public(), s)
-	if err != nil {
-		t.Fatalf("x509.CreateCertificate through Cloud KMS: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cert.CheckSignatureFrom(cert); err != nil {
-		t.Fatalf("crypto/x509 rejects the signature: %v", err)
-	}
-}
-
 func TestSign(t *testing.T) {
 	f, addr := newFake(t)
 	for _, tc := range []struct {
@@ -262,7 +242,7 @@ func TestSign(t *testing.T) {
 			if !keypolicy.PublicKeysEqual(s.Public(), genKey(t, tc.key).Public()) || s.KeyRef() != raw || s.Provider() != "gcpkms" {
 				t.Fatal("public key or reference wrong")
 			}
-			selfSign(t, s, tc.sa)
+			sealtest.SelfSign(t, s, tc.sa)
 		})
 	}
 }

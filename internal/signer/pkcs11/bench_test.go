@@ -10,9 +10,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"sealkeep/internal/signer/internal/sealtest"
 
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/signer"
@@ -47,19 +48,19 @@ func BenchmarkSign(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(alg+"/bare-crypto11", func(b *testing.B) {
-			loop(b, func() error {
+			sealtest.LoopCPU(b, func() error {
 				_, err := key.Sign(rand.Reader, digest, crypto.SHA256)
 				return err
 			})
 		})
 		b.Run(alg+"/sealkeep", func(b *testing.B) {
-			loop(b, func() error {
+			sealtest.LoopCPU(b, func() error {
 				_, err := s.SignContext(context.Background(), digest, crypto.SHA256)
 				return err
 			})
 		})
 		b.Run(alg+"/verify-only", func(b *testing.B) {
-			loop(b, func() error {
+			sealtest.LoopCPU(b, func() error {
 				return signer.VerifySignature(s.pub, digest, sig, crypto.SHA256)
 			})
 		})
@@ -99,24 +100,4 @@ func BenchmarkConcurrent8(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "signs/s")
 		})
 	}
-}
-
-// cpuTime is the process's user+system CPU time so far: on a shared,
-// noisy machine the CPU spent per call is a steadier measure of our
-// overhead than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// loop runs f b.N times and reports the CPU time per call.
-func loop(b *testing.B, f func() error) {
-	c0 := cpuTime()
-	for b.Loop() {
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(b.N), "cpu-us/op")
 }

@@ -6,15 +6,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,7 +19,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"sealkeep/internal/signer/internal/sealtest"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -125,27 +123,6 @@ func checkNoPIN(t *testing.T, err error) {
 	}
 }
 
-// selfSign makes crypto/x509 sign and check a certificate through s.
-func selfSign(t *testing.T, s crypto.Signer, alg x509.SignatureAlgorithm) {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pkcs11 test"}, SignatureAlgorithm: alg,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, s.Public(), s)
-	if err != nil {
-		t.Fatalf("x509.CreateCertificate through the token: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cert.CheckSignatureFrom(cert); err != nil {
-		t.Fatalf("crypto/x509 rejects the token's signature: %v", err)
-	}
-}
-
 func TestCreateOpenSign(t *testing.T) {
 	for _, tc := range []struct {
 		alg  string
@@ -175,7 +152,7 @@ func TestCreateOpenSign(t *testing.T) {
 				t.Fatalf("KeyRef = %s", s.KeyRef())
 			}
 			for _, sa := range tc.sigs {
-				selfSign(t, s, sa)
+				sealtest.SelfSign(t, s, sa)
 			}
 		})
 	}

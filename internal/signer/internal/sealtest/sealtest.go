@@ -1,6 +1,7 @@
-// Package sealtest seals a PDF through a remote signer and checks the result
-// with independent verifiers; the provider tests use it for their end-to-end
-// test.
+// Package sealtest holds the provider tests' shared oracles: it seals a PDF
+// through a remote signer and checks the result with independent verifiers
+// (SealAndCheck), has crypto/x509 check a provider's signature (SelfSign),
+// and measures CPU per call in benchmarks (LoopCPU).
 package sealtest
 
 import (
