@@ -143,7 +143,11 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 	if _, err := tmp.WriteAt([]byte(patch), u.byteRange); err != nil {
 		return nil, fmt.Errorf("writing /ByteRange: %w", err)
 	}
-	if err := selfCheck(tmp, total, u, br, opts.Limits); err != nil {
+	// The self-check reads the input's structure again, plus the update:
+	// it gets the budget again on top of what the first read used.
+	check := r.lim
+	check.MaxDecodedTotal += r.decoded
+	if err := selfCheck(tmp, total, u, br, &check); err != nil {
 		return nil, err
 	}
 	if _, err := io.Copy(h, io.NewSectionReader(tmp, size, cs-size)); err != nil {
