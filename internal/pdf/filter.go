@@ -157,8 +157,9 @@ func (d *decodedReader) Read(p []byte) (int, error) {
 	return n, d.err
 }
 
-// readAllDecoded reads a whole decoded stream into chunks.
-func readAllDecoded(rd io.Reader) (*chunks, error) {
+// readAll reads a whole decoded stream into chunks, with pieces from
+// [Reader.piece].
+func (r *Reader) readAll(rd io.Reader) (*chunks, error) {
 	c := &chunks{}
 	for {
 		if len(c.c) == 0 || len(c.c[len(c.c)-1]) == cap(c.c[len(c.c)-1]) {
@@ -168,7 +169,7 @@ func readAllDecoded(rd io.Reader) (*chunks, error) {
 			if len(c.c) < 8 {
 				size = 4 << 10 << len(c.c)
 			}
-			c.c = append(c.c, make([]byte, 0, size))
+			c.c = append(c.c, r.piece(size, c.footprint()))
 		}
 		last := &c.c[len(c.c)-1]
 		n, err := rd.Read((*last)[len(*last):cap(*last)])

@@ -28,6 +28,7 @@ type Reader struct {
 	objstms     map[int64]*objStm // decoded object streams by data offset
 	objstmLRU   *list.List        // of *objStm, least recently used first
 	objstmBytes int64             // the cost of the cached object streams
+	spare       [][]byte          // pieces of dropped object streams, for reuse
 	decoded     int64             // decoded stream bytes so far, against MaxDecodedTotal
 	decodes     int               // streams decoded so far (tests count them)
 	repair      map[Ref][]int64

@@ -110,11 +110,14 @@ type objStm struct {
 }
 
 // objStmCacheBytes bounds the memory of the decoded object streams kept
-// for later lookups, least recently used first out; the stream in use is
-// always kept. A stream needed again after it was dropped is decoded
-// again, and that counts against the budget (Limits.MaxDecodedTotal), so
-// lookups that alternate between more large streams than the cache holds
-// end in ErrLimit instead of decoding without end.
+// for later lookups together with the stream being decoded, least
+// recently used first out; the stream in use is always kept. A stream
+// needed again after it was dropped is decoded again, and that counts
+// against the budget (Limits.MaxDecodedTotal), so lookups that alternate
+// between more large streams than the cache holds end in ErrLimit instead
+// of decoding without end. The pieces of a dropped stream are reused for
+// the next one, so alternating streams make no garbage and memory stays
+// near objStmCacheBytes plus one stream (Limits.MaxDecoded).
 const objStmCacheBytes = 16 << 20
 
 func (rv *Revision) objStm(num int) (*objStm, error) {
@@ -143,7 +146,7 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 	if err != nil {
 		return nil, fmt.Errorf("object stream %d: %w", num, err)
 	}
-	data, err := readAllDecoded(rd)
+	data, err := r.readAll(rd)
 	if err != nil {
 		return nil, fmt.Errorf("object stream %d: %w", num, err)
 	}
@@ -183,10 +186,37 @@ func (r *Reader) cacheObjStm(c *objStm) {
 	r.objstms[c.at] = c
 	r.objstmBytes += c.cost
 	for r.objstmBytes > objStmCacheBytes && r.objstmLRU.Len() > 1 {
-		old := r.objstmLRU.Remove(r.objstmLRU.Front()).(*objStm)
-		delete(r.objstms, old.at)
-		r.objstmBytes -= old.cost
+		r.dropObjStm()
 	}
+}
+
+// dropObjStm drops the least recently used object stream from the cache
+// and keeps its full-size pieces for reuse.
+func (r *Reader) dropObjStm() {
+	old := r.objstmLRU.Remove(r.objstmLRU.Front()).(*objStm)
+	delete(r.objstms, old.at)
+	r.objstmBytes -= old.cost
+	for _, p := range old.data.c {
+		if cap(p) == chunkMax && int64(len(r.spare)) < r.lim.MaxDecoded/chunkMax+1 {
+			r.spare = append(r.spare, p[:0])
+		}
+	}
+}
+
+// piece returns an empty buffer of capacity size for a stream being
+// decoded that holds inUse bytes so far. When the cache and that stream
+// would hold more than objStmCacheBytes, cached streams are dropped first
+// and their pieces reused.
+func (r *Reader) piece(size int, inUse int64) []byte {
+	for r.objstmLRU != nil && r.objstmLRU.Len() > 0 && r.objstmBytes+inUse+int64(size) > objStmCacheBytes {
+		r.dropObjStm()
+	}
+	if size == chunkMax && len(r.spare) > 0 {
+		p := r.spare[len(r.spare)-1]
+		r.spare = r.spare[:len(r.spare)-1]
+		return p
+	}
+	return make([]byte, 0, size)
 }
 
 func (rv *Revision) compressed(ref Ref, e XrefEntry) (Object, error) {
@@ -270,7 +300,7 @@ func (r *Reader) StreamData(s *Stream) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := readAllDecoded(rd)
+	c, err := r.readAll(rd)
 	if err != nil {
 		return nil, err
 	}
