@@ -8,7 +8,7 @@
 //	benchtool copyhash IN OUT
 //	benchtool readhash IN
 //	benchtool hostile DIR
-//	benchtool report -go BENCH.txt [-cli CLI.tsv] [-failed FAILED.txt] [-note TEXT] [-extra FILE] [-out FILE.md]
+//	benchtool report -go BENCH.txt [-cli CLI.tsv] [-hostile HOSTILE.tsv] [-failed FAILED.txt] [-note TEXT] [-extra FILE] [-out FILE.md]
 //
 // gen writes [benchdata.WritePDF]'s file. copyhash and readhash are the
 // floors of the large-file measurements of seal and verify
@@ -19,8 +19,10 @@
 // and what it does, tab-separated. report reads the
 // go test -bench output (several packages, -count n: the median of each
 // metric is used), the CLI measurements (tab-separated lines: size label,
-// kind, wall seconds, peak RSS in KB, exit status) and the list of
-// benchmark runs that failed, and appends the text of -extra (another
+// kind, wall seconds, peak RSS in KB, exit status), the output of
+// benchtool hostile (the hostile files' runs are CLI measurements labelled
+// "hostile NAME", judged against 2 s, 128 MB and exit status 2), and the
+// list of benchmark runs that failed, and appends the text of -extra (another
 // tool's output) as a code block; it prints the summary as Markdown and writes it
 // to -out. Every goal is reported PASS or MISS; report itself fails only on
 // unreadable input.
@@ -94,6 +96,7 @@ func run(args []string, stdout io.Writer) error {
 		goOut := fs.String("go", "", "go test -bench output")
 		cli := fs.String("cli", "", "CLI measurements (TSV)")
 		failed := fs.String("failed", "", "benchmark runs that failed, one a line")
+		hostile := fs.String("hostile", "", "benchtool hostile's output, when the hostile files were measured")
 		note := fs.String("note", "", "a line about the machine and its load")
 		out := fs.String("out", "", "write the Markdown summary here too")
 		extra := fs.String("extra", "", "append this file's text as a code block")
@@ -103,7 +106,7 @@ func run(args []string, stdout io.Writer) error {
 		if *goOut == "" {
 			return errors.New("report: -go is required")
 		}
-		return report(stdout, *goOut, *cli, *failed, *note, *extra, *out)
+		return report(stdout, *goOut, *cli, *failed, *hostile, *note, *extra, *out)
 	}
 	return errUsage
 }

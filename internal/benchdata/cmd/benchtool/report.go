@@ -158,7 +158,7 @@ func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 // ms formats nanoseconds as milliseconds.
 func ms(ns float64) string { return strconv.FormatFloat(ns/1e6, 'f', 3, 64) + " ms" }
 
-func report(stdout io.Writer, goOut, cliPath, failedPath, note, extra, out string) error {
+func report(stdout io.Writer, goOut, cliPath, failedPath, hostilePath, note, extra, out string) error {
 	f, err := os.Open(goOut)
 	if err != nil {
 		return err
@@ -189,6 +189,9 @@ func report(stdout io.Writer, goOut, cliPath, failedPath, note, extra, out strin
 	appends(t, res)
 	pdfSealing(t, res)
 	largeFiles(t, runs)
+	if err := hostileFiles(t, runs, hostilePath); err != nil {
+		return err
+	}
 	providers(t, res)
 	others(t, res)
 	fmt.Fprintf(&t.b, "\n**Goals: %d PASS, %d MISS.**", t.pass, t.miss)
@@ -353,13 +356,13 @@ func pdfSealing(t *table, r results) {
 func largeFiles(t *table, runs []cliRun) {
 	t.section("Large files: `sealkeep seal` and `sealkeep verify` CLI (/usr/bin/time -v)",
 		"| file | command | wall (median) | ratio to its floor: median of rounds (min; of medians) | CPU (median) and CPU ratio | peak RSS (max) | goal | verdict |")
-	if len(runs) == 0 {
+	if !slices.ContainsFunc(runs, func(r cliRun) bool { return !strings.HasPrefix(r.label, hostileLabel) }) {
 		t.row("50 MB / 500 MB", "", "", "", "", "", "≤ 1.3x, ≤ 64 MB", t.missing("large-file CLI"))
 		return
 	}
 	var labels []string
 	for _, r := range runs {
-		if !slices.Contains(labels, r.label) {
+		if !strings.HasPrefix(r.label, hostileLabel) && !slices.Contains(labels, r.label) {
 			labels = append(labels, r.label)
 		}
 	}
@@ -420,6 +423,84 @@ func largeFiles(t *table, runs []cliRun) {
 				cpuCell(p, floor), f1MB(p.rss), "≤ 1.3x, ≤ 64 MB", v)
 		}
 	}
+}
+
+// hostileLabel starts the label of the CLI measurements of the hostile
+// files: "hostile NAME" for each file of benchtool hostile, "hostile
+// floor" for the same commands on a small valid file.
+const hostileLabel = "hostile "
+
+// The bounds every hostile file must end within (issue 7).
+const (
+	hostileWall  = 2.0        // seconds
+	hostileRSSKB = 128 * 1024 // peak RSS
+	hostileExit  = 2          // not judged: over the processing limit
+)
+
+// hostileFiles reports the hostile files' runs against the bounds. path is
+// benchtool hostile's output (name, size, what), empty when the files were
+// not measured.
+func hostileFiles(t *table, runs []cliRun, path string) error {
+	t.section("Hostile files: `sealkeep verify` and `sealkeep seal` end over the processing limit (/usr/bin/time -v)",
+		"| file | size | what | command | exit | wall (median; max) | CPU (median) | peak RSS (max) | goal | verdict |")
+	goal := fmt.Sprintf("exit %d, ≤ %.0f s, ≤ %d MB", hostileExit, hostileWall, hostileRSSKB/1024)
+	if path == "" {
+		t.row("", "", "", "", "", "", "", "", goal, t.missing("hostile files"))
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	pick := func(label, kind string) (walls, cpus []float64, rss float64, exits []int) {
+		for _, r := range runs {
+			if r.label == label && r.kind == kind {
+				walls, cpus, exits = append(walls, r.wall), append(cpus, r.cpu), append(exits, r.exit)
+				rss = max(rss, r.rssKB)
+			}
+		}
+		return walls, cpus, rss, exits
+	}
+	exitText := func(exits []int) string {
+		var s []string
+		for _, e := range exits {
+			if c := strconv.Itoa(e); !slices.Contains(s, c) {
+				s = append(s, c)
+			}
+		}
+		return strings.Join(s, ", ")
+	}
+	for _, kind := range []string{"verify", "seal"} {
+		if walls, cpus, rss, exits := pick(hostileLabel+"floor", kind); len(walls) > 0 {
+			t.row("floor: a small valid file", "", "the process's own cost", "sealkeep "+kind, exitText(exits),
+				f3(median(walls))+" s; "+f3(slices.Max(walls))+" s", f2(median(cpus))+" s", f1MB(rss), "", "info")
+		}
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Split(strings.TrimRight(line, "\n"), "\t")
+		if len(f) != 3 {
+			return fmt.Errorf("%s: bad line %q", path, line)
+		}
+		size, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			return fmt.Errorf("%s: bad line %q", path, line)
+		}
+		sizeText := f1MB(size / 1024)
+		if size < 1<<20 {
+			sizeText = f0(size/1024) + " KB"
+		}
+		for _, kind := range []string{"verify", "seal"} {
+			walls, cpus, rss, exits := pick(hostileLabel+f[0], kind)
+			if len(walls) == 0 {
+				t.row(f[0], sizeText, f[2], "sealkeep "+kind, "", "", "", "", goal, t.missing(f[0]+" "+kind))
+				continue
+			}
+			ok := median(walls) <= hostileWall && rss <= hostileRSSKB && !slices.ContainsFunc(exits, func(e int) bool { return e != hostileExit })
+			t.row(f[0], sizeText, f[2], fmt.Sprintf("sealkeep %s (%d runs)", kind, len(walls)), exitText(exits),
+				f3(median(walls))+" s; "+f3(slices.Max(walls))+" s", f2(median(cpus))+" s", f1MB(rss), goal, t.verdict(ok))
+		}
+	}
+	return nil
 }
 
 func f1MB(kb float64) string { return strconv.FormatFloat(kb/1024, 'f', 1, 64) + " MB" }

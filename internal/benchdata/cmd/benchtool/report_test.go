@@ -30,9 +30,15 @@ func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	goOut, cli, md := filepath.Join(dir, "bench.txt"), filepath.Join(dir, "cli.tsv"), filepath.Join(dir, "out.md")
 	os.WriteFile(goOut, []byte(bench), 0o644)
-	os.WriteFile(cli, []byte("50 MB\tfloor\t1.0\t8000\t0\t0.5\n50 MB\tseal\t1.2\t30000\t0\t0.6\n50 MB\treadhash\t1.0\t2000\t0\t0.3\n50 MB\tverify\t1.5\t20000\t0\n"), 0o644)
+	os.WriteFile(cli, []byte("50 MB\tfloor\t1.0\t8000\t0\t0.5\n50 MB\tseal\t1.2\t30000\t0\t0.6\n50 MB\treadhash\t1.0\t2000\t0\t0.3\n50 MB\tverify\t1.5\t20000\t0\n"+
+		"hostile floor\tverify\t0.05\t30000\t0\t0.04\n"+
+		"hostile bomb\tverify\t0.2\t60000\t2\t0.2\nhostile bomb\tverify\t2.5\t70000\t2\t0.3\nhostile bomb\tverify\t0.3\t65000\t2\t0.2\n"+
+		"hostile bomb\tseal\t0.2\t140000\t2\t0.2\n"+
+		"hostile loop\tverify\t0.1\t30000\t1\t0.1\n"), 0o644)
+	hostile := filepath.Join(dir, "hostile.tsv")
+	os.WriteFile(hostile, []byte("bomb\t1048576\ta bomb\nloop\t2048\ta loop\n"), 0o644)
 	var out strings.Builder
-	if err := report(&out, goOut, cli, "", "test machine", "", md); err != nil {
+	if err := report(&out, goOut, cli, "", hostile, "test machine", "", md); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -42,8 +48,14 @@ func TestReport(t *testing.T) {
 		"| 50 MB | sealkeep seal (1 rounds) | 1.200 s | 1.200 (1.200; 1.200) | 0.60 s (1.20x) | 29.3 MB | ≤ 1.3x, ≤ 64 MB | PASS |",
 		"| 50 MB | sealkeep verify (1 rounds) | 1.500 s | 1.500 (1.500; 1.500) |  | 19.5 MB | ≤ 1.3x, ≤ 64 MB | **MISS** |",
 		"| awskms | ECDSA-P256 | 1.000 ms | 1.030 ms | +3.0% (+0.030 ms) | 300 → 330 µs | CPU: +3.0% (+0.030 ms) | < 5% and < 0.2 ms | PASS |",
+		"| floor: a small valid file |  | the process's own cost | sealkeep verify | 0 | 0.050 s; 0.050 s | 0.04 s | 29.3 MB |  | info |",
+		// judged on the median wall time and the largest RSS
+		"| bomb | 1.0 MB | a bomb | sealkeep verify (3 runs) | 2 | 0.300 s; 2.500 s | 0.20 s | 68.4 MB | exit 2, ≤ 2 s, ≤ 128 MB | PASS |",
+		"| bomb | 1.0 MB | a bomb | sealkeep seal (1 runs) | 2 | 0.200 s; 0.200 s | 0.20 s | 136.7 MB | exit 2, ≤ 2 s, ≤ 128 MB | **MISS** |",
+		"| loop | 2 KB | a loop | sealkeep verify (1 runs) | 1 | 0.100 s; 0.100 s | 0.10 s | 29.3 MB | exit 2, ≤ 2 s, ≤ 128 MB | **MISS** |",
+		"| loop | 2 KB | a loop | sealkeep seal |  |  |  |  | exit 2, ≤ 2 s, ≤ 128 MB | not measured |",
 		"test machine",
-		"Goals: 3 PASS, 2 MISS.",
+		"Goals: 4 PASS, 4 MISS.",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q\n%s", want, got)
