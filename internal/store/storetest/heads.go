@@ -58,7 +58,7 @@ func testAuditChainsUnion(t *testing.T, b Backend) {
 	})
 
 	// Each kind of row alone keeps its chain listed.
-	b.Exec(t, dsn, `DELETE FROM audit_heads WHERE chain = 'org-b'`)  // entries only
+	b.Exec(t, dsn, `DELETE FROM audit_heads WHERE chain = 'org-b'`)   // entries only
 	b.Exec(t, dsn, `DELETE FROM audit_entries WHERE chain = 'org-c'`) // head record only
 	b.Exec(t, dsn, `DELETE FROM audit_heads WHERE chain = 'org-β'`)   // org row and entries
 	b.Exec(t, dsn, `DELETE FROM audit_entries WHERE chain = 'org-β'`) // org row only

@@ -838,7 +838,7 @@ var (
 		ORDER BY 1`
 	qHeadRecord = `SELECT seq, hash FROM audit_heads WHERE chain = $1`
 	qLastEntry  = `SELECT seq, hash FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
-	qLockHead    = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
+	qLockHead   = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
 		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash`
 	qAppend = `INSERT INTO audit_entries (` + entryCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
