@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
@@ -70,6 +71,7 @@ var errorCodes = []struct {
 	code int
 }{
 	{envelope.ErrAuthentication, exitVerify},
+	{audit.ErrBroken, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},

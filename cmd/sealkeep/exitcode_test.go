@@ -20,6 +20,7 @@ func TestExitCodes(t *testing.T) {
 		{nil, 0},
 		{&silentError{code: exitVerify}, 1},
 		{fmt.Errorf("x: %w", envelope.ErrAuthentication), 1},
+		{fmt.Errorf("append refused: %w", &audit.Break{Problem: audit.ProblemTruncated}), 1},
 		{usageError{errors.New("bad flag")}, 2},
 		{errors.New(`required flag(s) "identity" not set`), 2},
 		{fmt.Errorf("x: %w", custody.ErrInvalidInput), 2},

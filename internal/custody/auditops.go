@@ -6,20 +6,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
 )
 
-// Chains lists every audit chain (the system chain and one per org).
+// Chains lists every audit chain, in byte order: the system chain, every
+// chain the store knows of ([store.ReadTx.AuditChains]: organizations,
+// chains with entries, chains with a head record) and every organization
+// the system chain records creating, so that deleting the rows of one
+// kind, or all of an organization's rows, hides no chain from
+// [Service.VerifyChain].
 func (s *Service) Chains(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		var err error
-		out, err = tx.AuditChains()
-		return err
+		if out, err = tx.AuditChains(); err != nil {
+			return err
+		}
+		out = append(out, audit.SystemChain)
+		// Entries that do not verify still name chains; the system chain's
+		// own verification reports them.
+		return tx.AuditEntries(audit.SystemChain, 1, func(e audit.Entry) error {
+			if e.Action == audit.ActionOrgCreate && e.Subject.Org != "" {
+				out = append(out, e.Subject.Org)
+			}
+			return nil
+		})
 	})
-	return out, err
+	slices.Sort(out)
+	return slices.Compact(out), err
 }
 
 // VerifyChain verifies one chain by streaming it in constant memory, and
@@ -30,6 +47,11 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 // the chain (as [Service.CheckStatus] does), reported as an error wrapping
 // [ErrStatusMismatch].
 //
+// The chain's head record must agree with its last entry
+// ([audit.Verifier.ExpectHead]); an org chain must begin with org.create
+// ([audit.Verifier.ExpectFirst]) and its organization must be stored
+// (else an error wrapping [ErrStatusMismatch]).
+//
 // progress, if not nil, is called every 4096 entries with the count read.
 func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Checkpoint, pub ed25519.PublicKey, progress func(read uint64)) (audit.Report, error) {
 	v := audit.NewVerifier(chain)
@@ -39,8 +61,19 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		}
 	}
 	fold := chain != audit.SystemChain
+	if fold {
+		v.ExpectFirst(audit.ActionOrgCreate)
+	}
 	var n uint64
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		switch rec, err := tx.AuditHeadRecord(chain); {
+		case err == nil:
+			v.ExpectHead(&rec)
+		case errors.Is(err, store.ErrNotFound):
+			v.ExpectHead(nil)
+		default:
+			return err
+		}
 		state := new(audit.State)
 		var foldErr error
 		err := tx.AuditEntries(chain, 1, func(e audit.Entry) error {
@@ -63,6 +96,11 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		}
 		if foldErr != nil {
 			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, chain, foldErr)
+		}
+		if _, err := tx.Org(chain); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: the audit trail creates org %q (entry 1) but the store has no such org: its row was deleted", ErrStatusMismatch, chain)
+		} else if err != nil {
+			return err
 		}
 		return compareStatus(tx, chain, state)
 	})

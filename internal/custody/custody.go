@@ -120,7 +120,7 @@ type Service struct {
 
 // New returns a service over st whose org DEKs are wrapped by kek.
 func New(st store.Store, kek envelope.KEK, opts Options) *Service {
-	s := &Service{st: st, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, dekCache: opts.DEKCache, faultFn: opts.fault}
+	s := &Service{st: chainGuard{st}, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, dekCache: opts.DEKCache, faultFn: opts.fault}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
