@@ -8,6 +8,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/fileperm"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -79,5 +80,6 @@ var errorCodes = []struct {
 	{custody.ErrForbidden, exitNotFound},
 	{config.ErrNotInitialized, exitUsage},
 	{config.ErrWrongKEK, exitUsage},
+	{fileperm.ErrTooOpen, exitUsage},
 	{config.ErrExists, exitNotFound},
 }
