@@ -50,7 +50,10 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 // The chain's head record must agree with its last entry
 // ([audit.Verifier.ExpectHead]); an org chain must begin with org.create
 // ([audit.Verifier.ExpectFirst]) and its organization must be stored
-// (else an error wrapping [ErrStatusMismatch]).
+// (else an error wrapping [ErrStatusMismatch]); the system chain must
+// record org.create for every stored organization (else the report's
+// Break is [audit.ProblemTruncated] after its last entry: an emptied or
+// cut system chain cannot pass).
 //
 // progress, if not nil, is called every 4096 entries with the count read.
 func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Checkpoint, pub ed25519.PublicKey, progress func(read uint64)) (audit.Report, error) {
@@ -64,7 +67,11 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	if fold {
 		v.ExpectFirst(audit.ActionOrgCreate)
 	}
-	var n uint64
+	var (
+		n         uint64
+		created   = make(map[string]bool) // orgs the system chain creates
+		orgsBreak *audit.Break
+	)
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		switch rec, err := tx.AuditHeadRecord(chain); {
 		case err == nil:
@@ -84,6 +91,9 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			if err := v.Add(e); err != nil {
 				return err
 			}
+			if !fold && e.Action == audit.ActionOrgCreate {
+				created[e.Subject.Org] = true
+			}
 			if fold && foldErr == nil {
 				if err := state.Apply(e); err != nil {
 					foldErr = fmt.Errorf("audit: fold: entry %d: %w", e.Seq, err)
@@ -91,7 +101,11 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			}
 			return nil
 		})
-		if err != nil || !fold || !v.Report().OK() {
+		if err != nil || !v.Report().OK() {
+			return err
+		}
+		if !fold {
+			orgsBreak, err = checkSystemOrgs(tx, created, v.Report().Head.Seq)
 			return err
 		}
 		if foldErr != nil {
@@ -105,6 +119,9 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		return compareStatus(tx, chain, state)
 	})
 	rep := v.Report()
+	if orgsBreak != nil && err == nil {
+		rep.Break = orgsBreak
+	}
 	switch {
 	case err == nil, errors.Is(err, audit.ErrBroken):
 		return rep, nil
@@ -113,6 +130,34 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	default:
 		return rep, fmt.Errorf("read chain %q: %w", chain, err)
 	}
+}
+
+// checkSystemOrgs returns the break of a system chain, verified up to seq
+// last, that records no org.create for a stored organization: creating an
+// org writes one there in the same transaction, so the entry was cut off
+// with the chain's tail (the head row rewritten to match), or the org was
+// added outside sealkeep.
+func checkSystemOrgs(tx store.ReadTx, created map[string]bool, last uint64) (*audit.Break, error) {
+	orgs, err := tx.Orgs()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range orgs {
+		if !created[o.ID] {
+			return &audit.Break{Chain: audit.SystemChain, Seq: last + 1, Problem: audit.ProblemTruncated,
+				Reason: fmt.Sprintf("org %q exists, but the system chain (%s) records no org.create for it: entries after it were cut off (and its head row rewritten to match), or the org was added outside sealkeep",
+					o.ID, endOf(last))}, nil
+		}
+	}
+	return nil, nil
+}
+
+// endOf names where a chain ends.
+func endOf(last uint64) string {
+	if last == 0 {
+		return "no entries"
+	}
+	return fmt.Sprintf("ending at seq %d", last)
 }
 
 // ExportChain writes a chain as JSON Lines ([audit.WriteJSONL]: one entry
