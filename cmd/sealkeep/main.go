@@ -30,6 +30,8 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+
+	"sealkeep/internal/textsafe"
 )
 
 // commands holds the constructors of the top-level commands, registered by
@@ -52,7 +54,7 @@ func run(args []string) int {
 	code := exitCode(err)
 	var silent *silentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(os.Stderr, "sealkeep: %v\n", err)
+		fmt.Fprintf(os.Stderr, "sealkeep: %s\n", textsafe.Escape(err.Error()))
 	}
 	if code == exitUsage && isFlagError(err) {
 		fmt.Fprintln(os.Stderr, "Run 'sealkeep --help' for usage.")
