@@ -52,7 +52,14 @@ incremental update that holds a PAdES signature (ETSI.CAdES.detached; with
 --subfilter pkcs7 the legacy adbe.pkcs7.detached). Earlier signatures stay
 valid. Encrypted PDFs, documents whose certification (DocMDP P=1) forbids
 changes and files too damaged to parse safely are refused; nothing is written
-then (the output is written to a temporary file, synced and renamed).
+then.
+
+OUT.pdf is written to a temporary file next to it (.OUT.pdf.sealkeep-tmp-*,
+mode 0600), synced and renamed, so OUT.pdf is the whole sealed file or
+untouched; the temporary file is removed on any failure and on SIGINT or
+SIGTERM, and one left by a killed seal is reported. OUT.pdf may not be
+IN.pdf (also through a link), a directory or a device, nor an existing file
+unless --force (exit 2).
 
 The signer is a key you hold:
   --key FILE            a PKCS#12 (.p12/.pfx) or PEM file with the key, its
