@@ -25,8 +25,9 @@
 // # Temporary files
 //
 // The temporary file is named ".NAME.sealkeep-tmp-DIGITS" for a target
-// NAME, created in the target's directory with O_EXCL and mode 0600, and
-// held under an advisory lock (flock) while it is written. It is removed on
+// NAME, created in the target's directory with O_EXCL and mode 0600 (which
+// the target keeps), and held under an advisory lock (flock, where the file
+// system has it) while it is written. It is removed on
 // every failure path, and by [File.AbortOnSignal] on SIGINT or SIGTERM;
 // only a process killed outright (SIGKILL, a crash, a power cut) leaves one
 // behind. Such a file is never the target itself, and [Stale] lists the
@@ -89,11 +90,7 @@ func Create(path string, opts Options) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a temporary file next to %s: %w", path, err)
 	}
-	if err := lock(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
-	}
+	lock(f)
 	return &File{File: f, path: path, opts: opts}, nil
 }
 
@@ -241,6 +238,10 @@ func (f *File) place(tmp string) error {
 func (f *File) Abort() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.abortLocked()
+}
+
+func (f *File) abortLocked() {
 	if f.done {
 		return
 	}
@@ -272,7 +273,11 @@ func (f *File) AbortOnSignal(sigs ...os.Signal) (stop func()) {
 	go func() {
 		select {
 		case s := <-ch:
-			f.Abort()
+			// The lock stays held: a Commit or Abort racing with the
+			// signal waits for the end of the process instead of
+			// reporting the file closed under it.
+			f.mu.Lock()
+			f.abortLocked()
 			signal.Reset(s)
 			if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(s) == nil {
 				return // the default action ends the process

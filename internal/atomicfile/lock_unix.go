@@ -8,9 +8,11 @@ import (
 )
 
 // lock takes a non-blocking exclusive flock on the new temporary file f;
-// the kernel releases it when the process ends, however it ends.
-func lock(f *os.File) error {
-	return flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+// the kernel releases it when the process ends, however it ends. It is
+// best effort: on a file system without flock, Stale reports the file of a
+// live writer too, and that is all.
+func lock(f *os.File) {
+	_ = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
 // held reports whether a live process holds the lock on the file name.
