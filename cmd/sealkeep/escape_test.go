@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +156,22 @@ func checkNoControls(t *testing.T, what, out string) {
 			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x061c, r == 0xfeff:
 			t.Fatalf("%s output holds U+%04X at byte %d:\n%q", what, r, i, out)
 		}
+	}
+}
+
+type stringer struct{}
+
+func (stringer) String() string { return "s\u202e" }
+
+// TestSafeArgs checks what outf and errf escape: strings of every type,
+// inside slices too, errors (one line per joined error) and Stringers,
+// and nothing else.
+func TestSafeArgs(t *testing.T) {
+	type named string
+	got := fmt.Sprintf("%s|%s|%v|%s|%s|%d|%v", safeArgs([]any{"a\x1b", named("b\n"), []string{"c\u202e"},
+		errors.Join(errors.New("d\x1b[2J"), errors.New("e")), stringer{}, 42, true})...)
+	want := `a\x1b|b\x0a|[c\u202e]|d\x1b[2J; e|s\u202e|42|true`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

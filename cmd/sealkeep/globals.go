@@ -180,6 +180,16 @@ func errf(cmd *cobra.Command, format string, args ...any) {
 	fmt.Fprintf(cmd.ErrOrStderr(), format, safeArgs(args)...)
 }
 
+// errorText is err's message for a terminal, on one line: each line of it
+// (errors.Join puts one error per line) escaped, joined by "; ".
+func errorText(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = textsafe.Escape(l)
+	}
+	return strings.Join(lines, "; ")
+}
+
 // safeArgs returns args with every string in them escaped for a terminal
 // (textsafe.Escape); errors and fmt.Stringers become their escaped text.
 func safeArgs(args []any) []any {
@@ -187,7 +197,7 @@ func safeArgs(args []any) []any {
 	for i, a := range args {
 		switch v := a.(type) {
 		case error:
-			out[i] = textsafe.Escape(v.Error())
+			out[i] = errorText(v)
 		case fmt.Stringer:
 			out[i] = textsafe.Escape(v.String())
 		default:

@@ -30,8 +30,6 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
-
-	"sealkeep/internal/textsafe"
 )
 
 // commands holds the constructors of the top-level commands, registered by
@@ -54,7 +52,7 @@ func run(args []string) int {
 	code := exitCode(err)
 	var silent *silentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(os.Stderr, "sealkeep: %s\n", textsafe.Escape(err.Error()))
+		fmt.Fprintf(os.Stderr, "sealkeep: %s\n", errorText(err))
 	}
 	if code == exitUsage && isFlagError(err) {
 		fmt.Fprintln(os.Stderr, "Run 'sealkeep --help' for usage.")
