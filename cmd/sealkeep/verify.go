@@ -19,6 +19,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
+	"sealkeep/internal/textsafe"
 )
 
 func init() { register(newVerifyCmd) }
@@ -70,7 +71,7 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 			}
 			lookup, closeLookup, err := custodyLookup(cmd.Context())
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: custody status unavailable: %v\n", err)
+				errf(cmd, "sealkeep: custody status unavailable: %v\n", err)
 			}
 			if lookup != nil {
 				defer closeLookup()
@@ -84,7 +85,7 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 				if globals.json {
 					_ = printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "verdict": "error", "error": err.Error()})
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: verify %s: %v\n", args[0], err)
+				errf(cmd, "sealkeep: verify %s: %v\n", args[0], err)
 				return &silentError{code: exitUsage}
 			}
 			if globals.json {
@@ -92,7 +93,9 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 					return err
 				}
 			} else {
-				printReport(cmd.OutOrStdout(), rep)
+				// Every string in the report can come from the PDF or a
+				// certificate: all are escaped for the terminal.
+				printReport(cmd.OutOrStdout(), textsafe.EscapeAll(rep))
 			}
 			if rep.Verdict != verify.Valid {
 				return &silentError{code: exitVerify}
