@@ -19,7 +19,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
-	storeopen "sealkeep/internal/store/open"
+	"sealkeep/internal/textsafe"
 )
 
 func init() { register(newVerifyCmd) }
@@ -79,7 +79,7 @@ error.`,
 			}
 			lookup, closeLookup, err := custodyLookup(cmd.Context())
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: custody status unavailable: %v\n", err)
+				errf(cmd, "sealkeep: custody status unavailable: %v\n", err)
 			}
 			if lookup != nil {
 				defer closeLookup()
@@ -93,7 +93,7 @@ error.`,
 				if globals.json {
 					_ = printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "verdict": "error", "error": err.Error()})
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: verify %s: %v\n", args[0], err)
+				errf(cmd, "sealkeep: verify %s: %v\n", args[0], err)
 				return &silentError{code: exitUsage}
 			}
 			if globals.json {
@@ -101,7 +101,9 @@ error.`,
 					return err
 				}
 			} else {
-				printReport(cmd.OutOrStdout(), rep)
+				// Every string in the report can come from the PDF or a
+				// certificate: all are escaped for the terminal.
+				printReport(cmd.OutOrStdout(), textsafe.EscapeAll(rep))
 			}
 			if rep.Verdict != verify.Valid {
 				return &silentError{code: exitVerify}
@@ -169,9 +171,9 @@ func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := storeopen.Open(ctx, c.Database)
+	st, err := config.OpenStore(ctx, c)
 	if err != nil {
-		return nil, nil, fmt.Errorf("database %s: %w", config.RedactDSN(c.Database), err)
+		return nil, nil, err
 	}
 	return storeCustody{st}, func() { st.Close() }, nil
 }

@@ -74,6 +74,8 @@
 // /ByteRange in place, reads the whole output back with this package's
 // reader to check it, hashes the two byte ranges by streaming (the input
 // while it is copied, the appended revision from the output file), asks a
-// callback for the CMS signature and writes it into the placeholder. Output goes to a temporary file that is synced and renamed;
-// no partial output is left behind on any error.
+// callback for the CMS signature and writes it into the placeholder. Output
+// goes to a temporary file that is synced and renamed ([sealkeep/internal/atomicfile]); no
+// partial output is left behind on any error. [SealTo] writes to a file the
+// caller opened, for a caller with its own rules for the output path.
 package pdf
