@@ -2,14 +2,17 @@ package pdf
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"sealkeep/internal/benchdata"
 )
 
 // fuzzLimits keep each fuzz input cheap.
-var fuzzLimits = Limits{MaxDepth: 32, MaxElements: 4096, MaxObjects: 1 << 14, MaxStringLen: 1 << 16, MaxDecoded: 1 << 20, MaxRevisions: 64}
+var fuzzLimits = Limits{MaxDepth: 32, MaxElements: 4096, MaxObjects: 1 << 14, MaxStringLen: 1 << 16, MaxDecoded: 64 << 10, MaxDecodedTotal: 256 << 10, MaxRevisions: 64}
 
 // corpusSnippets seeds the fuzzers with the heads and tails of the corpus
 // files (header, first objects; xref, trailer, startxref) and small files.
@@ -28,6 +31,34 @@ func corpusSnippets(f *testing.F, whole bool) {
 	}
 	f.Add(synthPDF(baseObjs, ""))
 	f.Add(xrefStreamPDF(deflated([]byte{1, 0, 9, 0})))
+	for _, b := range hostileSeeds(f) {
+		f.Add(b)
+	}
+}
+
+// hostileSeeds are small versions of the bounded-cost benchmark's files,
+// at the edges of fuzzLimits: object streams under the cap on one stream,
+// over it, and over the budget together; a Flate bomb; /Prev loops under
+// and over MaxRevisions; nesting deeper than MaxDepth.
+func hostileSeeds(f *testing.F) [][]byte {
+	var out [][]byte
+	for _, w := range []func(io.Writer) (int64, error){
+		func(w io.Writer) (int64, error) { return benchdata.WriteInterleaved(w, 30, 3, 16<<10) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteInterleaved(w, 30, 3, 128<<10) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteInterleaved(w, 60, 6, 60<<10) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteWideUpdate(w, 3, 128<<10) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteFlateBomb(w, 1<<20) },
+		func(w io.Writer) (int64, error) { return benchdata.WritePrevLoop(w, 10) },
+		func(w io.Writer) (int64, error) { return benchdata.WritePrevLoop(w, 80) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteDeepNesting(w, 100) },
+	} {
+		var b bytes.Buffer
+		if _, err := w(&b); err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b.Bytes())
+	}
+	return out
 }
 
 // FuzzLexer tokenises arbitrary bytes: no panic, offsets that only move

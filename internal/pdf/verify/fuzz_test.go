@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"sealkeep/internal/benchdata"
 	"sealkeep/internal/pdf"
 )
 
@@ -48,7 +50,22 @@ func minimalPDF() []byte {
 // workers tens of seconds.
 func FuzzVerify(f *testing.F) {
 	f.Add(minimalPDF())
-	lim := &pdf.Limits{MaxDecoded: 1 << 20, MaxObjects: 1 << 12, MaxElements: 1 << 12, MaxStringLen: 1 << 18}
+	// Small hostile files at the edges of the limits below (the cap on
+	// one stream, the budget, MaxRevisions, MaxDepth).
+	for _, w := range []func(io.Writer) (int64, error){
+		func(w io.Writer) (int64, error) { return benchdata.WriteInterleaved(w, 30, 3, 2<<20) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteInterleaved(w, 60, 6, 900<<10) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteFlateBomb(w, 8<<20) },
+		func(w io.Writer) (int64, error) { return benchdata.WritePrevLoop(w, 1200) },
+		func(w io.Writer) (int64, error) { return benchdata.WriteDeepNesting(w, 100) },
+	} {
+		var b bytes.Buffer
+		if _, err := w(&b); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
+	lim := &pdf.Limits{MaxDecoded: 1 << 20, MaxDecodedTotal: 4 << 20, MaxObjects: 1 << 12, MaxElements: 1 << 12, MaxStringLen: 1 << 18}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := Verify(context.Background(), bytes.NewReader(b), int64(len(b)), Options{Limits: lim})
 		if err != nil {
