@@ -327,11 +327,16 @@ func WritePrevLoop(w io.Writer, updates int) (int64, error) {
 func zlibPadded(head []byte, pad int64) []byte {
 	var out bytes.Buffer
 	out.Write([]byte{0x78, 0xda})
-	fw, _ := flate.NewWriter(&out, flate.BestCompression) // a valid level: no error
+	fw := deflater
+	if fw == nil {
+		fw, _ = flate.NewWriter(&out, flate.BestCompression) // a valid level: no error
+		deflater = fw
+	}
+	fw.Reset(&out)
 	fw.Write(head)
 	fw.Flush()
 	const block = 1 << 20
-	zero := make([]byte, block)
+	zero := make([]byte, min(pad, block))
 	var last, steady []byte
 	left := pad
 	for ; left >= block; left -= block {
@@ -353,6 +358,11 @@ func zlibPadded(head []byte, pad int64) []byte {
 	out.Write(binary.BigEndian.AppendUint32(nil, adlerZeros(adler32.Checksum(head), pad)))
 	return out.Bytes()
 }
+
+// deflater is reused by zlibPadded: a writer at the best compression
+// allocates about a megabyte. The generators are not safe for concurrent
+// use.
+var deflater *flate.Writer
 
 // adlerZeros returns the Adler-32 checksum (RFC 1950) of data whose
 // checksum is sum, followed by n zero bytes: each zero adds nothing to the

@@ -46,11 +46,11 @@ func (r *Reader) decoder(d Dict, at, rawLen int64) (io.Reader, error) {
 	default:
 		return nil, malformed(at, "stream filter %s is not supported here", kindName(filter))
 	}
-	zr, err := zlib.NewReader(bufio.NewReaderSize(raw, 32<<10))
+	inf, err := r.inflater(raw)
 	if err != nil {
 		return nil, malformed(at, "FlateDecode: %v", err)
 	}
-	dr.src = zr
+	dr.src, dr.inf = inf.zr, inf
 	r.decodes++
 	switch p := parms.(type) {
 	case nil:
@@ -59,6 +59,37 @@ func (r *Reader) decoder(d Dict, at, rawLen int64) (io.Reader, error) {
 		return newPredictor(dr, p, at)
 	}
 	return nil, malformed(at, "/DecodeParms is a %s, not a direct dictionary", kindName(parms))
+}
+
+// inflater is a zlib reader and its input buffer. The Reader keeps one
+// for the next stream: allocating them costs more than inflating a small
+// object stream, and a file of many small streams must not cost a
+// kilobyte-sized allocation each.
+type inflater struct {
+	in *bufio.Reader
+	zr io.Reader // a zlib reader (a zlib.Resetter)
+}
+
+// inflater returns the Reader's spare inflater (or a new one) reading the
+// raw data of one stream.
+func (r *Reader) inflater(raw io.Reader) (*inflater, error) {
+	inf := r.spareInflater
+	r.spareInflater = nil
+	if inf == nil {
+		inf = &inflater{in: bufio.NewReaderSize(raw, 32<<10)}
+	} else {
+		inf.in.Reset(raw)
+	}
+	var err error
+	if inf.zr == nil {
+		inf.zr, err = zlib.NewReader(inf.in)
+	} else {
+		err = inf.zr.(zlib.Resetter).Reset(inf.in, nil)
+	}
+	if err != nil {
+		return nil, err // a bad zlib header: inf is dropped
+	}
+	return inf, nil
 }
 
 // oneFilter returns the stream's filter (nil for none) and its parameters
@@ -118,9 +149,10 @@ type decodedReader struct {
 	src     io.Reader
 	at      int64 // the stream's data offset, for messages
 	n, max  int64 // bytes yielded so far; the cap on one stream
-	counted bool  // the whole stream was counted against the budget up front
-	want    int64 // the size of a counted stream
-	err     error // sticky
+	counted bool      // the whole stream was counted against the budget up front
+	want    int64     // the size of a counted stream
+	inf     *inflater // given back to the Reader at the end of the stream
+	err     error     // sticky
 }
 
 func (d *decodedReader) Read(p []byte) (int, error) {
@@ -153,6 +185,9 @@ func (d *decodedReader) Read(p []byte) (int, error) {
 		d.err = malformed(d.at, "reading stream: %v", err)
 	default:
 		d.err = malformed(d.at, "FlateDecode: %v", err)
+	}
+	if d.err != nil && d.inf != nil {
+		d.r.spareInflater, d.inf = d.inf, nil
 	}
 	return n, d.err
 }

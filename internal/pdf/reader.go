@@ -25,14 +25,16 @@ type Reader struct {
 	revisions []*Revision // oldest first
 	warnings  []string
 
-	objstms     map[int64]*objStm // decoded object streams by data offset
-	objstmLRU   *list.List        // of *objStm, least recently used first
-	objstmBytes int64             // the cost of the cached object streams
-	spare       [][]byte          // pieces of dropped object streams, for reuse
-	decoded     int64             // decoded stream bytes so far, against MaxDecodedTotal
-	decodes     int               // streams decoded so far (tests count them)
-	repair      map[Ref][]int64
-	resolving   int
+	objstms       map[int64]*objStm     // decoded object streams by data offset
+	objstmAt      map[objStmKey]*objStm // and by number and object offset
+	objstmLRU     *list.List            // of *objStm, least recently used first
+	objstmBytes   int64                 // the cost of the cached object streams
+	spare         [][]byte              // pieces of dropped object streams, for reuse
+	spareInflater *inflater             // for the next Flate stream
+	decoded       int64                 // decoded stream bytes so far, against MaxDecodedTotal
+	decodes       int                   // streams decoded so far (tests count them)
+	repair        map[Ref][]int64
+	resolving     int
 }
 
 // XrefKind says how a cross-reference section is written.

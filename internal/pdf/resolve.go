@@ -107,6 +107,18 @@ type objStm struct {
 	data    *chunks
 	cost    int64 // memory held: the data's pieces and the index
 	elem    *list.Element
+	// hdr is where the cross-reference data puts the stream object, when
+	// it was found there: later lookups through an entry with the same
+	// offset skip parsing the stream's dictionary again.
+	hdr    objStmKey
+	hasHdr bool
+}
+
+// objStmKey is an object stream's number and the absolute offset its
+// cross-reference entry gives.
+type objStmKey struct {
+	num int
+	at  int64
 }
 
 // objStmCacheBytes bounds the memory of the decoded object streams kept
@@ -122,6 +134,14 @@ const objStmCacheBytes = 16 << 20
 
 func (rv *Revision) objStm(num int) (*objStm, error) {
 	r := rv.r
+	var key objStmKey
+	if e, _, ok := rv.Entry(num); ok && e.Type == EntryInUse && e.Gen == 0 {
+		key = objStmKey{num, r.base + e.Offset}
+		if c, ok := r.objstmAt[key]; ok {
+			r.objstmLRU.MoveToBack(c.elem)
+			return c, nil
+		}
+	}
 	o, err := rv.Get(Ref{Num: num})
 	if err != nil {
 		return nil, fmt.Errorf("object stream %d: %w", num, err)
@@ -172,6 +192,13 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 		c.offsets = append(c.offsets, int64(first)+b.i)
 	}
 	c.cost = data.footprint() + 16*int64(cap(c.nums))
+	if key.at > 0 {
+		// Only an entry that points at the stream itself (not one that
+		// needed a repair) is a shortcut to it.
+		if _, err := rv.headerAt(key.at, Ref{Num: num}); err == nil {
+			c.hdr, c.hasHdr = key, true
+		}
+	}
 	r.cacheObjStm(c)
 	return c, nil
 }
@@ -180,10 +207,13 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 // least recently used ones beyond objStmCacheBytes.
 func (r *Reader) cacheObjStm(c *objStm) {
 	if r.objstms == nil {
-		r.objstms, r.objstmLRU = map[int64]*objStm{}, list.New()
+		r.objstms, r.objstmAt, r.objstmLRU = map[int64]*objStm{}, map[objStmKey]*objStm{}, list.New()
 	}
 	c.elem = r.objstmLRU.PushBack(c)
 	r.objstms[c.at] = c
+	if c.hasHdr {
+		r.objstmAt[c.hdr] = c
+	}
 	r.objstmBytes += c.cost
 	for r.objstmBytes > objStmCacheBytes && r.objstmLRU.Len() > 1 {
 		r.dropObjStm()
@@ -195,6 +225,9 @@ func (r *Reader) cacheObjStm(c *objStm) {
 func (r *Reader) dropObjStm() {
 	old := r.objstmLRU.Remove(r.objstmLRU.Front()).(*objStm)
 	delete(r.objstms, old.at)
+	if old.hasHdr && r.objstmAt[old.hdr] == old {
+		delete(r.objstmAt, old.hdr)
+	}
 	r.objstmBytes -= old.cost
 	for _, p := range old.data.c {
 		if cap(p) == chunkMax && int64(len(r.spare)) < r.lim.MaxDecoded/chunkMax+1 {
