@@ -194,3 +194,67 @@ func TestStreamDataCounts(t *testing.T) {
 		t.Errorf("StreamData over the cap: %v", err)
 	}
 }
+
+// xrefStreamSection appends an xref stream object num (no filter, /W [1 4
+// 2]) for entries (number -> type, field 2, field 3) and its startxref.
+func xrefStreamSection(b []byte, num int, entries map[int][3]int64, extra string) []byte {
+	x := len(b)
+	entries[num] = [3]int64{1, int64(x), 0}
+	var rec []byte
+	var index string
+	for n := 0; n <= num; n++ {
+		e, ok := entries[n]
+		if !ok {
+			continue
+		}
+		index += fmt.Sprintf(" %d 1", n)
+		rec = append(rec, byte(e[0]), byte(e[1]>>24), byte(e[1]>>16), byte(e[1]>>8), byte(e[1]), byte(e[2]>>8), byte(e[2]))
+	}
+	b = fmt.Appendf(b, "%d 0 obj\n<< /Type /XRef /Size %d /Index [%s] /W [1 4 2] %s /Length %d >>\nstream\n", num, num+1, index, extra, len(rec))
+	b = append(b, rec...)
+	return fmt.Appendf(b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", x)
+}
+
+// TestObjStmRedefined redefines object stream 4 in an update, with object
+// 5 inside it changed: each revision reads its own object 5, in any order,
+// although the object stream keeps its number.
+func TestObjStmRedefined(t *testing.T) {
+	b := []byte("%PDF-1.7\n")
+	entries := map[int][3]int64{}
+	obj := func(num int, body string) {
+		entries[num] = [3]int64{1, int64(len(b)), 0}
+		b = fmt.Appendf(b, "%d 0 obj\n%s\nendobj\n", num, body)
+	}
+	objStm := func(v string) {
+		data := "5 0 " + v
+		obj(4, fmt.Sprintf("<< /Type /ObjStm /N 1 /First 4 /Length %d >>\nstream\n%s\nendstream", len(data), data))
+		entries[5] = [3]int64{2, 4, 0}
+	}
+	obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
+	obj(2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+	obj(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>")
+	objStm("(old)")
+	b = xrefStreamSection(b, 6, entries, "/Root 1 0 R")
+	prev := entries[6][1]
+	entries = map[int][3]int64{}
+	objStm("(new)")
+	b = xrefStreamSection(b, 7, entries, fmt.Sprintf("/Root 1 0 R /Prev %d", prev))
+
+	r := openBytes(t, b, nil)
+	if len(r.Revisions()) != 2 {
+		t.Fatalf("%d revisions", len(r.Revisions()))
+	}
+	for _, i := range []int{0, 1, 1, 0, 1, 0} {
+		o, err := r.Revisions()[i].Get(Ref{Num: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]string{0: "old", 1: "new"}[i]
+		if s, ok := o.(String); !ok || string(s.Value) != want {
+			t.Fatalf("revision %d reads object 5 as %v, want (%s)", i, o, want)
+		}
+	}
+	if r.decodes != 4 {
+		t.Errorf("%d stream readings, want 4: one per object stream and per xref stream", r.decodes)
+	}
+}
