@@ -40,6 +40,7 @@ type sealFlags struct {
 	visibleRect, sealImage                              string
 	docMDP                                              int
 	force                                               bool
+	maxDecoded                                          maxDecodedFlag
 }
 
 func newSealCmd() *cobra.Command {
@@ -80,6 +81,10 @@ x1,y1,x2,y2 (points, default 36,36,252,108) with --seal-image (PNG or JPEG).
 --docmdp 1|2|3 makes a certification signature (1: no changes, 2: form fill
 and signing, 3: also annotations).
 
+Reading the input is bounded as for sealkeep verify: --max-decoded SIZE
+(default 256MiB) is the budget of decoded stream data; a file over a limit
+is refused, "over the processing limit: ...", exit 2, and nothing is written.
+
 A progress bar is shown on a terminal while large files are hashed.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -105,6 +110,7 @@ A progress bar is shown on a terminal while large files are hashed.`,
 	fl.StringVar(&f.sealImage, "seal-image", "", "PNG or JPEG image of the visible seal")
 	fl.IntVar(&f.docMDP, "docmdp", 0, "certify with DocMDP permissions 1, 2 or 3 (default: approval signature)")
 	fl.BoolVar(&f.force, "force", false, "replace OUT.pdf if it exists (never the input, a directory or a device)")
+	addMaxDecodedFlag(cmd, &f.maxDecoded)
 	cmd.MarkFlagsMutuallyExclusive("key", "key-uri")
 	cmd.MarkFlagsOneRequired("key", "key-uri")
 	cmd.MarkFlagsMutuallyExclusive("passphrase-file", "passphrase-env")
@@ -246,7 +252,8 @@ func level(f sealFlags) string {
 // sealOptions checks the flags and builds the seal options (without the
 // signer).
 func sealOptions(f sealFlags) (pdf.SealOptions, error) {
-	opts := pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact, DocMDP: f.docMDP}
+	opts := pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact, DocMDP: f.docMDP,
+		Limits: f.maxDecoded.limits()}
 	switch strings.ToUpper(f.level) {
 	case "", "B-B":
 		if f.level != "" && f.tsa != "" {

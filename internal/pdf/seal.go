@@ -157,7 +157,11 @@ func SealTo(ctx context.Context, in io.ReaderAt, size int64, out *os.File, opts 
 	if _, err := out.WriteAt([]byte(patch), u.byteRange); err != nil {
 		return nil, fmt.Errorf("writing /ByteRange: %w", err)
 	}
-	if err := selfCheck(out, total, u, br, opts.Limits); err != nil {
+	// The self-check reads the input's structure again, plus the update:
+	// it gets the budget again on top of what the first read used.
+	check := r.lim
+	check.MaxDecodedTotal += r.decoded
+	if err := selfCheck(out, total, u, br, &check); err != nil {
 		return nil, err
 	}
 	if _, err := io.Copy(h, io.NewSectionReader(out, size, cs-size)); err != nil {
