@@ -101,6 +101,9 @@ func check(path string, opts Options) error {
 	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if os.IsPathSeparator(path[len(path)-1]) {
+			return fmt.Errorf("%s names a directory: %w", path, ErrNotRegular)
+		}
 		return nil
 	}
 	if err != nil {
