@@ -19,7 +19,8 @@ import (
 // run as sealkeep) in a child process, sends it SIGTERM (then, in a second
 // run, SIGINT) while the temporary output is being written, and checks
 // that the process ended by that signal, the temporary file is gone and no
-// output exists.
+// output exists. Then it kills a third run (SIGKILL) and checks that the
+// next seal reports the temporary file that run left.
 func TestSealSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 128 MB PDF (run without -short)")
@@ -30,6 +31,10 @@ func TestSealSignal(t *testing.T) {
 	in := filepath.Join(dir, "large.pdf")
 	const size = 128 << 20
 	if err := benchdata.CreatePDF(in, size, 4); err != nil {
+		t.Fatal(err)
+	}
+	inInfo, err := os.Stat(in)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
@@ -47,7 +52,7 @@ func TestSealSignal(t *testing.T) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		tmp := waitForPartial(t, dir, ".out.pdf.sealkeep-tmp-", size, exited)
+		tmp := waitForPartial(t, dir, ".out.pdf.sealkeep-tmp-", inInfo.Size(), exited)
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
@@ -66,10 +71,47 @@ func TestSealSignal(t *testing.T) {
 			t.Fatalf("%v: left behind: %v", sig, m)
 		}
 	}
+
+	// SIGKILL cannot be caught: the temporary file stays, OUT does not
+	// appear, and the next seal to OUT reports the leftover, leaves it,
+	// and writes OUT.
+	out := filepath.Join(dir, "out.pdf")
+	cmd := exec.Command(os.Args[0], "seal", in, out, "--key", filepath.Join(dir, "key.pem"))
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tmp := waitForPartial(t, dir, ".out.pdf.sealkeep-tmp-", inInfo.Size(), exited)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("SIGKILL: %s exists (%v)", out, err)
+	}
+	again := exec.Command(os.Args[0], "seal", in, out, "--key", filepath.Join(dir, "key.pem"))
+	again.Env = cmd.Env
+	var stderr strings.Builder
+	again.Stderr = &stderr
+	if err := again.Run(); err != nil {
+		t.Fatalf("the seal after SIGKILL: %v\n%s", err, stderr.String())
+	}
+	if want := "sealkeep: warning: " + tmp + " was left by an interrupted seal; it is not a sealed document: remove it\n"; stderr.String() != want {
+		t.Errorf("stderr after SIGKILL:\n%s\nwant:\n%s", stderr.String(), want)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Errorf("the leftover %s was not left alone: %v", tmp, err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() <= inInfo.Size() {
+		t.Errorf("%s after the second seal: %v, want more than the %d bytes of the input", out, err, inInfo.Size())
+	}
 }
 
 // waitForPartial polls dir until a file whose name starts with prefix holds
-// some but not all of size bytes, and returns its path. It fails if the
+// some but not all of size bytes (the input is still being copied), and
+// returns its path. It fails if the
 // process exits first.
 func waitForPartial(t *testing.T, dir, prefix string, size int64, exited chan error) string {
 	t.Helper()
