@@ -29,37 +29,24 @@ func TestSealSignal(t *testing.T) {
 	dir := t.TempDir()
 	sealPKI(t, dir)
 	in := filepath.Join(dir, "large.pdf")
-	const size = 128 << 20
-	if err := benchdata.CreatePDF(in, size, 4); err != nil {
+	if err := benchdata.CreatePDF(in, 128<<20, 4); err != nil {
 		t.Fatal(err)
 	}
 	inInfo, err := os.Stat(in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := filepath.Join(dir, "out.pdf")
+	args := []string{"seal", in, out, "--key", filepath.Join(dir, "key.pem")}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		if signal.Ignored(sig) {
 			t.Logf("%v is ignored by this process (and so by its children): not tested", sig)
 			continue
 		}
-		out := filepath.Join(dir, "out.pdf")
-		cmd := exec.Command(os.Args[0], "seal", in, out, "--key", filepath.Join(dir, "key.pem"))
-		cmd.Env = append(os.Environ(), envRunMain+"=1")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		tmp := waitForPartial(t, dir, ".out.pdf.sealkeep-tmp-", inInfo.Size(), exited)
-		if err := cmd.Process.Signal(sig); err != nil {
-			t.Fatal(err)
-		}
-		<-exited
+		cmd, stderr, tmp := signalMidCopy(t, args, dir, inInfo.Size(), sig)
 		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if !ws.Signaled() || ws.Signal() != sig {
-			t.Fatalf("%v: the seal ended with %v, want death by %v; stderr:\n%s", sig, cmd.ProcessState, sig, stderr.String())
+			t.Fatalf("%v: the seal ended with %v, want death by %v; stderr:\n%s", sig, cmd.ProcessState, sig, stderr)
 		}
 		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 			t.Fatalf("%v: %s is still there (%v)", sig, tmp, err)
@@ -75,24 +62,11 @@ func TestSealSignal(t *testing.T) {
 	// SIGKILL cannot be caught: the temporary file stays, OUT does not
 	// appear, and the next seal to OUT reports the leftover, leaves it,
 	// and writes OUT.
-	out := filepath.Join(dir, "out.pdf")
-	cmd := exec.Command(os.Args[0], "seal", in, out, "--key", filepath.Join(dir, "key.pem"))
-	cmd.Env = append(os.Environ(), envRunMain+"=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tmp := waitForPartial(t, dir, ".out.pdf.sealkeep-tmp-", inInfo.Size(), exited)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	_, _, tmp := signalMidCopy(t, args, dir, inInfo.Size(), syscall.SIGKILL)
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("SIGKILL: %s exists (%v)", out, err)
 	}
-	again := exec.Command(os.Args[0], "seal", in, out, "--key", filepath.Join(dir, "key.pem"))
-	again.Env = cmd.Env
+	again := sealkeepCmd(args)
 	var stderr strings.Builder
 	again.Stderr = &stderr
 	if err := again.Run(); err != nil {
@@ -109,21 +83,57 @@ func TestSealSignal(t *testing.T) {
 	}
 }
 
-// waitForPartial polls dir until a file whose name starts with prefix holds
-// some but not all of size bytes (the input is still being copied), and
-// returns its path. It fails if the
-// process exits first.
-func waitForPartial(t *testing.T, dir, prefix string, size int64, exited chan error) string {
+// sealkeepCmd is the test binary run as sealkeep with args.
+func sealkeepCmd(args []string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	return cmd
+}
+
+// signalMidCopy runs sealkeep with args, sends it sig while its temporary
+// file in dir holds some but not all of the input's size bytes (the input
+// is still being copied), and waits for it to end. It returns the ended
+// command, its stderr and the temporary file's path. A run that ends
+// before it was seen mid-copy (a loaded machine) is run again, up to five
+// times.
+func signalMidCopy(t *testing.T, args []string, dir string, size int64, sig syscall.Signal) (*exec.Cmd, string, string) {
 	t.Helper()
+	for range 5 {
+		cmd := sealkeepCmd(args)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		if tmp := waitForPartial(dir, size, exited); tmp != "" {
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			<-exited
+			return cmd, stderr.String(), tmp
+		}
+		t.Logf("the seal ended (%v) before its temporary file was seen mid-copy; again", cmd.ProcessState)
+		os.Remove(args[2])
+	}
+	t.Fatal("five seals ended before their temporary file was seen mid-copy")
+	return nil, "", ""
+}
+
+// waitForPartial polls dir until a temporary file (.*.sealkeep-tmp-*)
+// holds some but not all of size bytes, and returns its path, or "" once
+// exited is closed.
+func waitForPartial(dir string, size int64, exited chan struct{}) string {
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("the seal ended (%v) before its temporary file was seen being written", err)
+		case <-exited:
+			return ""
 		default:
 		}
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), prefix) {
+			if !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name(), ".sealkeep-tmp-") {
 				continue
 			}
 			if fi, err := e.Info(); err == nil && fi.Size() > 0 && fi.Size() < size {
