@@ -204,12 +204,12 @@ func (f *File) Commit() error {
 		return fmt.Errorf("closing %s: %w", f.path, err)
 	}
 	d, err := os.Open(filepath.Dir(f.path))
-	if err != nil {
-		return fmt.Errorf("syncing the directory of %s: %w", f.path, err)
+	if err == nil {
+		err = d.Sync()
+		d.Close()
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing the directory of %s: %w", f.path, err)
+	if err != nil {
+		return fmt.Errorf("%s is written, but syncing its directory failed (a crash could still lose it): %w", f.path, err)
 	}
 	return nil
 }
