@@ -25,6 +25,9 @@ var (
 	// outside the allow-list (SHA-256/384/512; RSA PKCS#1 v1.5, RSASSA-PSS,
 	// ECDSA on P-256/P-384/P-521, ML-DSA-44/65/87).
 	ErrUnsupportedAlgorithm = errors.New("cms: unsupported algorithm")
+	// ErrWeakAlgorithm means a signature uses a digest that is recognised
+	// only to be refused (SHA-1, MD5): see [Result.WeakAlgorithm].
+	ErrWeakAlgorithm = errors.New("cms: weak algorithm")
 	// ErrInvalidOptions means SignOptions or arguments that cannot produce a
 	// signature (no signer, certificate not matching the key, wrong digest
 	// length).
