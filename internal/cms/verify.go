@@ -572,7 +572,8 @@ var docSigningEKUs = []encasn1.ObjectIdentifier{oidEKUDocumentSigning, oidEKUAdo
 // documentSigning (RFC 9336), Adobe Authentic Documents or Microsoft
 // document signing. roots must not be nil: a seal is trusted through
 // configured anchors, never the system's web PKI roots. Revocation is not
-// checked here.
+// checked here. The error wraps ErrUntrusted and crypto/x509's error
+// (x509.UnknownAuthorityError, x509.CertificateInvalidError, ...).
 func VerifyChain(leaf *x509.Certificate, intermediates, roots *x509.CertPool, at time.Time) error {
 	if roots == nil {
 		return fmt.Errorf("%w: no trust anchors configured", ErrUntrusted)
@@ -583,7 +584,7 @@ func VerifyChain(leaf *x509.Certificate, intermediates, roots *x509.CertPool, at
 		CurrentTime:   at,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}); err != nil {
-		return fmt.Errorf("%w: %q at %s: %v", ErrUntrusted, leaf.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("%w: %q at %s: %w", ErrUntrusted, leaf.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
 	}
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return fmt.Errorf("%w: %q: key usage allows neither digitalSignature nor nonRepudiation", ErrUntrusted, leaf.Subject.CommonName)
@@ -618,7 +619,7 @@ func VerifyTSAChain(tsa *x509.Certificate, intermediates, roots *x509.CertPool, 
 		CurrentTime:   at,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping},
 	}); err != nil {
-		return fmt.Errorf("%w: TSA %q at %s: %v", ErrUntrusted, tsa.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("%w: TSA %q at %s: %w", ErrUntrusted, tsa.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
 	}
 	return nil
 }
