@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"sealkeep/internal/cms/tsatest"
 	"sealkeep/internal/config"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/store"
@@ -47,13 +48,18 @@ func TestMain(m *testing.M) {
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
 //	sqlite DATADIR STATEMENT             run SQL on the data directory's SQLite
 //	                                     database (to tamper with it)
+//	osslsign IN OUT KEYPEM DATE [OPTS]   sign a PDF with openssl cms -sign, /M = DATE
+//	exitcode N PROGRAM [ARGS...]         run PROGRAM, check its exact exit code
+//	$TSA_URL, tsaroot.pem                a real RFC 3161 TSA (openssl ts) and its root
 func TestScripts(t *testing.T) {
+	tsaURL, tsaRoot := tsatest.Start(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("SEALKEEP_HOME", filepath.Join(e.WorkDir, "home"))
 			e.Setenv("HOME", e.WorkDir)
-			return nil
+			e.Setenv("TSA_URL", tsaURL)
+			return os.WriteFile(filepath.Join(e.WorkDir, "tsaroot.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaRoot.Raw}), 0o600)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"issue":    cmdIssue,
@@ -62,6 +68,8 @@ func TestScripts(t *testing.T) {
 			"tamper":   cmdTamper,
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
+			"osslsign": cmdOSSLSign,
+			"exitcode": cmdExitCode,
 		},
 	})
 }

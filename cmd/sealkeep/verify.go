@@ -45,12 +45,19 @@ expired.
 
 When a data directory is configured (--data-dir or $SEALKEEP_HOME, initialised
 by sealkeep init), each signature also shows the custody status of its
-certificate version at the signing time; a version revoked at that time makes
-the signature invalid.
+certificate version at the signing time. A version that was revoked needs
+proof that the signature existed before the revocation (a trusted RFC 3161
+timestamp; a claimed /M or signingTime is no proof): without it the signature
+is INDETERMINATE (REVOKED_NO_POE). A custody status that cannot be
+established (the store or trail cannot be read) is INDETERMINATE too.
+
+Each signature carries an ETSI EN 319 102-1 indication (TOTAL_PASSED,
+TOTAL_FAILED, INDETERMINATE) and sub-indication; only TOTAL_PASSED is valid.
 
 --json prints the report in the format documented in docs/verify-json.md.
-Exit codes: 0 every signature valid; 1 a signature is invalid, modified or
-untrusted, or the file has no signature; 2 the file could not be judged (not a
+Exit codes: 0 every signature valid (TOTAL_PASSED); 1 a signature is invalid,
+modified or untrusted (TOTAL_FAILED or INDETERMINATE), or the file has no
+signature; 2 the file could not be judged (not a
 PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,10 +77,13 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 				opts.At = t
 			}
 			lookup, closeLookup, err := custodyLookup(cmd.Context())
-			if err != nil {
+			switch {
+			case err != nil:
+				// A configured custody store that cannot be opened fails
+				// closed: every signature is INDETERMINATE.
 				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: custody status unavailable: %v\n", err)
-			}
-			if lookup != nil {
+				opts.Custody = unavailableCustody{err}
+			case lookup != nil:
 				defer closeLookup()
 				opts.Custody = lookup
 			}
@@ -224,6 +234,14 @@ func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (
 	return out, found, err
 }
 
+// unavailableCustody answers every lookup with the error that kept the
+// configured custody store from opening.
+type unavailableCustody struct{ err error }
+
+func (u unavailableCustody) StatusAt(context.Context, string, time.Time) (verify.CustodyStatus, bool, error) {
+	return verify.CustodyStatus{}, false, u.err
+}
+
 // custodySummary says the custody status at signing time in words.
 func custodySummary(c verify.CustodyStatus, t time.Time) string {
 	switch {
@@ -255,6 +273,7 @@ func printReport(w io.Writer, rep *verify.Report) {
 	for i, s := range rep.Signatures {
 		fmt.Fprintf(w, "\nSignature %d (field %q): %s\n", i+1, s.Field, strings.ToUpper(s.Verdict))
 		kv := [][2]string{
+			{"Indication", strings.TrimSuffix(s.Indication+" / "+s.SubIndication, " / ")},
 			{"Signer", orDash(s.SignerSubject)},
 			{"Thumbprint", orDash(s.SignerSHA256)},
 			{"Signing time", signingTime(s)},
@@ -325,8 +344,10 @@ func integrity(s verify.Signature) string {
 		return "intact, signature valid"
 	case s.Intact:
 		return "intact, signature NOT valid"
+	case s.SubIndication == verify.HashFailure:
+		return "NOT intact"
 	}
-	return "NOT intact"
+	return "not established (the signature could not be checked)"
 }
 
 func trust(s verify.Signature, at time.Time) string {
