@@ -59,6 +59,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("SEALKEEP_HOME", filepath.Join(e.WorkDir, "home"))
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("TSA_URL", tsaURL)
+			e.Values[scriptT{}] = e.T()
 			return os.WriteFile(filepath.Join(e.WorkDir, "tsaroot.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaRoot.Raw}), 0o600)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
