@@ -19,7 +19,6 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
-	storeopen "sealkeep/internal/store/open"
 )
 
 func init() { register(newVerifyCmd) }
@@ -170,9 +169,9 @@ func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := storeopen.Open(ctx, c.Database)
+	st, err := config.OpenStore(ctx, c)
 	if err != nil {
-		return nil, nil, fmt.Errorf("database %s: %w", config.RedactDSN(c.Database), err)
+		return nil, nil, err
 	}
 	return storeCustody{st}, func() { st.Close() }, nil
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -37,27 +34,3 @@ func cmdOSSLSign(ts *testscript.TestScript, neg bool, args []string) {
 
 // scriptT is the key of the script's testing.TB in its Env.Values.
 type scriptT struct{}
-
-// cmdExitCode runs a program like exec and checks its exact exit code
-// (exec and ! exec only tell zero from non-zero):
-//
-//	exitcode N PROGRAM [ARGS...]
-func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exitcode N PROGRAM [ARGS...]")
-	}
-	want, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	err = ts.Exec(args[1], args[2:]...)
-	got := 0
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		got = exit.ExitCode()
-	case err != nil:
-		ts.Fatalf("%s: %v", args[1], err)
-	}
-	if got != want {
-		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
-	}
-}
