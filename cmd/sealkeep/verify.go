@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/cms"
 	"sealkeep/internal/config"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
@@ -132,7 +133,9 @@ func readTrust(path string) (*x509.CertPool, error) {
 		if blk.Type != "CERTIFICATE" {
 			continue
 		}
-		c, err := x509.ParseCertificate(blk.Bytes)
+		// Read like the certificates embedded in signatures: an old
+		// anchor with a negative serial number is accepted.
+		c, _, err := cms.ParseCertificate(blk.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("--trust %s: certificate %d: %w", path, n+1, err)
 		}

@@ -9,14 +9,15 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// parseCertificate parses an embedded certificate with crypto/x509. A
-// certificate that x509 refuses only because its serial number is
-// negative is read from a copy whose serial is made positive in place
+// ParseCertificate parses a certificate as [Parse] reads embedded ones:
+// with crypto/x509, except that a certificate x509 refuses only because
+// its serial number is negative (older CAs and self-signed Adobe IDs
+// issued them) is read from a copy whose serial is made positive in place
 // (same length, so no other field moves); the result then gets back the
 // exact original bytes (Raw, RawTBSCertificate: what thumbprints and
-// signature checks use) and the real serial number. warning is non-empty
-// when that was done. The process-wide GODEBUG setting is left alone.
-func parseCertificate(der []byte) (c *x509.Certificate, warning string, err error) {
+// signature checks use) and the real serial number. warning says so when
+// that was done. The process-wide GODEBUG setting is left alone.
+func ParseCertificate(der []byte) (c *x509.Certificate, warning string, err error) {
 	c, err = x509.ParseCertificate(der)
 	if err == nil {
 		return c, "", nil

@@ -166,7 +166,7 @@ func parseSignedData(s cryptobyte.String) (*SignedData, error) {
 		if i == MaxCertificates {
 			return nil, fmt.Errorf("%w: more than %d certificates", ErrLimit, MaxCertificates)
 		}
-		c, warning, err := parseCertificate(raw)
+		c, warning, err := ParseCertificate(raw)
 		switch {
 		case err != nil:
 			// Not necessarily the signer's: a CMS carries whatever chain

@@ -158,7 +158,7 @@ func TestNegativeSerial(t *testing.T) {
 	}
 	// The signature over the leaf is the CA's over the original bytes: a
 	// changed serial byte is caught.
-	c2, _, err := parseCertificate(flipSerial(t, leafDER))
+	c2, _, err := ParseCertificate(flipSerial(t, leafDER))
 	if err != nil {
 		t.Fatal(err)
 	}

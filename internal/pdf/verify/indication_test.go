@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"sealkeep/internal/cms"
 	"sealkeep/internal/cms/tsatest"
 	"sealkeep/internal/pdf/ossltest"
+	"sealkeep/internal/testenv"
 )
 
 // bundle writes key, cert and the test root as one PEM file for ossltest.
@@ -257,5 +259,53 @@ func TestRevocationProof(t *testing.T) {
 				t.Fatalf("looked up at %v, proof reaches %v", fc.gotAt, poe)
 			}
 		})
+	}
+}
+
+// TestNegativeSerial: a signer certificate and its CA with negative
+// serial numbers (made by openssl; crypto/x509 refuses to read them by
+// default) verify, with a note, and chain to that CA as anchor.
+func TestNegativeSerial(t *testing.T) {
+	openssl := testenv.Tool(t, "openssl")
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(openssl, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+		"-subj", "/CN=Old CA", "-days", "10", "-set_serial", "-77", "-out", "ca.pem",
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+	run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
+		"-subj", "/CN=Self-made Adobe ID", "-out", "leaf.csr")
+	writeFile(t, filepath.Join(dir, "ext.cnf"), []byte("keyUsage=critical,digitalSignature,nonRepudiation\n"))
+	run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "-0x0badc0de",
+		"-days", "5", "-extfile", "ext.cnf", "-out", "leaf.pem")
+	b := bytes.Join([][]byte{readFile(t, filepath.Join(dir, "leaf.key")), readFile(t, filepath.Join(dir, "leaf.pem")),
+		readFile(t, filepath.Join(dir, "ca.pem"))}, nil)
+	writeFile(t, filepath.Join(dir, "bundle.pem"), b)
+	out := filepath.Join(dir, "signed.pdf")
+	ossltest.SignPDF(t, filepath.Join(corpusDir, "chromium-invoice.pdf"), out, filepath.Join(dir, "bundle.pem"), time.Now(), "-cades")
+
+	blk, _ := pem.Decode(readFile(t, filepath.Join(dir, "ca.pem")))
+	ca, warning, err := cms.ParseCertificate(blk.Bytes)
+	if err != nil || warning == "" {
+		t.Fatalf("CA: %v %q", err, warning)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	s := mustVerify(t, readFile(t, out), Options{Roots: roots}).Signatures[0]
+	if s.Verdict != Valid || s.Indication != TotalPassed || !s.Trusted {
+		t.Fatalf("%s %s/%s; reasons %q", s.Verdict, s.Indication, s.SubIndication, s.Reasons)
+	}
+	if notes := strings.Join(s.Notes, "\n"); !strings.Contains(notes, "negative serial number -195936478") || !strings.Contains(notes, "negative serial number -77") {
+		t.Fatalf("notes %q", s.Notes)
+	}
+	// pdfsig (NSS) is the oracle that the signature itself is sound.
+	if o, _ := exec.Command(testenv.Tool(t, "pdfsig"), out).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid") {
+		t.Fatalf("pdfsig:\n%s", o)
 	}
 }
