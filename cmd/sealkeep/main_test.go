@@ -53,6 +53,8 @@ func TestMain(m *testing.M) {
 //	exitcode N COMMAND [ARGS...]         run a command (as exec does) and require
 //	                                     exit code N exactly (! exec accepts any
 //	                                     non-zero code)
+//	escenv NAME TEXT                     set $NAME to TEXT read as the body of
+//	                                     a Go string literal ("\x1b", "\u202e")
 //	osslsign IN OUT KEYPEM DATE [OPTS]   sign a PDF with openssl cms -sign, /M = DATE
 //	$TSA_URL, tsaroot.pem                a real RFC 3161 TSA (openssl ts) and its root
 func TestScripts(t *testing.T) {
@@ -75,6 +77,7 @@ func TestScripts(t *testing.T) {
 			"sqlite":   cmdSQLite,
 			"osslsign": cmdOSSLSign,
 			"exitcode": cmdExitCode,
+			"escenv":   cmdEscEnv,
 		},
 	})
 }
@@ -282,4 +285,13 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with code %d, want %d", args[1], got, want)
 	}
+}
+
+func cmdEscEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: escenv NAME TEXT")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	ts.Check(err)
+	ts.Setenv(args[0], v)
 }
