@@ -65,3 +65,17 @@ func negativeSerial(der []byte) (at int, tbs [2]int, serial *big.Int, ok bool) {
 	at = tbs[1] - len(tbsBody) - len(ser)
 	return at, tbs, serial, true
 }
+
+// issuerAndSerial reads the issuer Name (DER) and the serial number of a
+// certificate that crypto/x509 cannot parse, as far as their own encoding
+// goes.
+func issuerAndSerial(der []byte) (issuer []byte, serial *big.Int, ok bool) {
+	in := cryptobyte.String(der)
+	var cert, tbs, name cryptobyte.String
+	serial = new(big.Int)
+	if !in.ReadASN1(&cert, asn1.SEQUENCE) || !cert.ReadASN1(&tbs, asn1.SEQUENCE) || !tbs.SkipOptionalASN1(tagExplicit0) ||
+		!tbs.ReadASN1Integer(serial) || !tbs.SkipASN1(asn1.SEQUENCE) || !tbs.ReadASN1Element(&name, asn1.SEQUENCE) {
+		return nil, nil, false
+	}
+	return name, serial, true
+}

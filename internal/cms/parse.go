@@ -29,7 +29,7 @@ type SignedData struct {
 	// could not be read at all and was left out.
 	Warnings []string
 
-	unreadable int // embedded certificates left out
+	unreadable [][]byte // embedded certificates left out (DER)
 
 	digestAlgs []crypto.Hash
 	si         signerInfo
@@ -173,7 +173,7 @@ func parseSignedData(s cryptobyte.String) (*SignedData, error) {
 			// its signer had. signerCert and chain building say so if it
 			// was needed.
 			sd.Warnings = append(sd.Warnings, fmt.Sprintf("embedded certificate %d could not be read and was left out: %v", i+1, err))
-			sd.unreadable++
+			sd.unreadable = append(sd.unreadable, raw)
 			continue
 		case warning != "":
 			sd.Warnings = append(sd.Warnings, fmt.Sprintf("embedded certificate %d (%s): %s", i+1, c.Subject, warning))

@@ -181,8 +181,9 @@ func flipSerial(t *testing.T, der []byte) []byte {
 
 // TestUnreadableCertificate: an embedded certificate that cannot be read
 // and is not the signer's is left out with a warning; the signature still
-// verifies. When it is the only certificate, the signer is not found and
-// the error says why.
+// verifies. One that names the signer's issuer and serial makes it fail.
+// When it is the only certificate, the signer is not found and the error
+// says why.
 func TestUnreadableCertificate(t *testing.T) {
 	p := getPKI(t)
 	digest := make([]byte, 32)
@@ -203,6 +204,20 @@ func TestUnreadableCertificate(t *testing.T) {
 	}
 	if _, err := sd.Verify(digest); err != nil {
 		t.Fatalf("a junk extra certificate broke the signature: %v", err)
+	}
+	// An unreadable twin of the signer's certificate (same issuer and
+	// serial, a broken public key): another verifier might read it as the
+	// signer, so the signature is refused.
+	leaf := p.leaves["P-256"].cert
+	twin := bytes.Clone(leaf.Raw)
+	i := bytes.Index(twin, leaf.RawSubjectPublicKeyInfo) + len(leaf.RawSubjectPublicKeyInfo) - 3
+	twin[i] ^= 0xff
+	if _, err := x509.ParseCertificate(twin); err == nil {
+		t.Fatal("the twin still parses")
+	}
+	sd = mustParse(t, withCerts(leaf.Raw, twin, p.inter.Raw))
+	if _, err := sd.Verify(digest); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "cannot be read matches the signer identifier") {
+		t.Fatalf("unreadable twin of the signer: %v", err)
 	}
 	sd = mustParse(t, withCerts(junk))
 	if _, err := sd.Verify(digest); !errors.Is(err, ErrSignerNotFound) || !strings.Contains(err.Error(), "1 embedded certificate(s) could not be read") {

@@ -344,10 +344,17 @@ func (sd *SignedData) signerCert() (*x509.Certificate, error) {
 		}
 		found = c
 	}
+	// A certificate left out as unreadable must not be the signer's: another
+	// verifier that reads it could see a different signer than ours.
+	for _, raw := range sd.unreadable {
+		if issuer, serial, ok := issuerAndSerial(raw); ok && si.ski == nil && bytes.Equal(issuer, si.issuer) && serial.Cmp(si.serial) == 0 {
+			return nil, malformed("an embedded certificate that cannot be read matches the signer identifier")
+		}
+	}
 	if found == nil {
 		unread := ""
-		if sd.unreadable > 0 {
-			unread = fmt.Sprintf(" (%d embedded certificate(s) could not be read)", sd.unreadable)
+		if len(sd.unreadable) > 0 {
+			unread = fmt.Sprintf(" (%d embedded certificate(s) could not be read)", len(sd.unreadable))
 		}
 		if si.ski != nil {
 			return nil, fmt.Errorf("%w: no embedded certificate has subject key identifier %x%s", ErrSignerNotFound, si.ski, unread)
