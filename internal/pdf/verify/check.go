@@ -328,10 +328,10 @@ func (v *verifier) checkCustody(s *Signature) error {
 		return nil
 	}
 	s.Custody = &cs
-	if cs.RevokedAt == nil && cs.Status != "revoked" {
+	if cs.RevokedAt == nil && cs.Status != statusRevoked {
 		return nil
 	}
-	if s.poe != nil && cs.RevokedAt != nil && s.poe.Before(*cs.RevokedAt) && cs.Status != "revoked" {
+	if s.poe != nil && cs.RevokedAt != nil && s.poe.Before(*cs.RevokedAt) && cs.Status != statusRevoked {
 		s.note("the timestamp proves the signature existed by %s, before the certificate version was revoked (%s)", fmtTN(*s.poe), fmtTN(*cs.RevokedAt))
 		return nil
 	}
@@ -351,6 +351,9 @@ func (v *verifier) checkCustody(s *Signature) error {
 	}
 	return nil
 }
+
+// statusRevoked is the custody status of a revoked version.
+const statusRevoked = "revoked"
 
 // provenAfterRevocation turns RevokedNoPOE into Revoked when a signature is
 // proven to have been made after its version's revocation: the revision it
@@ -588,16 +591,6 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 			}
 		}
 	}
-	if s.SigningTime != nil && (s.SigningTime.Before(nb) || s.SigningTime.After(na)) {
-		switch {
-		case s.SigningTimeSource != SourceTimestamp:
-			s.note("the claimed signing time %s is outside the certificate's validity (%s to %s)", fmtT(*s.SigningTime), fmtT(nb), fmtT(na))
-		case res.Timestamp.GenTime.Add(res.Timestamp.Accuracy).Before(nb):
-			s.failWith(NotYetValid, "the timestamp proves the signature existed at %s, before the certificate's validity (%s to %s)", fmtTN(*s.SigningTime), fmtT(nb), fmtT(na))
-		default:
-			s.failWith(OutOfBoundsNoPOE, "the timestamped signing time %s is outside the certificate's validity (%s to %s)", fmtTN(*s.SigningTime), fmtT(nb), fmtT(na))
-		}
-	}
 	if v.now.After(na) {
 		s.note("the signer certificate expired on %s", fmtT(na))
 	}
@@ -655,6 +648,20 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 	case res.TimestampErr != nil:
 		s.Timestamp = &Timestamp{Error: res.TimestampErr.Error()}
 		s.failWith(SigConstraintsFailure, "signature timestamp: %v", res.TimestampErr)
+	}
+
+	// The signing time against the certificate's validity. Only a trusted
+	// timestamp proves the signature existed before the certificate was
+	// valid (genTime plus accuracy before notBefore).
+	if s.SigningTime != nil && (s.SigningTime.Before(nb) || s.SigningTime.After(na)) {
+		switch {
+		case s.SigningTimeSource != SourceTimestamp:
+			s.note("the claimed signing time %s is outside the certificate's validity (%s to %s)", fmtT(*s.SigningTime), fmtT(nb), fmtT(na))
+		case s.poe != nil && s.poe.Before(nb):
+			s.failWith(NotYetValid, "the timestamp proves the signature existed by %s, before the certificate's validity (%s to %s)", fmtTN(*s.poe), fmtT(nb), fmtT(na))
+		default:
+			s.failWith(OutOfBoundsNoPOE, "the timestamped signing time %s is outside the certificate's validity (%s to %s)", fmtTN(*s.SigningTime), fmtT(nb), fmtT(na))
+		}
 	}
 }
 

@@ -163,6 +163,11 @@ func TestIndications(t *testing.T) {
 			c := leafOf(k.Public(), func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
 			return sealBytes(t, base, sealCfg{cert: c, key: k, tsa: tsa})
 		}, opts: Options{Roots: withTSA}, verdict: Invalid, sub: NotYetValid, intact: true},
+		{name: "timestamp before the certificate, TSA not trusted", file: func(t *testing.T) []byte {
+			k := mustKey()
+			c := leafOf(k.Public(), func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
+			return sealBytes(t, base, sealCfg{cert: c, key: k, tsa: tsa})
+		}, verdict: Invalid, sub: OutOfBoundsNoPOE, intact: true},
 		{name: "expired at validation", file: func(t *testing.T) []byte {
 			return sealBytes(t, readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf")), sealCfg{cert: p.expired, key: p.expiredKey})
 		}, verdict: Untrusted, sub: OutOfBoundsNoPOE, intact: true},
