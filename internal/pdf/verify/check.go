@@ -548,13 +548,16 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 		s.note("%s", w)
 	}
 	res, err := sd.Verify(sum)
-	if ok, derr := sd.DigestMatches(sum); derr == nil {
+	// Whether the bytes changed is told whatever else failed first.
+	ok, derr := sd.DigestMatches(sum)
+	if derr == nil {
 		s.Intact = ok
 	}
+	if derr == nil && !ok || errors.Is(err, cms.ErrDigestMismatch) {
+		s.failWith(HashFailure, "the document changed: the digest of the signed byte ranges differs from the signed messageDigest")
+	}
 	if err != nil {
-		if errors.Is(err, cms.ErrDigestMismatch) {
-			s.failWith(HashFailure, "the document changed: the digest of the signed byte ranges differs from the signed messageDigest")
-		} else {
+		if !errors.Is(err, cms.ErrDigestMismatch) {
 			s.failWith(cmsFailure(err), "CMS: %v", err)
 		}
 		return

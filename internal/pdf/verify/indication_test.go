@@ -145,6 +145,11 @@ func TestIndications(t *testing.T) {
 		{name: "MD5", file: func(t *testing.T) []byte {
 			return opensslSealed(t, p.rsaKey, p.rsaLeaf, "-md", "md5")
 		}, verdict: Invalid, sub: CryptoConstraintsFailure, intact: true, reasonHas: "MD5 is not accepted for signatures"},
+		{name: "no signer certificate, changed", file: func(t *testing.T) []byte {
+			b := opensslSealed(t, p.key, p.leaf, "-nocerts")
+			b[br[1]/2] ^= 1
+			return b
+		}, verdict: Invalid, sub: HashFailure, reasonHas: "the document changed"},
 		{name: "SHA-1 changed", file: func(t *testing.T) []byte {
 			b := opensslSealed(t, p.key, p.leaf, "-md", "sha1")
 			b[br[1]/2] ^= 1
