@@ -290,28 +290,51 @@ func (v *verifier) finish(p *pending) (Signature, error) {
 	if err := v.checkUpdates(p.sf, s, p.rev); err != nil {
 		return *s, err
 	}
-	if v.opts.Custody != nil && s.SignerSHA256 != "" {
-		if err := v.checkCustody(s); err != nil {
-			return *s, err
-		}
-	}
 	return *s, nil
 }
 
-// checkCustody adds the custody status of the signer certificate's
-// version. It is looked up at the proven time when a trusted timestamp
-// gives one, else at the claimed signing time (else now), for the report.
-// A version that was ever revoked needs proof of existence before the
-// revocation: a trusted timestamp whose genTime plus accuracy is before the
-// revocation time, compared at full precision. A claimed time (/M,
-// signingTime) is no proof, so the signature is then RevokedNoPOE, whatever
-// it claims. A lookup that fails makes the signature TryLater: the custody
-// check fails closed. Only the context's error is returned.
-func (v *verifier) checkCustody(s *Signature) error {
+// proofOfExistence returns the earliest time by which signature i is
+// proven to have existed, and which timestamp proves it: its own trusted
+// timestamp, or that of a signature or document timestamp in a later
+// revision, whose signed bytes contain this signature's (a token over a
+// later signature that is intact commits to them through its digest).
+func proofOfExistence(sigs []Signature, i int) (poe *time.Time, by string) {
+	s := &sigs[i]
+	if !s.Intact || !s.Valid {
+		return nil, ""
+	}
+	if s.poe != nil {
+		poe, by = s.poe, "its timestamp"
+	}
+	for j := range sigs {
+		o := &sigs[j]
+		if o.poe != nil && o.Intact && o.Valid && s.Revision >= 0 && o.Revision > s.Revision && (poe == nil || o.poe.Before(*poe)) {
+			poe, by = o.poe, fmt.Sprintf("the timestamp of signature %d (%s), which covers this one,", j+1, o.Field)
+		}
+	}
+	return poe, by
+}
+
+// checkCustody adds the custody status of the certificate version of
+// signature i. It is looked up at the proven time when a trusted timestamp
+// gives one (proofOfExistence), else at the claimed signing time (else
+// now), for the report. A version that was ever revoked needs proof of
+// existence before the revocation: a trusted timestamp whose genTime plus
+// accuracy is before the revocation time, compared at full precision. A
+// claimed time (/M, signingTime) is no proof, so the signature is then
+// RevokedNoPOE, whatever it claims. A lookup that fails makes the
+// signature TryLater: the custody check fails closed. Only the context's
+// error is returned.
+func (v *verifier) checkCustody(sigs []Signature, i int) error {
+	s := &sigs[i]
+	if s.SignerSHA256 == "" {
+		return nil
+	}
+	poe, by := proofOfExistence(sigs, i)
 	t := v.now
 	switch {
-	case s.poe != nil:
-		t = *s.poe
+	case poe != nil:
+		t = *poe
 	case s.SigningTime != nil:
 		t = *s.SigningTime
 	}
@@ -331,8 +354,8 @@ func (v *verifier) checkCustody(s *Signature) error {
 	if cs.RevokedAt == nil && cs.Status != statusRevoked {
 		return nil
 	}
-	if s.poe != nil && cs.RevokedAt != nil && s.poe.Before(*cs.RevokedAt) && cs.Status != statusRevoked {
-		s.note("the timestamp proves the signature existed by %s, before the certificate version was revoked (%s)", fmtTN(*s.poe), fmtTN(*cs.RevokedAt))
+	if poe != nil && cs.RevokedAt != nil && poe.Before(*cs.RevokedAt) && cs.Status != statusRevoked {
+		s.note("%s proves the signature existed by %s, before the certificate version was revoked (%s)", by, fmtTN(*poe), fmtTN(*cs.RevokedAt))
 		return nil
 	}
 	when := "at an unknown time" // nothing can be proven before it
@@ -342,8 +365,8 @@ func (v *verifier) checkCustody(s *Signature) error {
 		s.revokedAt = &ra
 	}
 	switch {
-	case s.poe != nil:
-		s.failWith(RevokedNoPOE, "the certificate version %s v%d was revoked %s, and the timestamp proves only that the signature existed by %s", cs.Identity, cs.Version, when, fmtTN(*s.poe))
+	case poe != nil:
+		s.failWith(RevokedNoPOE, "the certificate version %s v%d was revoked %s, and %s proves only that the signature existed by %s", cs.Identity, cs.Version, when, by, fmtTN(*poe))
 	case s.SigningTime != nil:
 		s.failWith(RevokedNoPOE, "the certificate version %s v%d was revoked %s, and nothing proves the signature existed before that: the signing time %s is only claimed", cs.Identity, cs.Version, when, fmtTN(*s.SigningTime))
 	default:

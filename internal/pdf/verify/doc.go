@@ -82,8 +82,10 @@
 //
 // When Options.Custody is set, the custody status of the signer
 // certificate's version is added to each signature, looked up at the time
-// a trusted signature timestamp proves (its genTime plus the TSA's
-// accuracy), else at the claimed signing time, else now. A version that
+// a trusted timestamp proves (its genTime plus the TSA's accuracy: the
+// signature's own, or that of a later signature or document timestamp
+// whose signed bytes contain it), else at the claimed signing time, else
+// now. A version that
 // was revoked needs proof of existence before the revocation, compared at
 // full precision: a verified timestamp whose TSA is trusted and passes
 // the key policy, with genTime plus accuracy before the revocation time.

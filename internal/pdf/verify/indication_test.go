@@ -216,8 +216,9 @@ func TestIndications(t *testing.T) {
 
 // TestRevocationProof: a timestamp is proof of existence up to genTime
 // plus the TSA's accuracy, compared with the revocation time at full
-// precision (no rounding to seconds), and the custody status is looked up
-// at that proven time.
+// precision (no rounding to seconds), for its own signature and for every
+// signature its signed bytes contain; the custody status is looked up at
+// that proven time.
 func TestRevocationProof(t *testing.T) {
 	url, tsaRoot := tsatest.Start(t)
 	roots := pki(t).roots()
@@ -261,11 +262,17 @@ func TestRevocationProof(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ra := c.revokedAt
 			fc := &fakeCustody{status: CustodyStatus{Identity: "jane", Version: 1, Status: c.status, RevokedAt: &ra}, found: true}
-			s := mustVerify(t, b, Options{Roots: roots, Custody: fc}).Signatures[len(rep.Signatures)-1]
-			if s.SubIndication != c.sub || (c.sub == "") != (s.Verdict == Valid) {
-				t.Fatalf("%s %s/%s; reasons %q", s.Verdict, s.Indication, s.SubIndication, s.Reasons)
+			// The first signature (B-B) is proven by the second's
+			// timestamp, which covers it; the second by its own.
+			for i, s := range mustVerify(t, b, Options{Roots: roots, Custody: fc}).Signatures {
+				if s.SubIndication != c.sub || (c.sub == "") != (s.Verdict == Valid) {
+					t.Fatalf("signature %d: %s %s/%s; reasons %q", i+1, s.Verdict, s.Indication, s.SubIndication, s.Reasons)
+				}
+				if i == 0 && !strings.Contains(strings.Join(append(s.Reasons, s.Notes...), "\n"), "the timestamp of signature 2") {
+					t.Fatalf("signature 1 does not name its proof: %q %q", s.Reasons, s.Notes)
+				}
 			}
-			if len(fc.gotAt) == 0 || !fc.gotAt[len(fc.gotAt)-1].Equal(poe) {
+			if len(fc.gotAt) != 2 || !fc.gotAt[0].Equal(poe) || !fc.gotAt[1].Equal(poe) {
 				t.Fatalf("looked up at %v, proof reaches %v", fc.gotAt, poe)
 			}
 		})

@@ -292,6 +292,13 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 		rep.Signatures = append(rep.Signatures, s)
 	}
 	v.applyDocMDP(rep.Signatures)
+	if v.opts.Custody != nil {
+		for i := range rep.Signatures {
+			if err := v.checkCustody(rep.Signatures, i); err != nil {
+				return nil, err
+			}
+		}
+	}
 	provenAfterRevocation(rep.Signatures)
 	rep.Verdict = Valid
 	if len(rep.Signatures) == 0 {
