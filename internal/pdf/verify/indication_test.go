@@ -48,8 +48,7 @@ func opensslSealed(t *testing.T, key crypto.Signer, cert *x509.Certificate, args
 }
 
 // leafOf issues a leaf from the test root like pki's, edited by edit.
-func leafOf(pub crypto.PublicKey, edit func(*x509.Certificate)) *x509.Certificate {
-	p := thePKI
+func leafOf(p testPKI, pub crypto.PublicKey, edit func(*x509.Certificate)) *x509.Certificate {
 	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()),
 		Subject:   pkix.Name{CommonName: "indication test leaf", Organization: []string{"sealkeep tests"}},
@@ -156,7 +155,7 @@ func TestIndications(t *testing.T) {
 			return b
 		}, verdict: Invalid, sub: HashFailure},
 		{name: "RSA-1024 signer", file: func(t *testing.T) []byte {
-			return opensslSealed(t, rsa1024, leafOf(rsa1024.Public(), func(*x509.Certificate) {}), "-cades")
+			return opensslSealed(t, rsa1024, leafOf(p, rsa1024.Public(), func(*x509.Certificate) {}), "-cades")
 		}, verdict: Invalid, sub: CryptoConstraintsFailure, intact: true, reasonHas: "RSA-1024"},
 		{name: "timestamp signature changed", file: func(t *testing.T) []byte {
 			// The TSA's RSA signature value ends the token, which ends the
@@ -165,12 +164,12 @@ func TestIndications(t *testing.T) {
 		}, opts: Options{Roots: withTSA}, verdict: Invalid, sub: SigConstraintsFailure, intact: true, reasonHas: "signature timestamp"},
 		{name: "timestamp before the certificate", file: func(t *testing.T) []byte {
 			k := mustKey()
-			c := leafOf(k.Public(), func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
+			c := leafOf(p, k.Public(), func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
 			return sealBytes(t, base, sealCfg{cert: c, key: k, tsa: tsa})
 		}, opts: Options{Roots: withTSA}, verdict: Invalid, sub: NotYetValid, intact: true},
 		{name: "timestamp before the certificate, TSA not trusted", file: func(t *testing.T) []byte {
 			k := mustKey()
-			c := leafOf(k.Public(), func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
+			c := leafOf(p, k.Public(), func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
 			return sealBytes(t, base, sealCfg{cert: c, key: k, tsa: tsa})
 		}, verdict: Invalid, sub: OutOfBoundsNoPOE, intact: true},
 		{name: "expired at validation", file: func(t *testing.T) []byte {
@@ -180,7 +179,7 @@ func TestIndications(t *testing.T) {
 			verdict: Untrusted, sub: NoCertificateChainFound, intact: true},
 		{name: "key usage forbids signing", file: func(t *testing.T) []byte {
 			k := mustKey()
-			c := leafOf(k.Public(), func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageKeyAgreement })
+			c := leafOf(p, k.Public(), func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageKeyAgreement })
 			return sealBytes(t, base, sealCfg{cert: c, key: k})
 		}, verdict: Untrusted, sub: ChainConstraintsFailure, intact: true},
 		{name: "revoked, claimed time only", file: func(*testing.T) []byte { return base }, opts: Options{Custody: revoked},
