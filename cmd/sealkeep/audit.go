@@ -192,7 +192,7 @@ file (never overwritten); the default is stdout.`,
 					return err
 				}
 				if out != "" && out != "-" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", total, out)
+					errf(cmd, "wrote %d entries to %s\n", total, out)
 				}
 				return nil
 			})
@@ -241,7 +241,7 @@ or rewritten tail.`,
 				if globals.json {
 					return printJSON(cmd.ErrOrStderr(), cp)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
+				errf(cmd, "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
 				return nil
 			})
 		},

@@ -52,6 +52,8 @@ func TestMain(m *testing.M) {
 //	exitcode N COMMAND [ARGS...]         run a command (as exec does) and require
 //	                                     exit code N exactly (! exec accepts any
 //	                                     non-zero code)
+//	escenv NAME TEXT                     set $NAME to TEXT read as the body of
+//	                                     a Go string literal ("\x1b", "\u202e")
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -68,6 +70,7 @@ func TestScripts(t *testing.T) {
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
 			"exitcode": cmdExitCode,
+			"escenv":   cmdEscEnv,
 		},
 	})
 }
@@ -275,4 +278,13 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with code %d, want %d", args[1], got, want)
 	}
+}
+
+func cmdEscEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: escenv NAME TEXT")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	ts.Check(err)
+	ts.Setenv(args[0], v)
 }
