@@ -194,17 +194,8 @@ func readConfigFile(dir string) ([]byte, error) {
 	if err := fileperm.NotWritable(p, fi.Mode()); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := fileperm.Dir(dir, "config.json and the files it names"); err != nil {
-		return nil, fmt.Errorf("config: data %w", err)
-	}
-	// A config.json linked from elsewhere: whoever may write the link
-	// target's directory may replace it.
-	if target, err := filepath.EvalSymlinks(p); err != nil {
-		return nil, err
-	} else if td := filepath.Dir(target); td != filepath.Clean(dir) {
-		if err := fileperm.Dir(td, "config.json ("+target+")"); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
+	if err := fileperm.Dirs(p, "config.json and the files it names"); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return io.ReadAll(io.LimitReader(f, maxConfigSize))
 }
