@@ -252,7 +252,7 @@ func cmsFailure(err error) string {
 		return SigCryptoFailure
 	case errors.Is(err, cms.ErrSignerNotFound), errors.Is(err, cms.ErrSigningCertMismatch):
 		return NoSigningCertificateFound
-	case errors.Is(err, cms.ErrUnsupportedAlgorithm), errors.Is(err, cms.ErrWeakAlgorithm):
+	case errors.Is(err, cms.ErrUnsupportedAlgorithm):
 		return CryptoConstraintsFailure
 	}
 	return FormatFailure
