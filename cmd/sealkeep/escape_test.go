@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"sealkeep/internal/cms"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/pdf"
+	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/textsafe"
 )
 
 // evil is what a forger puts in every string a PDF or a certificate
@@ -178,5 +182,55 @@ func TestSafeArgs(t *testing.T) {
 	want := `a\x1b|b\x0a|[c\u202e]|d\x1b[2J; e|s\u202e|42|true`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestPrintReportEveryField fills every string of a verify report, the
+// fields added after this test was written included, with evil, and checks
+// that the text report verify prints from it holds no control or bidi
+// character and only one line that starts with "Verdict:".
+func TestPrintReportEveryField(t *testing.T) {
+	rep := &verify.Report{}
+	fillStrings(reflect.ValueOf(rep).Elem())
+	if rep.File != evil || rep.Signatures[0].Name != evil || rep.Signatures[0].Updates[0].Changes[0] != evil {
+		t.Fatalf("fillStrings missed fields: %+v", rep)
+	}
+	var b strings.Builder
+	printReport(&b, textsafe.EscapeAll(rep))
+	out := b.String()
+	checkNoControls(t, "printReport", out)
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "Verdict:") {
+			n++
+		}
+	}
+	if n != 1 || !strings.Contains(out, escapedEvil) {
+		t.Errorf("%d lines start with Verdict:, want 1; report:\n%s", n, out)
+	}
+}
+
+// fillStrings sets every exported string reachable from v to evil,
+// allocating pointers and giving slices one element.
+func fillStrings(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(evil)
+	case reflect.Pointer:
+		if v.Type().Elem() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(&time.Time{}))
+			return
+		}
+		v.Set(reflect.New(v.Type().Elem()))
+		fillStrings(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Field(i).CanSet() {
+				fillStrings(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fillStrings(v.Index(0))
 	}
 }
