@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,6 +83,9 @@ func FuzzVerify(f *testing.F) {
 			}
 			if s.Valid && !s.Intact {
 				t.Fatalf("valid but not intact: %+v", s)
+			}
+			if s.Indication == TotalPassed || !slices.Contains(precedence, s.SubIndication) || indicationOf(s.SubIndication) != s.Indication {
+				t.Fatalf("verdict %s with indication %s/%s", s.Verdict, s.Indication, s.SubIndication)
 			}
 		}
 	})
