@@ -258,3 +258,51 @@ func TestObjStmRedefined(t *testing.T) {
 		t.Errorf("%d stream readings, want 4: one per object stream and per xref stream", r.decodes)
 	}
 }
+
+// TestLexerIntegers checks the lexer's allocation-free path for unsigned
+// integers against strconv, and that everything else still takes the
+// general path: signs, reals, 19 digits and more, trailing letters.
+func TestLexerIntegers(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		kind tokKind
+		i    int64
+		err  bool
+	}{
+		{"0", tInt, 0, false},
+		{"007 ", tInt, 7, false},
+		{"123456789012345678]", tInt, 123456789012345678, false},
+		{"1234567890123456789", tInt, 1234567890123456789, false},
+		{"9223372036854775807", tInt, 9223372036854775807, false},
+		{"9223372036854775808", 0, 0, true},
+		{"+5", tInt, 5, false},
+		{"-5", tInt, -5, false},
+		{"5.", tReal, 0, false},
+		{"12a", 0, 0, true},
+		{"12/x", tInt, 12, false},
+	} {
+		tok, err := newLexer(strings.NewReader(c.in), 0, int64(len(c.in)), 64).next()
+		if (err != nil) != c.err || err == nil && (tok.kind != c.kind || c.kind == tInt && tok.i != c.i) {
+			t.Errorf("%q: %v %d, %v; want %v %d (error %v)", c.in, tok.kind, tok.i, err, c.kind, c.i, c.err)
+		}
+	}
+	// Across a buffer boundary: a number that starts in one 4 KiB chunk
+	// and ends in the next.
+	in := strings.Repeat(" ", chunk-3) + "123456 7"
+	lx := newLexer(strings.NewReader(in), 0, int64(len(in)), 64)
+	if a, err := lx.next(); err != nil || a.kind != tInt || a.i != 123456 || a.start != chunk-3 {
+		t.Errorf("across the buffer: %v %d at %d, %v", a.kind, a.i, a.start, err)
+	}
+	if b, err := lx.next(); err != nil || b.i != 7 {
+		t.Errorf("after it: %v %d, %v", b.kind, b.i, err)
+	}
+	// The general path re-reads from the token's start after the buffer
+	// moved on.
+	for in, want := range map[string]tokKind{"1234.5": tReal, "-12345": tInt, "12345a": 0} {
+		in = strings.Repeat(" ", chunk-3) + in
+		tok, err := newLexer(strings.NewReader(in), 0, int64(len(in)), 64).next()
+		if want == 0 && err == nil || want != 0 && (err != nil || tok.kind != want || tok.start != chunk-3) {
+			t.Errorf("%q across the buffer: %v at %d, %v", in[chunk-3:], tok.kind, tok.start, err)
+		}
+	}
+}

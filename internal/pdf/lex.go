@@ -291,6 +291,25 @@ func (l *lexer) regularRun(start int64) ([]byte, error) {
 }
 
 func (l *lexer) regular(start int64) (token, error) {
+	// Fast path for the commonest token, an unsigned integer of up to 18
+	// digits: read without allocating. Anything else is read again by the
+	// general path below.
+	var v int64
+	for n := 0; ; n++ {
+		c, ok, err := l.peekByte()
+		if err != nil {
+			return token{}, err
+		}
+		if n > 0 && (!ok || !isRegular(c)) {
+			return token{kind: tInt, start: start, i: v}, nil
+		}
+		if !ok || c < '0' || c > '9' || n == 18 {
+			l.seek(start)
+			break
+		}
+		v = v*10 + int64(c-'0')
+		l.i++
+	}
 	b, err := l.regularRun(start)
 	if err != nil {
 		return token{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/list"
 	"fmt"
+	"math"
 )
 
 // maxResolve bounds nested resolution (a reference to a stream whose
@@ -102,8 +103,8 @@ func (rv *Revision) length(ref Ref) (int64, error) {
 // indexed once when it is decoded.
 type objStm struct {
 	at      int64 // absolute offset of the stream data: the cache key
-	nums    []int
-	offsets []int64
+	nums    []int32
+	offsets []int32 // from the start of data
 	data    *chunks
 	cost    int64 // memory held: the data's pieces and the index
 	elem    *list.Element
@@ -174,7 +175,13 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 	if int64(first) > size {
 		return nil, malformed(st.Offset, "object stream %d: /First beyond its data", num)
 	}
-	c := &objStm{at: st.Offset, data: data}
+	if size > math.MaxInt32 {
+		return nil, limit("object stream %d decodes to more than 2 GiB", num)
+	}
+	// Each header pair takes at least 4 bytes ("1 0 "): the index is
+	// allocated once, at most as large as the header allows.
+	capacity := min(int(n), int(first)/4+1)
+	c := &objStm{at: st.Offset, data: data, nums: make([]int32, 0, capacity), offsets: make([]int32, 0, capacity)}
 	lx := newLexer(data, 0, int64(first), r.lim.MaxStringLen)
 	for i := 0; i < int(n); i++ {
 		a, err := lx.next()
@@ -188,10 +195,10 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 		if a.kind != tInt || b.kind != tInt || a.i < 0 || a.i > maxObjNum || b.i < 0 || int64(first)+b.i >= size {
 			return nil, malformed(st.Offset, "object stream %d: bad header pair %d", num, i)
 		}
-		c.nums = append(c.nums, int(a.i))
-		c.offsets = append(c.offsets, int64(first)+b.i)
+		c.nums = append(c.nums, int32(a.i))
+		c.offsets = append(c.offsets, int32(int64(first)+b.i))
 	}
-	c.cost = data.footprint() + 16*int64(cap(c.nums))
+	c.cost = data.footprint() + 8*int64(cap(c.nums))
 	if key.at > 0 {
 		// Only an entry that points at the stream itself (not one that
 		// needed a repair) is a shortcut to it.
@@ -257,10 +264,10 @@ func (rv *Revision) compressed(ref Ref, e XrefEntry) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.Index >= len(c.nums) || c.nums[e.Index] != ref.Num {
+	if e.Index >= len(c.nums) || int(c.nums[e.Index]) != ref.Num {
 		return nil, fmt.Errorf("%w: object %d is not at index %d of object stream %d", ErrMalformed, ref.Num, e.Index, e.Stream)
 	}
-	p := &parser{lex: newLexer(c.data, c.offsets[e.Index], c.data.size(), rv.r.lim.MaxStringLen), lim: &rv.r.lim}
+	p := &parser{lex: newLexer(c.data, int64(c.offsets[e.Index]), c.data.size(), rv.r.lim.MaxStringLen), lim: &rv.r.lim}
 	o, err := p.object(0)
 	if err != nil {
 		return nil, fmt.Errorf("object %d in object stream %d: %w", ref.Num, e.Stream, err)
