@@ -147,8 +147,8 @@ func sizeText(n int64) string {
 type decodedReader struct {
 	r       *Reader
 	src     io.Reader
-	at      int64 // the stream's data offset, for messages
-	n, max  int64 // bytes yielded so far; the cap on one stream
+	at      int64     // the stream's data offset, for messages
+	n, max  int64     // bytes yielded so far; the cap on one stream
 	counted bool      // the whole stream was counted against the budget up front
 	want    int64     // the size of a counted stream
 	inf     *inflater // given back to the Reader at the end of the stream
