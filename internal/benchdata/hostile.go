@@ -378,18 +378,18 @@ func adlerZeros(sum uint32, n int64) uint32 {
 // as ".../Length N >>\nstream\n".
 var streamRE = regexp.MustCompile(`/Length (\d+) >>\nstream\n`)
 
-// InflatedStreams inflates, with compress/zlib, every FlateDecode stream
-// of a file made by this package's hostile-file generators and returns
-// their decoded sizes in file order: an oracle of how much a reader must
-// decode, independent of any PDF reader.
-func InflatedStreams(pdf []byte) ([]int64, error) {
+// InflatedStreams inflates, with compress/zlib, the first n FlateDecode
+// streams (all for n < 0) of a file made by this package's hostile-file
+// generators and returns their decoded sizes in file order: an oracle of
+// how much a reader must decode, independent of any PDF reader.
+func InflatedStreams(pdf []byte, n int) ([]int64, error) {
 	var sizes []int64
-	for _, m := range streamRE.FindAllSubmatchIndex(pdf, -1) {
-		n, err := strconv.Atoi(string(pdf[m[2]:m[3]]))
-		if err != nil || m[1]+n > len(pdf) {
+	for _, m := range streamRE.FindAllSubmatchIndex(pdf, n) {
+		length, err := strconv.Atoi(string(pdf[m[2]:m[3]]))
+		if err != nil || m[1]+length > len(pdf) {
 			return nil, fmt.Errorf("%w: bad stream /Length at byte %d", ErrInvalidInput, m[0])
 		}
-		zr, err := zlib.NewReader(bytes.NewReader(pdf[m[1] : m[1]+n]))
+		zr, err := zlib.NewReader(bytes.NewReader(pdf[m[1] : m[1]+length]))
 		if err != nil {
 			return nil, fmt.Errorf("stream at byte %d: %w", m[1], err)
 		}

@@ -69,7 +69,7 @@ func openBytes(t *testing.T, b []byte, lim *Limits) *Reader {
 // largest stream's size.
 func TestDecodeBudgetEdge(t *testing.T) {
 	b := hostile(t, func(w *bytes.Buffer) (int64, error) { return benchdata.WriteInterleaved(w, 40, 4, 300<<10) })
-	sizes, err := benchdata.InflatedStreams(b)
+	sizes, err := benchdata.InflatedStreams(b, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
