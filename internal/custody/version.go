@@ -24,7 +24,7 @@ import (
 )
 
 // KeyRefLocal is the key reference of a key held encrypted in the database.
-const KeyRefLocal = "local"
+const KeyRefLocal = audit.KeyRefLocal
 
 // maxReason bounds a reason's length (it is stored in the audit trail).
 const maxReason = 1000
