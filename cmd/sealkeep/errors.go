@@ -7,6 +7,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/store"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -69,6 +70,8 @@ var errorCodes = []struct {
 	err  error
 	code int
 }{
+	{custody.ErrStateMismatch, exitVerify},
+	{store.ErrCorrupt, exitVerify},
 	{envelope.ErrAuthentication, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrNotFound, exitNotFound},

@@ -9,6 +9,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/store"
 )
 
 // TestExitCodes checks the one mapping from errors to exit codes.
@@ -20,6 +21,9 @@ func TestExitCodes(t *testing.T) {
 		{nil, 0},
 		{&silentError{code: exitVerify}, 1},
 		{fmt.Errorf("x: %w", envelope.ErrAuthentication), 1},
+		{fmt.Errorf("x: %w", custody.ErrStateMismatch), 1},
+		{fmt.Errorf("x: %w: %w", custody.ErrStateMismatch, custody.ErrNotFound), 1},
+		{fmt.Errorf("x: %w", store.ErrCorrupt), 1},
 		{usageError{errors.New("bad flag")}, 2},
 		{errors.New(`required flag(s) "identity" not set`), 2},
 		{fmt.Errorf("x: %w", custody.ErrInvalidInput), 2},
