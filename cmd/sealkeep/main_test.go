@@ -7,8 +7,10 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -45,8 +47,12 @@ func TestMain(m *testing.M) {
 //	mkp12 OUT PASSFILE                   write a PKCS#12 bundle and its passphrase file
 //	tamper DATADIR IDENTITY VERSION      flip a bit of a stored key blob
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
+//	reissue IN.pem OUT.pem               write IN.pem's key with a new certificate
 //	sqlite DATADIR STATEMENT             run SQL on the data directory's SQLite
 //	                                     database (to tamper with it)
+//	exitcode N PROG ARGS...              run PROG and check that it exits with
+//	                                     exactly N (stdout and stderr kept
+//	                                     for the next checks, as exec does)
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -62,6 +68,8 @@ func TestScripts(t *testing.T) {
 			"tamper":   cmdTamper,
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
+			"reissue":  cmdReissue,
+			"exitcode": cmdExitCode,
 		},
 	})
 }
@@ -246,4 +254,49 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 	defer db.Close()
 	_, err = db.Exec(args[1])
 	ts.Check(err)
+}
+
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG [ARGS...] (no '!': N says what to expect)")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+func cmdReissue(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: reissue IN.pem OUT.pem")
+	}
+	var p8 []byte
+	for rest := []byte(ts.ReadFile(args[0])); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "PRIVATE KEY" {
+			p8 = b.Bytes
+		}
+	}
+	k, err := x509.ParsePKCS8PrivateKey(p8)
+	ts.Check(err)
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		ts.Fatalf("%s: the key is not a signer", args[0])
+	}
+	der := leaf(ts, signer.Public(), "PEM import (reissued)", "")
+	_, c := ca(ts)
+	writePEM(ts, args[1], &pem.Block{Type: "PRIVATE KEY", Bytes: p8},
+		&pem.Block{Type: "CERTIFICATE", Bytes: der}, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
