@@ -72,7 +72,8 @@
 // # Errors
 //
 // Every error wraps one of [ErrNotFound], [ErrConflict], [ErrForbidden],
-// [ErrInvalidInput], [ErrTransition] (from audit.Next), or
+// [ErrInvalidInput], [ErrTransition] (from audit.Next), [ErrStateMismatch]
+// for stored state that differs from the trail, or
 // envelope.ErrAuthentication for a blob or DEK that fails to decrypt; the
 // CLI maps them to exit codes in one place, the HTTP layer will map them to
 // status codes the same way. Errors never carry key material or

@@ -196,8 +196,10 @@ func checkedVersion(tx store.ReadTx, ident store.Identity, version int) (store.V
 
 // refused records err as security.state_mismatch in ident's org chain (its
 // own transaction, after the refused one rolled back) when it is an
-// [ErrStateMismatch], and returns it joined with any failure to record.
+// [ErrStateMismatch] (or a row that reads as store.ErrCorrupt, which it
+// then wraps), and returns it joined with any failure to record.
 func (s *Service) refused(ctx context.Context, actor audit.Actor, ident store.Identity, version int, err error) error {
+	err = corrupt(err)
 	if !errors.Is(err, ErrStateMismatch) || ident.OrgID == "" {
 		return err
 	}

@@ -152,7 +152,7 @@ func (s *Service) addVersion(ctx context.Context, actor audit.Actor, identity st
 	for attempt := 0; ; attempt++ {
 		ident, n, err := s.identityAndNext(ctx, identity)
 		if err != nil {
-			return ident, store.Version{}, err
+			return ident, store.Version{}, s.refused(ctx, actor, ident, 0, err)
 		}
 		blob, dekV, err := s.sealKey(ctx, actor, ident, n, nv.key)
 		if err != nil {

@@ -6,7 +6,7 @@
 -- across all organizations, and serve the lookups by thumbprint. Existing
 -- rows are backfilled here; a database that already holds one certificate
 -- or key in two versions cannot be migrated: the index build fails naming
--- the column (see docs/trail.md).
+-- the column (see docs/custody-trail.md).
 ALTER TABLE cert_versions
 	ADD COLUMN cert_sha256 BYTEA CHECK (cert_sha256 IS NULL OR length(cert_sha256) = 32),
 	ADD COLUMN spki_sha256 BYTEA CHECK (spki_sha256 IS NULL OR length(spki_sha256) = 32);

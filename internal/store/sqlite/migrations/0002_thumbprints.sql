@@ -7,7 +7,7 @@
 -- rows are backfilled here (sha256 is a function the store registers with
 -- the SQLite driver); a database that already holds one certificate or key
 -- in two versions cannot be migrated: the index build fails naming the
--- column (see docs/trail.md).
+-- column (see docs/custody-trail.md).
 ALTER TABLE cert_versions ADD COLUMN cert_sha256 BLOB CHECK (cert_sha256 IS NULL OR length(cert_sha256) = 32);
 ALTER TABLE cert_versions ADD COLUMN spki_sha256 BLOB CHECK (spki_sha256 IS NULL OR length(spki_sha256) = 32);
 UPDATE cert_versions SET
