@@ -225,7 +225,7 @@ func TestOneKeyOnePlace(t *testing.T) {
 			t.Helper()
 			for _, tc := range []struct {
 				name, identity, want string
-				data             []byte
+				data                 []byte
 			}{
 				{"the certificate in another org", "bob", "this certificate is already held in custody by another identity", data},
 				{"the key under a new certificate in another org", "bob", "this key is already held in custody by another identity", again},
