@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -93,6 +94,17 @@ func (s *State) Apply(e Entry) error {
 		}
 	}
 	return nil
+}
+
+// Clone returns a copy of s: applying entries to either leaves the other
+// unchanged.
+func (s *State) Clone() *State {
+	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active)}
+	for k, v := range s.versions {
+		vv := *v
+		c.versions[k] = &vv
+	}
+	return c
 }
 
 // Version returns the state of one version; Status is [StatusNone] if no

@@ -399,3 +399,33 @@ func TestFoldRecordsCustody(t *testing.T) {
 		}
 	}
 }
+
+// TestStateClone: applying entries to a clone leaves the original as it was.
+func TestStateClone(t *testing.T) {
+	e := func(a Action, v int, d map[string]string) Entry {
+		return Entry{Chain: "org-a", Time: t0, Actor: Actor{Kind: "user", ID: "u"}, Action: a,
+			Subject: Subject{Org: "org-a", Identity: "jane", Version: v}, Details: d}
+	}
+	st := new(State)
+	for _, x := range []Entry{e(ActionCertImport, 1, nil), e(ActionVersionActivate, 1, nil)} {
+		if err := st.Apply(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := st.Clone()
+	if err := c.Apply(e(ActionVersionRevoke, 1, map[string]string{DetailReason: "compromise"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Version("jane", 1).Status; got != StatusActive {
+		t.Fatalf("original changed to %s", got)
+	}
+	if _, ok := st.Active("jane"); !ok {
+		t.Fatal("original lost its active version")
+	}
+	if got := c.Version("jane", 1).Status; got != StatusRevoked {
+		t.Fatalf("clone is %s", got)
+	}
+	if _, ok := c.Active("jane"); ok {
+		t.Fatal("clone still has an active version")
+	}
+}

@@ -114,7 +114,7 @@ func (s *Service) Checkpoint(ctx context.Context, chain string, key audit.Checkp
 // [ErrStateMismatch].
 func (s *Service) CheckState(ctx context.Context, org string) error {
 	return s.st.View(ctx, func(tx store.ReadTx) error {
-		state, err := foldOrg(tx, org)
+		state, err := foldAll(tx, org)
 		if err != nil {
 			return err
 		}

@@ -137,6 +137,7 @@ type Service struct {
 	maxEnc   uint64
 	dekCache *envelope.DEKCache
 	faultFn  func(string)
+	folds    foldCache
 }
 
 // New returns a service over st whose org DEKs are wrapped by kek.

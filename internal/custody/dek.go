@@ -43,7 +43,7 @@ func (s *Service) RotateDEK(ctx context.Context, actor audit.Actor, org string) 
 		if _, err := tx.Org(org); err != nil {
 			return lookup(err, "org %q", org)
 		}
-		state, err := foldOrg(tx, org)
+		state, err := s.foldOrg(tx, org)
 		if err != nil {
 			return err
 		}

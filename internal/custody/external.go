@@ -92,7 +92,7 @@ func (s *Service) ExternalKey(ctx context.Context, actor audit.Actor, identity, 
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		state, err := foldOrg(tx, ident.OrgID)
+		state, err := s.foldOrg(tx, ident.OrgID)
 		if err != nil {
 			return err
 		}

@@ -68,7 +68,7 @@ func (s *Service) CertificateStatus(ctx context.Context, actor audit.Actor, cert
 		if ident, err = tx.Identity(v.IdentityID); err != nil {
 			return corrupt(err)
 		}
-		state, err := foldOrg(tx, ident.OrgID)
+		state, err := s.foldOrg(tx, ident.OrgID)
 		if err != nil {
 			return err
 		}

@@ -76,7 +76,7 @@ func (s *Service) usable(ctx context.Context, actor audit.Actor, identity string
 		if ident, err = tx.Identity(identity); err != nil {
 			return lookup(err, "identity %q", identity)
 		}
-		v, _, err = checkedVersion(tx, ident, version)
+		v, _, err = s.checkedVersion(tx, ident, version)
 		return err
 	})
 	if err != nil {

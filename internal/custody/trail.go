@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
@@ -35,14 +36,13 @@ func corrupt(err error) error {
 	return err
 }
 
-// foldOrg verifies org's audit chain as tx reads it (hash links, sequence,
-// entry validity) and folds it ([audit.State]). A chain that does not verify
-// or fold is an [ErrStateMismatch]: nothing may be decided from it.
-func foldOrg(tx store.ReadTx, org string) (*audit.State, error) {
-	v := audit.NewVerifier(org)
-	state := new(audit.State)
+// feed verifies and folds org's chain from seq from on (as tx reads it)
+// into v and state, which hold the chain up to from-1, and returns the last
+// entry verified. A chain that does not verify or fold is an
+// [ErrStateMismatch]: nothing may be decided from it.
+func feed(tx store.ReadTx, org string, v *audit.Verifier, state *audit.State, from uint64) (audit.Entry, error) {
 	var foldErr error
-	err := tx.AuditEntries(org, 1, func(e audit.Entry) error {
+	err := tx.AuditEntries(org, from, func(e audit.Entry) error {
 		if err := v.Add(e); err != nil {
 			return err
 		}
@@ -53,16 +53,112 @@ func foldOrg(tx store.ReadTx, org string) (*audit.State, error) {
 		}
 		return nil
 	})
-	if rep := v.Report(); rep.Break != nil {
-		return nil, fmt.Errorf("%w: the audit trail of org %q does not verify: %w", ErrStateMismatch, org, rep.Break)
+	rep := v.Report()
+	if rep.Break != nil {
+		return audit.Entry{}, fmt.Errorf("%w: the audit trail of org %q does not verify: %w", ErrStateMismatch, org, rep.Break)
+	}
+	if err != nil {
+		return audit.Entry{}, corrupt(err)
+	}
+	if foldErr != nil {
+		return audit.Entry{}, fmt.Errorf("%w: the audit trail of org %q does not fold: %w", ErrStateMismatch, org, foldErr)
+	}
+	return rep.Head, nil
+}
+
+// foldAll verifies and folds org's whole chain.
+func foldAll(tx store.ReadTx, org string) (*audit.State, error) {
+	state := new(audit.State)
+	_, err := feed(tx, org, audit.NewVerifier(org), state, 1)
+	return state, err
+}
+
+// maxCachedFolds bounds how many org chains [foldCache] keeps.
+const maxCachedFolds = 256
+
+// foldCache keeps the verified fold of recently used org chains, so that a
+// use reads only the entries appended since the last one: the cost of a
+// signature does not grow with the chain. What it holds was verified entry
+// by entry; every use checks that the chain still ends with (hash and
+// contents), or links on from, the entry it ended with. An entry edited in
+// place further back is not read again, and does not change what the
+// service decides: audit verify (and any process that folds afresh)
+// reports it.
+type foldCache struct {
+	mu     sync.Mutex
+	chains map[string]*chainFold
+}
+
+// chainFold is one chain's verified fold up to head.
+type chainFold struct {
+	mu    sync.Mutex
+	v     *audit.Verifier // nil until the chain was read
+	state *audit.State
+	head  audit.Entry
+}
+
+// get returns org's entry, creating it (and evicting another when full).
+func (c *foldCache) get(org string) *chainFold {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.chains == nil {
+		c.chains = make(map[string]*chainFold)
+	}
+	cf, ok := c.chains[org]
+	if !ok {
+		if len(c.chains) >= maxCachedFolds {
+			for k := range c.chains {
+				delete(c.chains, k)
+				break
+			}
+		}
+		cf = &chainFold{}
+		c.chains[org] = cf
+	}
+	return cf
+}
+
+// foldOrg returns the verified fold of org's chain as tx reads it (see
+// [feed]), from the fold cache where it can. A chain whose last verified
+// entry changed, or which a writing transaction (one that holds the chain
+// lock, so it reads the latest state) finds shorter than already verified,
+// is an [ErrStateMismatch]. A read-only transaction whose snapshot predates
+// the cache folds from the start.
+func (s *Service) foldOrg(tx store.ReadTx, org string) (*audit.State, error) {
+	cf := s.folds.get(org)
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	head, err := tx.AuditHead(org)
+	if errors.Is(err, store.ErrNotFound) {
+		head, err = audit.Entry{}, nil
 	}
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	if foldErr != nil {
-		return nil, fmt.Errorf("%w: the audit trail of org %q does not fold: %w", ErrStateMismatch, org, foldErr)
+	_, writing := tx.(store.Tx)
+	switch {
+	case cf.v != nil && head.Seq < cf.head.Seq && writing:
+		cf.v = nil
+		return nil, mismatchf("the audit trail of org %q ends at entry %d, but entry %d was verified before: its tail was cut off",
+			org, head.Seq, cf.head.Seq)
+	case cf.v != nil && head.Seq < cf.head.Seq:
+		return foldAll(tx, org)
+	case cf.v != nil && head.Seq == cf.head.Seq:
+		if head.Hash != cf.head.Hash || head.ComputeHash() != head.Hash {
+			cf.v = nil
+			return nil, mismatchf("entry %d of the audit trail of org %q changed after it was verified", head.Seq, org)
+		}
+		return cf.state.Clone(), nil
+	case cf.v == nil:
+		cf.v, cf.state, cf.head = audit.NewVerifier(org), new(audit.State), audit.Entry{}
 	}
-	return state, nil
+	last, err := feed(tx, org, cf.v, cf.state, cf.head.Seq+1)
+	if err != nil {
+		cf.v = nil
+		return nil, err
+	}
+	cf.head = last
+	return cf.state.Clone(), nil
 }
 
 // orNone shows an empty hash as "none".
@@ -179,8 +275,8 @@ func checkOrg(tx store.ReadTx, org string, state *audit.State) error {
 
 // checkedVersion reads a version of identity inside tx after folding its
 // org's chain and checking the identity's stored versions against it.
-func checkedVersion(tx store.ReadTx, ident store.Identity, version int) (store.Version, *audit.State, error) {
-	state, err := foldOrg(tx, ident.OrgID)
+func (s *Service) checkedVersion(tx store.ReadTx, ident store.Identity, version int) (store.Version, *audit.State, error) {
+	state, err := s.foldOrg(tx, ident.OrgID)
 	if err != nil {
 		return store.Version{}, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -158,6 +159,8 @@ func TestStateMismatchRefused(t *testing.T) {
 			all, true, "has lost its key blob"},
 		{"version row deleted", []string{`DELETE FROM cert_versions WHERE identity_id = 'jane' AND version = 3`},
 			all, true, `the audit trail records identity "jane" version 3 (pending), which is not stored`},
+		// A service that already verified the entry keeps deciding from it
+		// (TestFoldCache); the next process folds afresh.
 		{"trail entry deleted", []string{`DELETE FROM audit_entries WHERE chain = 'acme' AND seq = 4`},
 			all, true, "does not verify"},
 		{"DEK row deleted", []string{`DELETE FROM deks WHERE org_id = 'acme'`},
@@ -180,6 +183,7 @@ func TestStateMismatchRefused(t *testing.T) {
 				thumb := storedVersion(f, t, "jane", 2).CertDER
 				f.checkConsistent(t)
 				edit(t, tc.edit...)
+				f.svc = New(st, f.kek, f.opts) // the next command, in a new process
 				head := f.head(t, "acme")
 				refused := 0
 				for _, name := range tc.fail {
@@ -364,4 +368,76 @@ func bundle(t *testing.T, key crypto.Signer, leaf []byte, chain ...[]byte) []byt
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
 	}
 	return out
+}
+
+// TestFoldCache: a service keeps the verified fold of a chain and reads
+// only what was appended since, by another service (process) too; a chain
+// whose tail was cut off or whose last entry changed after it was verified
+// is refused.
+func TestFoldCache(t *testing.T) {
+	for _, b := range sqlBackends {
+		t.Run(b.name, func(t *testing.T) {
+			st, edit := b.open(t)
+			f := newFixture(t, st, Options{})
+			f.orgIdentity(t, "acme", "jane")
+			v := f.ready(t, "jane")
+			if _, err := f.svc.Activate(f.ctx, testActor, "jane", v.Version, ""); err != nil {
+				t.Fatal(err)
+			}
+			sgn, err := f.svc.Signer(f.ctx, testActor, "jane", v.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := signWith(sgn); err != nil {
+				t.Fatal(err)
+			}
+			// Another instance revokes: the next signature reads that entry.
+			other := New(st, f.kek, f.opts)
+			if _, err := other.Revoke(f.ctx, testActor, "jane", v.Version, "key compromise"); err != nil {
+				t.Fatal(err)
+			}
+			if err := signWith(sgn); !errors.Is(err, ErrForbidden) {
+				t.Fatalf("signature after another instance revoked: %v", err)
+			}
+			f.ready(t, "jane") // version 2
+			warm := func() *Service {
+				t.Helper()
+				svc := New(st, f.kek, f.opts)
+				if err := svc.CheckKey(f.ctx, testActor, "jane", 2); err != nil {
+					t.Fatal(err) // its fold now ends with the chain's last entry
+				}
+				return svc
+			}
+
+			// The tail cut off, head row and all (here a security event that
+			// changed no version): a new process sees a consistent, shorter
+			// chain; the running service knows better.
+			err = f.st.Update(f.ctx, func(tx store.Tx) error {
+				_, err := tx.AppendAudit(f.svc.entry("acme", testActor, audit.ActionSecuritySignFailed,
+					audit.Subject{Org: "acme", Identity: "jane", Version: 2}, map[string]string{audit.DetailError: "test"}))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, head := warm(), f.head(t, "acme")
+			edit(t, fmt.Sprintf(`DELETE FROM audit_entries WHERE chain = 'acme' AND seq = %d`, head),
+				fmt.Sprintf(`UPDATE audit_heads SET seq = %d, hash = (SELECT hash FROM audit_entries WHERE chain = 'acme' AND seq = %d) WHERE chain = 'acme'`, head-1, head-1))
+			_, err = svc.Activate(f.ctx, testActor, "jane", 2, "")
+			if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "its tail was cut off") {
+				t.Fatalf("tail cut off: %v", err)
+			}
+
+			// The last entry's details edited in place (its stored hash kept).
+			svc, head = warm(), f.head(t, "acme")
+			edit(t, fmt.Sprintf(`UPDATE audit_entries SET details = '{"error":"edited"}' WHERE chain = 'acme' AND seq = %d`, head))
+			_, err = svc.Activate(f.ctx, testActor, "jane", 2, "")
+			if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "changed after it was verified") {
+				t.Fatalf("last entry edited: %v", err)
+			}
+			if err := New(st, f.kek, f.opts).CheckState(f.ctx, "acme"); !errors.Is(err, ErrStateMismatch) {
+				t.Fatalf("a new process: %v", err)
+			}
+		})
+	}
 }

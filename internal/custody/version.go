@@ -176,7 +176,7 @@ func (s *Service) addVersion(ctx context.Context, actor audit.Actor, identity st
 			if err := tx.LockChain(ident.OrgID); err != nil {
 				return err
 			}
-			state, err := foldOrg(tx, ident.OrgID)
+			state, err := s.foldOrg(tx, ident.OrgID)
 			if err != nil {
 				return err
 			}
@@ -321,7 +321,7 @@ func (s *Service) UploadCertificate(ctx context.Context, actor audit.Actor, iden
 		if ident, err = tx.Identity(identity); err != nil {
 			return lookup(err, "identity %q", identity)
 		}
-		v, _, err = checkedVersion(tx, ident, version)
+		v, _, err = s.checkedVersion(tx, ident, version)
 		return err
 	})
 	if err != nil {
@@ -353,7 +353,7 @@ func (s *Service) UploadCertificate(ctx context.Context, actor audit.Actor, iden
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		cur, state, err := checkedVersion(tx, ident, version)
+		cur, state, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
 			return err
 		}
@@ -464,7 +464,7 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		target, state, err := checkedVersion(tx, ident, version)
+		target, state, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
 			return err
 		}
@@ -580,7 +580,7 @@ func (s *Service) change(ctx context.Context, actor audit.Actor, identity string
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		v, state, err := checkedVersion(tx, ident, version)
+		v, state, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
 			return err
 		}
