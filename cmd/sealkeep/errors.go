@@ -4,9 +4,11 @@ import (
 	"errors"
 	"strings"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/store"
 )
 
@@ -73,6 +75,7 @@ var errorCodes = []struct {
 	{custody.ErrStateMismatch, exitVerify},
 	{store.ErrCorrupt, exitVerify},
 	{envelope.ErrAuthentication, exitVerify},
+	{audit.ErrBroken, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},
@@ -80,5 +83,6 @@ var errorCodes = []struct {
 	{custody.ErrForbidden, exitNotFound},
 	{config.ErrNotInitialized, exitUsage},
 	{config.ErrWrongKEK, exitUsage},
+	{fileperm.ErrTooOpen, exitUsage},
 	{config.ErrExists, exitNotFound},
 }
