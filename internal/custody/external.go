@@ -162,8 +162,8 @@ func (s *Service) externalSigner(ctx context.Context, actor audit.Actor, ident s
 		return nil, sf.record(ctx, externalErr("open external key "+v.KeyRef, err))
 	}
 	if !keypolicy.PublicKeysEqual(sgn.Public(), stored) {
-		return nil, sf.record(ctx, fmt.Errorf("external key %s of version %d no longer has the public key the version was created with: %w",
-			v.KeyRef, v.Version, ErrForbidden))
+		return nil, sf.record(ctx, fmt.Errorf("external key %s of version %d no longer has the public key the version was created with: %w: %w",
+			v.KeyRef, v.Version, keypolicy.ErrMismatch, ErrForbidden))
 	}
 	return &auditedSigner{s: signer.Verified(sgn), sf: sf}, nil
 }
