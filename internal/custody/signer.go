@@ -69,18 +69,9 @@ func (s *Service) Signer(ctx context.Context, actor audit.Actor, identity string
 // folded, the identity's stored versions are checked against it, and a
 // revoked or destroyed version is refused. A state mismatch is audited.
 func (s *Service) usable(ctx context.Context, actor audit.Actor, identity string, version int) (store.Identity, store.Version, error) {
-	var ident store.Identity
-	var v store.Version
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		if ident, err = tx.Identity(identity); err != nil {
-			return lookup(err, "identity %q", identity)
-		}
-		v, _, err = s.checkedVersion(tx, ident, version)
-		return err
-	})
+	ident, v, err := s.readChecked(ctx, actor, identity, version)
 	if err != nil {
-		return ident, v, s.refused(ctx, actor, ident, version, err)
+		return ident, v, err
 	}
 	if v.Status == string(audit.StatusRevoked) || v.Status == string(audit.StatusDestroyed) {
 		return ident, v, fmt.Errorf("version %d is %s: %w", version, v.Status, ErrForbidden)

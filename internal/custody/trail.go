@@ -290,6 +290,25 @@ func (s *Service) checkedVersion(tx store.ReadTx, ident store.Identity, version 
 	return v, state, nil
 }
 
+// readChecked reads a version of identity in a read-only transaction, as
+// [Service.checkedVersion] checks it; a state mismatch is audited.
+func (s *Service) readChecked(ctx context.Context, actor audit.Actor, identity string, version int) (store.Identity, store.Version, error) {
+	var ident store.Identity
+	var v store.Version
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		if ident, err = tx.Identity(identity); err != nil {
+			return lookup(err, "identity %q", identity)
+		}
+		v, _, err = s.checkedVersion(tx, ident, version)
+		return err
+	})
+	if err != nil {
+		return ident, v, s.refused(ctx, actor, ident, version, err)
+	}
+	return ident, v, nil
+}
+
 // refused records err as security.state_mismatch in ident's org chain (its
 // own transaction, after the refused one rolled back) when it is an
 // [ErrStateMismatch] (or a row that reads as store.ErrCorrupt, which it

@@ -314,18 +314,9 @@ func parseCerts(ders [][]byte) ([]*x509.Certificate, error) {
 // The version becomes ready. A rejected certificate stores nothing and is
 // audited as security.import_rejected.
 func (s *Service) UploadCertificate(ctx context.Context, actor audit.Actor, identity string, version int, certDER []byte, chainDER [][]byte) (VersionInfo, error) {
-	var ident store.Identity
-	var v store.Version
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		if ident, err = tx.Identity(identity); err != nil {
-			return lookup(err, "identity %q", identity)
-		}
-		v, _, err = s.checkedVersion(tx, ident, version)
-		return err
-	})
+	ident, v, err := s.readChecked(ctx, actor, identity, version)
 	if err != nil {
-		return VersionInfo{}, s.refused(ctx, actor, ident, version, err)
+		return VersionInfo{}, err
 	}
 	if _, err := next(v.Status, audit.ActionCertUpload); err != nil {
 		return VersionInfo{}, fmt.Errorf("upload to version %d: %w", version, err)
