@@ -441,3 +441,47 @@ func TestFoldCache(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckVersion: the cross-check of one stored version with the trail's
+// record, including what only matters for entries written before the trail
+// recorded SPKI hashes (the certificate must still hold the stored key).
+func TestCheckVersion(t *testing.T) {
+	c := pkitest.NewChain(t, keypolicy.ECDSAP256, "check version")
+	pub, err := x509.MarshalPKIXPublicKey(c.Leaf.Key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, err := x509.MarshalPKIXPublicKey(pkitest.Key(t, keypolicy.ECDSAP256, "check version other").Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := store.Version{IdentityID: "jane", Version: 1, Status: "ready", KeyRef: "fake:k", PublicKey: pub, CertDER: c.Leaf.Cert.Raw}
+	rec := audit.VersionState{Identity: "jane", Version: 1, Status: audit.StatusReady, KeyRef: "fake:k",
+		CertSHA256: thumbprint(c.Leaf.Cert.Raw), SPKISHA256: thumbprint(pub)}
+	if err := checkVersion(good, rec); err != nil {
+		t.Fatal(err)
+	}
+	old := rec
+	old.SPKISHA256 = "" // entries from before spki_sha256
+	for _, tc := range []struct {
+		name string
+		v    func(v *store.Version)
+		rec  audit.VersionState
+		want string
+	}{
+		{"not in the trail", func(*store.Version) {}, audit.VersionState{}, "never created it"},
+		{"status", func(v *store.Version) { v.Status = "active" }, rec, `is stored as "active", the audit trail says "ready"`},
+		{"key reference", func(v *store.Version) { v.KeyRef = "fake:other" }, rec, `has key reference "fake:other"`},
+		{"certificate", func(v *store.Version) { v.CertDER = c.Intermediate.Cert.Raw }, rec, "holds certificate"},
+		{"certificate removed", func(v *store.Version) { v.CertDER = nil }, rec, "holds certificate none"},
+		{"public key", func(v *store.Version) { v.PublicKey = otherPub }, rec, "holds public key"},
+		{"public key, old entries", func(v *store.Version) { v.PublicKey = otherPub }, old, "a certificate and a public key that do not match"},
+		{"external key with a blob", func(v *store.Version) { v.KeyBlob = []byte{1} }, rec, "names an external key but holds a key blob"},
+	} {
+		v := good
+		tc.v(&v)
+		if err := checkVersion(v, tc.rec); !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want ErrStateMismatch saying %q", tc.name, err, tc.want)
+		}
+	}
+}
