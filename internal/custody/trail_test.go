@@ -485,3 +485,28 @@ func TestCheckVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestStateMismatchUnrecorded: when the security.state_mismatch entry
+// cannot be written (here the org's whole chain was deleted, which the
+// service refuses to start anew), the refusal still fails closed with
+// ErrStateMismatch and says the record failed.
+func TestStateMismatchUnrecorded(t *testing.T) {
+	for _, b := range sqlBackends {
+		t.Run(b.name, func(t *testing.T) {
+			st, edit := b.open(t)
+			f := newFixture(t, st, Options{})
+			f.orgIdentity(t, "acme", "jane")
+			f.ready(t, "jane")
+			edit(t, `DELETE FROM audit_entries WHERE chain = 'acme'`, `DELETE FROM audit_heads WHERE chain = 'acme'`)
+			svc := New(st, f.kek, f.opts)
+			_, err := svc.Activate(f.ctx, testActor, "jane", 1, "")
+			if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "never created it") ||
+				!strings.Contains(err.Error(), "recording security.state_mismatch") {
+				t.Fatalf("got %v", err)
+			}
+			if n := len(f.entries(t, "acme")); n != 0 {
+				t.Fatalf("%d entries written to the deleted chain", n)
+			}
+		})
+	}
+}
