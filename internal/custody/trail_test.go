@@ -510,3 +510,43 @@ func TestStateMismatchUnrecorded(t *testing.T) {
 		})
 	}
 }
+
+// TestFoldCacheConcurrentSigners: signers of one org share the cached fold
+// while another version is added; every signature checks the trail and
+// succeeds, and the chain stays consistent (run with -race).
+func TestFoldCacheConcurrentSigners(t *testing.T) {
+	f := newFixture(t, openSQLite(t), Options{})
+	f.orgIdentity(t, "acme", "jane")
+	f.orgIdentity(t, "acme", "john")
+	for _, id := range []string{"jane", "john"} {
+		v := f.ready(t, id)
+		if _, err := f.svc.Activate(f.ctx, testActor, id, v.Version, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 6 {
+		wg.Go(func() {
+			id := []string{"jane", "john"}[i%2]
+			for range 5 {
+				if err := f.signs(t, id, 1); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 3 {
+			if _, _, err := f.svc.GenerateKey(f.ctx, testActor, "jane", keypolicy.ECDSAP256, pkix.Name{CommonName: "Jane"}); err != nil {
+				errs <- err
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	f.checkConsistent(t)
+}
