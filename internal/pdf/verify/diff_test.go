@@ -559,3 +559,63 @@ func TestAllowedUpdates(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// TestObjectStreamRewritten: an update that rewrites an existing object
+// stream in place changes every object that older sections store in it,
+// without listing any of them: here page 2 of a sealed file gets another
+// /MediaBox. It is other.
+func TestObjectStreamRewritten(t *testing.T) {
+	signed := sealBytes(t, readFile(t, filepath.Join(corpusDir, "qpdf-objstm-xrefstream.pdf")), sealCfg{})
+	r := open(t, signed)
+	rv := r.Latest()
+	p2ref, p2, err := rv.Page(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := rv.Entry(p2ref.Num)
+	if e.Type != pdf.EntryCompressed {
+		t.Fatalf("page 2 is not in an object stream: %+v", e)
+	}
+	o, err := rv.Get(pdf.Ref{Num: e.Stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stm := o.(*pdf.Stream)
+	data, err := r.StreamData(stm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int(stm.Dict["First"].(pdf.Integer))
+	var nums, offs []int
+	head := strings.Fields(string(data[:first]))
+	for i := 0; i+1 < len(head); i += 2 {
+		var a, b int
+		fmt.Sscan(head[i], &a)
+		fmt.Sscan(head[i+1], &b)
+		nums, offs = append(nums, a), append(offs, b)
+	}
+	p := p2.Clone()
+	p["MediaBox"] = pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(300), pdf.Integer(300)}
+	var hdr, body strings.Builder
+	for i, num := range nums {
+		end := len(data) - first
+		if i+1 < len(offs) {
+			end = offs[i+1]
+		}
+		text := string(data[first+offs[i] : first+end])
+		if num == p2ref.Num {
+			text = objText(t, p) + "\n"
+		}
+		fmt.Fprintf(&hdr, "%d %d ", num, body.Len())
+		body.WriteString(text)
+	}
+	content := hdr.String() + "\n" + body.String()
+	after := appendRevision(t, signed, map[int]string{e.Stream: fmt.Sprintf("<< /Type /ObjStm /N %d /First %d /Length %d >>\nstream\n%s\nendstream",
+		len(nums), hdr.Len()+1, len(content), content)}, nil)
+	if got, err := open(t, after).Latest().Dict(p2ref); err != nil || fmt.Sprint(got["MediaBox"]) != fmt.Sprint(p["MediaBox"]) {
+		t.Fatalf("the rewritten stream does not change page 2: %v %v", got, err)
+	}
+	expectUpdate(t, after, "an existing object stream is rewritten")
+	assertVisible(t, signed, after, 2)
+	logPdfsig(t, nssDB(t), after)
+}

@@ -392,11 +392,6 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 			changes = append(changes, &change{num: n, class: Other, desc: fmt.Sprintf("object %d cannot be read: %v", n, err)})
 			continue
 		}
-		if st, ok := newObj.(*pdf.Stream); ok {
-			if t := st.Dict.Name("Type"); t == "XRef" || t == "ObjStm" {
-				continue
-			}
-		}
 		var oldObj pdf.Object
 		if oldLive {
 			if oldObj, err = prev.Get(pdf.Ref{Num: n, Gen: entryGen(oe)}); err != nil {
@@ -409,6 +404,17 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 				return nil, err
 			}
 			if eq {
+				continue
+			}
+		}
+		if st, ok := newObj.(*pdf.Stream); ok {
+			if t := st.Dict.Name("Type"); t == "XRef" || t == "ObjStm" {
+				if t == "ObjStm" && oldObj != nil {
+					// Older sections still place objects in this
+					// stream: rewriting it rewrites them unseen.
+					changes = append(changes, &change{num: n, class: Other,
+						desc: fmt.Sprintf("object %d: an existing object stream is rewritten, which changes the objects that earlier revisions store in it", n)})
+				}
 				continue
 			}
 		}
