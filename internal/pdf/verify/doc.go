@@ -34,7 +34,53 @@
 //     change what the signed document shows: page content, resources, fonts,
 //     deleted or re-pointed objects, new objects that nothing allowed refers
 //     to). DocMDP (the certification signature's P) and FieldMDP (/Lock or a
-//     FieldMDP reference) are enforced on those classes.
+//     FieldMDP reference) are enforced on those classes. The rules are in
+//     the next section.
+//
+// # What an update may do
+//
+// As in pyHanko's difference analysis, a change is allowed only when a rule
+// explains it, and new objects only through the allowed change that refers
+// to them (for a form field: through /V, /AP, /MK, /Lock or /SV):
+//
+//   - Signature: only a signature dictionary created in the update whose
+//     /ByteRange ends exactly at the update's end makes it a signature
+//     update. Such an update may add that dictionary, its field and widget
+//     (no actions), the new appearance streams the widget uses, and the
+//     additions to the AcroForm /Fields, /SigFlags and /DR and to the
+//     page's /Annots that reference them; nothing else. A field whose /V
+//     names an older signature dictionary (reuse), another field's, or
+//     anything that is not such a new signature dictionary is not a
+//     signature: the update is other, and one signature dictionary is
+//     reported once, by the field that named it first.
+//   - Signed fields: after a signature, any change to a signed field or
+//     its widgets (/AP, /F such as Hidden or NoView, /Rect, /MK, /Parent,
+//     ...) is other; so is a rewrite of the appearance streams it uses.
+//     A signature's appearance is part of what was signed.
+//   - Unsigned signature fields: a new or changed one is annotations when
+//     it shows something (a visible appearance: the "sneaky signature"),
+//     form filling otherwise.
+//   - Form filling: a field's /V, /AS and /AP, and new appearance streams.
+//   - Streams rewritten in place: an existing stream object redefined by
+//     an update is allowed only as an appearance stream (/AP) of the
+//     widgets that the same update fills or signs, or of the annotations
+//     it changes. Used anywhere else too (page resources, another widget,
+//     another XObject, the trailer), in the previous revision or in this
+//     one, the rewrite changes what those show, and it is other. So is a
+//     rewritten object stream: the objects older sections store in it
+//     would change unseen.
+//   - Resources: /DR may gain entries; changing or removing one is other.
+//   - Damage: when reading an update after a signature needed a repair
+//     ([pdf.Revision.Repairs]: an xref offset that does not point at its
+//     object, a /Prev that does not point at an xref section, object
+//     bodies outside every xref section, a truncated xref stream), the
+//     update is other, with a change line naming the repair: viewers
+//     repair differently, so what a reader sees is not knowable. The same
+//     repairs before the first signature are tolerated and reported as
+//     warnings.
+//
+// DocMDP P=2 allows signatures, DSS, metadata and form filling, so every
+// rule above that makes an update other also breaks a P=2 certification.
 //
 // # Verdicts
 //
@@ -54,7 +100,10 @@
 // attacks (hide, replace, hide-and-replace) show up as "other" changes in
 // step 5; signature wrapping fails step 1 (the gap is not this
 // dictionary's /Contents, or the range does not end at a revision's
-// %%EOF); an evil annotation is an "annotations" change.
+// %%EOF); an evil annotation is an "annotations" change; a re-dressed seal
+// (its widget hidden, moved or repainted, its signature dictionary reused
+// by a new field, its appearance stream shared with the page) and a
+// damaged update that viewers would read differently are "other".
 //
 // # Custody
 //
