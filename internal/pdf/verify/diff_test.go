@@ -619,3 +619,63 @@ func TestObjectStreamRewritten(t *testing.T) {
 	assertVisible(t, signed, after, 2)
 	logPdfsig(t, nssDB(t), after)
 }
+
+// TestSharedQuietObjects: an existing object changed in a role that shows
+// nothing (document information, DSS) is other when the document also
+// uses it for something it shows: here the page's resources are the
+// document information dictionary (prepared before the seal), or the
+// page's content stream is declared DSS data after it.
+func TestSharedQuietObjects(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf"))
+	pref, page, rv := page1(t, orig)
+	infoRef := rv.Trailer["Info"].(pdf.Ref)
+	info, err := rv.Dict(infoRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rv.Dict(page["Resources"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("information dictionary as page resources", func(t *testing.T) {
+		both := info.Clone()
+		for k, x := range res {
+			both[k] = x
+		}
+		p := page.Clone()
+		p["Resources"] = infoRef
+		prepared := appendRevision(t, orig, map[int]string{infoRef.Num: objText(t, both), pref.Num: objText(t, p)}, nil)
+		signed := sealBytes(t, prepared, sealCfg{})
+		if rep := mustVerify(t, signed, Options{}); rep.Verdict != Valid {
+			t.Fatalf("prepared: %+v", rep.Signatures)
+		}
+		// The "metadata" update: the page's fonts become Courier.
+		evil := both.Clone()
+		evil["Title"] = pdf.Text("Invoice")
+		fonts := pdf.Dict{}
+		f, _ := open(t, signed).Latest().Dict(both["Font"])
+		for k := range f {
+			fonts[k] = pdf.Dict{"Type": pdf.Name("Font"), "Subtype": pdf.Name("Type1"), "BaseFont": pdf.Name("Courier")}
+		}
+		evil["Font"] = fonts
+		after := appendRevision(t, signed, map[int]string{infoRef.Num: objText(t, evil)}, nil)
+		expectUpdate(t, after, "document information dictionary, but the object is also used by object")
+		assertVisible(t, signed, after, 1)
+	})
+	t.Run("page content declared DSS data", func(t *testing.T) {
+		signed := sealBytes(t, orig, sealCfg{opts: pdf.SealOptions{DocMDP: 1}})
+		catRef, cat, err := open(t, signed).Latest().Catalog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cat.Clone()
+		content := page["Contents"].(pdf.Ref)
+		c["DSS"] = pdf.Dict{"Certs": pdf.Array{content}}
+		after := appendRevision(t, signed, map[int]string{
+			catRef.Num:  objText(t, c),
+			content.Num: streamText("BT /F4 48 Tf 100 400 Td (PAID) Tj ET"),
+		}, nil)
+		expectUpdate(t, after, "DSS validation data, but the object is also used by object")
+		assertVisible(t, signed, after, 1)
+	})
+}

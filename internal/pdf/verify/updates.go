@@ -299,6 +299,10 @@ type change struct {
 	class    string     // "" while a new object awaits an owner
 	desc     string
 	inPlace  bool // an existing stream rewritten: classified by who uses it
+	// onlyFor, for an existing object changed in a role that changes
+	// nothing shown (metadata, DSS, /DR), accepts the places that may
+	// use it: used anywhere else, the change is other.
+	onlyFor func(holder) bool
 }
 
 // diffState is the classification of one update in progress.
@@ -457,10 +461,15 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 		allowed[n] = Annotations
 	}
 	for _, ch := range changes {
-		if ch.inPlace {
-			if err := d.classifyInPlace(ch, allowed); err != nil {
-				return nil, err
-			}
+		var err error
+		switch {
+		case ch.inPlace:
+			err = d.classifyInPlace(ch, allowed)
+		case ch.onlyFor != nil && ch.class != Other:
+			err = d.checkExclusive(ch)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	// New objects belong to the change that refers to them.
@@ -689,15 +698,24 @@ func (d *diffState) classify(ch *change) {
 		d.classifyField(ch, oldD, newD, cc.fields[n])
 	case cc.dss[n]:
 		set(ClassDSS, "DSS validation data")
+		ch.onlyFor = func(h holder) bool {
+			return h.num == cc.catRef.Num && h.key == "DSS" || pc.dss[h.num] || cc.dss[h.num]
+		}
 	case n == cc.info.Num && cc.info.Num != 0:
 		set(ClassMetadata, "document information dictionary")
+		ch.onlyFor = func(h holder) bool { return h.num == trailer && h.key == "Info" }
 	case n == cc.metadata.Num && cc.metadata.Num != 0:
 		set(ClassMetadata, "XMP metadata")
+		ch.onlyFor = func(h holder) bool { return h.num == cc.catRef.Num && h.key == "Metadata" }
 	case ch.old != nil && hasKey(cc.dr, n):
 		if d.additionsOnly(ch.old, ch.new, cc.dr[n]) {
 			set(ClassMetadata, "form resources (/DR): entries added")
 		} else {
 			set(Other, "form resources (/DR): existing entries changed or removed")
+		}
+		ch.onlyFor = func(h holder) bool {
+			return h.key == "DR" && (h.num == cc.afRef.Num || h.num == pc.afRef.Num) ||
+				h.key == "AcroForm" && h.num == cc.catRef.Num || hasKey(cc.dr, h.num) || hasKey(pc.dr, h.num)
 		}
 	case isAnnot(ch.new) && (ch.old == nil || isAnnot(ch.old)):
 		if ch.old == nil {
@@ -937,6 +955,29 @@ func (d *diffState) classifyInPlace(ch *change, allowed map[int]string) error {
 		}
 	}
 	ch.class, ch.desc = class, fmt.Sprintf("object %d: appearance stream rewritten in place (%s)", ch.num, class)
+	return nil
+}
+
+// checkExclusive makes a change other when an existing object changed in
+// a role that shows nothing (document information, XMP metadata, DSS,
+// /DR) is also used elsewhere, in the previous revision or in this one:
+// a dictionary that is both the document information and a page's
+// resources, say, would change the page under the name of metadata.
+func (d *diffState) checkExclusive(ch *change) error {
+	if ch.old == nil {
+		return nil // a new object is owned by the change that refers to it
+	}
+	hs, err := d.holders(ch.num)
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if !ch.onlyFor(h) {
+			ch.class = Other
+			ch.desc += fmt.Sprintf(", but the object is also used by %s", d.describe(h))
+			return nil
+		}
+	}
 	return nil
 }
 
