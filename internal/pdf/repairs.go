@@ -25,7 +25,8 @@ func (r *Reader) repairf(s *Section, format string, args ...any) {
 // specification: a startxref or /Prev offset that did not point at a
 // cross-reference section, subsections or xref streams that end early,
 // in-use entries at offset 0, object offsets that did not point at the
-// object they name (found by the header scan), and object bodies in this
+// object they name (found by the header scan), objects listed at or beyond
+// the trailer's /Size, and object bodies in this
 // revision's bytes that no cross-reference section of the revision lists
 // ("N G obj" outside every section: a viewer that rebuilds the
 // cross-reference table reads them, this reader does not). Readers repair
@@ -43,6 +44,21 @@ func (rv *Revision) Repairs() ([]string, error) {
 	out := append([]string{}, rv.unlisted...)
 	for _, s := range rv.Sections {
 		out = append(out, s.repairs...)
+		// Objects at or beyond /Size: readers that size their table by
+		// it ignore them.
+		size, ok := s.Trailer["Size"].(Integer)
+		if !ok {
+			continue
+		}
+		over := -1
+		for n, e := range s.Entries {
+			if n >= int(size) && e.Type != EntryFree && n > over {
+				over = n
+			}
+		}
+		if over >= 0 {
+			out = append(out, fmt.Sprintf("object %d is listed although the trailer's /Size is %d", over, size))
+		}
 	}
 	return out, nil
 }

@@ -102,6 +102,9 @@ func TestRepairsPerRevision(t *testing.T) {
 			func(at int) string {
 				return fmt.Sprintf("xref\n3 1\n%010d 00000 n \n6 1\n%010d 00000 n \ntrailer\n<< /Size 7 /Root 1 0 R /Prev %d >>\n", at, at+len(page), prev)
 			}), -1, ""},
+		{"object beyond /Size", update(base, "5 0 obj\n<< /Hidden true >>\nendobj\n", func(at int) string {
+			return fmt.Sprintf("xref\n5 1\n%010d 00000 n \ntrailer\n<< /Size 4 /Root 1 0 R /Prev %d >>\n", at, prev)
+		}), 1, "trailer's /Size is 4"},
 		{"damaged original", update(shifted, page, func(at int) string { return table(at, prev+7) }), 0, "cross-reference offset"},
 	}
 	for _, c := range cases {
