@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"sort"
+
 	"sealkeep/internal/pdf"
 )
 
@@ -15,59 +17,60 @@ type holder struct {
 // trailer is the holder number of the trailer dictionary.
 const trailer = -1
 
-// maxRefWalk bounds the objects one referrer index reads.
-const maxRefWalk = 1 << 21
-
-// referrers returns, for revision rv, every object reachable from its
-// trailer mapped to the places that refer to it. It reads the whole
-// document once per revision, so it is built only when an update rewrites
-// an existing stream in place, and cached.
+// referrers returns, for every object of revision rv, the places in rv
+// that refer to it: the trailer and every live object of the revision
+// (the newest entry of each number), reachable or not, as pyHanko's
+// reverse cross-reference reads the whole signed revision. Objects are
+// read in file order, object streams one after the other, so that each is
+// decoded once. It reads the whole document, so it is built only when an
+// update changes an existing object whose uses matter, and cached.
 func (v *verifier) referrers(rv *pdf.Revision) (map[int][]holder, error) {
 	if idx, ok := v.refIdx[rv.Index]; ok {
 		return idx, nil
 	}
-	idx := map[int][]holder{}
+	type entry struct {
+		num int
+		e   pdf.XrefEntry
+	}
+	var live []entry
 	seen := map[int]bool{}
-	var queue []int
-	add := func(from int, key pdf.Name, o pdf.Object) {
-		collectRefs(o, 0, func(r pdf.Ref) {
-			idx[r.Num] = append(idx[r.Num], holder{num: from, key: key})
-			if !seen[r.Num] {
-				seen[r.Num] = true
-				queue = append(queue, r.Num)
+	for _, s := range v.r.Revisions()[:rv.Index+1] {
+		for _, sec := range s.Sections {
+			for n := range sec.Entries {
+				if !seen[n] {
+					seen[n] = true
+					if e, _, ok := rv.Entry(n); ok && e.Type != pdf.EntryFree {
+						live = append(live, entry{n, e})
+					}
+				}
 			}
-		})
+		}
 	}
-	for k, x := range rv.Trailer {
-		add(trailer, k, x)
-	}
-	for read := 0; len(queue) > 0 && read < maxRefWalk; read++ {
-		if read%1024 == 0 {
+	sort.Slice(live, func(i, j int) bool {
+		a, b := live[i].e, live[j].e
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		if a.Type == pdf.EntryCompressed {
+			return a.Stream < b.Stream || a.Stream == b.Stream && a.Index < b.Index
+		}
+		return a.Offset < b.Offset
+	})
+	idx := map[int][]holder{}
+	addRefs(idx, trailer, rv.Trailer)
+	for i, x := range live {
+		if i%1024 == 0 {
 			if err := v.ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		n := queue[0]
-		queue = queue[1:]
-		e, _, ok := rv.Entry(n)
-		if !ok || e.Type == pdf.EntryFree {
-			continue
-		}
-		o, err := rv.Get(pdf.Ref{Num: n, Gen: entryGen(e)})
-		if err != nil {
-			continue
-		}
-		switch x := o.(type) {
-		case pdf.Dict:
-			for k, y := range x {
-				add(n, k, y)
-			}
-		case *pdf.Stream:
-			for k, y := range x.Dict {
-				add(n, k, y)
-			}
+		o, err := rv.Get(pdf.Ref{Num: x.num, Gen: entryGen(x.e)})
+		switch {
+		case err != nil:
+		case isXref(o):
+			addRefs(idx, trailer, o) // an xref stream's dictionary is a trailer
 		default:
-			add(n, "", o)
+			addRefs(idx, x.num, o)
 		}
 	}
 	if v.refIdx == nil {
@@ -75,6 +78,24 @@ func (v *verifier) referrers(rv *pdf.Revision) (map[int][]holder, error) {
 	}
 	v.refIdx[rv.Index] = idx
 	return idx, nil
+}
+
+// addRefs records in idx the references inside o, the value of object
+// from, under their top-level keys.
+func addRefs(idx map[int][]holder, from int, o pdf.Object) {
+	var d pdf.Dict
+	switch x := o.(type) {
+	case pdf.Dict:
+		d = x
+	case *pdf.Stream:
+		d = x.Dict
+	default:
+		collectRefs(o, 0, func(r pdf.Ref) { idx[r.Num] = append(idx[r.Num], holder{num: from}) })
+		return
+	}
+	for k, y := range d {
+		collectRefs(y, 0, func(r pdf.Ref) { idx[r.Num] = append(idx[r.Num], holder{num: from, key: k}) })
+	}
 }
 
 // collectRefs calls f with every reference inside o (not following them).
@@ -96,4 +117,10 @@ func collectRefs(o pdf.Object, depth int, f func(pdf.Ref)) {
 	case *pdf.Stream:
 		collectRefs(x.Dict, depth+1, f)
 	}
+}
+
+// isXref reports whether o is a cross-reference stream.
+func isXref(o pdf.Object) bool {
+	st, ok := o.(*pdf.Stream)
+	return ok && st.Dict.Name("Type") == "XRef"
 }

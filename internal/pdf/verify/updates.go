@@ -314,6 +314,9 @@ type diffState struct {
 	signs  map[*fieldInfo]bool // the fields this update signs
 	fills  map[*fieldInfo]bool // the fields this update fills
 	annots map[int]bool        // the annotations this update adds or changes
+	// curRefs are the references in this revision's trailer and changed
+	// objects (see holders).
+	curRefs map[int][]holder
 }
 
 // isNew reports whether object n is created by this update.
@@ -982,20 +985,27 @@ func (d *diffState) checkExclusive(ch *change) error {
 }
 
 // holders lists the places that refer to object n in the previous
-// revision and in this one.
+// revision and in this one: the previous revision's referrers, and the
+// references in this revision's trailer and in the objects this update
+// changes (the only places where the two revisions differ).
 func (d *diffState) holders(n int) ([]holder, error) {
+	idx, err := d.v.referrers(d.pc.rv)
+	if err != nil {
+		return nil, err
+	}
+	if d.curRefs == nil {
+		d.curRefs = map[int][]holder{}
+		addRefs(d.curRefs, trailer, d.cc.rv.Trailer)
+		for _, ch := range d.byNum {
+			addRefs(d.curRefs, ch.num, ch.new) // xref streams are not changes
+		}
+	}
 	var out []holder
 	seen := map[holder]bool{}
-	for _, rv := range []*pdf.Revision{d.pc.rv, d.cc.rv} {
-		idx, err := d.v.referrers(rv)
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range idx[n] {
-			if !seen[h] {
-				seen[h] = true
-				out = append(out, h)
-			}
+	for _, h := range append(append([]holder{}, idx[n]...), d.curRefs[n]...) {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
 		}
 	}
 	return out, nil
