@@ -70,10 +70,17 @@
 //     rewritten object stream: the objects older sections store in it
 //     would change unseen.
 //   - Resources: /DR may gain entries; changing or removing one is other.
+//   - Quiet roles: an existing object changed as document information,
+//     XMP metadata, DSS data or /DR is other when the document also uses
+//     it for something it shows (a dictionary that is both the document
+//     information and a page's resources, a page content stream listed as
+//     DSS data): uses are looked up in every object of the previous
+//     revision and in what the update changes.
 //   - Damage: when reading an update after a signature needed a repair
 //     ([pdf.Revision.Repairs]: an xref offset that does not point at its
 //     object, a /Prev that does not point at an xref section, object
-//     bodies outside every xref section, a truncated xref stream), the
+//     bodies outside every xref section, a truncated xref stream, objects
+//     listed beyond the trailer's /Size), the
 //     update is other, with a change line naming the repair: viewers
 //     repair differently, so what a reader sees is not knowable. The same
 //     repairs before the first signature are tolerated and reported as
