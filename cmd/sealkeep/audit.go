@@ -56,8 +56,12 @@ func newAuditVerifyCmd() *cobra.Command {
 		Use:   "verify [--chain ORG|system | --all] [--checkpoint FILE]",
 		Short: "Verify audit chains (exit 1 and name the first broken entry if one is broken)",
 		Long: `Verify the hash chain of one organization (--chain ORG), the system chain
-(--chain system) or every chain (--all, the default). The first broken entry is
-named with what is wrong: edited, deleted, reordered, inserted, duplicated.
+(--chain system) or every chain (--all, the default: every organization, every
+chain with entries or a head row, and every organization the system chain
+records creating). The first broken entry is named with what is wrong: edited,
+deleted, reordered, inserted, duplicated. The chain's head row must agree with
+its last entry (else head, truncated, inserted or rewritten at the first seq
+concerned), and an organization's chain must begin with org.create.
 With --checkpoint FILE (from audit checkpoint) the chain must also reach the
 signed head unchanged: a truncated or rewritten tail is detected. For org
 chains, every stored certificate status must equal the status the trail gives.`,
@@ -182,7 +186,7 @@ file (never overwritten); the default is stdout.`,
 					return err
 				}
 				if out != "" && out != "-" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", total, out)
+					errf(cmd, "wrote %d entries to %s\n", total, out)
 				}
 				return nil
 			})
@@ -231,7 +235,7 @@ or rewritten tail.`,
 				if globals.json {
 					return printJSON(cmd.ErrOrStderr(), cp)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
+				errf(cmd, "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
 				return nil
 			})
 		},

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"strings"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/fileperm"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -70,6 +72,7 @@ var errorCodes = []struct {
 	code int
 }{
 	{envelope.ErrAuthentication, exitVerify},
+	{audit.ErrBroken, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},
@@ -77,5 +80,6 @@ var errorCodes = []struct {
 	{custody.ErrForbidden, exitNotFound},
 	{config.ErrNotInitialized, exitUsage},
 	{config.ErrWrongKEK, exitUsage},
+	{fileperm.ErrTooOpen, exitUsage},
 	{config.ErrExists, exitNotFound},
 }

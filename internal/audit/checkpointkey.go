@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/redact"
 )
 
@@ -139,12 +140,12 @@ func LoadCheckpointKey(path string) (CheckpointKey, error) {
 	if err != nil {
 		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
 	}
+	permErr := fileperm.Private(path, st.Mode())
 	switch {
 	case !st.Mode().IsRegular():
 		return CheckpointKey{}, fmt.Errorf("%w: %s is not a regular file", ErrCheckpointKey, path)
-	case st.Mode().Perm()&0o077 != 0:
-		return CheckpointKey{}, fmt.Errorf("%w: %s has mode %04o; it must not be accessible by group or others (chmod 600)",
-			ErrCheckpointKey, path, st.Mode().Perm())
+	case permErr != nil:
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, permErr)
 	case st.Size() > maxKeyFileSize:
 		return CheckpointKey{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrCheckpointKey, path, maxKeyFileSize)
 	}

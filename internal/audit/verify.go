@@ -45,11 +45,16 @@ const (
 	ProblemTime Problem = "time"
 	// ProblemInvalid: a correctly linked entry fails [Entry.Validate].
 	ProblemInvalid Problem = "invalid"
-	// ProblemTruncated: the chain ends before the seq a checkpoint signed.
+	// ProblemTruncated: the chain ends before the seq a checkpoint signed
+	// or its head record names, or it must begin with an entry and is empty
+	// (see [Verifier.ExpectFirst]).
 	ProblemTruncated Problem = "truncated"
 	// ProblemRewritten: the entry at a checkpoint's seq has a different hash
 	// than the checkpoint signed.
 	ProblemRewritten Problem = "rewritten"
+	// ProblemHead: the store holds entries of the chain but no head record
+	// for it (see [CheckHead]).
+	ProblemHead Problem = "head"
 )
 
 // Break locates the first broken entry of a chain.
@@ -123,7 +128,10 @@ type Verifier struct {
 	maxTime time.Time
 	recent  [window]Hash // recent[s%window] is the hash of verified entry s
 	cp      *Checkpoint
-	readErr error // reading stopped early: no truncation verdict
+	rec     *Head  // the store's head record ([Verifier.ExpectHead])
+	recSet  bool   // ExpectHead was called
+	first   Action // the action entry 1 must have ([Verifier.ExpectFirst])
+	readErr error  // reading stopped early: no truncation verdict
 
 	brk   *Break
 	final bool
@@ -200,6 +208,9 @@ func (v *Verifier) Report() Report {
 			Reason: fmt.Sprintf("the chain ends at seq %d, but a checkpoint signed at %s covers seq %d: the tail was cut off",
 				v.head.Seq, v.cp.Time.Format(time.RFC3339), v.cp.Seq)}
 		v.final = true
+	}
+	if v.brk == nil && v.readErr == nil {
+		v.checkEnd()
 	}
 	return Report{Chain: v.chain, Read: v.read, Head: v.head, Break: v.brk, Err: v.readErr}
 }
@@ -278,6 +289,12 @@ func (v *Verifier) check(e Entry) {
 	}
 	if err := e.Validate(); err != nil {
 		v.breakAt(next, ProblemInvalid, true, "entry %d: %v", e.Seq, err)
+		return
+	}
+	if next == 1 && v.first != "" && e.Action != v.first {
+		v.breakAt(1, ProblemDeleted, true,
+			"entry 1 is %.64s, but this chain must begin with %s: its beginning was deleted and a new chain started in its place",
+			e.Action, v.first)
 		return
 	}
 	if limit := v.maxTime.Add(-MaxClockSkew); e.Time.Before(limit) {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/redact"
 )
 
@@ -117,9 +118,8 @@ func readKeyringFile(path string) (keyring, error) {
 	if !fi.Mode().IsRegular() {
 		return keyring{}, fmt.Errorf("%w: keyring %s is not a regular file", ErrMalformed, path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return keyring{}, fmt.Errorf("%w: keyring %s has mode %04o, open to group or others; run chmod 600 %s",
-			ErrKeyringPermissions, path, perm, path)
+	if err := fileperm.Private(path, fi.Mode()); err != nil {
+		return keyring{}, fmt.Errorf("%w: keyring %w", ErrKeyringPermissions, err)
 	}
 	if err := checkKeyringDirs(path); err != nil {
 		return keyring{}, err
@@ -280,13 +280,11 @@ func checkKeyringDirs(path string) error {
 // checkKeyringDir refuses dir, the directory of keyring path, if group or
 // others may write it and it is not sticky.
 func checkKeyringDir(path, dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
+	switch err := fileperm.Dir(dir, "the keyring "+path); {
+	case errors.Is(err, fileperm.ErrTooOpen):
+		return fmt.Errorf("%w: %w", ErrKeyringPermissions, err)
+	case err != nil:
 		return fmt.Errorf("envelope: keyring directory: %w", err)
-	}
-	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-		return fmt.Errorf("%w: directory %s of keyring %s has mode %04o: group or others can replace the keyring; run chmod go-w %s",
-			ErrKeyringPermissions, dir, path, fi.Mode().Perm(), dir)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package pdf
 
 import (
 	"bytes"
+	"compress/zlib"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,6 +79,30 @@ func TestRepairsPerRevision(t *testing.T) {
 		data := []byte{1, byte(at >> 8), byte(at), 0}
 		return fmt.Sprintf("5 0 obj\n<< /Type /XRef /Size 6 /W [1 2 1] /Index [3 2] /Root 1 0 R /Prev %d /Length %d >>\nstream\n%s\nendstream\nendobj\n", prev, len(data), data)
 	}
+	// The same, Flate-compressed: a complete zlib stream whose data ends
+	// early is a truncated xref stream (repaired); cut Flate data is
+	// damage of the compression itself (refused, below).
+	flateStm := func(cut int) func(at, prev int) string {
+		return func(at, prev int) string {
+			var buf bytes.Buffer
+			w, _ := zlib.NewWriterLevel(&buf, zlib.NoCompression)
+			w.Write([]byte{1, byte(at >> 8), byte(at), 0})
+			w.Close()
+			data := buf.Bytes()[:buf.Len()-cut]
+			return fmt.Sprintf("5 0 obj\n<< /Type /XRef /Size 6 /W [1 2 1] /Index [3 2] /Root 1 0 R /Prev %d /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream\nendobj\n", prev, len(data), data)
+		}
+	}
+	withStm := func(stm func(at, prev int) string) []byte {
+		out := append([]byte{}, base...)
+		at := len(out)
+		out = append(out, page...)
+		x := len(out)
+		return fmt.Appendf(out, "%sstartxref\n%d\n%%%%EOF\n", stm(at, prev), x)
+	}
+	cut := withStm(flateStm(6))
+	if _, err := Open(bytes.NewReader(cut), int64(len(cut)), nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("cut Flate data in an xref stream: %v, want ErrMalformed", err)
+	}
 	inner := "\n7 0 obj\n<< >>\nendobj\n\n"
 	// Seven bytes after the header shift every object of the original.
 	nl := bytes.IndexByte(base, '\n') + 1
@@ -91,13 +117,8 @@ func TestRepairsPerRevision(t *testing.T) {
 		{"wrong object offset", update(base, "% moved\n"+page, func(at int) string { return table(at, prev) }), 1, "cross-reference offset"},
 		{"prev off", update(base, page, func(at int) string { return table(at, prev+3) }), 1, "startxref points"},
 		{"unlisted object", update(base, page+"4 0 obj\n<< /Hidden true >>\nendobj\n", func(at int) string { return table(at, prev) }), 1, "object 4 0 at byte"},
-		{"truncated xref stream", func() []byte {
-			out := append([]byte{}, base...)
-			at := len(out)
-			out = append(out, page...)
-			x := len(out)
-			return fmt.Appendf(out, "%sstartxref\n%d\n%%%%EOF\n", xrefStm(at, prev), x)
-		}(), 1, "holds 1 of the 2 entries"},
+		{"truncated xref stream", withStm(xrefStm), 1, "holds 1 of the 2 entries"},
+		{"truncated compressed xref stream", withStm(flateStm(0)), 1, "holds 1 of the 2 entries"},
 		{"stream data is not an object", update(base, page+fmt.Sprintf("6 0 obj\n<< /Length %d >>\nstream\n%sendstream\nendobj\n", len(inner), inner),
 			func(at int) string {
 				return fmt.Sprintf("xref\n3 1\n%010d 00000 n \n6 1\n%010d 00000 n \ntrailer\n<< /Size 7 /Root 1 0 R /Prev %d >>\n", at, at+len(page), prev)

@@ -650,6 +650,35 @@ func readAuditBatch(query func(string, ...any) (*sql.Rows, error), chain string,
 	return buf, rows.Err()
 }
 
+func (t *tx) AuditHeadRecord(chain string) (audit.Head, error) {
+	if !validText(chain) {
+		return audit.Head{}, fmt.Errorf("store: head of audit chain %q: %w", chain, store.ErrNotFound)
+	}
+	h, err := scanHead(t.queryRow(qHeadRecord, chain))
+	if err != nil {
+		return audit.Head{}, t.fail(err, "head of audit chain %q", chain)
+	}
+	return h, nil
+}
+
+// scanHead reads a seq and a hash.
+func scanHead(sc interface{ Scan(...any) error }) (audit.Head, error) {
+	var (
+		seq int64
+		h   []byte
+	)
+	if err := sc.Scan(&seq, &h); err != nil {
+		return audit.Head{}, err
+	}
+	var head audit.Head
+	if len(h) != len(head.Hash) || seq < 0 {
+		return head, fmt.Errorf("malformed head")
+	}
+	head.Seq = uint64(seq)
+	copy(head.Hash[:], h)
+	return head, nil
+}
+
 func (t *tx) AuditChains() ([]string, error) {
 	rows, err := t.query(qAuditChains)
 	if err != nil {
@@ -671,16 +700,33 @@ func (t *tx) lockHead(chain string) (seq int64, hash audit.Hash, err error) {
 	}
 	// The no-op DO UPDATE locks an existing row, as SELECT ... FOR UPDATE
 	// would, and returns its latest committed version, in one round trip.
-	var h []byte
-	if err := t.queryRow(qLockHead,
-		chain, hash[:]).Scan(&seq, &h); err != nil {
+	head, err := scanHead(t.queryRow(qLockHead, chain, hash[:]))
+	if err != nil {
 		return 0, hash, t.fail(err, "lock head of audit chain %q", chain)
 	}
-	if len(h) != len(hash) || seq < 0 {
-		return 0, hash, t.fail(fmt.Errorf("malformed head"), "audit chain %q", chain)
+	return int64(head.Seq), head.Hash, nil
+}
+
+// checkHead compares the locked head of chain with its last entry, read
+// by a statement of its own after the lock is held (at READ COMMITTED it
+// then sees every append committed before), and fails closed on a
+// disagreement.
+func (t *tx) checkHead(chain string, seq int64, hash audit.Hash) error {
+	last, err := scanHead(t.queryRow(qLastEntry, chain))
+	if errors.Is(err, sql.ErrNoRows) {
+		last, err = audit.Head{}, nil
 	}
-	copy(hash[:], h)
-	return seq, hash, nil
+	if err != nil {
+		return t.fail(err, "last entry of audit chain %q", chain)
+	}
+	if b := audit.CheckHead(chain, &audit.Head{Seq: uint64(seq), Hash: hash}, last); b != nil {
+		err := fmt.Errorf("store: append to audit chain %q refused, the chain was tampered with: %w", chain, b)
+		if t.poison == nil {
+			t.poison = err
+		}
+		return err
+	}
+	return nil
 }
 
 func (t *tx) LockChain(chain string) error {
@@ -710,6 +756,9 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	}
 	seq, prev, err := t.lockHead(e.Chain)
 	if err != nil {
+		return audit.Entry{}, err
+	}
+	if err := t.checkHead(e.Chain, seq, prev); err != nil {
 		return audit.Entry{}, err
 	}
 	e.Seq, e.PrevHash = uint64(seq)+1, prev
@@ -777,8 +826,19 @@ var (
 	qAuditHead    = `SELECT ` + entryCols + ` FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
 	qAuditEntries = `SELECT ` + streamCols + ` FROM audit_entries
 			WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`
-	qAuditChains = `SELECT chain FROM audit_heads WHERE seq > 0 ORDER BY chain`
-	qLockHead    = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
+	// qAuditChains reads the distinct chains of audit_entries by a loose
+	// index scan (one index probe per chain, not a pass over every entry).
+	qAuditChains = `WITH RECURSIVE e (chain) AS (
+			SELECT MIN(chain) FROM audit_entries
+			UNION ALL
+			SELECT (SELECT MIN(a.chain) FROM audit_entries a WHERE a.chain > e.chain) FROM e WHERE e.chain IS NOT NULL)
+		SELECT chain FROM e WHERE chain IS NOT NULL
+		UNION SELECT id FROM orgs
+		UNION SELECT chain FROM audit_heads WHERE seq > 0
+		ORDER BY 1`
+	qHeadRecord = `SELECT seq, hash FROM audit_heads WHERE chain = $1`
+	qLastEntry  = `SELECT seq, hash FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
+	qLockHead   = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
 		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash`
 	qAppend = `INSERT INTO audit_entries (` + entryCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
@@ -805,6 +865,8 @@ var statements = []string{
 	qAuditHead,
 	qAuditEntries,
 	qAuditChains,
+	qHeadRecord,
+	qLastEntry,
 	qLockHead,
 	qAppend,
 	qMoveHead,
