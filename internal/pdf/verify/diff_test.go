@@ -551,6 +551,21 @@ func TestAllowedUpdates(t *testing.T) {
 			t.Fatalf("%s: %+v", name, s)
 		}
 	}
+	// An invisible, unsigned signature field placed for the next signer:
+	// metadata after an approval, forbidden by DocMDP P=1.
+	for _, p := range []int{0, 1} {
+		signed := sealBytes(t, readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf")), sealCfg{opts: pdf.SealOptions{DocMDP: p}})
+		pref, _, _ := page1(t, signed)
+		m := nextNum(t, signed)
+		objs := map[int]string{m: objText(t, pdf.Dict{"Type": pdf.Name("Annot"), "Subtype": pdf.Name("Widget"), "FT": pdf.Name("Sig"),
+			"T": pdf.Text("Reviewer"), "P": pref, "F": pdf.Integer(4), "Rect": pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(0), pdf.Integer(0)}})}
+		addToFields(t, signed, objs, pdf.Ref{Num: m})
+		addToAnnots(t, signed, objs, pdf.Ref{Num: m})
+		s := mustVerify(t, appendRevision(t, signed, objs, nil), Options{}).Signatures[0]
+		if len(s.Updates) != 1 || s.Updates[0].Class != ClassMetadata || s.Modification != None || s.DocMDPOK != (p == 0) {
+			t.Fatalf("empty signature field, P=%d: %+v", p, s)
+		}
+	}
 	// Form filling after an approval seal.
 	signed := sealBytes(t, readFile(t, filepath.Join(corpusDir, "libreoffice-acroform.pdf")), sealCfg{})
 	full, ap := formField(t, signed, "FullName")

@@ -59,7 +59,8 @@
 //     A signature's appearance is part of what was signed.
 //   - Unsigned signature fields: a new or changed one is annotations when
 //     it shows something (a visible appearance: the "sneaky signature"),
-//     form filling otherwise.
+//     metadata otherwise (a field placed for the next signer shows and
+//     signs nothing; pyHanko counts it with validation data).
 //   - Form filling: a field's /V, /AS and /AP, and new appearance streams.
 //   - Streams rewritten in place: an existing stream object redefined by
 //     an update is allowed only as an appearance stream (/AP) of the

@@ -905,7 +905,10 @@ func (d *diffState) classifyField(ch *change, oldD, newD pdf.Dict, f *fieldInfo)
 		}
 		set(Other, "signature field %q: its /V %s, so it is not a new signature", f.name, what)
 	case f.sig:
-		class, what := FormFilling, "invisible"
+		// An invisible, unsigned signature field shows and signs nothing
+		// (a field placed for the next signer); pyHanko counts it with
+		// validation data.
+		class, what := ClassMetadata, "invisible"
 		if visibleUnsigned(newD) {
 			class, what = Annotations, "visible"
 		}
@@ -1132,7 +1135,7 @@ func (d *diffState) annotsDiff(oldO, newO pdf.Object) (string, string) {
 		case f != nil && f.sig && ad != nil && visibleUnsigned(ad):
 			raise(Annotations, fmt.Sprintf("unsigned signature widget %v with a visible appearance added", r))
 		case f != nil && f.sig:
-			raise(FormFilling, fmt.Sprintf("unsigned signature widget %v added", r))
+			raise(ClassMetadata, fmt.Sprintf("invisible unsigned signature widget %v added", r))
 		case f != nil:
 			raise(Other, fmt.Sprintf("form field widget %v added", r))
 		case isAnnot(ad):
