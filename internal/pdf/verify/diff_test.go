@@ -694,3 +694,31 @@ func TestSharedQuietObjects(t *testing.T) {
 		assertVisible(t, signed, after, 1)
 	})
 }
+
+// TestSealAppearanceRepointed: the hide-and-replace attack on the seal
+// itself. Before sealing, a body for the object number that the seal's
+// appearance stream will get is planted where no cross-reference lists
+// it; after the seal, an xref-only update points that number at it. No
+// object is written, but the seal shows something else: other.
+func TestSealAppearanceRepointed(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf"))
+	n := nextNum(t, orig)
+	// The prepared update adds object n; the seal then allocates n+1
+	// (signature), n+2 (widget) and n+3 (appearance).
+	apNum := n + 3
+	stray := fmt.Sprintf("%d 0 obj\n%s\nendobj\n", apNum, formText("1 0 0 rg 0 0 595 842 re f"))
+	prepared := appendRevision(t, orig, map[int]string{n: "<< /Unused true >>\nendobj\n" + stray + "% the body above is listed by no xref\n" + fmt.Sprint(n) + " 0 obj\n<< /Unused true >>"}, nil)
+	strayAt := int64(bytes.Index(prepared, []byte(stray)))
+	ap := visibleSeal
+	signed := sealBytes(t, prepared, sealCfg{opts: pdf.SealOptions{Visible: &ap}})
+	if got := sealOf(t, signed).ap; got.Num != apNum {
+		t.Fatalf("the seal's appearance is object %d, not %d", got.Num, apNum)
+	}
+	if rep := mustVerify(t, signed, Options{}); rep.Verdict != Valid {
+		t.Fatalf("prepared and sealed: %+v", rep.Signatures)
+	}
+	after := appendRevision(t, signed, nil, map[int]int64{apNum: strayAt})
+	expectUpdate(t, after, "rewritten in place, used by object")
+	assertVisible(t, signed, after, 1)
+	logPdfsig(t, nssDB(t), after)
+}
