@@ -722,3 +722,36 @@ func TestSealAppearanceRepointed(t *testing.T) {
 	assertVisible(t, signed, after, 1)
 	logPdfsig(t, nssDB(t), after)
 }
+
+// manyObjectsPDF is a one-page PDF with n extra objects (nulls) and a
+// document information dictionary.
+func manyObjectsPDF(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.7\n")
+	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>", "<< /Title (many) >>"}
+	for i := 0; i < n; i++ {
+		objs = append(objs, "null")
+	}
+	offs := make([]int, len(objs))
+	for i, o := range objs {
+		offs[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj %s endobj\n", i+1, o)
+	}
+	x := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, x)
+	return b.Bytes()
+}
+
+// TestUsesBeyondBound: where an object is used is looked up in at most
+// maxRefObjects objects; in a larger revision a change that depends on it
+// is other (fail closed, in bounded time).
+func TestUsesBeyondBound(t *testing.T) {
+	signed := sealBytes(t, manyObjectsPDF(maxRefObjects), sealCfg{})
+	after := appendRevision(t, signed, map[int]string{4: "<< /Title (reviewed) >>"}, nil)
+	expectUpdate(t, after, "whether anything else uses it is not known")
+}

@@ -76,7 +76,8 @@
 //     it for something it shows (a dictionary that is both the document
 //     information and a page's resources, a page content stream listed as
 //     DSS data): uses are looked up in every object of the previous
-//     revision and in what the update changes.
+//     revision and in what the update changes (in at most 65536 objects:
+//     in a larger revision such a change is other).
 //   - Damage: when reading an update after a signature needed a repair
 //     ([pdf.Revision.Repairs]: an xref offset that does not point at its
 //     object, a /Prev that does not point at an xref section, object

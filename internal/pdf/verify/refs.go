@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"fmt"
 	"sort"
 
 	"sealkeep/internal/pdf"
@@ -17,6 +18,16 @@ type holder struct {
 // trailer is the holder number of the trailer dictionary.
 const trailer = -1
 
+// maxRefObjects bounds the objects that the referrer index reads (about a
+// second of work; real documents have a few thousand): beyond it, whether
+// an object is used elsewhere is not established, and the change that
+// depends on it is other.
+const maxRefObjects = 1 << 16
+
+// errUses means the referrer index was not built: the revision has more
+// than maxRefObjects objects.
+var errUses = fmt.Errorf("the revision has more than %d objects, too many to look up where an object is used", maxRefObjects)
+
 // referrers returns, for every object of revision rv, the places in rv
 // that refer to it: the trailer and every live object of the revision
 // (the newest entry of each number), reachable or not, as pyHanko's
@@ -26,7 +37,13 @@ const trailer = -1
 // update changes an existing object whose uses matter, and cached.
 func (v *verifier) referrers(rv *pdf.Revision) (map[int][]holder, error) {
 	if idx, ok := v.refIdx[rv.Index]; ok {
+		if idx == nil {
+			return nil, errUses
+		}
 		return idx, nil
+	}
+	if v.refIdx == nil {
+		v.refIdx = map[int]map[int][]holder{}
 	}
 	type entry struct {
 		num int
@@ -45,6 +62,10 @@ func (v *verifier) referrers(rv *pdf.Revision) (map[int][]holder, error) {
 				}
 			}
 		}
+	}
+	if len(live) > maxRefObjects {
+		v.refIdx[rv.Index] = nil
+		return nil, errUses
 	}
 	sort.Slice(live, func(i, j int) bool {
 		a, b := live[i].e, live[j].e
@@ -72,9 +93,6 @@ func (v *verifier) referrers(rv *pdf.Revision) (map[int][]holder, error) {
 		default:
 			addRefs(idx, x.num, o)
 		}
-	}
-	if v.refIdx == nil {
-		v.refIdx = map[int]map[int][]holder{}
 	}
 	v.refIdx[rv.Index] = idx
 	return idx, nil

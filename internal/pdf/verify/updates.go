@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -470,6 +471,12 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 			err = d.classifyInPlace(ch, allowed)
 		case ch.onlyFor != nil && ch.class != Other:
 			err = d.checkExclusive(ch)
+		}
+		if errors.Is(err, errUses) {
+			if ch.desc == "" {
+				ch.desc = fmt.Sprintf("object %d: %s changed", ch.num, kind(ch.old))
+			}
+			ch.class, ch.desc, err = Other, fmt.Sprintf("%s; whether anything else uses it is not known: %v", ch.desc, err), nil
 		}
 		if err != nil {
 			return nil, err
