@@ -755,3 +755,33 @@ func TestUsesBeyondBound(t *testing.T) {
 	after := appendRevision(t, signed, map[int]string{4: "<< /Title (reviewed) >>"}, nil)
 	expectUpdate(t, after, "whether anything else uses it is not known")
 }
+
+// TestCorpusSealTwice: every sealable corpus file sealed twice (the second
+// seal visible) keeps its first seal valid, followed by exactly one
+// signature update: the rules for what a signature update may do hold for
+// the update our own sealer writes, in every cross-reference style.
+func TestCorpusSealTwice(t *testing.T) {
+	for _, name := range append(append([]string{}, sealable...), "certified P=2") {
+		t.Run(name, func(t *testing.T) {
+			cfg := sealCfg{}
+			if name == "certified P=2" {
+				name, cfg.opts.DocMDP = "libreoffice-acroform.pdf", 2
+			}
+			once := sealBytes(t, readFile(t, filepath.Join(corpusDir, name)), cfg)
+			box, _, err := open(t, once).Latest().PageBox(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ap := pdf.Appearance{Page: 1, Rect: [4]float64{box[0] + 10, box[1] + 10, box[0] + 150, box[1] + 60}, Lines: []string{"Second seal"}}
+			twice := sealBytes(t, once, sealCfg{opts: pdf.SealOptions{Visible: &ap}})
+			rep := mustVerify(t, twice, Options{})
+			s := rep.Signatures[len(rep.Signatures)-2]
+			if !s.Intact || !s.Valid || s.Modification != None || !s.DocMDPOK || len(s.Updates) != 1 || s.Updates[0].Class != ClassSignature {
+				t.Fatalf("first seal after the second: %+v", s)
+			}
+			if last := rep.Signatures[len(rep.Signatures)-1]; last.Verdict != Valid || last.Coverage != EntireFile {
+				t.Fatalf("second seal: %+v", last)
+			}
+		})
+	}
+}
