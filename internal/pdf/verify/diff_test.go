@@ -419,6 +419,13 @@ func TestSharedAppearance(t *testing.T) {
 		after := appendRevision(t, b, map[int]string{ap.Num: formText("0 0 0 rg 0 0 595 842 re f")}, nil)
 		expectUpdate(t, after, "rewritten in place, used by object 4 (the widget of field \"FullName\", /AP)")
 	})
+	t.Run("shared with the trailer", func(t *testing.T) {
+		b, full, ap := sharedFormBase(t, "")
+		after := fill(t, b, full, ap, true)
+		i := bytes.LastIndex(after, []byte("trailer\n<< "))
+		after = append(append(append([]byte{}, after[:i]...), fmt.Sprintf("trailer\n<< /Thumb %d 0 R ", ap.Num)...), after[i+len("trailer\n<< "):]...)
+		expectUpdate(t, after, "the trailer (/Thumb)")
+	})
 	for _, c := range []struct{ share, want string }{
 		{"page", "/Page, /Resources"},
 		{"widget", "the widget of field \"Email\", /AP"},
