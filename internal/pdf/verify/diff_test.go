@@ -792,3 +792,33 @@ func TestCorpusSealTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestDanglingReference: before sealing, the page's content array names an
+// object that does not exist (read as null, so the seal covers a page
+// without it); after the seal, a "metadata" update creates that object as
+// XMP metadata whose bytes are page content. The page now draws it: other.
+func TestDanglingReference(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf"))
+	pref, page, _ := page1(t, orig)
+	ghost := nextNum(t, orig) + 50
+	p := page.Clone()
+	p["Contents"] = pdf.Array{page["Contents"], pdf.Ref{Num: ghost}}
+	signed := sealBytes(t, appendRevision(t, orig, map[int]string{pref.Num: objText(t, p)}, nil), sealCfg{})
+	if rep := mustVerify(t, signed, Options{}); rep.Verdict != Valid {
+		t.Fatalf("prepared and sealed: %+v", rep.Signatures)
+	}
+	catRef, cat, err := open(t, signed).Latest().Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cat.Clone()
+	c["Metadata"] = pdf.Ref{Num: ghost}
+	content := "BT /F4 48 Tf 100 400 Td (PAID) Tj ET"
+	after := appendRevision(t, signed, map[int]string{
+		catRef.Num: objText(t, c),
+		ghost:      fmt.Sprintf("<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n%s\nendstream", len(content), content),
+	}, nil)
+	expectUpdate(t, after, "a reference that named nothing when signed now resolves")
+	assertVisible(t, signed, after, 1)
+	logPdfsig(t, nssDB(t), after)
+}

@@ -70,6 +70,10 @@
 //     one, the rewrite changes what those show, and it is other. So is a
 //     rewritten object stream: the objects older sections store in it
 //     would change unseen.
+//   - Dangling references: a new object whose number and generation the
+//     previous revision already refers to is other, whatever change brings
+//     it: the reference named nothing when the document was signed (it
+//     read as null) and now resolves, in a page's content, say.
 //   - Resources: /DR may gain entries; changing or removing one is other.
 //   - Quiet roles: an existing object changed as document information,
 //     XMP metadata, DSS data or /DR is other when the document also uses

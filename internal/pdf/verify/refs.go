@@ -8,11 +8,13 @@ import (
 )
 
 // holder is one place that refers to an object: the indirect object whose
-// value holds the reference (trailer for the trailer dictionary) and the
-// top-level key of that object under which it sits ("" in an array).
+// value holds the reference (trailer for the trailer dictionary), the
+// top-level key of that object under which it sits ("" in an array), and
+// the generation the reference names.
 type holder struct {
 	num int
 	key pdf.Name
+	gen int
 }
 
 // trailer is the holder number of the trailer dictionary.
@@ -108,11 +110,11 @@ func addRefs(idx map[int][]holder, from int, o pdf.Object) {
 	case *pdf.Stream:
 		d = x.Dict
 	default:
-		collectRefs(o, 0, func(r pdf.Ref) { idx[r.Num] = append(idx[r.Num], holder{num: from}) })
+		collectRefs(o, 0, func(r pdf.Ref) { idx[r.Num] = append(idx[r.Num], holder{num: from, gen: r.Gen}) })
 		return
 	}
 	for k, y := range d {
-		collectRefs(y, 0, func(r pdf.Ref) { idx[r.Num] = append(idx[r.Num], holder{num: from, key: k}) })
+		collectRefs(y, 0, func(r pdf.Ref) { idx[r.Num] = append(idx[r.Num], holder{num: from, key: k, gen: r.Gen}) })
 	}
 }
 

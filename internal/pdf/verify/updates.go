@@ -467,6 +467,8 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 	for _, ch := range changes {
 		var err error
 		switch {
+		case ch.old == nil && ch.new != nil:
+			err = d.checkDangling(ch)
 		case ch.inPlace:
 			err = d.classifyInPlace(ch, allowed)
 		case ch.onlyFor != nil && ch.class != Other:
@@ -988,6 +990,31 @@ func (d *diffState) checkExclusive(ch *change) error {
 		if !ch.onlyFor(h) {
 			ch.class = Other
 			ch.desc += fmt.Sprintf(", but the object is also used by %s", d.describe(h))
+			return nil
+		}
+	}
+	return nil
+}
+
+// checkDangling makes a new object other when the previous revision
+// already refers to its number and generation: a reference that named
+// nothing when the document was signed (read as null) resolves now, so the
+// new object changes whatever holds that reference, a page's content, say,
+// whichever allowed change it is brought in by. In a revision too large to
+// look uses up (see maxRefObjects) the check is skipped.
+func (d *diffState) checkDangling(ch *change) error {
+	idx, err := d.v.referrers(d.pc.rv)
+	if errors.Is(err, errUses) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	gen := d.gen(ch.num)
+	for _, h := range idx[ch.num] {
+		if h.gen == gen {
+			ch.class = Other
+			ch.desc = fmt.Sprintf("object %d: new, but the previous revision already refers to it from %s: a reference that named nothing when signed now resolves", ch.num, d.describe(h))
 			return nil
 		}
 	}
