@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"sealkeep/internal/cms/tsatest"
 	"sealkeep/internal/config"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/store"
@@ -54,13 +55,18 @@ func TestMain(m *testing.M) {
 //	                                     non-zero code)
 //	escenv NAME TEXT                     set $NAME to TEXT read as the body of
 //	                                     a Go string literal ("\x1b", "\u202e")
+//	osslsign IN OUT KEYPEM DATE [OPTS]   sign a PDF with openssl cms -sign, /M = DATE
+//	$TSA_URL, tsaroot.pem                a real RFC 3161 TSA (openssl ts) and its root
 func TestScripts(t *testing.T) {
+	tsaURL, tsaRoot := tsatest.Start(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("SEALKEEP_HOME", filepath.Join(e.WorkDir, "home"))
 			e.Setenv("HOME", e.WorkDir)
-			return nil
+			e.Setenv("TSA_URL", tsaURL)
+			e.Values[scriptT{}] = e.T()
+			return os.WriteFile(filepath.Join(e.WorkDir, "tsaroot.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaRoot.Raw}), 0o600)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"issue":    cmdIssue,
@@ -69,6 +75,7 @@ func TestScripts(t *testing.T) {
 			"tamper":   cmdTamper,
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
+			"osslsign": cmdOSSLSign,
 			"exitcode": cmdExitCode,
 			"escenv":   cmdEscEnv,
 		},
