@@ -423,6 +423,41 @@ func TestSharedAppearance(t *testing.T) {
 		after := appendRevision(t, b, map[int]string{ap.Num: formText("0 0 0 rg 0 0 595 842 re f")}, nil)
 		expectUpdate(t, after, "rewritten in place, used by object 4 (the widget of field \"FullName\", /AP)")
 	})
+	t.Run("radio group", func(t *testing.T) {
+		// Choosing "premium" in the Plan radio group (the parent's /V,
+		// each kid's /AS) and redrawing the kid's "premium" appearance in
+		// place is filling; redrawing it while filling another field is not.
+		b, full, ap := sharedFormBase(t, "")
+		rv := open(t, b).Latest()
+		plan, _ := formField(t, b, "Plan")
+		kids := plan.Dict["Kids"].(pdf.Array)
+		objs := map[int]string{}
+		p := plan.Dict.Clone()
+		p["V"] = pdf.Name("premium")
+		objs[plan.Ref.Num] = objText(t, p)
+		var on pdf.Ref
+		for _, k := range kids {
+			kd, err := rv.Dict(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kd = kd.Clone()
+			states := kd["AP"].(pdf.Dict)["N"].(pdf.Dict)
+			kd["AS"] = pdf.Name("Off")
+			if r, ok := states["premium"].(pdf.Ref); ok {
+				kd["AS"], on = pdf.Name("premium"), r
+			}
+			objs[k.(pdf.Ref).Num] = objText(t, kd)
+		}
+		redraw := fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 9 9] /Length %d >>\nstream\n%s\nendstream", len("0 0 1 rg 0 0 9 9 re f"), "0 0 1 rg 0 0 9 9 re f")
+		objs[on.Num] = redraw
+		rep := expect(t, appendRevision(t, b, objs, nil), Modified, FormFilling)
+		if !rep.Signatures[0].DocMDPOK {
+			t.Fatalf("DocMDP P=2: %+v", rep.Signatures[0])
+		}
+		other := fill(t, b, full, ap, false)
+		expectUpdate(t, appendRevision(t, other, map[int]string{on.Num: redraw}, nil), "rewritten in place, used by")
+	})
 	t.Run("shared with the trailer", func(t *testing.T) {
 		b, full, ap := sharedFormBase(t, "")
 		after := fill(t, b, full, ap, true)
