@@ -44,7 +44,9 @@ func TestMain(m *testing.M) {
 //
 //	issue CSR CERT [expired|ca|nosign]   CA-sign a CSR's key into CERT (the
 //	                                     test CA's certificate is ca.pem)
-//	mkpem OUT [expired|mismatch|weak]    write a PEM key + certificate + chain
+//	mkpem OUT [expired|mismatch|weak|plain] [CN]   write a PEM key +
+//	                                     certificate (common name CN,
+//	                                     default "PEM import") + chain
 //	mkp12 OUT PASSFILE                   write a PKCS#12 bundle and its passphrase file
 //	tamper DATADIR IDENTITY VERSION      flip a bit of a stored key blob
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
@@ -161,12 +163,15 @@ func cmdIssue(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdMkPEM(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) < 1 {
-		ts.Fatalf("usage: mkpem OUT [expired|mismatch|weak]")
+	if len(args) < 1 || len(args) > 3 {
+		ts.Fatalf("usage: mkpem OUT [expired|mismatch|weak|plain] [CN]")
 	}
-	variant := ""
-	if len(args) > 1 {
+	variant, cn := "", "PEM import"
+	if len(args) > 1 && args[1] != "plain" {
 		variant = args[1]
+	}
+	if len(args) > 2 {
+		cn = args[2]
 	}
 	k, err := keypolicy.Generate(keypolicy.ECDSAP256)
 	ts.Check(err)
@@ -180,7 +185,7 @@ func cmdMkPEM(ts *testscript.TestScript, neg bool, args []string) {
 	case "weak":
 		ts.Fatalf("weak keys: not supported here")
 	}
-	der := leaf(ts, certKey, "PEM import", variant)
+	der := leaf(ts, certKey, cn, variant)
 	p8, err := x509.MarshalPKCS8PrivateKey(k)
 	ts.Check(err)
 	_, c := ca(ts)
