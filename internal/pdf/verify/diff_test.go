@@ -3,6 +3,8 @@ package verify
 import (
 	"bytes"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -866,4 +868,97 @@ func TestDanglingReference(t *testing.T) {
 	expectUpdate(t, after, "a reference that named nothing when signed now resolves")
 	assertVisible(t, signed, after, 1)
 	logPdfsig(t, nssDB(t), after)
+}
+
+// TestSignatureUpdateExtras: what a signature update may not bring: an
+// action on the new field, a rewrite of the image inside the seal's
+// appearance; and what /DR may do: gain entries (metadata), but not change
+// one or, where /DR is also a page's resources, gain one.
+func TestSignatureUpdateExtras(t *testing.T) {
+	t.Run("action on the new field", func(t *testing.T) {
+		base := visibleBase(t, 0)
+		n := nextNum(t, base)
+		// signatureUpdate's widget is object n+1: the same widget with an
+		// action that runs when the page opens.
+		objs := map[int]string{}
+		pref, _, _ := page1(t, base)
+		objs[n+1] = objText(t, pdf.Dict{"Type": pdf.Name("Annot"), "Subtype": pdf.Name("Widget"), "FT": pdf.Name("Sig"),
+			"T": pdf.Text("Second"), "V": pdf.Ref{Num: n}, "P": pref, "F": pdf.Integer(132),
+			"Rect": pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(0), pdf.Integer(0)},
+			"AA":   pdf.Dict{"PO": pdf.Dict{"S": pdf.Name("JavaScript"), "JS": pdf.String{Value: []byte("app.alert(1)")}}}})
+		expectUpdate(t, signatureUpdate(t, base, objs), "carries actions (/AA)")
+	})
+	t.Run("image inside the seal's appearance", func(t *testing.T) {
+		img := image.NewGray(image.Rect(0, 0, 8, 8))
+		var png8 bytes.Buffer
+		if err := png.Encode(&png8, img); err != nil {
+			t.Fatal(err)
+		}
+		ap := visibleSeal
+		ap.Image = png8.Bytes()
+		signed := sealBytes(t, readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf")), sealCfg{opts: pdf.SealOptions{Visible: &ap}})
+		rv := open(t, signed).Latest()
+		form, err := rv.Get(sealOf(t, signed).ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := rv.Dict(form.(*pdf.Stream).Dict["Resources"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := res["XObject"].(pdf.Dict)["Im1"].(pdf.Ref)
+		after := appendRevision(t, signed, map[int]string{im.Num: "<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /BitsPerComponent 8 /ColorSpace /DeviceRGB /Length 3 >>\nstream\n\xff\x00\x00\nendstream"}, nil)
+		expectUpdate(t, after, "rewritten in place, used by object")
+		assertVisible(t, signed, after, 1)
+	})
+	t.Run("/DR", func(t *testing.T) {
+		base := sealedBase(t)
+		catRef, _, err := open(t, base).Latest().Catalog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		withDR := func(b []byte, dr pdf.Dict) []byte {
+			_, cat, err := open(t, b).Latest().Catalog()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cat.Clone()
+			af := c["AcroForm"].(pdf.Dict).Clone()
+			af["DR"] = dr
+			c["AcroForm"] = af
+			return appendRevision(t, b, map[int]string{catRef.Num: objText(t, c)}, nil)
+		}
+		helv := pdf.Dict{"Type": pdf.Name("Font"), "Subtype": pdf.Name("Type1"), "BaseFont": pdf.Name("Helvetica")}
+		added := withDR(base, pdf.Dict{"Font": pdf.Dict{"Helv": helv}})
+		if s := mustVerify(t, added, Options{}).Signatures[0]; s.Verdict != Valid || s.Updates[0].Class != ClassMetadata {
+			t.Fatalf("/DR added: %+v", s)
+		}
+		// The seal covers the first /DR; a second update changes its font.
+		resealed := sealBytes(t, added, sealCfg{})
+		cour := helv.Clone()
+		cour["BaseFont"] = pdf.Name("Courier")
+		expectUpdate(t, withDR(resealed, pdf.Dict{"Font": pdf.Dict{"Helv": cour}}), "existing /DR entries changed or removed")
+		// libreoffice-acroform.pdf's /DR is its page's /Resources: even an
+		// added font changes the page's resources.
+		lo := sealBytes(t, readFile(t, filepath.Join(corpusDir, "libreoffice-acroform.pdf")), sealCfg{})
+		lrv := open(t, lo).Latest()
+		af, err := lrv.AcroForm()
+		if err != nil {
+			t.Fatal(err)
+		}
+		drRef := af["DR"].(pdf.Ref)
+		dr, err := lrv.Dict(drRef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr = dr.Clone()
+		fonts, err := lrv.Dict(dr["Font"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		fonts = fonts.Clone()
+		fonts["Helv"] = helv
+		dr["Font"] = fonts
+		expectUpdate(t, appendRevision(t, lo, map[int]string{drRef.Num: objText(t, dr)}, nil), "but the object is also used by object")
+	})
 }
