@@ -886,7 +886,15 @@ func TestSignatureUpdateExtras(t *testing.T) {
 			"T": pdf.Text("Second"), "V": pdf.Ref{Num: n}, "P": pref, "F": pdf.Integer(132),
 			"Rect": pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(0), pdf.Integer(0)},
 			"AA":   pdf.Dict{"PO": pdf.Dict{"S": pdf.Name("JavaScript"), "JS": pdf.String{Value: []byte("app.alert(1)")}}}})
-		expectUpdate(t, signatureUpdate(t, base, objs), "carries actions (/AA)")
+		expectUpdate(t, signatureUpdate(t, base, objs), "gains actions")
+		// The same widget unsigned, placed for the next signer.
+		d := pdf.Dict{"Type": pdf.Name("Annot"), "Subtype": pdf.Name("Widget"), "FT": pdf.Name("Sig"), "T": pdf.Text("Next"), "P": pref,
+			"Rect": pdf.Array{pdf.Integer(0), pdf.Integer(0), pdf.Integer(0), pdf.Integer(0)},
+			"AA":   pdf.Dict{"PO": pdf.Dict{"S": pdf.Name("JavaScript"), "JS": pdf.String{Value: []byte("app.alert(1)")}}}}
+		unsigned := map[int]string{n: objText(t, d)}
+		addToFields(t, base, unsigned, pdf.Ref{Num: n})
+		addToAnnots(t, base, unsigned, pdf.Ref{Num: n})
+		expectUpdate(t, appendRevision(t, base, unsigned, nil), "gains actions")
 	})
 	t.Run("image inside the seal's appearance", func(t *testing.T) {
 		img := image.NewGray(image.Rect(0, 0, 8, 8))

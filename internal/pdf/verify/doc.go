@@ -57,6 +57,8 @@
 //     its widgets (/AP, /F such as Hidden or NoView, /Rect, /MK, /Parent,
 //     ...) is other; so is a rewrite of the appearance streams it uses.
 //     A signature's appearance is part of what was signed.
+//   - Actions: a signature field, signed or not, that gains /A or /AA is
+//     other: actions run, and they are no part of a signature.
 //   - Unsigned signature fields: a new or changed one is annotations when
 //     it shows something (a visible appearance: the "sneaky signature"),
 //     metadata otherwise (a field placed for the next signer shows and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -880,16 +881,13 @@ func (d *diffState) classifyField(ch *change, oldD, newD pdf.Dict, f *fieldInfo)
 		return
 	}
 	keys := changedKeys(d.v, orEmpty(oldD), newD)
+	if f.sig && slices.ContainsFunc(keys, func(k pdf.Name) bool { return k == "A" || k == "AA" }) {
+		// Actions run; they are no part of a signature.
+		set(Other, "signature field %q gains actions (%s)", f.name, joinNames(keys))
+		return
+	}
 	switch {
 	case f.sig && d.signs[f]:
-		if _, ok := newD["A"]; ok {
-			set(Other, "signature field %q carries an action (/A)", f.name)
-			return
-		}
-		if _, ok := newD["AA"]; ok {
-			set(Other, "signature field %q carries actions (/AA)", f.name)
-			return
-		}
 		if ch.old == nil {
 			set(ClassSignature, "new signature field %q", f.name)
 			return
