@@ -970,3 +970,41 @@ func TestSignatureUpdateExtras(t *testing.T) {
 		expectUpdate(t, appendRevision(t, lo, map[int]string{drRef.Num: objText(t, dr)}, nil), "but the object is also used by object")
 	})
 }
+
+// TestSharedAnnotation: an annotation dictionary that is also the page's
+// resources (prepared before a P=3 certification, which allows
+// annotation changes) is changed after it: the page's fonts change with
+// it, which is other, not an annotation change.
+func TestSharedAnnotation(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf"))
+	pref, page, rv := page1(t, orig)
+	res, err := rv.Dict(page["Resources"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nextNum(t, orig)
+	note := res.Clone()
+	note["Type"], note["Subtype"] = pdf.Name("Annot"), pdf.Name("Text")
+	note["Rect"] = pdf.Array{pdf.Integer(10), pdf.Integer(10), pdf.Integer(20), pdf.Integer(20)}
+	note["Contents"] = pdf.Text("checked")
+	annots, _ := rv.Array(page["Annots"])
+	p := page.Clone()
+	p["Resources"] = pdf.Ref{Num: n}
+	p["Annots"] = append(append(pdf.Array{}, annots...), pdf.Ref{Num: n})
+	prepared := appendRevision(t, orig, map[int]string{n: objText(t, note), pref.Num: objText(t, p)}, nil)
+	signed := sealBytes(t, prepared, sealCfg{opts: pdf.SealOptions{DocMDP: 3}})
+	if rep := mustVerify(t, signed, Options{}); rep.Verdict != Valid {
+		t.Fatalf("prepared and sealed: %+v", rep.Signatures)
+	}
+	evil := note.Clone()
+	evil["Contents"] = pdf.Text("checked again")
+	fonts := pdf.Dict{}
+	f, _ := open(t, signed).Latest().Dict(note["Font"])
+	for k := range f {
+		fonts[k] = pdf.Dict{"Type": pdf.Name("Font"), "Subtype": pdf.Name("Type1"), "BaseFont": pdf.Name("Courier")}
+	}
+	evil["Font"] = fonts
+	after := appendRevision(t, signed, map[int]string{n: objText(t, evil)}, nil)
+	expectUpdate(t, after, "annotation changed, but the object is also used by object")
+	assertVisible(t, signed, after, 1)
+}

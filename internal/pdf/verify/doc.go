@@ -78,10 +78,11 @@
 //     read as null) and now resolves, in a page's content, say.
 //   - Resources: /DR may gain entries; changing or removing one is other.
 //   - Quiet roles: an existing object changed as document information,
-//     XMP metadata, DSS data or /DR is other when the document also uses
-//     it for something it shows (a dictionary that is both the document
-//     information and a page's resources, a page content stream listed as
-//     DSS data): uses are looked up in every object of the previous
+//     XMP metadata, DSS data or /DR, or as an annotation, is other when the
+//     document also uses it for something else it shows (a dictionary that
+//     is both the document information, or an annotation, and a page's
+//     resources; a page content stream listed as DSS data): uses are
+//     looked up in every object of the previous
 //     revision and in what the update changes (in at most 65536 objects:
 //     in a larger revision such a change is other).
 //   - Damage: when reading an update after a signature needed a repair

@@ -737,6 +737,7 @@ func (d *diffState) classify(ch *change) {
 			set(Annotations, "/%s annotation changed", newD.Name("Subtype"))
 		}
 		d.annots[n] = true
+		ch.onlyFor = func(h holder) bool { return annotUses[h.key] }
 	case ch.old != nil && oldIsD && newIsD && oldD.Name("Type") == "Page" && newD.Name("Type") == "Page":
 		keys := changedKeys(d.v, oldD, newD)
 		if len(keys) == 1 && keys[0] == "Annots" {
@@ -756,6 +757,12 @@ func (d *diffState) classify(ch *change) {
 		set(Other, "%s changed", kind(ch.old))
 	}
 }
+
+// annotUses are the keys under which an annotation is referred to: a
+// page's /Annots (or an /Annots array, ""), another annotation's /Popup,
+// /IRT or /Parent, a structure element's /K (an object reference
+// dictionary in it) or an indirect object reference's /Obj.
+var annotUses = map[pdf.Name]bool{"Annots": true, "": true, "Popup": true, "IRT": true, "Parent": true, "K": true, "Obj": true}
 
 func hasKey(m map[int]int, n int) bool { _, ok := m[n]; return ok }
 
@@ -973,9 +980,10 @@ func (d *diffState) classifyInPlace(ch *change, allowed map[int]string) error {
 
 // checkExclusive makes a change other when an existing object changed in
 // a role that shows nothing (document information, XMP metadata, DSS,
-// /DR) is also used elsewhere, in the previous revision or in this one:
-// a dictionary that is both the document information and a page's
-// resources, say, would change the page under the name of metadata.
+// /DR) or only itself (an annotation) is also used elsewhere, in the
+// previous revision or in this one: a dictionary that is both the document
+// information and a page's resources, say, would change the page under the
+// name of metadata.
 func (d *diffState) checkExclusive(ch *change) error {
 	if ch.old == nil {
 		return nil // a new object is owned by the change that refers to it
