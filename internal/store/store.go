@@ -100,6 +100,7 @@ type ReadTx interface {
 	// chains that have entries and the chains that have a head record
 	// beyond seq 0. Deleting one kind of row hides no chain.
 	AuditChains() ([]string, error)
+	AuthReadTx
 }
 
 // Tx is a read-write transaction.
@@ -125,6 +126,7 @@ type Tx interface {
 	// ([audit.Entry.ComputeHash]), stores e and returns it. An entry that
 	// [audit.Entry.Validate] refuses is not stored ([ErrInvalid]).
 	AppendAudit(e audit.Entry) (audit.Entry, error)
+	AuthTx
 }
 
 // Org is a tenant.

@@ -82,6 +82,7 @@ func Run(t *testing.T, b Backend) {
 		{"Identities", testIdentities},
 		{"Versions", testVersions},
 		{"DEKs", testDEKs},
+		{"Auth", testAuth},
 		{"InvalidValues", testInvalid},
 		{"Audit", testAudit},
 		{"AuditBatches", testAuditBatches},
