@@ -31,7 +31,7 @@ func (a Action) Known() bool {
 		ActionSecurityImportRejected, ActionSecuritySignFailed:
 		return true
 	}
-	return false
+	return a.isAccount()
 }
 
 // Validate checks that e is well formed on its own: a valid chain name (see
@@ -87,7 +87,7 @@ func (e Entry) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return e.checkAccount()
 }
 
 // check requires a known actor kind and, except for the system, an ID, so

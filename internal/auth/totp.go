@@ -1,0 +1,338 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image/png"
+	"strconv"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+	"github.com/pquerna/otp/totp"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/intent"
+	"sealkeep/internal/redact"
+	"sealkeep/internal/store"
+)
+
+// TOTP parameters (RFC 6238): HMAC-SHA-1, 6 digits, 30-second steps, a
+// 160-bit secret (RFC 4226's recommended length), which is what every
+// authenticator app accepts. A code is accepted for the current step and
+// one step either side (clock drift), and never again: see [Service.Verify].
+const (
+	TOTPPeriod  = 30
+	TOTPDigits  = otp.DigitsSix
+	TOTPSkew    = 1
+	totpSecret  = 20
+	qrImageSize = 256
+)
+
+var totpOpts = hotp.ValidateOpts{Digits: TOTPDigits, Algorithm: otp.AlgorithmSHA1}
+
+// Enrolment is what a user needs to add the TOTP secret to an
+// authenticator app: the otpauth:// URI and a QR code of it (PNG). Both
+// hold the secret, so both are [redact.Secret] values.
+type Enrolment struct {
+	URI   *redact.Secret
+	QRPNG *redact.Secret
+}
+
+// BeginTOTP makes a new TOTP secret for a user who has no confirmed
+// enrolment (ErrConflict otherwise: reset it first), seals it and stores
+// it unconfirmed, replacing an earlier unconfirmed one. It takes effect
+// when [Service.ConfirmTOTP] sees a first code.
+func (s *Service) BeginTOTP(ctx context.Context, userID string) (Enrolment, error) {
+	var u store.User
+	if err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		u, err = activeUser(tx, userID)
+		return err
+	}); err != nil {
+		return Enrolment{}, err
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.issuer, AccountName: u.Login, Period: TOTPPeriod,
+		SecretSize: totpSecret, Digits: TOTPDigits, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("generate TOTP secret: %w", err)
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key.Secret())
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("generate TOTP secret: %w", err)
+	}
+	defer clear(raw)
+	img, err := key.Image(qrImageSize, qrImageSize)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("TOTP QR code: %w", err)
+	}
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, img); err != nil {
+		return Enrolment{}, fmt.Errorf("TOTP QR code: %w", err)
+	}
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		if cur, err := tx.TOTP(userID); err == nil && !cur.ConfirmedAt.IsZero() {
+			return fmt.Errorf("TOTP is already enrolled; reset it first: %w", ErrConflict)
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		sealed, err := s.sealSecret(ctx, tx, userID, raw)
+		if err != nil {
+			return err
+		}
+		return tx.PutTOTP(store.TOTPEnrolment{UserID: userID, Secret: sealed, CreatedAt: s.now()})
+	})
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("begin TOTP enrolment: %w", err)
+	}
+	return Enrolment{URI: redact.NewSecret([]byte(key.URL())), QRPNG: redact.NewSecret(pngBuf.Bytes())}, nil
+}
+
+// ConfirmTOTP completes an enrolment with a first code, and returns the
+// user's new recovery codes (shown once; only their hashes are kept).
+// Audited as mfa.totp_confirm and mfa.recovery_new.
+func (s *Service) ConfirmTOTP(ctx context.Context, userID string, code *redact.Secret, client string) ([]*redact.Secret, error) {
+	var codes []*redact.Secret
+	err := s.withCode(ctx, userID, code, client, false, "confirm", func(tx store.Tx, u store.User, e store.TOTPEnrolment) error {
+		if !e.ConfirmedAt.IsZero() {
+			return fmt.Errorf("TOTP is already confirmed: %w", ErrConflict)
+		}
+		e.ConfirmedAt = s.now()
+		if err := tx.PutTOTP(e); err != nil {
+			return err
+		}
+		if _, err := tx.AppendAudit(s.entry(audit.SystemChain, userActor(userID), audit.ActionMFAConfirm, audit.Subject{},
+			map[string]string{audit.DetailUser: userID})); err != nil {
+			return err
+		}
+		var err error
+		codes, err = s.putRecoveryCodes(tx, userID)
+		return err
+	})
+	return codes, err
+}
+
+// ResetTOTP removes a user's TOTP enrolment and recovery codes, proven by
+// a current code or a recovery code; the user enrols again with
+// [Service.BeginTOTP]. Audited as mfa.totp_reset.
+func (s *Service) ResetTOTP(ctx context.Context, userID string, code *redact.Secret, client string) error {
+	return s.withCode(ctx, userID, code, client, true, "reset", func(tx store.Tx, u store.User, e store.TOTPEnrolment) error {
+		if err := tx.DeleteTOTP(userID); err != nil {
+			return err
+		}
+		if err := tx.PutRecoveryCodes(userID, nil); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(s.entry(audit.SystemChain, userActor(userID), audit.ActionMFAReset, audit.Subject{},
+			map[string]string{audit.DetailUser: userID}))
+		return err
+	})
+}
+
+// NewRecoveryCodes replaces a user's recovery codes, proven by a current
+// TOTP code. Audited as mfa.recovery_new.
+func (s *Service) NewRecoveryCodes(ctx context.Context, userID string, code *redact.Secret, client string) ([]*redact.Secret, error) {
+	var codes []*redact.Secret
+	err := s.withCode(ctx, userID, code, client, false, "recovery", func(tx store.Tx, u store.User, e store.TOTPEnrolment) error {
+		if e.ConfirmedAt.IsZero() {
+			return fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
+		}
+		var err error
+		codes, err = s.putRecoveryCodes(tx, userID)
+		return err
+	})
+	return codes, err
+}
+
+// Approval is the evidence of a step-up: which user approved which intent
+// digest with which TOTP time step, and when. The seal pipeline records it
+// in the seal's audit entry.
+type Approval struct {
+	User         string
+	Method       string // "totp"
+	Step         int64
+	IntentSHA256 [32]byte
+	At           time.Time
+}
+
+// Details returns the approval as audit entry details.
+func (a Approval) Details() map[string]string {
+	return map[string]string{
+		audit.DetailMFAMethod: a.Method,
+		"mfa_step":            strconv.FormatInt(a.Step, 10),
+		"intent_sha256":       hex.EncodeToString(a.IntentSHA256[:]),
+	}
+}
+
+// ApproveIntent accepts a fresh TOTP code of user as the approval of
+// exactly one seal intent: the intent must be the user's own, well formed
+// and unexpired (intent.Intent.Check), the code must match the user's
+// confirmed secret within one step, and its time step must be later than
+// every step accepted before for the user by any instance. The step is
+// recorded with the intent's digest, so the code approves nothing else. A
+// recovery code is not a step-up. Failures count towards lockout; a replay
+// is refused with ErrReplay and audited.
+func (s *Service) ApproveIntent(ctx context.Context, userID string, code *redact.Secret, in intent.Intent, client string) (Approval, error) {
+	if in.User != userID {
+		return Approval{}, fmt.Errorf("%w: the seal intent is another user's", ErrForbidden)
+	}
+	if err := in.Check(s.now()); err != nil {
+		return Approval{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	d := in.Digest()
+	a := Approval{User: userID, Method: "totp", IntentSHA256: d}
+	purpose := "intent:" + hex.EncodeToString(d[:])
+	err := s.withCode(ctx, userID, code, client, false, purpose, func(tx store.Tx, u store.User, e store.TOTPEnrolment) error {
+		if e.ConfirmedAt.IsZero() {
+			return fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
+		}
+		use, err := tx.LastTOTPStep(userID)
+		if err != nil {
+			return err
+		}
+		a.Step, a.At = use.Step, use.UsedAt
+		return nil
+	})
+	if err != nil {
+		return Approval{}, err
+	}
+	return a, nil
+}
+
+// withCode checks a TOTP code (or, if allowRecovery, a recovery code) of
+// user for purpose and runs fn in the transaction that records the step
+// (or spends the recovery code), so that the code and what it approves
+// commit together. Lockouts are checked first; failures are counted;
+// replays are audited.
+func (s *Service) withCode(ctx context.Context, userID string, code *redact.Secret, client string, allowRecovery bool, purpose string, fn func(store.Tx, store.User, store.TOTPEnrolment) error) error {
+	if err := checkClient(client); err != nil {
+		return err
+	}
+	var (
+		u   store.User
+		e   store.TOTPEnrolment
+		row store.WrappedDEK
+	)
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		if u, err = activeUser(tx, userID); err != nil {
+			return err
+		}
+		if e, err = tx.TOTP(userID); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
+		} else if err != nil {
+			return err
+		}
+		row, err = secretDEK(tx, e.Secret)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	keys := s.limitKeys(u.Login, client)
+	if err := s.checkLocked(ctx, keys); err != nil {
+		return err
+	}
+	now := s.now()
+	recovery := allowRecovery && isRecoveryCode(code)
+	var step int64
+	if !recovery {
+		secret, err := s.openSecret(ctx, row, userID, e.Secret)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		step, ok = matchTOTP(secret, code, now)
+		clear(secret)
+		if !ok {
+			return errors.Join(ErrUnauthenticated, s.countFailure(ctx, keys, userID))
+		}
+	}
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		if recovery {
+			if err := s.useRecoveryCode(tx, userID, code, now); err != nil {
+				return err
+			}
+		} else if err := consumeStep(tx, userID, step, now, purpose); err != nil {
+			return err
+		}
+		if err := s.clearAccount(tx, u.Login); err != nil {
+			return err
+		}
+		return fn(tx, u, e)
+	})
+	switch {
+	case errors.Is(err, ErrReplay):
+		return errors.Join(err, s.recordReplay(ctx, userID, purpose), s.countFailure(ctx, keys, userID))
+	case errors.Is(err, ErrUnauthenticated):
+		return errors.Join(err, s.countFailure(ctx, keys, userID))
+	}
+	return err
+}
+
+// matchTOTP returns the time step, within TOTPSkew of now's, whose code is
+// code; every candidate is computed and compared in constant time.
+func matchTOTP(secret []byte, code *redact.Secret, now time.Time) (int64, bool) {
+	c := code.Bytes()
+	if len(c) != TOTPDigits.Length() {
+		return 0, false
+	}
+	for _, b := range c {
+		if b < '0' || b > '9' {
+			return 0, false
+		}
+	}
+	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	cur := now.Unix() / TOTPPeriod
+	var found int64
+	ok := false
+	for step := cur - TOTPSkew; step <= cur+TOTPSkew; step++ {
+		if step < 0 {
+			continue
+		}
+		if m, err := hotp.ValidateCustom(string(c), uint64(step), b32, totpOpts); err == nil && m && !ok {
+			found, ok = step, true
+		}
+	}
+	return found, ok
+}
+
+// consumeStep records that step was accepted for user, refusing a step
+// not later than the last accepted one (RFC 6238 section 5.2: a code is
+// never accepted twice, and an older code after a newer one is a replay
+// too). The unique (user, step) row makes two instances that accept the
+// same code at once conflict: one commits, the other gets ErrReplay.
+func consumeStep(tx store.Tx, user string, step int64, now time.Time, purpose string) error {
+	last, err := tx.LastTOTPStep(user)
+	switch {
+	case err == nil && step <= last.Step:
+		return replayError
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	err = tx.UseTOTPStep(store.TOTPUse{UserID: user, Step: step, UsedAt: now, Purpose: purpose})
+	if errors.Is(err, store.ErrConflict) {
+		return replayError
+	}
+	return err
+}
+
+// recordReplay audits a refused replay in the system chain, in its own
+// transaction.
+func (s *Service) recordReplay(ctx context.Context, user, purpose string) error {
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.AppendAudit(s.entry(audit.SystemChain, userActor(user), audit.ActionSecurityTOTPReplay, audit.Subject{},
+			map[string]string{audit.DetailUser: user, "purpose": purpose}))
+		return err
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "could not record a TOTP replay", "user", user, "err", err)
+		return fmt.Errorf("record TOTP replay: %w", err)
+	}
+	s.log.WarnContext(ctx, "TOTP replay refused", "user", user)
+	return nil
+}
