@@ -210,10 +210,12 @@ func lockOrgChain(tx store.Tx, org string) error {
 	if err := tx.LockChain(org); err != nil {
 		return err
 	}
-	if _, err := tx.AuditHeadRecord(org); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("the audit chain of org %q is missing (deleted outside sealkeep?); run audit verify: %w", org, ErrConflict)
-	} else if err != nil {
+	// LockChain made the head record if there was none; an org's chain
+	// always has entries (org.create, dek.create).
+	if h, err := tx.AuditHeadRecord(org); err != nil {
 		return err
+	} else if h.Seq == 0 {
+		return fmt.Errorf("the audit chain of org %q is missing (deleted outside sealkeep?); run audit verify: %w", org, ErrConflict)
 	}
 	return nil
 }
