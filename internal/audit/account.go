@@ -10,8 +10,6 @@ import "fmt"
 // code, a recovery code or a token, only what was done to them.
 const (
 	ActionUserCreate      Action = "user.create"      // details: user, login, operator ("true"/"false")
-	ActionUserDisable     Action = "user.disable"     // details: user
-	ActionUserEnable      Action = "user.enable"      // details: user
 	ActionUserPassword    Action = "user.password"    // details: user, reason ("change", "rehash")
 	ActionMFAConfirm      Action = "mfa.totp_confirm" // TOTP enrolment confirmed with a first code
 	ActionMFAReset        Action = "mfa.totp_reset"   // TOTP enrolment removed
@@ -22,8 +20,8 @@ const (
 	ActionMemberAdd       Action = "member.add"       // org chain; details: user, role
 	ActionMemberRole      Action = "member.role"      // org chain; details: user, role, old_role
 	ActionMemberRemove    Action = "member.remove"    // org chain; details: user, old_role
-	// ActionSecurityTOTPReplay records a TOTP code presented again after it
-	// (or a later code) was accepted, refused; details: user, purpose.
+	// ActionSecurityTOTPReplay records a refused TOTP code whose time step
+	// (or a later one) was already accepted; details: user, purpose.
 	ActionSecurityTOTPReplay Action = "security.totp_replay"
 	// ActionSecurityLockout records a failure counter (an account or a
 	// client address) reaching its limit; details: limit (the counter's
@@ -61,7 +59,7 @@ func ValidRole(r string) bool {
 // isAccount reports whether a is an account action.
 func (a Action) isAccount() bool {
 	switch a {
-	case ActionUserCreate, ActionUserDisable, ActionUserEnable, ActionUserPassword,
+	case ActionUserCreate, ActionUserPassword,
 		ActionMFAConfirm, ActionMFAReset, ActionMFARecoveryNew, ActionMFARecoveryUsed,
 		ActionTokenCreate, ActionTokenRevoke, ActionMemberAdd, ActionMemberRole, ActionMemberRemove,
 		ActionSecurityTOTPReplay, ActionSecurityLockout:
@@ -70,8 +68,8 @@ func (a Action) isAccount() bool {
 	return false
 }
 
-// checkAccount applies the rules of account entries: user, MFA and token
-// events go to the system chain, membership events to their
+// checkAccount applies the rules of account entries: user, MFA, token and
+// security events go to the system chain, membership events to their
 // organization's chain (Subject.Org, never the system chain); each names
 // its user, and membership entries a valid role.
 func (e Entry) checkAccount() error {
@@ -84,8 +82,6 @@ func (e Entry) checkAccount() error {
 			return fmt.Errorf("%w: %s names no %s", ErrInvalidEntry, e.Action, DetailLimit)
 		}
 		return nil
-	case ActionSecurityTOTPReplay:
-		// Refused replays go to the chain of what they tried to approve.
 	case ActionMemberAdd, ActionMemberRole, ActionMemberRemove:
 		if e.Chain == SystemChain || e.Subject.Org != e.Chain {
 			return fmt.Errorf("%w: %s belongs in the chain of the organization it names", ErrInvalidEntry, e.Action)

@@ -38,8 +38,9 @@ func (a Action) Known() bool {
 // [Entry.Chain]), Seq at least 1, a non-zero time in years 1 to 9999 (UTC)
 // with no precision below a microsecond (the hash does not cover it), a
 // known actor kind with an ID (see [Actor]), a known action, a
-// non-negative subject version, valid UTF-8 everywhere and
-// the size limits above. It does not look at the hashes; [Verifier] does.
+// non-negative subject version, valid UTF-8 everywhere,
+// the size limits above and the chain and details rules of account
+// actions (see [ActionUserCreate]). It does not look at the hashes; [Verifier] does.
 func (e Entry) Validate() error {
 	if err := checkChainName(e.Chain); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEntry, err)

@@ -56,8 +56,8 @@ func (e *LockedError) Error() string {
 // Unwrap returns [ErrLocked].
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// replayError is ErrReplay and ErrUnauthenticated.
-var replayError = fmt.Errorf("%w: %w", ErrUnauthenticated, ErrReplay)
+// errReplay is ErrReplay and ErrUnauthenticated.
+var errReplay = fmt.Errorf("%w: %w", ErrUnauthenticated, ErrReplay)
 
 // Options tune a [Service]. The zero value is valid.
 type Options struct {

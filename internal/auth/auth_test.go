@@ -540,3 +540,56 @@ func TestTOTPSurvivesKEKRotation(t *testing.T) {
 	f.must(err)
 	f.verifyChains()
 }
+
+// TestAuthorize reads roles from the store: own org, other org, the
+// operator, a disabled and an unknown user.
+func TestAuthorize(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st, auth.Options{})
+		w := f.world()
+		_, err := f.custody.CreateOrg(f.ctx, audit.Actor{Kind: audit.ActorUser, ID: w.op.ID}, "beta", "Beta")
+		f.must(err)
+		bea, err := f.svc.CreateUser(f.ctx, w.op.ID, "bea", f.secret("bea password 55555"))
+		f.must(err)
+		f.must(f.svc.SetMember(f.ctx, w.op.ID, "beta", bea.ID, auth.RoleOwner))
+		f.must(f.svc.SetMember(f.ctx, bea.ID, "beta", w.jane.ID, auth.RolePreparer))
+		janeID := auth.Resource{Org: "acme", Owner: w.jane.ID}
+		for _, c := range []struct {
+			what string
+			user string
+			op   auth.Op
+			r    auth.Resource
+			want error
+		}{
+			{"jane seals with her identity", w.jane.ID, auth.OpSeal, janeID, nil},
+			{"jane seals with the owner's", w.jane.ID, auth.OpSeal, auth.Resource{Org: "acme", Owner: w.owner.ID}, auth.ErrForbidden},
+			{"the owner seals with jane's", w.owner.ID, auth.OpSeal, janeID, auth.ErrForbidden},
+			{"the operator seals with jane's", w.op.ID, auth.OpSeal, janeID, auth.ErrForbidden},
+			{"the operator reads identities", w.op.ID, auth.OpIdentityRead, janeID, auth.ErrForbidden},
+			{"the operator creates an org", w.op.ID, auth.OpOrgCreate, auth.Resource{Org: "new"}, nil},
+			{"jane, preparer in beta, seals there with her own", w.jane.ID, auth.OpSeal, auth.Resource{Org: "beta", Owner: w.jane.ID}, auth.ErrForbidden},
+			{"jane stages in beta", w.jane.ID, auth.OpDocumentStage, auth.Resource{Org: "beta"}, nil},
+			{"bea reads acme's audit", bea.ID, auth.OpAuditRead, auth.Resource{Org: "acme"}, auth.ErrForbidden},
+			{"the owner approves rotation", w.owner.ID, auth.OpRotationApprove, janeID, nil},
+			{"an unknown user", "u-nobody", auth.OpIdentityRead, janeID, auth.ErrUnauthenticated},
+		} {
+			err := f.svc.Authorize(f.ctx, c.user, c.op, c.r)
+			f.err(err)
+			if (c.want == nil && err != nil) || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Errorf("%s: %v, want %v", c.what, err, c.want)
+			}
+		}
+		// A disabled account may do nothing, whatever its role.
+		f.must(st.Update(f.ctx, func(tx store.Tx) error {
+			u, err := tx.User(w.jane.ID)
+			if err != nil {
+				return err
+			}
+			u.DisabledAt = f.clk.now()
+			return tx.UpdateUser(u)
+		}))
+		f.wantErr("disabled jane seals", f.svc.Authorize(f.ctx, w.jane.ID, auth.OpSeal, janeID), auth.ErrUnauthenticated)
+		_, _, err = f.svc.Login(f.ctx, auth.LoginRequest{Login: "jane", Password: f.secret(janePassword)})
+		f.wantErr("disabled jane logs in", err, auth.ErrUnauthenticated)
+	})
+}

@@ -183,8 +183,12 @@ func (s *Service) login(ctx context.Context, req LoginRequest, issue func(tx sto
 		hash = s.dummyHash()
 	}
 	var ok, rehash bool
-	if err := s.hashing(ctx, func() { ok, rehash, _ = VerifyPassword(req.Password, hash, s.params) }); err != nil {
+	var verr error
+	if err := s.hashing(ctx, func() { ok, rehash, verr = VerifyPassword(req.Password, hash, s.params) }); err != nil {
 		return err
+	}
+	if verr != nil {
+		s.log.ErrorContext(ctx, "stored password hash does not parse", "user", u.ID, "err", verr)
 	}
 	if !known || !ok || !u.DisabledAt.IsZero() {
 		return errors.Join(ErrUnauthenticated, s.countFailure(ctx, keys, u.ID))

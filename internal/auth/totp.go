@@ -310,13 +310,13 @@ func consumeStep(tx store.Tx, user string, step int64, now time.Time, purpose st
 	last, err := tx.LastTOTPStep(user)
 	switch {
 	case err == nil && step <= last.Step:
-		return replayError
+		return errReplay
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	err = tx.UseTOTPStep(store.TOTPUse{UserID: user, Step: step, UsedAt: now, Purpose: purpose})
 	if errors.Is(err, store.ErrConflict) {
-		return replayError
+		return errReplay
 	}
 	return err
 }

@@ -32,8 +32,12 @@ func TestSealSecret(t *testing.T) {
 	otherOrg, _ := envelope.NewDEK("acme", 1)
 	v2, _ := envelope.NewDEK("system", 2)
 	for name, open := range map[string]func() ([]byte, error){
-		"other owner":   func() ([]byte, error) { return dek.OpenSecret(envelope.SecretBinding{Purpose: "totp", Owner: "u-joe"}, sealed) },
-		"other purpose": func() ([]byte, error) { return dek.OpenSecret(envelope.SecretBinding{Purpose: "x", Owner: "u-jane"}, sealed) },
+		"other owner": func() ([]byte, error) {
+			return dek.OpenSecret(envelope.SecretBinding{Purpose: "totp", Owner: "u-joe"}, sealed)
+		},
+		"other purpose": func() ([]byte, error) {
+			return dek.OpenSecret(envelope.SecretBinding{Purpose: "x", Owner: "u-jane"}, sealed)
+		},
 		"other DEK":     func() ([]byte, error) { return other.OpenSecret(b, sealed) },
 		"other org":     func() ([]byte, error) { return otherOrg.OpenSecret(b, sealed) },
 		"other version": func() ([]byte, error) { return v2.OpenSecret(b, sealed) },
