@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -22,10 +23,15 @@ func newAuditCmd() *cobra.Command {
 	return cmd
 }
 
-// chainsFor resolves --chain / --all to chain names.
+// chainsFor resolves --chain / --all to chain names. A chain no row names
+// is not found (exit 3), rather than verified as an empty chain.
 func chainsFor(cmd *cobra.Command, svc *custody.Service, chain string, all bool) ([]string, error) {
-	if all || chain == "" {
-		return svc.Chains(cmd.Context())
+	chains, err := svc.Chains(cmd.Context())
+	if err != nil || all || chain == "" {
+		return chains, err
+	}
+	if !slices.Contains(chains, chain) {
+		return nil, fmt.Errorf("audit chain %q: %w (no organization, entry or head row names it)", chain, custody.ErrNotFound)
 	}
 	return []string{chain}, nil
 }

@@ -140,14 +140,19 @@ func LoadCheckpointKey(path string) (CheckpointKey, error) {
 	if err != nil {
 		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
 	}
-	permErr := fileperm.Private(path, st.Mode())
 	switch {
 	case !st.Mode().IsRegular():
 		return CheckpointKey{}, fmt.Errorf("%w: %s is not a regular file", ErrCheckpointKey, path)
-	case permErr != nil:
-		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, permErr)
 	case st.Size() > maxKeyFileSize:
 		return CheckpointKey{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrCheckpointKey, path, maxKeyFileSize)
+	}
+	// Whoever may read the key, or replace it (through its directory),
+	// could sign checkpoints of a rewritten history.
+	if err := fileperm.Private(path, st.Mode()); err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
+	}
+	if err := fileperm.Dirs(path, "the checkpoint key "+path); err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
 	}
 	data, err := redact.ReadSecret(f, maxKeyFileSize)
 	defer clear(data)

@@ -95,12 +95,15 @@ func (v *Verifier) ExpectFirst(a Action) { v.first = a }
 
 // checkEnd applies [Verifier.ExpectHead] and [Verifier.ExpectFirst] to a
 // chain whose entries verified.
+// The head record's verdict comes first: it says more (how far the chain
+// reached).
 func (v *Verifier) checkEnd() {
-	if v.first != "" && v.head.Seq == 0 {
+	if v.recSet {
+		v.brk = CheckHead(v.chain, v.rec, Head{Seq: v.head.Seq, Hash: v.head.Hash})
+	}
+	if v.brk == nil && v.first != "" && v.head.Seq == 0 {
 		v.brk = &Break{Chain: v.chain, Seq: 1, Problem: ProblemTruncated,
 			Reason: fmt.Sprintf("the chain has no entries, but it must begin with %s: the whole chain was deleted", v.first)}
-	} else if v.recSet {
-		v.brk = CheckHead(v.chain, v.rec, Head{Seq: v.head.Seq, Hash: v.head.Hash})
 	}
 	v.final = v.brk != nil
 }

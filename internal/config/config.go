@@ -194,8 +194,8 @@ func readConfigFile(dir string) ([]byte, error) {
 	if err := fileperm.NotWritable(p, fi.Mode()); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := fileperm.Dir(dir, "config.json and the files it names"); err != nil {
-		return nil, fmt.Errorf("config: data %w", err)
+	if err := fileperm.Dirs(p, "config.json and the files it names"); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return io.ReadAll(io.LimitReader(f, maxConfigSize))
 }

@@ -241,3 +241,34 @@ func TestFilePermissions(t *testing.T) {
 		t.Error("a missing database was recreated")
 	}
 }
+
+// TestLinkedConfig: a config.json linked from a directory that group or
+// others may write is refused: they could replace it.
+func TestLinkedConfig(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	dir := filepath.Join(base, "home")
+	if _, err := Init(ctx, InitOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(base, "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(shared, FileName)
+	if err := os.Rename(filepath.Join(dir, FileName), target); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err != nil {
+		t.Fatalf("linked from a private directory: %v", err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); !errors.Is(err, fileperm.ErrTooOpen) || !strings.Contains(err.Error(), "chmod go-w "+shared) {
+		t.Errorf("linked from a directory anyone may write: %v", err)
+	}
+}

@@ -291,14 +291,10 @@ func checkSQLiteFiles(path string) error {
 			return err
 		}
 	}
-	target, err := filepath.EvalSymlinks(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("the SQLite database %s does not exist; only sealkeep init creates one: restore it from a backup or fix config.json", path)
 	}
-	if err != nil {
-		return err
-	}
-	return fileperm.Dir(filepath.Dir(target), "the database "+path)
+	return fileperm.Dirs(path, "the database "+path)
 }
 
 // openKEK opens c's KEK. A KEK in AWS KMS persists its changed version map

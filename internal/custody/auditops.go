@@ -176,13 +176,27 @@ func (s *Service) ExportChain(ctx context.Context, chain string, w io.Writer) (u
 	return n, err
 }
 
-// Checkpoint signs the current head of a chain with key.
+// Checkpoint signs the current head of a chain with key. It refuses (with
+// the [*audit.Break]) a chain whose head record disagrees with its last
+// entry: a checkpoint would vouch for the tampered end.
 func (s *Service) Checkpoint(ctx context.Context, chain string, key audit.CheckpointKey) (audit.Checkpoint, error) {
 	var head audit.Entry
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		var err error
-		head, err = tx.AuditHead(chain)
-		return err
+		if head, err = tx.AuditHead(chain); err != nil {
+			return err
+		}
+		var rec *audit.Head
+		switch r, err := tx.AuditHeadRecord(chain); {
+		case err == nil:
+			rec = &r
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if b := audit.CheckHead(chain, rec, audit.Head{Seq: head.Seq, Hash: head.Hash}); b != nil {
+			return b
+		}
+		return nil
 	})
 	if err != nil {
 		return audit.Checkpoint{}, fmt.Errorf("chain %q: %w", chain, err)

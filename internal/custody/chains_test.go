@@ -6,39 +6,74 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
+	"sealkeep/internal/store/postgres"
 	"sealkeep/internal/store/sqlite"
 )
 
-// tamperable opens a fresh SQLite store and returns it with a function
-// that runs SQL on the same file, as an insider with write access could.
-func tamperable(t *testing.T) (store.Store, func(query string)) {
-	path := filepath.Join(t.TempDir(), "sk.db")
-	st, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st, func(query string) {
-		t.Helper()
-		db, err := sql.Open("sqlite", path)
+// tamperables open a fresh store of each backend with a function that runs
+// SQL on the same database, as an insider with write access could.
+var tamperables = []struct {
+	name string
+	open func(t *testing.T) (store.Store, func(query string))
+}{
+	{"sqlite", func(t *testing.T) (store.Store, func(string)) {
+		path := filepath.Join(t.TempDir(), "sk.db")
+		st, err := sqlite.Open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
-		if _, err := db.Exec(query); err != nil {
-			t.Fatalf("%s: %v", query, err)
+		t.Cleanup(func() { st.Close() })
+		return st, func(query string) {
+			t.Helper()
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(query); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
 		}
-	}
+	}},
+	{"postgres", func(t *testing.T) (store.Store, func(string)) {
+		dsn := freshPostgresDSN(t)
+		st, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st, func(query string) {
+			t.Helper()
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			if _, err := conn.Exec(ctx, query); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+		}
+	}},
 }
 
 // TestVerifyChainTampered: chains deleted or replaced by an insider are
 // listed and reported, and the service does not write into them.
 func TestVerifyChainTampered(t *testing.T) {
-	st, exec := tamperable(t)
+	for _, b := range tamperables {
+		t.Run(b.name, func(t *testing.T) { testVerifyChainTampered(t, b.open) })
+	}
+}
+
+func testVerifyChainTampered(t *testing.T, open func(*testing.T) (store.Store, func(string))) {
+	st, exec := open(t)
 	f := newFixture(t, st, Options{})
 	f.orgIdentity(t, "acme", "jane")
 	f.orgIdentity(t, "beta", "joe")
@@ -110,5 +145,17 @@ func TestVerifyChainTampered(t *testing.T) {
 	}
 	if rep := verify("new"); !rep.OK() || rep.Head.Seq != 2 {
 		t.Errorf("new org: %+v", rep)
+	}
+	if rep := verify(audit.SystemChain); !rep.OK() {
+		t.Fatalf("system chain: %v", rep.Error())
+	}
+
+	// The system chain's tail (org.create of "new") cut, its head record
+	// rewritten to match: the org it created is still stored.
+	exec(`DELETE FROM audit_entries WHERE chain = 'system' AND seq = 4`)
+	exec(`UPDATE audit_heads SET seq = 3, hash = (SELECT hash FROM audit_entries WHERE chain = 'system' AND seq = 3) WHERE chain = 'system'`)
+	if rep := verify(audit.SystemChain); rep.OK() || rep.Break.Problem != audit.ProblemTruncated || rep.Break.Seq != 4 ||
+		!strings.Contains(rep.Break.Reason, `org "new" exists`) {
+		t.Errorf("cut system chain: %+v", rep.Break)
 	}
 }

@@ -65,7 +65,7 @@ func CreateKeyringFile(path string) (*Keyring, error) {
 	kr := keyring{active: 1, versions: []kekVersion{{v: 1, key: redact.NewSecret(randomKey())}}}
 	data := kr.marshal()
 	defer clear(data)
-	if err := checkKeyringDir(path, filepath.Dir(path)); err != nil {
+	if err := keyringPermErr(fileperm.Dir(filepath.Dir(path), "the keyring "+path)); err != nil {
 		kr.zero()
 		return nil, err
 	}
@@ -121,7 +121,9 @@ func readKeyringFile(path string) (keyring, error) {
 	if err := fileperm.Private(path, fi.Mode()); err != nil {
 		return keyring{}, fmt.Errorf("%w: keyring %w", ErrKeyringPermissions, err)
 	}
-	if err := checkKeyringDirs(path); err != nil {
+	// Whoever may write the keyring's directory, or its link target's,
+	// could replace it with one whose keys they know.
+	if err := keyringPermErr(fileperm.Dirs(path, "the keyring "+path)); err != nil {
 		return keyring{}, err
 	}
 	data, err := redact.ReadSecret(f, maxKeyringSize)
@@ -263,24 +265,10 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 	return v, nil
 }
 
-// checkKeyringDirs refuses a keyring whose directory, or whose link
-// target's directory, group or others may write without the sticky bit:
-// they could replace the keyring with one whose keys they know.
-func checkKeyringDirs(path string) error {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fmt.Errorf("envelope: open keyring: %w", err)
-	}
-	if err := checkKeyringDir(path, filepath.Dir(path)); err != nil {
-		return err
-	}
-	return checkKeyringDir(path, filepath.Dir(target))
-}
-
-// checkKeyringDir refuses dir, the directory of keyring path, if group or
-// others may write it and it is not sticky.
-func checkKeyringDir(path, dir string) error {
-	switch err := fileperm.Dir(dir, "the keyring "+path); {
+// keyringPermErr wraps an error of a fileperm directory check of a
+// keyring.
+func keyringPermErr(err error) error {
+	switch {
 	case errors.Is(err, fileperm.ErrTooOpen):
 		return fmt.Errorf("%w: %w", ErrKeyringPermissions, err)
 	case err != nil:

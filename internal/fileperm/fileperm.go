@@ -9,8 +9,9 @@
 //     SQLite database and its -wal and -shm files, config.json) must not
 //     be writable by group or others: whoever can write it can rewrite
 //     the audit trail or point sealkeep at another database or key.
-//   - [Dir]: a directory holding such files must not be writable by group
-//     or others unless it is sticky (as /tmp is): they could replace the
+//   - [Dir], [Dirs]: a directory holding such files (and, for a link, the
+//     directory of the file it names) must not be writable by group or
+//     others unless it is sticky (as /tmp is): they could replace the
 //     files in it.
 //
 // Every refusal wraps [ErrTooOpen]. The checks look at the mode bits only
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // ErrTooOpen is wrapped by every refusal.
@@ -64,6 +66,23 @@ func NotWritableFile(path string) error {
 		return err
 	}
 	return NotWritable(path, fi.Mode())
+}
+
+// Dirs applies [Dir] to the directory of path and, when path is a symbolic
+// link, to the directory of the file it names: whoever may write either
+// can replace the file. path must exist.
+func Dirs(path, what string) error {
+	if err := Dir(filepath.Dir(path), what); err != nil {
+		return err
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	if td := filepath.Dir(target); td != filepath.Dir(path) {
+		return Dir(td, what)
+	}
+	return nil
 }
 
 // Dir refuses directory dir if group or others may write it and it is not

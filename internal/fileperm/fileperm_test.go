@@ -86,3 +86,37 @@ func TestFiles(t *testing.T) {
 		t.Errorf("missing directory: %v", err)
 	}
 }
+
+// TestDirs: a link is judged by both directories.
+func TestDirs(t *testing.T) {
+	base := t.TempDir()
+	private, shared := filepath.Join(base, "private"), filepath.Join(base, "shared")
+	for _, d := range []string{private, shared} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(shared, "key")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(private, "key")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Dirs(link, "the key"); err != nil {
+		t.Fatalf("both private: %v", err)
+	}
+	if err := os.Chmod(shared, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	if err := Dirs(link, "the key"); !errors.Is(err, ErrTooOpen) || !strings.Contains(err.Error(), shared) {
+		t.Errorf("link target in a group-writable directory: %v", err)
+	}
+	if err := Dirs(target, "the key"); !errors.Is(err, ErrTooOpen) {
+		t.Errorf("file in a group-writable directory: %v", err)
+	}
+	if err := Dirs(filepath.Join(private, "none"), "x"); err == nil || errors.Is(err, ErrTooOpen) {
+		t.Errorf("missing file: %v", err)
+	}
+}
