@@ -14,6 +14,8 @@ import (
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/auth"
+	"sealkeep/internal/envelope"
+	"sealkeep/internal/intent"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres/pgtest"
@@ -59,7 +61,8 @@ func TestAccountsAndMembers(t *testing.T) {
 		f.must(f.svc.RemoveMember(f.ctx, w.owner.ID, "acme", bob.ID))
 
 		want := []audit.Action{audit.ActionOrgCreate, audit.ActionDEKCreate,
-			audit.ActionMemberAdd, audit.ActionMemberAdd, audit.ActionMemberAdd, audit.ActionMemberRole, audit.ActionMemberRemove}
+			audit.ActionMemberAdd, audit.ActionMemberAdd, audit.ActionIdentityCreate, audit.ActionCertImport, audit.ActionVersionActivate,
+			audit.ActionMemberAdd, audit.ActionMemberRole, audit.ActionMemberRemove}
 		if got := f.actions("acme"); !slices.Equal(got, want) {
 			t.Errorf("acme chain: %v, want %v", got, want)
 		}
@@ -133,23 +136,24 @@ func TestTOTPEnrolment(t *testing.T) {
 		}
 		_, err = f.svc.BeginTOTP(f.ctx, w.jane.ID)
 		f.wantErr("re-enrolment while confirmed", err, auth.ErrConflict)
-		// Moving jane's sealed secret to the owner's row: it no longer opens.
-		f.enrol(w.owner.ID)
+		// The owner's sealed secret copied into jane's row does not open
+		// for jane: a code from the owner's app does not approve for her.
+		ownerSecret, _ := f.enrol(w.owner.ID)
 		f.must(st.Update(f.ctx, func(tx store.Tx) error {
-			en, err := tx.TOTP(w.owner.ID)
+			own, err := tx.TOTP(w.owner.ID)
 			if err != nil {
 				return err
 			}
-			en.Secret = sealed
+			en, err := tx.TOTP(w.jane.ID)
+			if err != nil {
+				return err
+			}
+			en.Secret = own.Secret
 			return tx.PutTOTP(en)
 		}))
 		f.nextStep()
-		in := f.intentFor(w.owner.ID, "doc")
-		_, err = f.svc.ApproveIntent(f.ctx, w.owner.ID, f.code(string(secret.Bytes())), in, "")
-		if err == nil {
-			t.Error("a TOTP secret moved to another user's row approved an intent")
-		}
-		f.err(err)
+		_, err = f.svc.ApproveIntent(f.ctx, w.jane.ID, f.code(ownerSecret), f.intentFor(w.jane.ID, "doc"), "")
+		f.wantErr("another user's sealed secret", err, envelope.ErrAuthentication)
 		for _, a := range []audit.Action{audit.ActionMFAConfirm, audit.ActionMFARecoveryNew} {
 			if n := f.count(audit.SystemChain, a); n != 2 {
 				t.Errorf("%d %s entries, want 2", n, a)
@@ -361,7 +365,21 @@ func TestStepUp(t *testing.T) {
 	_, err = a.svc.ApproveIntent(a.ctx, w.jane.ID, a.code(secret), long, "")
 	a.wantErr("intent valid for over 5 minutes", err, auth.ErrInvalidInput)
 	_, err = a.svc.ApproveIntent(a.ctx, w.owner.ID, a.code(secret), a.intentFor(w.owner.ID, "x"), "")
-	a.wantErr("owner without TOTP", err, auth.ErrForbidden)
+	a.wantErr("the owner approving a seal with jane's identity", err, auth.ErrForbidden)
+	for what, change := range map[string]func(*intent.Intent){
+		"unknown identity":   func(i *intent.Intent) { i.Identity = "id-ghost" },
+		"unknown version":    func(i *intent.Intent) { i.Version = 2 },
+		"another thumbprint": func(i *intent.Intent) { i.Thumbprint[0] ^= 1 },
+	} {
+		in := a.intentFor(w.jane.ID, "x")
+		change(&in)
+		_, err = a.svc.ApproveIntent(a.ctx, w.jane.ID, a.code(secret), in, "")
+		a.wantErr(what, err, auth.ErrInvalidInput)
+	}
+	inBeta := a.intentFor(w.jane.ID, "x")
+	inBeta.Org = "beta"
+	_, err = a.svc.ApproveIntent(a.ctx, w.jane.ID, a.code(secret), inBeta, "")
+	a.wantErr("identity of another org", err, auth.ErrForbidden)
 	other = b.intentFor(w.jane.ID, "drawing-102.pdf")
 	ap2, err := b.svc.ApproveIntent(b.ctx, w.jane.ID, b.code(secret), other, "")
 	b.must(err)

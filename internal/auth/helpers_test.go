@@ -235,6 +235,27 @@ func (f *fixture) world() world {
 	w.jane, err = f.svc.CreateUser(f.ctx, w.owner.ID, "Jane", f.secret(janePassword))
 	f.must(err)
 	f.must(f.svc.SetMember(f.ctx, w.owner.ID, "acme", w.jane.ID, auth.RoleSealer))
+	// Jane's signing identity, as custody would have stored it; its
+	// certificate's thumbprint is SHA-256("cert").
+	f.must(f.st.Update(f.ctx, func(tx store.Tx) error {
+		if err := tx.PutIdentity(store.Identity{ID: "id-jane", OrgID: "acme", Owner: w.jane.ID, Name: "Jane Doe, P.E."}); err != nil {
+			return err
+		}
+		if err := tx.PutVersion(store.Version{IdentityID: "id-jane", Version: 1, Status: "active", KeyRef: "local", CertDER: []byte("cert")}); err != nil {
+			return err
+		}
+		for _, e := range []audit.Entry{
+			{Action: audit.ActionIdentityCreate, Subject: audit.Subject{Org: "acme", Identity: "id-jane"}},
+			{Action: audit.ActionCertImport, Subject: audit.Subject{Org: "acme", Identity: "id-jane", Version: 1}},
+			{Action: audit.ActionVersionActivate, Subject: audit.Subject{Org: "acme", Identity: "id-jane", Version: 1}},
+		} {
+			e.Chain, e.Actor, e.Time = "acme", audit.Actor{Kind: audit.ActorUser, ID: w.jane.ID}, f.clk.now()
+			if _, err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 	return w
 }
 

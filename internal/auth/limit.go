@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -53,10 +54,27 @@ func accountKey(login string) string {
 // (client may be empty: no address counter).
 func (s *Service) limitKeys(login, client string) []limitKey {
 	keys := []limitKey{{accountKey(login), s.limits.AccountFailures, "account"}}
-	if client != "" {
-		keys = append(keys, limitKey{"addr:" + client, s.limits.AddrFailures, "addr:" + client})
+	if a := clientKey(client); a != "" {
+		keys = append(keys, limitKey{a, s.limits.AddrFailures, a})
 	}
 	return keys
+}
+
+// clientKey is the counter of a client address: "addr:" and the IPv4
+// address (IPv4-mapped IPv6 unmapped), or the IPv6 /64 prefix, which is
+// what one client usually holds; "" for no or an unparsable address
+// (checkClient refuses those first).
+func clientKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return "addr:" + p.String()
+	}
+	return "addr:" + a.String()
 }
 
 // checkLocked refuses while any counter is locked.

@@ -176,7 +176,9 @@ func (s *Service) login(ctx context.Context, req LoginRequest, issue func(tx sto
 		return err
 	})
 	if err != nil {
-		return err
+		// The store's message quotes the login, which may be a password
+		// typed into the wrong field.
+		return opaqueError{msg: "sign-in: reading the account failed", err: err}
 	}
 	hash := u.PasswordHash
 	if !known {
@@ -417,3 +419,12 @@ func (s *Service) RevokeAPIToken(ctx context.Context, userID, tokenID string) er
 		return fmt.Errorf("API token %q: %w", tokenID, ErrNotFound)
 	})
 }
+
+// opaqueError keeps an error's chain for errors.Is but not its text.
+type opaqueError struct {
+	msg string
+	err error
+}
+
+func (e opaqueError) Error() string { return e.msg }
+func (e opaqueError) Unwrap() error { return e.err }

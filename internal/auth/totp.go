@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
@@ -186,9 +187,15 @@ func (s *Service) ApproveIntent(ctx context.Context, userID string, code *redact
 	d := in.Digest()
 	a := Approval{User: userID, Method: "totp", IntentSHA256: d}
 	purpose := "intent:" + hex.EncodeToString(d[:])
+	if err := s.st.View(ctx, func(tx store.ReadTx) error { return checkIntent(tx, in) }); err != nil {
+		return Approval{}, err
+	}
 	err := s.withCode(ctx, userID, code, client, false, purpose, func(tx store.Tx, u store.User, e store.TOTPEnrolment) error {
 		if e.ConfirmedAt.IsZero() {
 			return fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
+		}
+		if err := checkIntent(tx, in); err != nil {
+			return err
 		}
 		use, err := tx.LastTOTPStep(userID)
 		if err != nil {
@@ -201,6 +208,39 @@ func (s *Service) ApproveIntent(ctx context.Context, userID string, code *redact
 		return Approval{}, err
 	}
 	return a, nil
+}
+
+// checkIntent refuses an intent its user may not approve: the identity
+// must be in the intent's org and the user's own, the user's role there
+// must allow sealing ([OpSeal]), and the version's certificate must have
+// the intent's thumbprint. The seal pipeline checks the version's status
+// and licences when it seals; this check makes the step-up itself refuse
+// every route to sealing with someone else's identity.
+func checkIntent(tx store.ReadTx, in intent.Intent) error {
+	id, err := tx.Identity(in.Identity)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: the seal intent names an unknown identity", ErrInvalidInput)
+	}
+	if err != nil {
+		return err
+	}
+	if id.OrgID != in.Org {
+		return fmt.Errorf("%w: the identity of the seal intent is not in its org", ErrForbidden)
+	}
+	if err := authorize(tx, in.User, OpSeal, Resource{Org: in.Org, Owner: id.Owner}); err != nil {
+		return err
+	}
+	v, err := tx.Version(in.Identity, in.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: the seal intent names an unknown certificate version", ErrInvalidInput)
+	}
+	if err != nil {
+		return err
+	}
+	if v.CertDER == nil || sha256.Sum256(v.CertDER) != in.Thumbprint {
+		return fmt.Errorf("%w: the seal intent's thumbprint is not the version's certificate", ErrInvalidInput)
+	}
+	return nil
 }
 
 // withCode checks a TOTP code (or, if allowRecovery, a recovery code) of
@@ -253,6 +293,14 @@ func (s *Service) withCode(ctx context.Context, userID string, code *redact.Secr
 		}
 	}
 	err = s.st.Update(ctx, func(tx store.Tx) error {
+		// The enrolment the code was checked against must still be the
+		// user's (not reset or replaced meanwhile).
+		cur, err := tx.TOTP(userID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(cur.Secret, e.Secret)) {
+			return fmt.Errorf("the TOTP enrolment changed meanwhile: %w", ErrConflict)
+		} else if err != nil {
+			return err
+		}
 		if recovery {
 			if err := s.useRecoveryCode(tx, userID, code, now); err != nil {
 				return err
@@ -263,7 +311,7 @@ func (s *Service) withCode(ctx context.Context, userID string, code *redact.Secr
 		if err := s.clearAccount(tx, u.Login); err != nil {
 			return err
 		}
-		return fn(tx, u, e)
+		return fn(tx, u, cur)
 	})
 	switch {
 	case errors.Is(err, ErrReplay):
