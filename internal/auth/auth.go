@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +72,9 @@ type Options struct {
 	// replaced at the next successful login.
 	Password PasswordParams
 	// MaxConcurrentHashes bounds the argon2id computations running at
-	// once in this process, and so their memory (default 4: 256 MiB at
-	// the default cost).
+	// once in this process, and so their memory (default GOMAXPROCS, at
+	// most 8: 64 MiB each at the default cost). More would only queue
+	// for the CPU while holding their memory.
 	MaxConcurrentHashes int
 	// SessionTTL is how long a browser session lasts (default 12 hours).
 	SessionTTL time.Duration
@@ -115,7 +117,7 @@ func New(st store.Store, kek envelope.KEK, opts Options) *Service {
 	}
 	n := opts.MaxConcurrentHashes
 	if n <= 0 {
-		n = 4
+		n = min(runtime.GOMAXPROCS(0), 8)
 	}
 	s.hashSem = make(chan struct{}, n)
 	if s.ttl <= 0 {

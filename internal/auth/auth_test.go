@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"image/png"
 	"net/url"
@@ -610,4 +611,20 @@ func TestAuthorize(t *testing.T) {
 		_, _, err = f.svc.Login(f.ctx, auth.LoginRequest{Login: "jane", Password: f.secret(janePassword)})
 		f.wantErr("disabled jane logs in", err, auth.ErrUnauthenticated)
 	})
+}
+
+// TestLeakScanFindsLeaks: the scan every test runs at cleanup finds a
+// code in an error and a token in a log line.
+func TestLeakScanFindsLeaks(t *testing.T) {
+	f := newFixture(t, openSQLite(t), auth.Options{})
+	f.err(errors.New("bad code " + string(f.secret("493027").Bytes())))
+	if n := len(f.leaks()); n != 1 {
+		t.Fatalf("%d leaks found, want 1 (the code in an error)", n)
+	}
+	tok := f.secret("sks_bGVha2VkIHRva2VuIGxlYWtlZCB0b2tlbiBsZWFrZWQ")
+	f.logs.Write([]byte(`{"msg":"oops","token":"` + base64.StdEncoding.EncodeToString(tok.Bytes()) + `"}` + "\n"))
+	if n := len(f.leaks()); n != 2 {
+		t.Fatalf("%d leaks found, want 2 (and the token in a log line)", n)
+	}
+	f.errs, f.secrets = nil, nil // let the cleanup scan pass
 }

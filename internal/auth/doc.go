@@ -26,7 +26,7 @@
 // Passwords are hashed with argon2id (golang.org/x/crypto/argon2) and
 // stored as PHC strings. [DefaultPasswordParams] is RFC 9106's second
 // recommended option (t=3, m=64 MiB, p=4, 128-bit salt, 256-bit tag): the
-// first (2 GiB per hash) does not fit a server that verifies logins
+// first (t=1, 2 GiB per hash) does not fit a server that verifies logins
 // concurrently on a small machine; [Options.MaxConcurrentHashes] bounds
 // how many run at once. Tags are compared in constant time; a hash with
 // other parameters is replaced at the next successful login; a login for

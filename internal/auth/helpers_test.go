@@ -152,9 +152,16 @@ func (f *fixture) err(err error) error {
 	return err
 }
 
-// checkNoLeaks scans every error (its text, %v, %+v and %#v) and every
-// log line for every secret the test handled.
+// checkNoLeaks fails the test if a secret leaked (see leaks).
 func (f *fixture) checkNoLeaks() {
+	for _, l := range f.leaks() {
+		f.t.Error(l)
+	}
+}
+
+// leaks scans every error (its text, %v, %+v and %#v) and every log line
+// for every secret the test handled, and describes each one found.
+func (f *fixture) leaks() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var hay bytes.Buffer
@@ -162,11 +169,13 @@ func (f *fixture) checkNoLeaks() {
 		fmt.Fprintf(&hay, "%s\n%v\n%+v\n%#v\n", err.Error(), err, err, err)
 	}
 	hay.Write(f.logs.Bytes())
+	var out []string
 	for _, s := range f.secrets {
 		if form, found := redact.ScanForSecret(hay.Bytes(), s); found {
-			f.t.Errorf("a secret (%d bytes) leaked into errors or logs as %s", len(s), form)
+			out = append(out, fmt.Sprintf("a secret (%d bytes) leaked into errors or logs as %s", len(s), form))
 		}
 	}
+	return out
 }
 
 func openSQLite(t *testing.T) store.Store {
