@@ -628,3 +628,33 @@ func TestLeakScanFindsLeaks(t *testing.T) {
 	}
 	f.errs, f.secrets = nil, nil // let the cleanup scan pass
 }
+
+// TestCheckAccounts: an insider who inserts an operator, flips the flag,
+// renames a login, grants a role or deletes a membership in the database
+// is named by CheckAccounts.
+func TestCheckAccounts(t *testing.T) {
+	for name, edit := range map[string]string{
+		"inserted operator":   `INSERT INTO users VALUES ('u-evil', 'evil', '$argon2id$x', 1, 0, 0)`,
+		"operator flag":       `UPDATE users SET operator = 1 WHERE login = 'jane'`,
+		"renamed login":       `UPDATE users SET login = 'janet' WHERE login = 'jane'`,
+		"granted role":        `UPDATE memberships SET role = 'owner' WHERE role = 'sealer'`,
+		"inserted membership": `INSERT INTO memberships SELECT 'acme', id, 'sealer', 0 FROM users WHERE login = 'bob'`,
+		"deleted membership":  `DELETE FROM memberships WHERE role = 'sealer'`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sk.db")
+			st, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			f := newFixture(t, st, auth.Options{})
+			w := f.world()
+			_, err = f.svc.CreateUser(f.ctx, w.owner.ID, "bob", f.secret("bob password 4444"))
+			f.must(err)
+			f.must(f.svc.CheckAccounts(f.ctx))
+			sqlExec(t, path, edit)
+			f.wantErr(name, f.svc.CheckAccounts(f.ctx), auth.ErrMismatch)
+		})
+	}
+}

@@ -19,7 +19,9 @@
 // transaction as the change: users, passwords, MFA and API tokens in the
 // system chain, memberships in the org's chain (after checking that the
 // chain exists, so that no entry restarts a deleted chain). Refused TOTP
-// replays and lockouts are recorded as security events.
+// replays and lockouts are recorded as security events. The stored users
+// and memberships are a cache of the trail: [Service.CheckAccounts] proves
+// they equal its fold and names a row written outside sealkeep.
 //
 // # Passwords
 //

@@ -310,9 +310,11 @@ func (f *fixture) intentFor(user, doc string) intent.Intent {
 	return in
 }
 
-// verifyChains checks every chain with the production verifier.
+// verifyChains checks every chain with the production verifier, and
+// that the stored accounts are the trail's.
 func (f *fixture) verifyChains() {
 	f.t.Helper()
+	f.must(f.svc.CheckAccounts(f.ctx))
 	chains, err := f.custody.Chains(f.ctx)
 	f.must(err)
 	for _, c := range chains {
