@@ -658,3 +658,72 @@ func TestCheckAccounts(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkApproveIntent is the step-up cost each seal adds, on SQLite:
+// read the enrolment, unwrap the system data key, check the code, commit
+// the used step; beside it, the baseline of one committed empty-ish store
+// transaction (a TOTP step row), so the ratio shows what the step-up adds
+// over the one write it cannot avoid.
+func BenchmarkApproveIntent(b *testing.B) {
+	f := newFixture(b, openSQLite(b), auth.Options{})
+	w := f.world()
+	secret, _ := f.enrol(w.jane.ID)
+	b.Run("approve", func(b *testing.B) {
+		for b.Loop() {
+			f.nextStep()
+			if _, err := f.svc.ApproveIntent(f.ctx, w.jane.ID, f.code(secret), f.intentFor(w.jane.ID, "sheet"), ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("x-one-write", func(b *testing.B) {
+		step := int64(1 << 40)
+		for b.Loop() {
+			step++
+			f.must(f.st.Update(f.ctx, func(tx store.Tx) error {
+				return tx.UseTOTPStep(store.TOTPUse{UserID: w.owner.ID, Step: step, UsedAt: f.clk.now(), Purpose: "bench"})
+			}))
+		}
+	})
+	f.secrets = nil // codes are not logged, and thousands of them would slow the scan
+}
+
+// TestCommitApprovalWithSeal: a seal pipeline checks the code, signs, then
+// records the step and its seal entry in one transaction. Two instances
+// checking the same code both pass the check; exactly one commit wins,
+// and the loser's seal entry is rolled back with its step and audited as a
+// replay.
+func TestCommitApprovalWithSeal(t *testing.T) {
+	dsn := pgtest.Fresh(t)
+	a := newFixture(t, openPostgres(t, dsn), auth.Options{})
+	w := a.world()
+	secret, _ := a.enrol(w.jane.ID)
+	b := a.sibling(openPostgres(t, dsn))
+	a.nextStep()
+	code := a.code(secret)
+	apA, err := a.svc.CheckIntentCode(a.ctx, w.jane.ID, code, a.intentFor(w.jane.ID, "sheet-1"), "")
+	a.must(err)
+	apB, err := b.svc.CheckIntentCode(b.ctx, w.jane.ID, code, b.intentFor(w.jane.ID, "sheet-2"), "")
+	b.must(err)
+	seal := func(f *fixture, ap auth.Approval) error {
+		return f.st.Update(f.ctx, func(tx store.Tx) error {
+			if err := f.svc.CommitApproval(tx, ap); err != nil {
+				return err
+			}
+			_, err := tx.AppendAudit(audit.Entry{Chain: "acme", Time: f.clk.now(), Actor: audit.Actor{Kind: audit.ActorUser, ID: w.jane.ID},
+				Action: audit.ActionSeal, Subject: audit.Subject{Org: "acme", Identity: "id-jane", Version: 1}, Details: ap.Details()})
+			return err
+		})
+	}
+	a.must(seal(a, apA))
+	err = seal(b, apB)
+	b.wantErr("second commit of the same step", b.svc.ApprovalFailed(b.ctx, apB, err), auth.ErrReplay)
+	if n := a.count("acme", audit.ActionSeal); n != 1 {
+		t.Errorf("%d seal entries, want 1", n)
+	}
+	if n := a.count(audit.SystemChain, audit.ActionSecurityTOTPReplay); n != 1 {
+		t.Errorf("%d replay entries, want 1", n)
+	}
+	b.wantErr("an unchecked approval", b.st.Update(b.ctx, func(tx store.Tx) error { return b.svc.CommitApproval(tx, auth.Approval{}) }), auth.ErrInvalidInput)
+	a.verifyChains()
+}

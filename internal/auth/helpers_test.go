@@ -72,7 +72,7 @@ func (s *syncBuf) Bytes() []byte {
 // test clock, a log capture and a list of every error and secret seen, so
 // that leak checks can scan one for the other.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	st      store.Store
 	kek     *envelope.Keyring
@@ -88,7 +88,7 @@ type fixture struct {
 // t0 is 2026-05-01T12:00:00Z, the start of a TOTP step.
 var t0 = time.Unix(1777636800, 0).UTC()
 
-func newFixture(t *testing.T, st store.Store, opts auth.Options) *fixture {
+func newFixture(t testing.TB, st store.Store, opts auth.Options) *fixture {
 	t.Helper()
 	kek, err := envelope.CreateKeyringFile(filepath.Join(t.TempDir(), "kek.keyring"))
 	if err != nil {
@@ -97,7 +97,7 @@ func newFixture(t *testing.T, st store.Store, opts auth.Options) *fixture {
 	return newFixtureKEK(t, st, kek, opts)
 }
 
-func newFixtureKEK(t *testing.T, st store.Store, kek *envelope.Keyring, opts auth.Options) *fixture {
+func newFixtureKEK(t testing.TB, st store.Store, kek *envelope.Keyring, opts auth.Options) *fixture {
 	f := &fixture{t: t, ctx: context.Background(), st: st, kek: kek, clk: &clock{t: t0}, logs: &syncBuf{}}
 	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if opts.Password == (auth.PasswordParams{}) {
@@ -178,7 +178,7 @@ func (f *fixture) leaks() []string {
 	return out
 }
 
-func openSQLite(t *testing.T) store.Store {
+func openSQLite(t testing.TB) store.Store {
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sk.db"))
 	if err != nil {
 		t.Fatal(err)

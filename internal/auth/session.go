@@ -216,6 +216,16 @@ func (s *Service) login(ctx context.Context, req LoginRequest, issue func(tx sto
 		}
 	}
 	err = s.st.Update(ctx, func(tx store.Tx) error {
+		if hasMFA {
+			// The enrolment the code was checked against must still be the
+			// user's.
+			cur, err := tx.TOTP(u.ID)
+			if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(cur.Secret, enrol.Secret)) {
+				return fmt.Errorf("the TOTP enrolment changed meanwhile: %w", ErrConflict)
+			} else if err != nil {
+				return err
+			}
+		}
 		if hasMFA && recovery {
 			if err := s.useRecoveryCode(tx, u.ID, req.Code, now); err != nil {
 				return err

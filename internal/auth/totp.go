@@ -158,6 +158,9 @@ type Approval struct {
 	Step         int64
 	IntentSHA256 [32]byte
 	At           time.Time
+
+	check  *codeCheck // set by CheckIntentCode, for CommitApproval
+	intent intent.Intent
 }
 
 // Details returns the approval as audit entry details.
@@ -169,45 +172,79 @@ func (a Approval) Details() map[string]string {
 	}
 }
 
+// purpose is what the used-step row records: the intent's digest.
+func (a Approval) purpose() string { return "intent:" + hex.EncodeToString(a.IntentSHA256[:]) }
+
 // ApproveIntent accepts a fresh TOTP code of user as the approval of
-// exactly one seal intent: the intent must be the user's own, well formed
-// and unexpired (intent.Intent.Check), the code must match the user's
-// confirmed secret within one step, and its time step must be later than
-// every step accepted before for the user by any instance. The step is
-// recorded with the intent's digest, so the code approves nothing else. A
-// recovery code is not a step-up. Failures count towards lockout; a replay
-// is refused with ErrReplay and audited.
+// exactly one seal intent and records it: [Service.CheckIntentCode], then
+// [Service.CommitApproval] in a transaction of its own. A replay is
+// refused with ErrReplay and audited.
 func (s *Service) ApproveIntent(ctx context.Context, userID string, code *redact.Secret, in intent.Intent, client string) (Approval, error) {
+	a, err := s.CheckIntentCode(ctx, userID, code, in, client)
+	if err != nil {
+		return Approval{}, err
+	}
+	if err := s.st.Update(ctx, func(tx store.Tx) error { return s.CommitApproval(tx, a) }); err != nil {
+		return Approval{}, s.ApprovalFailed(ctx, a, err)
+	}
+	return a, nil
+}
+
+// CheckIntentCode checks, without recording anything, a TOTP code of user
+// as the approval of one seal intent: the intent must be the user's own,
+// well formed and unexpired (intent.Intent.Check), on an identity the
+// user owns and may seal with in the intent's org, with the version's
+// certificate thumbprint; the code must match the user's confirmed secret
+// within one step. A recovery code is not a step-up. A wrong code counts
+// towards lockout.
+//
+// The step is only accepted by [Service.CommitApproval], which a seal
+// pipeline calls in the transaction that appends the seal's audit entry,
+// so that one write records both; nothing signed under an approval whose
+// commit fails may be released.
+func (s *Service) CheckIntentCode(ctx context.Context, userID string, code *redact.Secret, in intent.Intent, client string) (Approval, error) {
 	if in.User != userID {
 		return Approval{}, fmt.Errorf("%w: the seal intent is another user's", ErrForbidden)
 	}
 	if err := in.Check(s.now()); err != nil {
 		return Approval{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	d := in.Digest()
-	a := Approval{User: userID, Method: "totp", IntentSHA256: d}
-	purpose := "intent:" + hex.EncodeToString(d[:])
 	if err := s.st.View(ctx, func(tx store.ReadTx) error { return checkIntent(tx, in) }); err != nil {
 		return Approval{}, err
 	}
-	err := s.withCode(ctx, userID, code, client, false, purpose, func(tx store.Tx, u store.User, e store.TOTPEnrolment) error {
-		if e.ConfirmedAt.IsZero() {
-			return fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
-		}
-		if err := checkIntent(tx, in); err != nil {
-			return err
-		}
-		use, err := tx.LastTOTPStep(userID)
-		if err != nil {
-			return err
-		}
-		a.Step, a.At = use.Step, use.UsedAt
-		return nil
-	})
+	c, err := s.checkCode(ctx, userID, code, client, false)
 	if err != nil {
 		return Approval{}, err
 	}
-	return a, nil
+	if c.enrol.ConfirmedAt.IsZero() {
+		return Approval{}, fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
+	}
+	return Approval{User: userID, Method: "totp", Step: c.step, IntentSHA256: in.Digest(), At: c.now, check: c, intent: in}, nil
+}
+
+// CommitApproval records, in tx, the step of an approval from
+// [Service.CheckIntentCode]: the step must be later than every step
+// accepted for the user, by any instance, and the intent still allowed.
+// On ErrReplay (another request won the step) the caller rolls tx back
+// and calls [Service.ApprovalFailed].
+func (s *Service) CommitApproval(tx store.Tx, a Approval) error {
+	if a.check == nil {
+		return fmt.Errorf("%w: the approval was not checked", ErrInvalidInput)
+	}
+	if _, err := s.commitCode(tx, a.check, a.purpose()); err != nil {
+		return err
+	}
+	return checkIntent(tx, a.intent)
+}
+
+// ApprovalFailed audits a replay and counts the failure after
+// CommitApproval failed with err (in a transaction of its own, since the
+// caller's was rolled back), and returns err with anything that added.
+func (s *Service) ApprovalFailed(ctx context.Context, a Approval, err error) error {
+	if a.check == nil {
+		return err
+	}
+	return s.codeFailed(ctx, a.check, a.purpose(), err)
 }
 
 // checkIntent refuses an intent its user may not approve: the identity
@@ -249,75 +286,108 @@ func checkIntent(tx store.ReadTx, in intent.Intent) error {
 // commit together. Lockouts are checked first; failures are counted;
 // replays are audited.
 func (s *Service) withCode(ctx context.Context, userID string, code *redact.Secret, client string, allowRecovery bool, purpose string, fn func(store.Tx, store.User, store.TOTPEnrolment) error) error {
-	if err := checkClient(client); err != nil {
+	c, err := s.checkCode(ctx, userID, code, client, allowRecovery)
+	if err != nil {
 		return err
 	}
-	var (
-		u   store.User
-		e   store.TOTPEnrolment
-		row store.WrappedDEK
-	)
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		if u, err = activeUser(tx, userID); err != nil {
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		cur, err := s.commitCode(tx, c, purpose)
+		if err != nil {
 			return err
 		}
-		if e, err = tx.TOTP(userID); errors.Is(err, store.ErrNotFound) {
+		return fn(tx, c.user, cur)
+	})
+	return s.codeFailed(ctx, c, purpose, err)
+}
+
+// codeCheck is a code checked against a user's enrolment, not yet
+// recorded.
+type codeCheck struct {
+	user     store.User
+	enrol    store.TOTPEnrolment
+	keys     []limitKey
+	now      time.Time
+	step     int64
+	recovery bool
+	code     *redact.Secret // the recovery code, spent at commit
+}
+
+// checkCode checks a code without recording it: the account is enabled
+// and not locked, and the code matches the enrolment (a recovery code is
+// only checked at commit). A wrong code counts a failure.
+func (s *Service) checkCode(ctx context.Context, userID string, code *redact.Secret, client string, allowRecovery bool) (*codeCheck, error) {
+	if err := checkClient(client); err != nil {
+		return nil, err
+	}
+	c := &codeCheck{code: code}
+	var row store.WrappedDEK
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		if c.user, err = activeUser(tx, userID); err != nil {
+			return err
+		}
+		if c.enrol, err = tx.TOTP(userID); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
 		} else if err != nil {
 			return err
 		}
-		row, err = secretDEK(tx, e.Secret)
+		row, err = secretDEK(tx, c.enrol.Secret)
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	keys := s.limitKeys(u.Login, client)
-	if err := s.checkLocked(ctx, keys); err != nil {
-		return err
+	c.keys = s.limitKeys(c.user.Login, client)
+	if err := s.checkLocked(ctx, c.keys); err != nil {
+		return nil, err
 	}
-	now := s.now()
-	recovery := allowRecovery && isRecoveryCode(code)
-	var step int64
-	if !recovery {
-		secret, err := s.openSecret(ctx, row, userID, e.Secret)
-		if err != nil {
-			return err
-		}
-		var ok bool
-		step, ok = matchTOTP(secret, code, now)
-		clear(secret)
-		if !ok {
-			return errors.Join(ErrUnauthenticated, s.countFailure(ctx, keys, userID))
-		}
+	c.now = s.now()
+	if c.recovery = allowRecovery && isRecoveryCode(code); c.recovery {
+		return c, nil
 	}
-	err = s.st.Update(ctx, func(tx store.Tx) error {
-		// The enrolment the code was checked against must still be the
-		// user's (not reset or replaced meanwhile).
-		cur, err := tx.TOTP(userID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(cur.Secret, e.Secret)) {
-			return fmt.Errorf("the TOTP enrolment changed meanwhile: %w", ErrConflict)
-		} else if err != nil {
-			return err
-		}
-		if recovery {
-			if err := s.useRecoveryCode(tx, userID, code, now); err != nil {
-				return err
-			}
-		} else if err := consumeStep(tx, userID, step, now, purpose); err != nil {
-			return err
-		}
-		if err := s.clearAccount(tx, u.Login); err != nil {
-			return err
-		}
-		return fn(tx, u, cur)
-	})
+	secret, err := s.openSecret(ctx, row, userID, c.enrol.Secret)
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	c.step, ok = matchTOTP(secret, code, c.now)
+	clear(secret)
+	if !ok {
+		return nil, errors.Join(ErrUnauthenticated, s.countFailure(ctx, c.keys, userID))
+	}
+	return c, nil
+}
+
+// commitCode records a checked code in tx: the enrolment must still be
+// the one checked, the step later than every accepted one (or the recovery
+// code unspent); it clears the account's failure counter and returns the
+// enrolment.
+func (s *Service) commitCode(tx store.Tx, c *codeCheck, purpose string) (store.TOTPEnrolment, error) {
+	cur, err := tx.TOTP(c.user.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(cur.Secret, c.enrol.Secret)) {
+		return cur, fmt.Errorf("the TOTP enrolment changed meanwhile: %w", ErrConflict)
+	} else if err != nil {
+		return cur, err
+	}
+	if c.recovery {
+		err = s.useRecoveryCode(tx, c.user.ID, c.code, c.now)
+	} else {
+		err = consumeStep(tx, c.user.ID, c.step, c.now, purpose)
+	}
+	if err != nil {
+		return cur, err
+	}
+	return cur, s.clearAccount(tx, c.user.Login)
+}
+
+// codeFailed audits a replay and counts a failure after a commit that
+// failed with one, and returns err with what that added.
+func (s *Service) codeFailed(ctx context.Context, c *codeCheck, purpose string, err error) error {
 	switch {
 	case errors.Is(err, ErrReplay):
-		return errors.Join(err, s.recordReplay(ctx, userID, purpose), s.countFailure(ctx, keys, userID))
+		return errors.Join(err, s.recordReplay(ctx, c.user.ID, purpose), s.countFailure(ctx, c.keys, c.user.ID))
 	case errors.Is(err, ErrUnauthenticated):
-		return errors.Join(err, s.countFailure(ctx, keys, userID))
+		return errors.Join(err, s.countFailure(ctx, c.keys, c.user.ID))
 	}
 	return err
 }
