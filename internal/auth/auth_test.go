@@ -62,7 +62,7 @@ func TestAccountsAndMembers(t *testing.T) {
 		f.must(f.svc.RemoveMember(f.ctx, w.owner.ID, "acme", bob.ID))
 
 		want := []audit.Action{audit.ActionOrgCreate, audit.ActionDEKCreate,
-			audit.ActionMemberAdd, audit.ActionMemberAdd, audit.ActionIdentityCreate, audit.ActionCertImport, audit.ActionVersionActivate,
+			audit.ActionMemberAdd, audit.ActionMemberAdd, audit.ActionIdentityCreate, audit.ActionKeyGenerate, audit.ActionCertUpload, audit.ActionVersionActivate,
 			audit.ActionMemberAdd, audit.ActionMemberRole, audit.ActionMemberRemove}
 		if got := f.actions("acme"); !slices.Equal(got, want) {
 			t.Errorf("acme chain: %v, want %v", got, want)

@@ -55,7 +55,15 @@
 // [Service.ApproveIntent] accepts a fresh TOTP code as the approval of
 // exactly one [intent.Intent] of the user: the step is recorded with the
 // intent's SHA-256, and the returned [Approval] is the evidence the seal's
-// audit entry carries.
+// audit entry carries. The intent must name an identity the user owns in
+// the intent's org, a role there that may seal, and the version's
+// certificate thumbprint, so the step-up itself refuses sealing with
+// another user's identity. A seal pipeline that wants one write per seal
+// calls [Service.CheckIntentCode] before signing and
+// [Service.CommitApproval] in the transaction that appends the seal's
+// entry: of two requests with one code, one commits, the other rolls back
+// (and [Service.ApprovalFailed] audits it); nothing signed under the loser
+// may be released.
 //
 // # Sessions and API tokens
 //

@@ -3,7 +3,10 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -21,6 +24,8 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/intent"
+	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres"
@@ -83,10 +88,12 @@ type fixture struct {
 	mu      sync.Mutex
 	errs    []error
 	secrets [][]byte
+	thumb   [32]byte // SHA-256 of jane's certificate (world)
 }
 
-// t0 is 2026-05-01T12:00:00Z, the start of a TOTP step.
-var t0 = time.Unix(1777636800, 0).UTC()
+// t0 is the start of the current TOTP step: the test clock starts there
+// (the test CA's certificates are valid from a little before now).
+var t0 = time.Unix(time.Now().Unix()/auth.TOTPPeriod*auth.TOTPPeriod, 0).UTC()
 
 func newFixture(t testing.TB, st store.Store, opts auth.Options) *fixture {
 	t.Helper()
@@ -113,7 +120,7 @@ func newFixtureKEK(t testing.TB, st store.Store, kek *envelope.Keyring, opts aut
 // sibling is a second instance: its own Store handle on the same
 // database, its own services, the same clock and KEK.
 func (f *fixture) sibling(st store.Store) *fixture {
-	g := &fixture{t: f.t, ctx: f.ctx, st: st, kek: f.kek, clk: f.clk, logs: f.logs}
+	g := &fixture{t: f.t, ctx: f.ctx, st: st, kek: f.kek, clk: f.clk, logs: f.logs, thumb: f.thumb}
 	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(g.logs, nil)))
 	g.svc = auth.New(st, f.kek, auth.Options{Clock: f.clk.now, Logger: logger, Password: cheap})
 	g.custody = custody.New(st, f.kek, custody.Options{Clock: f.clk.now, Logger: logger})
@@ -244,27 +251,29 @@ func (f *fixture) world() world {
 	w.jane, err = f.svc.CreateUser(f.ctx, w.owner.ID, "Jane", f.secret(janePassword))
 	f.must(err)
 	f.must(f.svc.SetMember(f.ctx, w.owner.ID, "acme", w.jane.ID, auth.RoleSealer))
-	// Jane's signing identity, as custody would have stored it; its
-	// certificate's thumbprint is SHA-256("cert").
-	f.must(f.st.Update(f.ctx, func(tx store.Tx) error {
-		if err := tx.PutIdentity(store.Identity{ID: "id-jane", OrgID: "acme", Owner: w.jane.ID, Name: "Jane Doe, P.E."}); err != nil {
+	// Jane's signing identity with an active ECDSA P-256 version, made
+	// through custody with a certificate from a test CA.
+	actor := audit.Actor{Kind: audit.ActorUser, ID: w.jane.ID}
+	_, err = f.custody.CreateIdentity(f.ctx, actor, custody.IdentitySpec{ID: "id-jane", Org: "acme", Owner: w.jane.ID, Name: "Jane Doe, P.E. 12345, Texas"})
+	f.must(err)
+	v, _, err := f.custody.GenerateKey(f.ctx, actor, "id-jane", keypolicy.ECDSAP256, pkix.Name{CommonName: "Jane Doe"})
+	f.must(err)
+	var pub crypto.PublicKey
+	f.must(f.st.View(f.ctx, func(tx store.ReadTx) error {
+		sv, err := tx.Version("id-jane", v.Version)
+		if err != nil {
 			return err
 		}
-		if err := tx.PutVersion(store.Version{IdentityID: "id-jane", Version: 1, Status: "active", KeyRef: "local", CertDER: []byte("cert")}); err != nil {
-			return err
-		}
-		for _, e := range []audit.Entry{
-			{Action: audit.ActionIdentityCreate, Subject: audit.Subject{Org: "acme", Identity: "id-jane"}},
-			{Action: audit.ActionCertImport, Subject: audit.Subject{Org: "acme", Identity: "id-jane", Version: 1}},
-			{Action: audit.ActionVersionActivate, Subject: audit.Subject{Org: "acme", Identity: "id-jane", Version: 1}},
-		} {
-			e.Chain, e.Actor, e.Time = "acme", audit.Actor{Kind: audit.ActorUser, ID: w.jane.ID}, f.clk.now()
-			if _, err := tx.AppendAudit(e); err != nil {
-				return err
-			}
-		}
-		return nil
+		pub, err = x509.ParsePKIXPublicKey(sv.PublicKey)
+		return err
 	}))
+	root := pkitest.Root(f.t, "auth test CA")
+	leaf := pkitest.Issue(f.t, root, pkitest.LeafTemplate("Jane Doe"), pub)
+	_, err = f.custody.UploadCertificate(f.ctx, actor, "id-jane", v.Version, leaf.Raw, [][]byte{root.Cert.Raw})
+	f.must(err)
+	_, err = f.custody.Activate(f.ctx, actor, "id-jane", v.Version, "first")
+	f.must(err)
+	f.thumb = sha256.Sum256(leaf.Raw)
 	return w
 }
 
@@ -304,7 +313,7 @@ func (f *fixture) nextStep() { f.clk.add(auth.TOTPPeriod * time.Second) }
 // intentFor returns a fresh intent of user in acme.
 func (f *fixture) intentFor(user, doc string) intent.Intent {
 	f.t.Helper()
-	in, err := intent.New("acme", user, "id-jane", 1, sha256.Sum256([]byte("cert")), sha256.Sum256([]byte(doc)),
+	in, err := intent.New("acme", user, "id-jane", 1, f.thumb, sha256.Sum256([]byte(doc)),
 		map[string]string{"pades": "B-B"}, f.clk.now(), 2*time.Minute)
 	f.must(err)
 	return in
