@@ -82,6 +82,10 @@ type Options struct {
 	Issuer string
 	// Limits are the lockout rules (default DefaultLimits).
 	Limits Limits
+	// DEKCache, when set, keeps the unwrapped system data key for its
+	// bounded lifetime, so that a KMS-held KEK is not called on every
+	// step-up (custody's cache may be shared: keys are per org).
+	DEKCache *envelope.DEKCache
 }
 
 // Service is the accounts, roles and MFA API. It is safe for concurrent
@@ -96,6 +100,7 @@ type Service struct {
 	ttl      time.Duration
 	issuer   string
 	limits   Limits
+	dekCache *envelope.DEKCache
 	dummyMu  sync.Mutex
 	dummy    string // a hash to verify against for unknown logins
 	dummyFor PasswordParams
@@ -105,7 +110,7 @@ type Service struct {
 // TOTP secrets.
 func New(st store.Store, kek envelope.KEK, opts Options) *Service {
 	s := &Service{st: st, kek: kek, clock: opts.Clock, log: opts.Logger, params: opts.Password,
-		ttl: opts.SessionTTL, issuer: opts.Issuer, limits: opts.Limits}
+		ttl: opts.SessionTTL, issuer: opts.Issuer, limits: opts.Limits, dekCache: opts.DEKCache}
 	if s.clock == nil {
 		s.clock = time.Now
 	}

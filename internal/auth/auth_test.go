@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -726,4 +727,35 @@ func TestCommitApprovalWithSeal(t *testing.T) {
 	}
 	b.wantErr("an unchecked approval", b.st.Update(b.ctx, func(tx store.Tx) error { return b.svc.CommitApproval(tx, auth.Approval{}) }), auth.ErrInvalidInput)
 	a.verifyChains()
+}
+
+// countingKEK counts unwraps.
+type countingKEK struct {
+	envelope.KEK
+	unwraps atomic.Int32
+}
+
+func (k *countingKEK) Unwrap(ctx context.Context, v uint32, b envelope.DEKBinding, w []byte) ([]byte, error) {
+	k.unwraps.Add(1)
+	return k.KEK.Unwrap(ctx, v, b, w)
+}
+
+// TestDEKCache: with a cache, step-ups unwrap the system data key once.
+func TestDEKCache(t *testing.T) {
+	st := openSQLite(t)
+	f := newFixture(t, st, auth.Options{})
+	w := f.world()
+	secret, _ := f.enrol(w.jane.ID)
+	kek := &countingKEK{KEK: f.kek}
+	cache := envelope.NewDEKCache(time.Hour)
+	defer cache.Close()
+	svc := auth.New(st, kek, auth.Options{Clock: f.clk.now, Password: cheap, DEKCache: cache})
+	for range 3 {
+		f.nextStep()
+		_, err := svc.ApproveIntent(f.ctx, w.jane.ID, f.code(secret), f.intentFor(w.jane.ID, "sheet"), "")
+		f.must(err)
+	}
+	if n := kek.unwraps.Load(); n != 1 {
+		t.Errorf("%d KEK unwraps for 3 step-ups, want 1", n)
+	}
 }

@@ -79,9 +79,19 @@ func (s *Service) sealSecret(ctx context.Context, tx store.Tx, user string, plai
 // openSecret opens a secret of user sealed by sealSecret; the caller
 // zeroes the result.
 func (s *Service) openSecret(ctx context.Context, row store.WrappedDEK, user string, sealed []byte) ([]byte, error) {
-	dek, err := envelope.UnwrapDEK(ctx, s.kek, row.OrgID, row.Version, row.KEKVersion, row.Wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("unwrap the system data key %d: %w", row.Version, err)
+	var dek *envelope.DEK
+	ok := false
+	if s.dekCache != nil {
+		dek, ok = s.dekCache.Get(row.OrgID, row.Version)
+	}
+	if !ok {
+		var err error
+		if dek, err = envelope.UnwrapDEK(ctx, s.kek, row.OrgID, row.Version, row.KEKVersion, row.Wrapped); err != nil {
+			return nil, fmt.Errorf("unwrap the system data key %d: %w", row.Version, err)
+		}
+		if s.dekCache != nil {
+			s.dekCache.Put(dek)
+		}
 	}
 	defer dek.Zero()
 	return dek.OpenSecret(envelope.SecretBinding{Purpose: secretPurposeTOTP, Owner: user}, sealed)
