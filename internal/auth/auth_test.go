@@ -3,10 +3,12 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"image/png"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,7 +128,7 @@ func TestTOTPEnrolment(t *testing.T) {
 		if form, found := redact.ScanForSecret(sealed, secret.Bytes()); found {
 			t.Errorf("stored TOTP secret holds the secret as %s", form)
 		}
-		_, err = f.svc.ConfirmTOTP(f.ctx, w.jane.ID, f.secret("000000"), "")
+		_, err = f.svc.ConfirmTOTP(f.ctx, w.jane.ID, f.secret("719384"), "")
 		f.wantErr("wrong first code", err, auth.ErrUnauthenticated)
 		codes, err := f.svc.ConfirmTOTP(f.ctx, w.jane.ID, f.code(string(secret.Bytes())), "")
 		f.must(err)
@@ -521,7 +523,7 @@ func TestResetTOTP(t *testing.T) {
 	w := f.world()
 	secret, codes := f.enrol(w.jane.ID)
 	f.nextStep()
-	f.wantErr("reset with a wrong code", f.svc.ResetTOTP(f.ctx, w.jane.ID, f.secret("123456"), ""), auth.ErrUnauthenticated)
+	f.wantErr("reset with a wrong code", f.svc.ResetTOTP(f.ctx, w.jane.ID, f.secret("830417"), ""), auth.ErrUnauthenticated)
 	f.must(f.svc.ResetTOTP(f.ctx, w.jane.ID, codes[0], ""))
 	_, tok, err := f.svc.Login(f.ctx, auth.LoginRequest{Login: "jane", Password: f.secret(janePassword)})
 	f.must(err)
@@ -757,5 +759,54 @@ func TestDEKCache(t *testing.T) {
 	}
 	if n := kek.unwraps.Load(); n != 1 {
 		t.Errorf("%d KEK unwraps for 3 step-ups, want 1", n)
+	}
+}
+
+// TestNoSecretsAtRest: after enrolment, logins, a token, recovery codes
+// and a step-up, the SQLite database file and its WAL hold none of the
+// passwords, codes, TOTP secrets, URIs or tokens, in any encoding.
+func TestNoSecretsAtRest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sk.db")
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := newFixture(t, st, auth.Options{})
+	w := f.world()
+	secret, codes := f.enrol(w.jane.ID)
+	f.nextStep()
+	_, tok, err := f.svc.Login(f.ctx, auth.LoginRequest{Login: "jane", Password: f.secret(janePassword), Code: f.code(secret)})
+	f.must(err)
+	f.seen(tok)
+	_, tok, err = f.svc.LoginAPIToken(f.ctx, auth.LoginRequest{Login: "jane", Password: f.secret(janePassword), Code: codes[0]}, "cli", 0)
+	f.must(err)
+	f.seen(tok)
+	f.nextStep()
+	_, err = f.svc.ApproveIntent(f.ctx, w.jane.ID, f.code(secret), f.intentFor(w.jane.ID, "doc"), "")
+	f.must(err)
+	raw, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	f.mu.Lock()
+	secrets := append([][]byte{raw}, f.secrets...)
+	f.mu.Unlock()
+	var disk []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		disk = append(disk, b...)
+	}
+	if len(disk) < 4096 {
+		t.Fatalf("read %d bytes of database", len(disk))
+	}
+	for _, s := range secrets {
+		if form, found := redact.ScanForSecret(disk, s); found {
+			t.Errorf("a secret (%d bytes) is in the database as %s", len(s), form)
+		}
+	}
+	// The login name, which is not secret, is: the scan can see text.
+	if _, found := redact.ScanForSecret(disk, []byte("olive")); !found {
+		t.Error("the scan does not find a login in the database")
 	}
 }
