@@ -31,15 +31,16 @@ func (a Action) Known() bool {
 		ActionSecurityImportRejected, ActionSecuritySignFailed, ActionSecurityStateMismatch:
 		return true
 	}
-	return false
+	return a.isAccount()
 }
 
 // Validate checks that e is well formed on its own: a valid chain name (see
 // [Entry.Chain]), Seq at least 1, a non-zero time in years 1 to 9999 (UTC)
 // with no precision below a microsecond (the hash does not cover it), a
 // known actor kind with an ID (see [Actor]), a known action, a
-// non-negative subject version, valid UTF-8 everywhere and
-// the size limits above. It does not look at the hashes; [Verifier] does.
+// non-negative subject version, valid UTF-8 everywhere,
+// the size limits above and the chain and details rules of account
+// actions (see [ActionUserCreate]). It does not look at the hashes; [Verifier] does.
 func (e Entry) Validate() error {
 	if err := checkChainName(e.Chain); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEntry, err)
@@ -87,7 +88,7 @@ func (e Entry) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return e.checkAccount()
 }
 
 // check requires a known actor kind and, except for the system, an ID, so

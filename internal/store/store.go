@@ -34,6 +34,18 @@
 // [ErrConflict] or [ErrInvalid] poisons the transaction: Update then rolls
 // back even if fn returns nil (fail closed).
 //
+// # Accounts
+//
+// [AuthReadTx] and [AuthTx] (part of ReadTx and Tx) keep package auth's
+// users, memberships, TOTP enrolments, accepted TOTP steps, recovery codes,
+// sessions, API tokens and failure counters. Nothing secret is stored in
+// the clear: credentials are found by their SHA-256 and TOTP secrets are
+// sealed. Accepted TOTP steps and failure counters are shared by every
+// instance: [AuthTx.UseTOTPStep] inserts a unique (user, step) row and
+// [AuthTx.CountFailure] counts in one atomic statement. The platform's own
+// data keys ([SystemDEKOrg]) go through the DEK methods beside the org
+// DEKs, so that KEK rotation re-wraps them too.
+//
 // # Values
 //
 // Times are stored as UTC microseconds and read back in UTC. Byte slices
@@ -120,6 +132,7 @@ type ReadTx interface {
 	// chains that have entries and the chains that have a head record
 	// beyond seq 0. Deleting one kind of row hides no chain.
 	AuditChains() ([]string, error)
+	AuthReadTx
 }
 
 // Tx is a read-write transaction.
@@ -146,6 +159,7 @@ type Tx interface {
 	// ([audit.Entry.ComputeHash]), stores e and returns it. An entry that
 	// [audit.Entry.Validate] refuses is not stored ([ErrInvalid]).
 	AppendAudit(e audit.Entry) (audit.Entry, error)
+	AuthTx
 }
 
 // Org is a tenant.

@@ -12,8 +12,12 @@
 // killed inside a transaction), snapshots, retry-safe read-modify-write
 // under [store.Tx.LockChain], linear audit chains under 16 concurrent
 // appenders and under two processes appending at once, chains listed from
-// every kind of row that names them, and appends refused on a chain whose
-// head record was deleted or edited or whose tail was deleted.
+// every kind of row that names them, appends refused on a chain whose
+// head record was deleted or edited or whose tail was deleted, and the
+// account tables: conflicts that leave the transaction usable, a TOTP step
+// accepted once across transactions, recovery codes spent once, failure
+// counters that lose no count between two stores, and system data keys
+// listed with the org DEKs without an org.
 //
 // # Child processes
 //
@@ -86,6 +90,7 @@ func Run(t *testing.T, b Backend) {
 		{"Thumbprints", testThumbprints},
 		{"ThumbprintsMigration", testThumbprintsMigration},
 		{"DEKs", testDEKs},
+		{"Auth", testAuth},
 		{"InvalidValues", testInvalid},
 		{"Audit", testAudit},
 		{"AuditBatches", testAuditBatches},

@@ -332,7 +332,11 @@ func (t *tx) DEK(orgID string, version uint32) (store.WrappedDEK, error) {
 	if !validText(orgID) {
 		return store.WrappedDEK{}, fmt.Errorf("store: data key %q/%d: %w", orgID, version, store.ErrNotFound)
 	}
-	k, err := scanDEK(t.queryRow(qDEK, orgID, int64(version)))
+	q, args := qDEK, []any{orgID, int64(version)}
+	if isSystemDEK(orgID) {
+		q, args = qSystemDEK, args[1:]
+	}
+	k, err := scanDEK(t.queryRow(q, args...))
 	if err != nil {
 		return store.WrappedDEK{}, t.fail(err, "data key %q/%d", orgID, version)
 	}
@@ -343,7 +347,11 @@ func (t *tx) DEKs(orgID string) ([]store.WrappedDEK, error) {
 	if !validText(orgID) {
 		return nil, nil
 	}
-	rows, err := t.query(qDEKs, orgID)
+	q, args := qDEKs, []any{orgID}
+	if isSystemDEK(orgID) {
+		q, args = qSystemDEKs, nil
+	}
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, t.fail(err, "list data keys of %q", orgID)
 	}
@@ -365,11 +373,13 @@ func (t *tx) PutDEK(k store.WrappedDEK) error {
 	if k.Encryptions > math.MaxInt64 {
 		return fmt.Errorf("store: data key %q/%d: %w: encryption count out of range", k.OrgID, k.Version, store.ErrInvalid)
 	}
-	if err := t.exists(qOrgExists, "data key's org", k.OrgID); err != nil {
+	q, args := qPutDEK, []any{k.OrgID, int64(k.Version), int64(k.KEKVersion), k.Wrapped, int64(k.Encryptions), micros(k.CreatedAt)}
+	if isSystemDEK(k.OrgID) {
+		q, args = qPutSystemDEK, args[1:]
+	} else if err := t.exists(qOrgExists, "data key's org", k.OrgID); err != nil {
 		return err
 	}
-	_, err := t.exec(qPutDEK,
-		k.OrgID, int64(k.Version), int64(k.KEKVersion), k.Wrapped, int64(k.Encryptions), micros(k.CreatedAt))
+	_, err := t.exec(q, args...)
 	if err != nil {
 		return t.fail(err, "put data key %q/%d", k.OrgID, k.Version)
 	}
@@ -870,7 +880,7 @@ var (
 		cert_sha256 = excluded.cert_sha256, spki_sha256 = excluded.spki_sha256`
 	qDEK     = `SELECT ` + dekCols + ` FROM deks WHERE org_id = $1 AND version = $2`
 	qDEKs    = `SELECT ` + dekCols + ` FROM deks WHERE org_id = $1 ORDER BY version`
-	qAllDEKs = `SELECT ` + dekCols + ` FROM deks ORDER BY org_id, version`
+	qAllDEKs = `SELECT ` + dekCols + ` FROM deks UNION ALL SELECT ` + systemDEKCols + ` FROM system_deks ORDER BY 1, 2`
 	qPutDEK  = `INSERT INTO deks (org_id, version, kek_version, wrapped, encryptions, created_us)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (org_id, version) DO UPDATE SET
