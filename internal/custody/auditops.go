@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/store"
 )
 
@@ -206,7 +207,7 @@ func (s *Service) Checkpoint(ctx context.Context, chain string, key audit.Checkp
 
 // ErrStatusMismatch means a stored version status differs from the status
 // the audit trail gives it: the database was edited outside sealkeep.
-var ErrStatusMismatch = errors.New("stored status differs from the audit trail")
+var ErrStatusMismatch = errs.New(errs.Verification, "stored status differs from the audit trail")
 
 // CheckStatus folds org's audit chain ([audit.Fold]) and checks that every
 // stored version of the org's identities has the folded status, and that

@@ -44,21 +44,21 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/errs"
 )
 
 // Errors shared by every implementation.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("already exists or changed concurrently")
+	ErrNotFound = errs.New(errs.NotFound, "not found")
+	ErrConflict = errs.New(errs.Conflict, "already exists or changed concurrently")
 	// ErrInvalid reports a value the store cannot keep exactly (a string
 	// that is not UTF-8 or holds NUL, a number out of range).
-	ErrInvalid = errors.New("invalid value")
+	ErrInvalid = errs.New(errs.Invalid, "invalid value")
 	// ErrSchemaTooNew reports a database migrated by a newer sealkeep.
-	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	ErrSchemaTooNew = errs.New(errs.Internal, "database schema is newer than this binary")
 )
 
 // Store opens transactions.
