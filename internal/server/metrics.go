@@ -70,5 +70,25 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.SealDuration, m.Seals, m.Verifications, m.AuditAppend, m.LoginFailures, m.RateLimited,
 		m.requests, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Known label values start at zero, so that a rate is defined before
+	// the first event.
+	for _, p := range SignerProviders {
+		m.SealDuration.WithLabelValues(p)
+	}
+	for _, o := range []string{"sealed", "refused", "error"} {
+		m.Seals.WithLabelValues(o)
+	}
+	for _, o := range []string{"valid", "untrusted", "modified", "invalid", "unreadable", "error"} {
+		m.Verifications.WithLabelValues(o)
+	}
+	for _, r := range []string{"password", "totp", "locked"} {
+		m.LoginFailures.WithLabelValues(r)
+	}
+	for _, l := range []string{"login", "seal"} {
+		m.RateLimited.WithLabelValues(l)
+	}
 	return m
 }
+
+// SignerProviders are the provider label values of SealDuration.
+var SignerProviders = []string{"local", "awskms", "pkcs11", "azurekv", "gcpkms"}

@@ -50,17 +50,6 @@ func newRequestID() string {
 	return "r-" + hex.EncodeToString(b[:])
 }
 
-// Middleware wraps a handler.
-type Middleware func(http.Handler) http.Handler
-
-// chain applies ms to h, the first outermost.
-func chain(h http.Handler, ms ...Middleware) http.Handler {
-	for i := len(ms) - 1; i >= 0; i-- {
-		h = ms[i](h)
-	}
-	return h
-}
-
 // statusWriter records the status and size of a response.
 type statusWriter struct {
 	http.ResponseWriter

@@ -74,8 +74,14 @@ func ProblemFor(err error, requestID string) Problem {
 // place where errors become HTTP responses. A Retry-After header goes
 // with a 429 or 503 when err carries a delay ([retry.RetryAfter]).
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeProblem(w, r, ProblemFor(err, ""), err)
+}
+
+// writeProblem sends p with the request's ID; err, if not nil, is what it
+// was made of (logged with the request).
+func writeProblem(w http.ResponseWriter, r *http.Request, p Problem, err error) {
 	st := stateOf(r.Context())
-	p := ProblemFor(err, st.id)
+	p.RequestID = st.id
 	st.err = err
 	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
 		if d, ok := retry.RetryAfter(err); ok {

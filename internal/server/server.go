@@ -176,10 +176,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		mux.Handle(rt.Pattern(), s.route(rt))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errs.New(errs.NotFound, "no such endpoint: the API is described at /api/v1/openapi.json"))
-	})
-	s.handler = s.observe(mux)
+	s.handler = s.observe(unmatched(mux))
 	return s, nil
 }
 
@@ -220,3 +217,36 @@ func (s *Server) route(rt Route) http.Handler {
 		}
 	})
 }
+
+// unmatched answers the requests no route matches with problem details:
+// 404 for an unknown path, 405 (with Allow) for a known path and another
+// method.
+func unmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// The mux's own answer: learn its status and Allow header only.
+		rec := &headerRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeProblem(w, r, Problem{Type: ProblemBase + "method-not-allowed", Title: "Method not allowed",
+				Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; allowed: " + rec.header.Get("Allow")}, nil)
+			return
+		}
+		writeError(w, r, errs.New(errs.NotFound, "no such endpoint: the API is described at /api/v1/openapi.json"))
+	})
+}
+
+// headerRecorder keeps a handler's status and headers and drops its body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(p []byte) (int, error) { return len(p), nil }
+func (h *headerRecorder) WriteHeader(code int)        { h.status = code }
