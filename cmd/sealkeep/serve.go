@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"sealkeep/internal/config"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
@@ -117,7 +118,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	cfg := server.Config{
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout,
-		Custody: newStoreCustody(env.Store),
+		Custody: newStoreCustody(env.Store, log),
 		Ready: []server.Check{
 			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),
 		},
@@ -157,4 +158,6 @@ func serveLogger(cmd *cobra.Command) *slog.Logger {
 
 // newStoreCustody is the custody lookup of verification on st: the same
 // for `sealkeep verify` and the service's POST /api/v1/verify.
-func newStoreCustody(st store.Store) verify.CustodyLookup { return storeCustody{st} }
+func newStoreCustody(st store.Store, log *slog.Logger) verify.CustodyLookup {
+	return storeCustody{custody.New(st, nil, custody.Options{Logger: log})}
+}
