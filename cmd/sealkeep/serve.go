@@ -110,6 +110,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		tlsFiles = &server.TLSFiles{CertFile: f.tlsCert, KeyFile: f.tlsKey}
 	}
 	log := serveLogger(cmd)
+	// The address is checked (loopback for plain HTTP) before anything is
+	// opened; connections wait in the backlog until Serve.
+	ln, url, err := server.Listen(f.listen, tlsFiles)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	env, err := config.Open(cmd.Context(), dataDir())
 	if err != nil {
 		return err
@@ -129,10 +136,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 	}
 	srv, err := server.New(cfg)
-	if err != nil {
-		return err
-	}
-	ln, url, err := server.Listen(f.listen, tlsFiles)
 	if err != nil {
 		return err
 	}
