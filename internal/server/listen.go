@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"sealkeep/internal/errs"
+	"sealkeep/internal/fileperm"
 )
 
 // TLSFiles names the certificate chain and private key files (PEM) of the
@@ -20,7 +22,8 @@ type TLSFiles struct {
 }
 
 // Listen listens on addr ("host:port"). With tlsFiles it serves TLS 1.2
-// or later; without, addr must be a loopback address (127.0.0.0/8, ::1 or
+// or later (the key file must be private to its owner, mode 0600);
+// without, addr must be a loopback address (127.0.0.0/8, ::1 or
 // localhost), since plain HTTP elsewhere would carry passwords and
 // sessions in the clear. It returns the listener and the URL to reach it.
 func Listen(addr string, tlsFiles *TLSFiles) (net.Listener, string, error) {
@@ -30,6 +33,13 @@ func Listen(addr string, tlsFiles *TLSFiles) (net.Listener, string, error) {
 	}
 	var cfg *tls.Config
 	if tlsFiles != nil {
+		fi, err := os.Stat(tlsFiles.KeyFile)
+		if err != nil {
+			return nil, "", errs.With(errs.Invalid, fmt.Errorf("TLS key: %w", err))
+		}
+		if err := fileperm.Private(tlsFiles.KeyFile, fi.Mode()); err != nil {
+			return nil, "", fmt.Errorf("TLS key: %w", err)
+		}
 		cert, err := tls.LoadX509KeyPair(tlsFiles.CertFile, tlsFiles.KeyFile)
 		if err != nil {
 			return nil, "", errs.With(errs.Invalid, fmt.Errorf("TLS certificate and key: %w", err))

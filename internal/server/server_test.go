@@ -37,6 +37,7 @@ import (
 	"sealkeep/internal/benchdata"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/errs"
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres"
@@ -639,6 +640,12 @@ func TestTLS(t *testing.T) {
 	}
 	if _, _, err := Listen("127.0.0.1:0", &TLSFiles{CertFile: files.CertFile, KeyFile: files.CertFile}); errs.KindOf(err) != errs.Invalid {
 		t.Fatalf("a certificate as its own key: %v", err)
+	}
+	if err := os.Chmod(files.KeyFile, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Listen("127.0.0.1:0", files); !errors.Is(err, fileperm.ErrTooOpen) || errs.KindOf(err) != errs.Invalid {
+		t.Fatalf("a TLS key readable by the group: %v", err)
 	}
 }
 
