@@ -32,6 +32,7 @@ var serveEnv = map[string]string{
 	"max-upload":       "SEALKEEP_MAX_UPLOAD",
 	"max-decoded":      "SEALKEEP_MAX_DECODED",
 	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
+	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
 	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
 }
 
@@ -39,6 +40,7 @@ type serveFlags struct {
 	listen, tlsCert, tlsKey, trust string
 	maxUpload, maxDecoded          maxDecodedFlag
 	verifyTimeout, shutdownTimeout time.Duration
+	maxVerifies                    int
 }
 
 func newServeCmd() *cobra.Command {
@@ -62,7 +64,8 @@ in-flight requests finish for up to --shutdown-timeout.
 
 Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
-SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_SHUTDOWN_TIMEOUT);
+SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
+SEALKEEP_SHUTDOWN_TIMEOUT);
 the flag wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,6 +84,7 @@ the flag wins.`,
 	fl.Var(&f.maxUpload, "max-upload", "largest document accepted, e.g. 64MiB")
 	addMaxDecodedFlag(cmd, &f.maxDecoded)
 	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
+	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
@@ -124,7 +128,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	defer env.Store.Close()
 	cfg := server.Config{
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
-		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout,
+		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
 		Custody: newStoreCustody(env.Store, log),
 		Ready: []server.Check{
 			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),

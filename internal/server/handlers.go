@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -73,6 +74,13 @@ func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) error {
 // verifier cannot judge (not a PDF, damaged, over a processing limit or
 // the time limit) is 422. The report's "file" is the upload's base name.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	select {
+	case s.verifySlots <- struct{}{}:
+		defer func() { <-s.verifySlots }()
+	default:
+		s.metrics.RateLimited.WithLabelValues("verify").Inc()
+		return busyError{limit: s.cfg.MaxVerifies}
+	}
 	name, body, err := uploadedPDF(r)
 	if err != nil {
 		return err
@@ -150,3 +158,16 @@ func uploadedPDF(r *http.Request) (string, io.Reader, error) {
 	}
 	return "", nil, errs.New(errs.Invalid, fmt.Sprintf("Content-Type %q: send multipart/form-data or application/pdf", ct))
 }
+
+// busyError answers a verification over the concurrency limit.
+type busyError struct{ limit int }
+
+func (e busyError) Error() string {
+	return fmt.Sprintf("%d verifications are in progress, the most this server runs at once; try again shortly", e.limit)
+}
+
+// Kind makes it a 429.
+func (busyError) Kind() errs.Kind { return errs.TooManyRequests }
+
+// RetryAfter suggests when to try again.
+func (busyError) RetryAfter() time.Duration { return time.Second }

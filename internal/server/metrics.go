@@ -29,7 +29,7 @@ type Metrics struct {
 	// ("password", "totp", "locked").
 	LoginFailures *prometheus.CounterVec
 	// RateLimited counts requests refused by a rate or concurrency limit,
-	// by limit ("login", "seal").
+	// by limit ("login", "seal", "verify").
 	RateLimited *prometheus.CounterVec
 
 	requests *prometheus.CounterVec
@@ -84,7 +84,7 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{"password", "totp", "locked"} {
 		m.LoginFailures.WithLabelValues(r)
 	}
-	for _, l := range []string{"login", "seal"} {
+	for _, l := range []string{"login", "seal", "verify"} {
 		m.RateLimited.WithLabelValues(l)
 	}
 	return m

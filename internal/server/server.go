@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"sealkeep/internal/errs"
@@ -111,6 +112,10 @@ type Config struct {
 	MaxUpload int64
 	// VerifyTimeout bounds one verification; 0 means DefaultVerifyTimeout.
 	VerifyTimeout time.Duration
+	// MaxVerifies bounds the verifications in progress at once (the
+	// endpoint is public); one more is answered 429. 0 means twice the
+	// number of CPUs.
+	MaxVerifies int
 	// TempDir holds uploads while they are verified; "" means os.TempDir.
 	TempDir string
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests
@@ -133,6 +138,8 @@ type Server struct {
 	metrics *Metrics
 	routes  []Route
 	handler http.Handler
+	// verifySlots holds one token per verification in progress.
+	verifySlots chan struct{}
 }
 
 //go:embed openapi.json
@@ -158,10 +165,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.MaxVerifies <= 0 {
+		cfg.MaxVerifies = 2 * runtime.GOMAXPROCS(0)
+	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

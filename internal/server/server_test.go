@@ -796,3 +796,43 @@ func TestValidatorCatches(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyConcurrency: past MaxVerifies verifications in progress, one
+// more is 429 with Retry-After, and counted; the first still finishes.
+func TestVerifyConcurrency(t *testing.T) {
+	var doc bytes.Buffer
+	benchdata.WritePDF(&doc, 16<<10, 1)
+	a := newAPI(t, Config{MaxVerifies: 1})
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", a.ts.URL+"/api/v1/verify", pr)
+	req.Header.Set("Content-Type", "application/pdf")
+	req.ContentLength = int64(doc.Len())
+	first := make(chan int, 1)
+	go func() {
+		resp, err := a.ts.Client().Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	pw.Write(doc.Bytes()[:100])
+	// Wait until the first request holds its slot.
+	for len(a.srv.verifySlots) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, body := a.post("/api/v1/verify", "application/pdf", doc.Bytes())
+	if p := problemOf(t, body); resp.StatusCode != 429 || p.Type != ProblemBase+"too-many-requests" || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("over the limit: %d %+v Retry-After %q", resp.StatusCode, p, resp.Header.Get("Retry-After"))
+	}
+	pw.Write(doc.Bytes()[100:])
+	pw.Close()
+	if code := <-first; code != 200 {
+		t.Fatalf("the first verification: %d", code)
+	}
+	if resp, _ := a.post("/api/v1/verify", "application/pdf", doc.Bytes()); resp.StatusCode != 200 {
+		t.Fatalf("after the first finished: %d", resp.StatusCode)
+	}
+}
