@@ -4,30 +4,43 @@ import (
 	"errors"
 	"strings"
 
-	"sealkeep/internal/audit"
-	"sealkeep/internal/config"
-	"sealkeep/internal/custody"
-	"sealkeep/internal/envelope"
-	"sealkeep/internal/fileperm"
-	"sealkeep/internal/keypolicy"
-	"sealkeep/internal/signer"
-	"sealkeep/internal/store"
+	"sealkeep/internal/errs"
 )
 
 // Exit codes (documented in the package doc and the README).
 const (
-	exitOK       = 0
-	exitVerify   = 1
-	exitUsage    = 2
-	exitNotFound = 3
-	exitOther    = 4
+	exitOK          = 0
+	exitVerify      = 1
+	exitUsage       = 2
+	exitNotFound    = 3
+	exitOther       = 4
+	exitUnavailable = 5
+	exitUnauth      = 6
 )
+
+// exitCodes is the one mapping from error kinds (internal/errs) to exit
+// codes; internal/server maps the same kinds to HTTP statuses.
+var exitCodes = map[errs.Kind]int{
+	errs.Verification:    exitVerify,
+	errs.Invalid:         exitUsage,
+	errs.TooLarge:        exitUsage,
+	errs.NotFound:        exitNotFound,
+	errs.Conflict:        exitNotFound,
+	errs.Forbidden:       exitNotFound,
+	errs.Internal:        exitOther,
+	errs.Unavailable:     exitUnavailable,
+	errs.TooManyRequests: exitUnavailable,
+	errs.Unauthenticated: exitUnauth,
+}
 
 // usageError marks a command-line usage error (exit 2).
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// Kind makes a usage error invalid input.
+func (e usageError) Kind() errs.Kind { return errs.Invalid }
 
 // silentError carries an exit code for a failure the command already
 // reported (for example a verification report on stdout).
@@ -40,8 +53,9 @@ func isFlagError(err error) bool {
 	return errors.As(err, &u)
 }
 
-// exitCode maps an error to the CLI's exit code. It is the one place where
-// sentinel errors become exit codes.
+// exitCode maps an error to the CLI's exit code: by its kind
+// ([errs.KindOf]), after the codes a command chose itself and cobra's
+// argument errors.
 func exitCode(err error) int {
 	var silent *silentError
 	switch {
@@ -52,12 +66,7 @@ func exitCode(err error) int {
 	case isFlagError(err), isCobraArgError(err):
 		return exitUsage
 	}
-	for _, m := range errorCodes {
-		if errors.Is(err, m.err) {
-			return m.code
-		}
-	}
-	return exitOther
+	return exitCodes[errs.KindOf(err)]
 }
 
 // isCobraArgError recognises cobra's positional-argument and unknown-command
@@ -67,29 +76,4 @@ func isCobraArgError(err error) bool {
 	return strings.HasPrefix(s, "accepts ") || strings.HasPrefix(s, "requires ") ||
 		strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "required flag") ||
 		strings.Contains(s, "flags in the group")
-}
-
-// errorCodes maps sentinels to exit codes, first match wins.
-var errorCodes = []struct {
-	err  error
-	code int
-}{
-	{custody.ErrStateMismatch, exitVerify},
-	{store.ErrCorrupt, exitVerify},
-	{envelope.ErrAuthentication, exitVerify},
-	{audit.ErrBroken, exitVerify},
-	{custody.ErrInvalidInput, exitUsage},
-	// Integrity failures on use: a key that does not match its certificate
-	// (an external key replaced in the customer's KMS), a provider's
-	// signature that does not verify.
-	{keypolicy.ErrMismatch, exitVerify},
-	{signer.ErrBadSignature, exitVerify},
-	{custody.ErrNotFound, exitNotFound},
-	{custody.ErrConflict, exitNotFound},
-	{custody.ErrTransition, exitNotFound},
-	{custody.ErrForbidden, exitNotFound},
-	{config.ErrNotInitialized, exitUsage},
-	{config.ErrWrongKEK, exitUsage},
-	{fileperm.ErrTooOpen, exitUsage},
-	{config.ErrExists, exitNotFound},
 }

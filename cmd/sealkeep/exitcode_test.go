@@ -9,9 +9,12 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/fileperm"
 	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/pdf"
 	"sealkeep/internal/signer"
+	"sealkeep/internal/signer/retry"
 	"sealkeep/internal/store"
 )
 
@@ -36,15 +39,25 @@ func TestExitCodes(t *testing.T) {
 		{fmt.Errorf("x: %w", custody.ErrInvalidInput), 2},
 		{fmt.Errorf("dir: %w", config.ErrNotInitialized), 2},
 		{fmt.Errorf("config: %w", fileperm.NotWritable("/x/config.json", 0o666)), 2},
+		{fmt.Errorf("seal: %w", pdf.ErrLimit), 2},
 		{fmt.Errorf("x: %w", custody.ErrNotFound), 3},
 		{fmt.Errorf("x: %w", custody.ErrConflict), 3},
 		{fmt.Errorf("x: %w", audit.ErrTransition), 3},
 		{fmt.Errorf("x: %w", custody.ErrForbidden), 3},
 		{fmt.Errorf("x: %w", config.ErrExists), 3},
 		{errors.New("disk full"), 4},
+		{fmt.Errorf("open: %w", signer.ErrUnavailable), 5},
+		{&retry.UnavailableError{Attempts: 3, Err: errors.New("throttled")}, 5},
+		{errs.New(errs.TooManyRequests, "slow down"), 5},
+		{errs.New(errs.Unauthenticated, "log in"), 6},
 	} {
 		if got := exitCode(tc.err); got != tc.code {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.code)
+		}
+	}
+	for _, k := range errs.Kinds {
+		if _, ok := exitCodes[k]; !ok {
+			t.Errorf("kind %v has no exit code", k)
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 // TestAWSKMSScripts runs the CLI scripts in testdata/awskms against the
 // local-kms emulator (they live apart from testdata/script because they
 // need it). $KMS_ENDPOINT is the emulator; credentials are static. Extra
-// commands, besides issue (see TestScripts):
+// commands, besides issue and exitcode (see TestScripts):
 //
 //	kmskey sign|encrypt VAR   create an ECDSA P-256 signing key or a
 //	                          symmetric key and set $VAR to its ARN
@@ -55,7 +55,8 @@ func TestAWSKMSScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"issue": cmdIssue,
+			"issue":    cmdIssue,
+			"exitcode": cmdExitCode,
 			"kmskey": func(ts *testscript.TestScript, neg bool, args []string) {
 				in := &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify}
 				if len(args) != 2 || args[0] != "sign" && args[0] != "encrypt" {

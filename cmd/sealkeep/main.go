@@ -19,8 +19,14 @@
 //	   a key blob that fails authentication)
 //	2  usage or input error (bad flag, malformed or rejected file, weak key,
 //	   missing reason)
-//	3  not found, conflict, or a lifecycle transition that is not allowed
+//	3  not found, conflict, or not allowed (a lifecycle transition, or an
+//	   operation the object's state or the caller's role forbids)
 //	4  any other failure (I/O, database)
+//	5  unavailable: a KMS, HSM, TSA, database or server could not be
+//	   reached or is throttling (a retry may succeed)
+//	6  not authenticated
+//
+// The code is the error's kind (internal/errs), mapped in [exitCodes].
 package main
 
 import (
@@ -69,7 +75,8 @@ customer's KMS/HSM), manages certificate versions and their lifecycle, and
 records every event in a hash-chained audit trail.
 
 Exit codes: 0 ok, 1 verification failed, 2 usage or input error,
-3 not found, conflict or transition not allowed, 4 other failure.`,
+3 not found, conflict or not allowed, 4 other failure, 5 unavailable
+(retry later), 6 not authenticated.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -18,6 +18,7 @@ import (
 
 	"sealkeep/internal/atomicfile"
 	"sealkeep/internal/cms"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/keyfile"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/pdf"
@@ -145,9 +146,14 @@ func outputError(cmd *cobra.Command, err error) error {
 	return fmt.Errorf("output: %w", err)
 }
 
-// inputError reports an error about the user's input (exit 2).
+// inputError reports an error about the user's input (exit 2), unless it
+// says that a service the input names could not be reached (a KMS, an HSM,
+// a TSA: exit 5, the input may be fine and a retry may succeed).
 func inputError(cmd *cobra.Command, what string, err error) error {
 	errf(cmd, "sealkeep: %s: %v\n", what, err)
+	if k := errs.KindOf(err); k == errs.Unavailable || k == errs.TooManyRequests {
+		return &silentError{code: exitCodes[k]}
+	}
 	return &silentError{code: exitUsage}
 }
 

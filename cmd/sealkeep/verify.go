@@ -185,7 +185,7 @@ func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return storeCustody{custody.New(st, nil, custody.Options{Logger: globals.logger})}, func() { st.Close() }, nil
+	return newStoreCustody(st, globals.logger), func() { st.Close() }, nil
 }
 
 // storeCustody adapts custody's certificate lookup to the verifier.

@@ -43,19 +43,21 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"sealkeep/internal/errs"
 )
 
 // The refusals of [Create] (and of [File.Commit], which checks again).
 var (
 	// ErrExists: the target exists and Options.Overwrite is not set.
-	ErrExists = errors.New("file exists")
+	ErrExists = errs.New(errs.Invalid, "file exists")
 	// ErrSameFile: the target is one of Options.Inputs.
-	ErrSameFile = errors.New("the same file as the input")
+	ErrSameFile = errs.New(errs.Invalid, "the same file as the input")
 	// ErrNotRegular: the target is a directory, a device, a named pipe or
 	// a socket.
-	ErrNotRegular = errors.New("not a regular file")
+	ErrNotRegular = errs.New(errs.Invalid, "not a regular file")
 	// ErrAborted: Commit after Abort (for example by a signal).
-	ErrAborted = errors.New("abandoned")
+	ErrAborted = errs.New(errs.Internal, "abandoned")
 )
 
 // Options says which targets Create accepts.

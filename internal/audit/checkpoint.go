@@ -12,6 +12,8 @@ import (
 	"iter"
 	"strconv"
 	"time"
+
+	"sealkeep/internal/errs"
 )
 
 const (
@@ -25,10 +27,10 @@ const (
 // Checkpoint errors.
 var (
 	// ErrCheckpointFormat reports a malformed checkpoint.
-	ErrCheckpointFormat = errors.New("audit: malformed checkpoint")
+	ErrCheckpointFormat = errs.New(errs.Invalid, "audit: malformed checkpoint")
 	// ErrCheckpointSignature reports a checkpoint that does not verify
 	// under the given key.
-	ErrCheckpointSignature = errors.New("audit: checkpoint signature does not verify")
+	ErrCheckpointSignature = errs.New(errs.Verification, "audit: checkpoint signature does not verify")
 )
 
 // Checkpoint is a signed statement that entry Seq of Chain had hash Head at

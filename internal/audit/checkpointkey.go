@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
 
+	"sealkeep/internal/errs"
 	"sealkeep/internal/fileperm"
 	"sealkeep/internal/redact"
 )
@@ -22,7 +22,7 @@ const maxKeyFileSize = 4096
 
 // ErrCheckpointKey reports a checkpoint key file that cannot be used. Its
 // messages never include the file's contents.
-var ErrCheckpointKey = errors.New("audit: checkpoint key file")
+var ErrCheckpointKey = errs.New(errs.Invalid, "audit: checkpoint key file")
 
 // CheckpointKey is the Ed25519 key that signs checkpoints. It never prints
 // its secret: String, GoString, Format (every verb), MarshalJSON and

@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"sealkeep/internal/errs"
 )
 
 // hashDomain separates entry hashes from every other SHA-256 use.
@@ -18,7 +19,7 @@ const hashDomain = "sealkeep/audit/v1"
 type Hash [32]byte
 
 // ErrHashFormat reports a hash that is not 64 lowercase hex digits.
-var ErrHashFormat = errors.New("audit: hash must be 64 lowercase hex digits")
+var ErrHashFormat = errs.New(errs.Invalid, "audit: hash must be 64 lowercase hex digits")
 
 // String returns the lowercase hex form.
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }

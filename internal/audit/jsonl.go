@@ -5,15 +5,16 @@ import (
 	"bytes"
 	"encoding/json"
 	jsonv2 "encoding/json/v2"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"time"
+
+	"sealkeep/internal/errs"
 )
 
 // ErrFormat reports a JSON Lines record that [ParseEntry] rejects.
-var ErrFormat = errors.New("audit: malformed entry record")
+var ErrFormat = errs.New(errs.Invalid, "audit: malformed entry record")
 
 // WriteJSONL writes entries to w, one JSON object per line, in the field
 // names of [Entry]'s struct tags. Each entry must pass [Entry.Validate], so

@@ -1,8 +1,9 @@
 package audit
 
 import (
-	"errors"
 	"fmt"
+
+	"sealkeep/internal/errs"
 )
 
 // Status is the custody status of a certificate version. It is derived from
@@ -24,7 +25,7 @@ const (
 var Statuses = [...]Status{StatusNone, StatusPending, StatusReady, StatusActive, StatusSuperseded, StatusRevoked, StatusDestroyed}
 
 // ErrTransition is wrapped by every [*TransitionError].
-var ErrTransition = errors.New("audit: transition not allowed")
+var ErrTransition = errs.New(errs.Conflict, "audit: transition not allowed")
 
 // TransitionError refuses an action on a version in status From.
 type TransitionError struct {

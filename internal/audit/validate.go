@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"sealkeep/internal/errs"
 )
 
 // Limits on an entry's fields, enforced by [Entry.Validate] and so by
@@ -19,7 +21,7 @@ const (
 )
 
 // ErrInvalidEntry reports an entry that is not well formed.
-var ErrInvalidEntry = errors.New("audit: invalid entry")
+var ErrInvalidEntry = errs.New(errs.Invalid, "audit: invalid entry")
 
 // Known reports whether a is one of the actions this package defines.
 func (a Action) Known() bool {

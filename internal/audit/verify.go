@@ -1,10 +1,11 @@
 package audit
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"time"
+
+	"sealkeep/internal/errs"
 )
 
 // MaxClockSkew is how far an entry's time may fall behind the latest time
@@ -19,7 +20,7 @@ const MaxClockSkew = time.Minute
 const window = 1024
 
 // ErrBroken is wrapped by every [*Break].
-var ErrBroken = errors.New("audit: chain broken")
+var ErrBroken = errs.New(errs.Verification, "audit: chain broken")
 
 // Problem classifies a break in a chain.
 type Problem string

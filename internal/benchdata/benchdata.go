@@ -25,16 +25,17 @@ package benchdata
 import (
 	"bufio"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+
+	"sealkeep/internal/errs"
 )
 
 // ErrInvalidInput reports a size or page count that cannot make a PDF.
-var ErrInvalidInput = errors.New("benchdata: invalid input")
+var ErrInvalidInput = errs.New(errs.Invalid, "benchdata: invalid input")
 
 // minImage is the least image data per page, so that every page shows a
 // real image.

@@ -1,8 +1,9 @@
 package cms
 
 import (
-	"errors"
 	"fmt"
+
+	"sealkeep/internal/errs"
 )
 
 // Sentinel errors. Every error this package returns wraps one of them (or a
@@ -13,46 +14,46 @@ var (
 	// ErrMalformed means the input is not a well-formed CMS object, timestamp
 	// token or timestamp response: bad encoding, a missing or unexpected field,
 	// trailing data.
-	ErrMalformed = errors.New("cms: malformed")
+	ErrMalformed = errs.New(errs.Invalid, "cms: malformed")
 	// ErrLimit means the input exceeds one of the hard limits (size, nesting
 	// depth, element counts) or a timestamp token exceeds its size budget.
-	ErrLimit = errors.New("cms: hard limit exceeded")
+	ErrLimit = errs.New(errs.Invalid, "cms: hard limit exceeded")
 	// ErrUnsupported means a well-formed structure that PDF signatures do not
 	// use and this package refuses: several signers, attribute certificates,
 	// encapsulated content in a PDF signature, several timestamp tokens.
-	ErrUnsupported = errors.New("cms: unsupported structure")
+	ErrUnsupported = errs.New(errs.Invalid, "cms: unsupported structure")
 	// ErrUnsupportedAlgorithm means a digest, signature algorithm or key type
 	// outside the allow-list (SHA-256/384/512; RSA PKCS#1 v1.5, RSASSA-PSS,
 	// ECDSA on P-256/P-384/P-521, ML-DSA-44/65/87). A signature with a
 	// SHA-1 or MD5 digest is read and reported with ErrWeakAlgorithm
 	// instead.
-	ErrUnsupportedAlgorithm = errors.New("cms: unsupported algorithm")
+	ErrUnsupportedAlgorithm = errs.New(errs.Invalid, "cms: unsupported algorithm")
 	// ErrWeakAlgorithm means a signature uses a digest that is recognised
 	// only to be refused (SHA-1, MD5): see [Result.WeakAlgorithm].
-	ErrWeakAlgorithm = errors.New("cms: weak algorithm")
+	ErrWeakAlgorithm = errs.New(errs.Invalid, "cms: weak algorithm")
 	// ErrInvalidOptions means SignOptions or arguments that cannot produce a
 	// signature (no signer, certificate not matching the key, wrong digest
 	// length).
-	ErrInvalidOptions = errors.New("cms: invalid signing options")
+	ErrInvalidOptions = errs.New(errs.Invalid, "cms: invalid signing options")
 	// ErrSignerNotFound means no embedded certificate matches the SignerInfo's
 	// signer identifier.
-	ErrSignerNotFound = errors.New("cms: signer certificate not found")
+	ErrSignerNotFound = errs.New(errs.Verification, "cms: signer certificate not found")
 	// ErrDigestMismatch means the messageDigest attribute (or a timestamp's
 	// message imprint) differs from the digest of the content.
-	ErrDigestMismatch = errors.New("cms: digest mismatch")
+	ErrDigestMismatch = errs.New(errs.Verification, "cms: digest mismatch")
 	// ErrSignatureInvalid means the signature value does not verify under the
 	// signer certificate's public key.
-	ErrSignatureInvalid = errors.New("cms: signature invalid")
+	ErrSignatureInvalid = errs.New(errs.Verification, "cms: signature invalid")
 	// ErrSigningCertMismatch means an ESS signing-certificate(-v2) attribute is
 	// present but names a certificate other than the signer's.
-	ErrSigningCertMismatch = errors.New("cms: ESS signing certificate does not match the signer")
+	ErrSigningCertMismatch = errs.New(errs.Verification, "cms: ESS signing certificate does not match the signer")
 	// ErrTimestampInvalid means a timestamp token failed verification.
-	ErrTimestampInvalid = errors.New("cms: timestamp token invalid")
+	ErrTimestampInvalid = errs.New(errs.Verification, "cms: timestamp token invalid")
 	// ErrTSA means the timestamp authority refused the request or answered
 	// with something that is not a usable response.
-	ErrTSA = errors.New("cms: timestamp authority failure")
+	ErrTSA = errs.New(errs.Unavailable, "cms: timestamp authority failure")
 	// ErrUntrusted means certificate path validation failed.
-	ErrUntrusted = errors.New("cms: certificate not trusted")
+	ErrUntrusted = errs.New(errs.Verification, "cms: certificate not trusted")
 )
 
 func malformed(format string, args ...any) error {

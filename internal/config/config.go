@@ -61,6 +61,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"sealkeep/internal/errs"
 	"sealkeep/internal/fileperm"
 )
 
@@ -77,10 +78,10 @@ const (
 const EnvHome = "SEALKEEP_HOME"
 
 // ErrNotInitialized means the data directory has no config file.
-var ErrNotInitialized = errors.New("data directory is not initialized (run `sealkeep init`)")
+var ErrNotInitialized = errs.New(errs.Invalid, "data directory is not initialized (run `sealkeep init`)")
 
 // ErrExists means init would overwrite something.
-var ErrExists = errors.New("refusing to overwrite")
+var ErrExists = errs.New(errs.Conflict, "refusing to overwrite")
 
 // Config records where sealkeep finds its database and keys.
 type Config struct {

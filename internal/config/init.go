@@ -14,6 +14,7 @@ import (
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/envelope/awskmskek"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/fileperm"
 	"sealkeep/internal/store"
 	storeopen "sealkeep/internal/store/open"
@@ -52,10 +53,10 @@ type Created struct {
 func Init(ctx context.Context, o InitOptions) (Created, error) {
 	var out Created
 	if n := countSet(o.KEKFile, o.KEKEnv, o.KEKAWSKMS); n > 1 {
-		return out, errors.New("give the KEK as a file, an environment variable or an AWS KMS key, only one")
+		return out, errs.New(errs.Invalid, "give the KEK as a file, an environment variable or an AWS KMS key, only one")
 	}
 	if o.KEKAWSKMS == "" && (o.KEKAWSKMSRegion != "" || o.KEKAWSKMSEndpoint != "") {
-		return out, errors.New("an AWS KMS region or endpoint needs the AWS KMS KEK key")
+		return out, errs.New(errs.Invalid, "an AWS KMS region or endpoint needs the AWS KMS KEK key")
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -173,7 +174,7 @@ func Init(ctx context.Context, o InitOptions) (Created, error) {
 
 // ErrWrongKEK means a database already holds data keys that the given KEK
 // does not unwrap (or no existing KEK was given for them).
-var ErrWrongKEK = errors.New("the database already holds data keys this KEK cannot unwrap")
+var ErrWrongKEK = errs.New(errs.Invalid, "the database already holds data keys this KEK cannot unwrap")
 
 // checkExistingData opens c's database and, if it already holds data keys,
 // requires c's KEK to exist already and to unwrap one of them.

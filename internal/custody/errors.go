@@ -1,9 +1,8 @@
 package custody
 
 import (
-	"errors"
-
 	"sealkeep/internal/audit"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/store"
 )
 
@@ -18,10 +17,10 @@ var (
 	ErrConflict = store.ErrConflict
 	// ErrForbidden: the operation is never allowed on this object (for
 	// example signing with a revoked or destroyed version).
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = errs.New(errs.Forbidden, "forbidden")
 	// ErrInvalidInput: malformed or rejected input (weak key, mismatched
 	// certificate, missing reason, wrong passphrase).
-	ErrInvalidInput = errors.New("invalid input")
+	ErrInvalidInput = errs.New(errs.Invalid, "invalid input")
 	// ErrTransition: the lifecycle does not allow this change from the
 	// version's current status.
 	ErrTransition = audit.ErrTransition

@@ -10,6 +10,7 @@ import (
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/store"
 )
@@ -20,7 +21,7 @@ import (
 // cannot be verified or folded: the database was edited outside sealkeep.
 // Nothing is done on such state; the refusal is audited as
 // security.state_mismatch where it can be.
-var ErrStateMismatch = errors.New("stored state differs from the audit trail")
+var ErrStateMismatch = errs.New(errs.Verification, "stored state differs from the audit trail")
 
 // mismatchf formats an [ErrStateMismatch] error.
 func mismatchf(format string, args ...any) error {

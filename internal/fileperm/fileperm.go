@@ -24,10 +24,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"sealkeep/internal/errs"
 )
 
 // ErrTooOpen is wrapped by every refusal.
-var ErrTooOpen = errors.New("file permissions too open")
+var ErrTooOpen = errs.New(errs.Invalid, "file permissions too open")
 
 // permError is a refusal; its text names the file, its mode and the fix,
 // without repeating [ErrTooOpen], so that callers can wrap their own

@@ -44,6 +44,7 @@ import (
 
 	"crypto/x509"
 
+	"sealkeep/internal/errs"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/signer/local"
 )
@@ -52,25 +53,25 @@ import (
 // keypolicy error) so that callers can tell them apart with errors.Is.
 var (
 	// ErrWrongPassphrase means the passphrase does not decrypt the file.
-	ErrWrongPassphrase = errors.New("wrong passphrase")
+	ErrWrongPassphrase = errs.New(errs.Invalid, "wrong passphrase")
 	// ErrNoPassphrase means the file is encrypted and no passphrase source
 	// was available.
-	ErrNoPassphrase = errors.New("a passphrase is needed")
+	ErrNoPassphrase = errs.New(errs.Invalid, "a passphrase is needed")
 	// ErrNoKey means the file holds no private key.
-	ErrNoKey = errors.New("the file holds no private key")
+	ErrNoKey = errs.New(errs.Invalid, "the file holds no private key")
 	// ErrNoCertificate means the file holds no certificate.
-	ErrNoCertificate = errors.New("the file holds no certificate")
+	ErrNoCertificate = errs.New(errs.Invalid, "the file holds no certificate")
 	// ErrSeveralKeys means the file holds more than one private key.
-	ErrSeveralKeys = errors.New("the file holds several private keys")
+	ErrSeveralKeys = errs.New(errs.Invalid, "the file holds several private keys")
 	// ErrMismatch means no certificate in the file carries the private
 	// key's public key. It is keypolicy.ErrMismatch.
 	ErrMismatch = keypolicy.ErrMismatch
 	// ErrMalformed means the file is neither well-formed PEM nor PKCS #12,
 	// or a part of it does not parse.
-	ErrMalformed = errors.New("malformed key file")
+	ErrMalformed = errs.New(errs.Invalid, "malformed key file")
 	// ErrLegacyEncryption means the file uses an encryption scheme that is
 	// too weak to accept (legacy PEM encryption, PBES1, DES).
-	ErrLegacyEncryption = errors.New("insecure legacy encryption")
+	ErrLegacyEncryption = errs.New(errs.Invalid, "insecure legacy encryption")
 )
 
 // MaxSize is the largest key file Parse reads.

@@ -40,9 +40,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
+
+	"sealkeep/internal/errs"
 )
 
 // Algorithm names accepted by [Generate] and returned by [CheckPublicKey].
@@ -66,33 +67,33 @@ var (
 	// ErrWeakKey means the key is of an allowed family but too weak or of an
 	// unsupported shape: RSA below 2048 bits or of an odd size, an exponent
 	// other than 65537, a curve outside P-256/P-384.
-	ErrWeakKey = errors.New("key is weaker than the key policy allows")
+	ErrWeakKey = errs.New(errs.Invalid, "key is weaker than the key policy allows")
 	// ErrUnsupportedAlgorithm means the key's algorithm (Ed25519, DSA, ...)
 	// is not allowed for PDF sealing at all.
-	ErrUnsupportedAlgorithm = errors.New("key algorithm is not allowed by the key policy")
+	ErrUnsupportedAlgorithm = errs.New(errs.Invalid, "key algorithm is not allowed by the key policy")
 	// ErrExpired means the certificate's validity period has ended.
-	ErrExpired = errors.New("certificate has expired")
+	ErrExpired = errs.New(errs.Invalid, "certificate has expired")
 	// ErrNotYetValid means the certificate's validity period has not begun.
-	ErrNotYetValid = errors.New("certificate is not yet valid")
+	ErrNotYetValid = errs.New(errs.Invalid, "certificate is not yet valid")
 	// ErrLeafIsCA means the signing certificate is a CA certificate
 	// (basicConstraints CA:TRUE or keyCertSign usage).
-	ErrLeafIsCA = errors.New("signing certificate is a CA certificate")
+	ErrLeafIsCA = errs.New(errs.Invalid, "signing certificate is a CA certificate")
 	// ErrKeyUsage means the certificate's key usage does not allow document
 	// signatures (digitalSignature or nonRepudiation).
-	ErrKeyUsage = errors.New("certificate key usage does not allow document signing")
+	ErrKeyUsage = errs.New(errs.Invalid, "certificate key usage does not allow document signing")
 	// ErrExtKeyUsage means the certificate's extended key usage excludes
 	// document signing.
-	ErrExtKeyUsage = errors.New("certificate extended key usage does not allow document signing")
+	ErrExtKeyUsage = errs.New(errs.Invalid, "certificate extended key usage does not allow document signing")
 	// ErrChain means the supplied certificate chain does not link.
-	ErrChain = errors.New("certificate chain is broken")
+	ErrChain = errs.New(errs.Invalid, "certificate chain is broken")
 	// ErrMismatch means a private key and a certificate (or two public keys
 	// that must be equal) do not match.
-	ErrMismatch = errors.New("key does not match the certificate")
+	ErrMismatch = errs.New(errs.Verification, "key does not match the certificate")
 	// ErrCriticalExtension means a certificate carries a critical extension
 	// that crypto/x509 does not process: RFC 5280 makes relying parties,
 	// sealkeep's own verifier included, reject it, so no seal made with it
 	// would verify.
-	ErrCriticalExtension = errors.New("certificate has a critical extension that cannot be processed")
+	ErrCriticalExtension = errs.New(errs.Invalid, "certificate has a critical extension that cannot be processed")
 )
 
 var generators = map[string]func() (crypto.Signer, error){

@@ -1,8 +1,9 @@
 package pdf
 
 import (
-	"errors"
 	"fmt"
+
+	"sealkeep/internal/errs"
 )
 
 // Sentinel errors. Every error from this package wraps exactly one of them,
@@ -11,27 +12,27 @@ var (
 	// ErrMalformed means the input is not a well-formed PDF file, or is
 	// damaged beyond the bounded repairs this package makes: truncated,
 	// broken cross-reference data, a /Prev loop, a wrong /Length.
-	ErrMalformed = errors.New("malformed PDF")
+	ErrMalformed = errs.New(errs.Invalid, "malformed PDF")
 	// ErrLimit means the input exceeds one of the processing limits of
 	// [Limits] (nesting depth, object count, string size, the decoded size
 	// of one stream or of all streams, number of revisions). The file may
 	// be valid but is refused.
-	ErrLimit = errors.New("over the processing limit")
+	ErrLimit = errs.New(errs.Invalid, "over the processing limit")
 	// ErrEncrypted means the file is encrypted; it cannot be sealed.
-	ErrEncrypted = errors.New("encrypted PDF: remove the password protection first, then seal the decrypted file")
+	ErrEncrypted = errs.New(errs.Invalid, "encrypted PDF: remove the password protection first, then seal the decrypted file")
 	// ErrCertified means the file carries a certification signature whose
 	// DocMDP permissions (P=1) forbid any change, including new signatures.
-	ErrCertified = errors.New("certified PDF: its certification signature (DocMDP P=1) forbids any further change or signature")
+	ErrCertified = errs.New(errs.Invalid, "certified PDF: its certification signature (DocMDP P=1) forbids any further change or signature")
 	// ErrNotFound means a referenced object does not exist in the revision
 	// that was read.
-	ErrNotFound = errors.New("PDF object not found")
+	ErrNotFound = errs.New(errs.Invalid, "PDF object not found")
 	// ErrInvalidInput means the caller's options are unusable: a page that
 	// does not exist, an unreadable seal image, certification of a document
 	// that is already signed.
-	ErrInvalidInput = errors.New("invalid seal request")
+	ErrInvalidInput = errs.New(errs.Invalid, "invalid seal request")
 	// ErrContentsTooSmall means the signature returned by the signer does not
 	// fit the space reserved for /Contents. No output is written.
-	ErrContentsTooSmall = errors.New("signature larger than the space reserved for it")
+	ErrContentsTooSmall = errs.New(errs.Internal, "signature larger than the space reserved for it")
 )
 
 // malformed returns an ErrMalformed error that names the byte offset.

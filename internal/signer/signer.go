@@ -22,7 +22,6 @@ package signer
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -30,29 +29,31 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+
+	"sealkeep/internal/errs"
 )
 
 // Sentinel errors. Providers wrap them with %w so that callers (and the HTTP
 // layer) can map them with errors.Is.
 var (
 	// ErrInvalidURI means a key URI could not be parsed or names an unknown scheme.
-	ErrInvalidURI = errors.New("invalid key URI")
+	ErrInvalidURI = errs.New(errs.Invalid, "invalid key URI")
 	// ErrAccessDenied means the customer's KMS or HSM refused the operation:
 	// access denied, key disabled, key pending deletion, grant removed, PIN
 	// locked. It is never retried and never falls back to another key.
-	ErrAccessDenied = errors.New("key provider refused the operation")
+	ErrAccessDenied = errs.New(errs.Forbidden, "key provider refused the operation")
 	// ErrUnavailable means a transient failure (throttling, timeout, token
 	// gone) that outlasted the caller's deadline; the operation may be
 	// retried later.
-	ErrUnavailable = errors.New("key provider unavailable")
+	ErrUnavailable = errs.New(errs.Unavailable, "key provider unavailable")
 	// ErrKeyNotFound means the URI names no key the provider knows.
-	ErrKeyNotFound = errors.New("key not found")
+	ErrKeyNotFound = errs.New(errs.NotFound, "key not found")
 	// ErrUnsupported means the key or operation is outside what the provider
 	// or the key policy supports.
-	ErrUnsupported = errors.New("unsupported key or operation")
+	ErrUnsupported = errs.New(errs.Invalid, "unsupported key or operation")
 	// ErrBadSignature means a provider returned a signature that does not
 	// verify under the key's public key; it is never embedded anywhere.
-	ErrBadSignature = errors.New("provider returned a signature that does not verify")
+	ErrBadSignature = errs.New(errs.Verification, "provider returned a signature that does not verify")
 )
 
 // Opener builds a signer for a parsed key URI. It loads the public key before

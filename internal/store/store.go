@@ -65,25 +65,25 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/errs"
 )
 
 // Errors shared by every implementation.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("already exists or changed concurrently")
+	ErrNotFound = errs.New(errs.NotFound, "not found")
+	ErrConflict = errs.New(errs.Conflict, "already exists or changed concurrently")
 	// ErrInvalid reports a value the store cannot keep exactly (a string
 	// that is not UTF-8 or holds NUL, a number out of range).
-	ErrInvalid = errors.New("invalid value")
+	ErrInvalid = errs.New(errs.Invalid, "invalid value")
 	// ErrSchemaTooNew reports a database migrated by a newer sealkeep.
-	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	ErrSchemaTooNew = errs.New(errs.Internal, "database schema is newer than this binary")
 	// ErrCorrupt reports a stored row whose values disagree with each
 	// other (a version whose thumbprint columns are not the hashes of its
 	// certificate and key): the database was edited outside sealkeep.
-	ErrCorrupt = errors.New("stored data is inconsistent")
+	ErrCorrupt = errs.New(errs.Verification, "stored data is inconsistent")
 )
 
 // Store opens transactions.

@@ -4,19 +4,19 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"sealkeep/internal/errs"
 	"sealkeep/internal/pdf"
 )
 
 // ErrUnreadable means the file could not be judged: it is not a PDF, it is
 // truncated or damaged beyond the reader's bounded repairs, or it exceeds a
 // processing limit. It wraps the reader's error.
-var ErrUnreadable = errors.New("the file cannot be read as a PDF")
+var ErrUnreadable = errs.New(errs.Invalid, "the file cannot be read as a PDF")
 
 // Verdicts, worst first.
 const (

@@ -370,8 +370,10 @@ func Classify(err error) (bool, time.Duration) {
 			return false, 0
 		}
 	}
+	// A response error with status 0 is a request that got no response
+	// (connection refused, reset, DNS): decided by the network error below.
 	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) && re.HTTPStatusCode() != 0 {
 		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429, 0
 	}
 	var ne net.Error

@@ -42,17 +42,17 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 
+	"sealkeep/internal/errs"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/signer"
 )
 
 // ErrCorruptKey means the stored plaintext does not parse as a key, or
 // parses as a key that fails its consistency checks.
-var ErrCorruptKey = errors.New("stored private key is corrupt")
+var ErrCorruptKey = errs.New(errs.Verification, "stored private key is corrupt")
 
 // Signer signs with a locally stored key by decrypting it for every
 // signature. It implements [signer.ContextSigner] and is safe for

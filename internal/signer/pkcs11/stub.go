@@ -5,15 +5,15 @@ package pkcs11
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 
+	"sealkeep/internal/errs"
 	"sealkeep/internal/signer"
 )
 
 // ErrNotBuilt is returned by every use of the provider in a build without the
 // pkcs11 tag.
-var ErrNotBuilt = errors.New("sealkeep was built without PKCS#11 support (build with -tags pkcs11)")
+var ErrNotBuilt = errs.New(errs.Invalid, "sealkeep was built without PKCS#11 support (build with -tags pkcs11)")
 
 func init() {
 	signer.Register(Scheme, func(context.Context, *signer.URI) (crypto.Signer, error) {

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"sealkeep/internal/config"
+	"sealkeep/internal/custody"
+	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/redact"
+	"sealkeep/internal/server"
+	"sealkeep/internal/store"
+)
+
+func init() { register(newServeCmd) }
+
+// serveEnv names the environment variable of each serve flag; a flag given
+// on the command line wins over its variable.
+var serveEnv = map[string]string{
+	"listen":           "SEALKEEP_LISTEN",
+	"tls-cert":         "SEALKEEP_TLS_CERT",
+	"tls-key":          "SEALKEEP_TLS_KEY",
+	"trust":            "SEALKEEP_TRUST",
+	"max-upload":       "SEALKEEP_MAX_UPLOAD",
+	"max-decoded":      "SEALKEEP_MAX_DECODED",
+	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
+	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
+	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
+}
+
+type serveFlags struct {
+	listen, tlsCert, tlsKey, trust string
+	maxUpload, maxDecoded          maxDecodedFlag
+	verifyTimeout, shutdownTimeout time.Duration
+	maxVerifies                    int
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--trust ROOTS.pem]",
+		Short: "Run the HTTP service (API, /healthz, /readyz, /metrics)",
+		Long: `Run the sealkeep HTTP service on the data directory's store and KEK.
+
+The API is under /api/v1 and described by /api/v1/openapi.json (OpenAPI 3.1);
+POST /api/v1/verify verifies a PDF without login. /healthz answers while the
+process runs, /readyz when the store is reachable and the KEK usable,
+/metrics in the Prometheus format. Errors are RFC 9457 problem details;
+every response has an X-Request-Id header. One JSON log line per request
+goes to stderr through the redacting handler (--log-level, default info).
+
+--tls-cert and --tls-key serve TLS 1.2 or later. Without them the service
+speaks plain HTTP, which is refused on any address but loopback
+(127.0.0.1, ::1, localhost). SIGINT or SIGTERM stops it gracefully:
+in-flight requests finish for up to --shutdown-timeout.
+
+Every flag can be set by its environment variable (SEALKEEP_LISTEN,
+SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
+SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
+SEALKEEP_SHUTDOWN_TIMEOUT);
+the flag wins.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagsFromEnv(cmd.Flags()); err != nil {
+				return usageError{err}
+			}
+			return runServe(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on, host:port")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain of the server's TLS")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of the server's TLS (mode 0600)")
+	fl.StringVar(&f.trust, "trust", "", "PEM bundle of trust anchors for verification (default: none)")
+	f.maxUpload = server.DefaultMaxUpload
+	fl.Var(&f.maxUpload, "max-upload", "largest document accepted, e.g. 64MiB")
+	addMaxDecodedFlag(cmd, &f.maxDecoded)
+	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
+	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
+	return cmd
+}
+
+// flagsFromEnv sets every serve flag not given on the command line from its
+// environment variable.
+func flagsFromEnv(fl *pflag.FlagSet) error {
+	for name, env := range serveEnv {
+		v, ok := os.LookupEnv(env)
+		if !ok || fl.Changed(name) {
+			continue
+		}
+		if err := fl.Set(name, v); err != nil {
+			return fmt.Errorf("$%s: %w", env, err)
+		}
+	}
+	return nil
+}
+
+func runServe(cmd *cobra.Command, f serveFlags) error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	var tlsFiles *server.TLSFiles
+	if f.tlsCert != "" {
+		tlsFiles = &server.TLSFiles{CertFile: f.tlsCert, KeyFile: f.tlsKey}
+	}
+	log := serveLogger(cmd)
+	// The address is checked (loopback for plain HTTP) before anything is
+	// opened; connections wait in the backlog until Serve.
+	ln, url, err := server.Listen(f.listen, tlsFiles)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	env, err := config.Open(cmd.Context(), dataDir())
+	if err != nil {
+		return err
+	}
+	defer env.Store.Close()
+	cfg := server.Config{
+		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
+		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
+		Custody: newStoreCustody(env.Store, log),
+		Ready: []server.Check{
+			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),
+		},
+	}
+	if f.trust != "" {
+		if cfg.Roots, err = readTrust(f.trust); err != nil {
+			return usageError{err}
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("listening", "url", url, "database", config.RedactDSN(env.Config.Database))
+	if err := srv.Serve(ctx, ln); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serveLogger is the service's JSON logger on stderr, through the
+// redacting handler; its level is --log-level if given, else info.
+func serveLogger(cmd *cobra.Command) *slog.Logger {
+	lvl := slog.LevelInfo
+	if cmd.Flags().Changed("log-level") {
+		_ = lvl.UnmarshalText([]byte(globals.logLevel))
+	}
+	return slog.New(redact.NewHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+}
+
+// newStoreCustody is the custody lookup of verification on st: the same
+// for `sealkeep verify` and the service's POST /api/v1/verify.
+func newStoreCustody(st store.Store, log *slog.Logger) verify.CustodyLookup {
+	return storeCustody{custody.New(st, nil, custody.Options{Logger: log})}
+}
