@@ -100,6 +100,11 @@ type ReadTx interface {
 	// chains that have entries and the chains that have a head record
 	// beyond seq 0. Deleting one kind of row hides no chain.
 	AuditChains() ([]string, error)
+	// AuditSeals returns the seal entries ([audit.ActionSeal]), of every
+	// chain, whose signature_sha256 detail is signatureSHA256 (lower-case
+	// hex), ordered by chain and seq: an indexed lookup of seal receipts.
+	// The entries are as stored; only verifying their chain proves them.
+	AuditSeals(signatureSHA256 string) ([]audit.Entry, error)
 }
 
 // Tx is a read-write transaction.

@@ -49,6 +49,7 @@ var dialect = &sqlcore.Dialect{
 	ConcurrentReads: true,
 	SerialWrites:    true,
 	Classify:        classify,
+	SealSignature:   `json_extract(details, '$.signature_sha256')`,
 }
 
 func classify(err error) sqlcore.Class {

@@ -10,8 +10,9 @@
 // killed inside a transaction), snapshots, retry-safe read-modify-write
 // under [store.Tx.LockChain], linear audit chains under 16 concurrent
 // appenders and under two processes appending at once, chains listed from
-// every kind of row that names them, and appends refused on a chain whose
-// head record was deleted or edited or whose tail was deleted.
+// every kind of row that names them, appends refused on a chain whose
+// head record was deleted or edited or whose tail was deleted, and seal
+// entries found by their signature's hash (the receipt index).
 //
 // # Child processes
 //
@@ -86,6 +87,7 @@ func Run(t *testing.T, b Backend) {
 		{"Audit", testAudit},
 		{"AuditBatches", testAuditBatches},
 		{"AuditChainsUnion", testAuditChainsUnion},
+		{"AuditSeals", testAuditSeals},
 		{"AppendFailsClosed", testAppendFailsClosed},
 		{"Rollback", testRollback},
 		{"CancelledMidway", testCancelled},
