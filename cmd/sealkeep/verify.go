@@ -17,6 +17,7 @@ import (
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/config"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
 	"sealkeep/internal/textsafe"
@@ -235,6 +236,23 @@ func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (
 	return out, found, err
 }
 
+// SealReceipt finds a signature's seal entry through custody's receipt
+// index (verify.SealReceiptLookup).
+func (s storeCustody) SealReceipt(ctx context.Context, thumb, sigSHA256 string) (verify.SealReceipt, bool, error) {
+	r, found, err := custody.New(s.st, nil, custody.Options{Logger: globals.logger}).SealReceipt(ctx, thumb, sigSHA256)
+	if err != nil || !found {
+		return verify.SealReceipt{}, found, err
+	}
+	out := verify.SealReceipt{KeyOrigin: r.KeyOrigin, Org: r.Org, Identity: r.Identity, Version: r.Version}
+	if e := r.Entry; e != nil {
+		t := e.Time.UTC()
+		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &t
+		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+		out.DocumentSHA256 = e.Details[audit.DetailDocumentSHA256]
+	}
+	return out, true, nil
+}
+
 // custodySummary says the custody status at signing time in words.
 func custodySummary(c verify.CustodyStatus, t time.Time) string {
 	switch {
@@ -286,6 +304,9 @@ func printReport(w io.Writer, rep *verify.Report) {
 		}
 		if s.Custody != nil {
 			kv = append(kv, [2]string{"Custody", fmt.Sprintf("%s v%d: %s", s.Custody.Identity, s.Custody.Version, s.Custody.Summary)})
+		}
+		if s.Receipt != nil {
+			kv = append(kv, [2]string{"Seal receipt", s.Receipt.Summary})
 		}
 		for _, p := range [][2]string{{"Reason", s.Reason}, {"Location", s.Location}, {"Name", s.Name}} {
 			if p[1] != "" {

@@ -44,6 +44,14 @@ type Intent struct {
 	Expires time.Time
 }
 
+// IntentFor is the intent of sealing the document whose SHA-256 (hex) is
+// documentSHA256 with key and options o, under the auth layer's nonce and
+// expiry: what the owner is asked to approve.
+func IntentFor(key custody.SealKey, documentSHA256 string, o Options, nonce string, expires time.Time) Intent {
+	return Intent{Org: key.Org, Identity: key.Identity, Version: key.Version, CertSHA256: key.Thumbprint,
+		DocumentSHA256: documentSHA256, OptionsSHA256: OptionsDigest(o), Nonce: nonce, Expires: expires}
+}
+
 // Hash is the SHA-256 of the intent's canonical encoding: the tag
 // "sealkeep/seal-intent/v1", then every field as a length-prefixed
 // string, the version in decimal and the expiry as UTC Unix seconds.
@@ -136,8 +144,7 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 		return nil, fail(StepInput, err)
 	}
 	got := req.Approval.Intent()
-	want := Intent{Org: key.Org, Identity: key.Identity, Version: key.Version, CertSHA256: key.Thumbprint,
-		DocumentSHA256: doc, OptionsSHA256: OptionsDigest(req.Options), Nonce: got.Nonce, Expires: got.Expires}
+	want := IntentFor(key, doc, req.Options, got.Nonce, got.Expires)
 	if err := checkIntent(got, want, req.Options.now()); err != nil {
 		return nil, fail(StepApproval, err)
 	}

@@ -240,6 +240,7 @@ func (v *verifier) finish(p *pending) (Signature, error) {
 			if cs.Status == "revoked" {
 				s.fail("the certificate version %s v%d was revoked at the signing time", cs.Identity, cs.Version)
 			}
+			v.checkReceipt(s)
 		default:
 			s.note("the certificate is not in this custody store")
 		}
@@ -421,6 +422,8 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 		return
 	}
 	s.Intact, s.Valid = true, true
+	sv := sha256.Sum256(sd.SignatureValue())
+	s.SignatureValueSHA256 = hex.EncodeToString(sv[:])
 	cert := res.Signer
 	s.SignatureAlg = res.SignatureAlgorithm
 	s.SignerSubject = cert.Subject.String()

@@ -1,0 +1,438 @@
+package seal_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/cms"
+	"sealkeep/internal/custody"
+	"sealkeep/internal/envelope"
+	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/keypolicy/pkitest"
+	"sealkeep/internal/pdf"
+	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/seal"
+	"sealkeep/internal/store"
+	"sealkeep/internal/store/postgres"
+	"sealkeep/internal/store/postgres/pgtest"
+	"sealkeep/internal/store/sqlite"
+	"sealkeep/internal/testenv"
+)
+
+// admin sets up orgs, identities and versions (the CLI on the data
+// directory); jane owns the identity and is the only one who may seal.
+var (
+	admin = audit.Actor{Kind: audit.ActorCLI, ID: "admin"}
+	jane  = audit.Actor{Kind: audit.ActorUser, ID: "jane"}
+)
+
+// backend is a fresh store plus raw SQL on it (the insider).
+type backend struct {
+	name string
+	open func(t *testing.T) (store.Store, func(query string))
+}
+
+var backends = []backend{
+	{"sqlite", func(t *testing.T) (store.Store, func(string)) {
+		path := filepath.Join(t.TempDir(), "sk.db")
+		st, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st, func(q string) {
+			db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("exec %s: %v", q, err)
+			}
+		}
+	}},
+	{"postgres", func(t *testing.T) (store.Store, func(string)) {
+		dsn := pgtest.Fresh(t)
+		st, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st, func(q string) { pgtest.Exec(t, dsn, q) }
+	}},
+}
+
+// fixture is custody with one org ("acme") and one identity ("jane-pe",
+// owned by jane) whose version 1 is active.
+type fixture struct {
+	ctx   context.Context
+	st    store.Store
+	svc   *custody.Service
+	kek   envelope.KEK
+	exec  func(string)
+	pki   *pkitest.Chain // root and intermediate issue the custody leaf
+	roots *x509.CertPool
+	dir   string
+	in    string // the document to seal
+}
+
+func newFixture(t *testing.T, b backend) *fixture {
+	t.Helper()
+	st, exec := b.open(t)
+	return newFixtureOn(t, st, exec)
+}
+
+func newFixtureOn(t *testing.T, st store.Store, exec func(string)) *fixture {
+	t.Helper()
+	kek, err := envelope.CreateKeyringFile(filepath.Join(t.TempDir(), "kek.keyring"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{ctx: context.Background(), st: st, svc: custody.New(st, kek, custody.Options{}), kek: kek, exec: exec,
+		pki: pkitest.NewChain(t, keypolicy.ECDSAP256, "seal test"), dir: t.TempDir()}
+	f.roots = x509.NewCertPool()
+	f.roots.AddCert(f.pki.Root.Cert)
+	if _, err := f.svc.CreateOrg(f.ctx, admin, "acme", "Acme Engineering"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateIdentity(f.ctx, admin, custody.IdentitySpec{ID: "jane-pe", Org: "acme", Owner: "jane", Name: "Jane Doe, P.E. 12345, Texas"}); err != nil {
+		t.Fatal(err)
+	}
+	f.generate(t, "jane-pe")
+	f.in = filepath.Join(f.dir, "in.pdf")
+	data, err := os.ReadFile("../pdf/testdata/corpus/libreoffice-report.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.in, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// generate makes a key inside custody for a new version of identity, has
+// the test CA issue its certificate from the CSR, uploads and activates it.
+func (f *fixture) generate(t *testing.T, identity string) custody.VersionInfo {
+	t.Helper()
+	v, csrDER, err := f.svc.GenerateKey(f.ctx, admin, identity, keypolicy.ECDSAP256, pkix.Name{CommonName: "Jane Doe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := pkitest.Issue(t, f.pki.Intermediate, pkitest.LeafTemplate("Jane Doe"), csr.PublicKey)
+	if _, err := f.svc.UploadCertificate(f.ctx, admin, identity, v.Version, leaf.Raw, [][]byte{f.pki.Intermediate.Cert.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	reason := ""
+	if v.Version > 1 {
+		reason = "rotation"
+	}
+	if v, err = f.svc.Activate(f.ctx, admin, identity, v.Version, reason); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// approval is a test approval: what the auth layer makes once a TOTP code
+// for this intent was accepted.
+type approval struct {
+	intent seal.Intent
+	actor  audit.Actor
+}
+
+func (a approval) Intent() seal.Intent           { return a.intent }
+func (a approval) Actor() audit.Actor            { return a.actor }
+func (a approval) Method() string                { return "totp" }
+func (a approval) Evidence() map[string]string   { return map[string]string{"totp_step": "59207512"} }
+func (f *fixture) docSHA256(t *testing.T) string { return fileSHA256(t, f.in) }
+func (f *fixture) out(name string) string        { return filepath.Join(f.dir, name) }
+func (f *fixture) activeKey(t *testing.T) custody.SealKey {
+	return must(f.svc.ActiveKey(f.ctx, jane, "jane-pe"))(t)
+}
+
+func must[T any](v T, err error) func(t *testing.T) T {
+	return func(t *testing.T) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// approve approves sealing f.in with opts as jane.
+func (f *fixture) approve(t *testing.T, opts seal.Options) approval {
+	t.Helper()
+	return approval{seal.IntentFor(f.activeKey(t), f.docSHA256(t), opts, "nonce-1", time.Now().Add(2*time.Minute)), jane}
+}
+
+// sealCustody runs the custody pipeline from f.in to out.
+func (f *fixture) sealCustody(t *testing.T, svc *custody.Service, out string, a seal.Approval, opts seal.Options) (*seal.Result, error) {
+	t.Helper()
+	job, err := seal.Open(f.in, out, seal.Output{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	return job.SealCustody(f.ctx, svc, seal.CustodyRequest{Identity: "jane-pe", Approval: a, RequestID: "r-1234", Options: opts})
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// lookup is the verifier's view of custody, as sealkeep verify builds it.
+type lookup struct{ svc *custody.Service }
+
+func (l lookup) StatusAt(ctx context.Context, thumb string, at time.Time) (verify.CustodyStatus, bool, error) {
+	// The custody status itself is the verify CLI's (cmd/sealkeep); these
+	// tests are about receipts, so any version found is reported active.
+	r, found, err := l.svc.SealReceipt(ctx, thumb, strings.Repeat("0", 64))
+	if err != nil || !found {
+		return verify.CustodyStatus{}, found, err
+	}
+	return verify.CustodyStatus{Identity: r.Identity, Version: r.Version, Status: "active", Current: "active", Summary: "active at signing"}, true, nil
+}
+
+func (l lookup) SealReceipt(ctx context.Context, thumb, sig string) (verify.SealReceipt, bool, error) {
+	r, found, err := l.svc.SealReceipt(ctx, thumb, sig)
+	if err != nil || !found {
+		return verify.SealReceipt{}, found, err
+	}
+	out := verify.SealReceipt{KeyOrigin: r.KeyOrigin, Org: r.Org, Identity: r.Identity, Version: r.Version}
+	if e := r.Entry; e != nil {
+		tm := e.Time
+		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &tm
+		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+	}
+	return out, true, nil
+}
+
+// verifyFile verifies path with the custody lookup and the test roots.
+func (f *fixture) verifyFile(t *testing.T, path string) *verify.Report {
+	t.Helper()
+	rep, err := verify.File(f.ctx, path, verify.Options{Roots: f.roots, Custody: lookup{f.svc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Signatures) != 1 {
+		t.Fatalf("%d signatures", len(rep.Signatures))
+	}
+	return rep
+}
+
+// seals returns the seal entries of the org's chain.
+func (f *fixture) seals(t *testing.T) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	err := f.st.View(f.ctx, func(tx store.ReadTx) error {
+		return tx.AuditEntries("acme", 1, func(e audit.Entry) error {
+			if e.Action == audit.ActionSeal {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// chainOK verifies the org's chain and its stored statuses.
+func (f *fixture) chainOK(t *testing.T) {
+	t.Helper()
+	rep, err := f.svc.VerifyChain(f.ctx, "acme", nil, nil, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit verify: %+v, %v", rep.Break, err)
+	}
+}
+
+// onlyFiles checks that the directory holds the input and the named
+// files only: no other output, no temporary file.
+func (f *fixture) onlyFiles(t *testing.T, names ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() != "in.pdf" && !slices.Contains(names, e.Name()) {
+			t.Errorf("%s was left in the output directory", e.Name())
+		}
+	}
+}
+
+// TestCustodySeal: a key generated in custody, certified by the test CA
+// and activated, seals a PDF on jane's approval; the seal entry records
+// exactly what was sealed; the verifier finds it by the signature value
+// and reports the receipt; pdfsig and qpdf accept the file.
+func TestCustodySeal(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			opts := seal.Options{PDF: pdf.SealOptions{Reason: "Issued for construction"}}
+			a := f.approve(t, opts)
+			out := f.out("sealed.pdf")
+			res, err := f.sealCustody(t, f.svc, out, a, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := f.activeKey(t)
+			e := res.Receipt
+			if e == nil || e.Action != audit.ActionSeal || e.Chain != "acme" || e.Actor != jane ||
+				e.Subject != (audit.Subject{Org: "acme", Identity: "jane-pe", Version: 1}) {
+				t.Fatalf("receipt %+v", e)
+			}
+			// The entry's details, each against an independent computation.
+			rep := f.verifyFile(t, out)
+			s := rep.Signatures[0]
+			ih := a.intent.Hash()
+			for k, want := range map[string]string{
+				audit.DetailDocumentSHA256:  fileSHA256(t, f.in),
+				audit.DetailSealedSHA256:    fileSHA256(t, out),
+				audit.DetailSignatureSHA256: signatureValueSHA256(t, out),
+				audit.DetailThumbprint:      keypolicy.Thumbprint(key.Leaf.Raw),
+				audit.DetailField:           s.Field,
+				audit.DetailPAdESLevel:      "B-B",
+				audit.DetailMFAMethod:       "totp",
+				audit.DetailMFAEvidence:     `{"totp_step":"59207512"}`,
+				audit.DetailRequestID:       "r-1234",
+				audit.DetailIntentSHA256:    hex.EncodeToString(ih[:]),
+			} {
+				if got := e.Details[k]; got != want {
+					t.Errorf("seal entry %s = %q, want %q", k, got, want)
+				}
+			}
+			if len(e.Details) != 10 {
+				t.Errorf("seal entry details: %v", e.Details)
+			}
+			if got := f.seals(t); len(got) != 1 || got[0].Hash != e.Hash {
+				t.Fatalf("chain seals: %+v", got)
+			}
+			f.chainOK(t)
+			if err := f.svc.CheckStatus(f.ctx, "acme"); err != nil {
+				t.Fatal(err)
+			}
+			// The verifier's receipt.
+			if rep.Verdict != verify.Valid {
+				t.Fatalf("verdict %s: %v %v", rep.Verdict, s.Reasons, s.Notes)
+			}
+			r := s.Receipt
+			if r == nil || !r.Found || r.KeyOrigin != verify.KeyGenerated || r.Seq != e.Seq || r.EntryHash != e.Hash.String() {
+				t.Fatalf("receipt %+v", r)
+			}
+			const want = "sealed through sealkeep: acme jane-pe v1 by jane, totp step-up, request r-1234"
+			if !strings.HasPrefix(r.Summary, want) || !strings.Contains(strings.Join(s.Notes, "\n"), want) {
+				t.Errorf("summary %q, notes %q", r.Summary, s.Notes)
+			}
+			oracles(t, out)
+			f.onlyFiles(t, "sealed.pdf")
+		})
+	}
+}
+
+// signatureValueSHA256 reads the one signature of path with the PDF
+// reader and hashes its CMS signature value.
+func signatureValueSHA256(t *testing.T, path string) string {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	fi, _ := fh.Stat()
+	r, err := pdf.Open(fh, fi.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := r.Latest().Signatures()
+	if err != nil || len(sigs) != 1 {
+		t.Fatalf("signatures: %d, %v", len(sigs), err)
+	}
+	sd, err := cms.Parse(bytes.TrimRight(sigs[0].Contents, "\x00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(sd.SignatureValue())
+	return hex.EncodeToString(sum[:])
+}
+
+// oracles runs pdfsig and qpdf --check on a sealed file.
+func oracles(t *testing.T, path string) {
+	t.Helper()
+	out, _ := exec.Command(testenv.Tool(t, "pdfsig"), path).CombinedOutput()
+	if !strings.Contains(string(out), "Signature Validation: Signature is Valid.") {
+		t.Errorf("pdfsig does not call the seal valid:\n%s", out)
+	}
+	if out, err := exec.Command(testenv.Tool(t, "qpdf"), "--check", path).CombinedOutput(); err != nil {
+		t.Errorf("qpdf --check: %v\n%s", err, out)
+	}
+}
+
+// failingStore makes every seal entry append fail, as a database that
+// fails at that moment would.
+type failingStore struct{ store.Store }
+
+var errInjected = errors.New("injected audit failure")
+
+func (s failingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(failingTx{tx}) })
+}
+
+type failingTx struct{ store.Tx }
+
+func (tx failingTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
+	if e.Action == audit.ActionSeal {
+		return audit.Entry{}, errInjected
+	}
+	return tx.Tx.AppendAudit(e)
+}
+
+// TestCustodySealEntryFails: when the seal entry cannot be written, no
+// sealed file is released, the temporary file is gone and the chain holds
+// no seal (fail closed).
+func TestCustodySealEntryFails(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			broken := custody.New(failingStore{f.st}, f.kek, custody.Options{})
+			opts := seal.Options{}
+			_, err := f.sealCustody(t, broken, f.out("sealed.pdf"), f.approve(t, opts), opts)
+			var se *seal.Error
+			if !errors.Is(err, errInjected) || !errors.As(err, &se) || se.Step != seal.StepRecord {
+				t.Fatalf("err = %v", err)
+			}
+			f.onlyFiles(t)
+			if got := f.seals(t); len(got) != 0 {
+				t.Fatalf("seal entries: %+v", got)
+			}
+			f.chainOK(t)
+		})
+	}
+}
