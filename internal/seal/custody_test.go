@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
@@ -435,4 +436,196 @@ func TestCustodySealEntryFails(t *testing.T) {
 			f.chainOK(t)
 		})
 	}
+}
+
+// sealOutside signs f.in into out with key's signer but not through the
+// pipeline: what someone who can reach the key (an operator with the
+// database and the KEK, custody's own Signer) could do. No seal entry is
+// written.
+func (f *fixture) sealOutside(t *testing.T, key seal.Key, out string) {
+	t.Helper()
+	job, err := seal.Open(f.in, out, seal.Output{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	if _, err := job.Seal(f.ctx, key, seal.Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSignedOutsideApproval: a signature by a key generated inside custody
+// that no seal entry records was made outside the approval path: the
+// verifier says so and the signature is not valid. With an imported key
+// (whose owner may hold a copy) it is only a note.
+func TestSignedOutsideApproval(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			k := f.activeKey(t)
+			sgn, err := f.svc.Signer(f.ctx, admin, "jane-pe", k.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := f.out("outside.pdf")
+			f.sealOutside(t, seal.Key{Signer: sgn, Leaf: k.Leaf, Chain: k.Chain}, out)
+			rep := f.verifyFile(t, out)
+			s := rep.Signatures[0]
+			if rep.Verdict == verify.Valid || s.Verdict == verify.Valid {
+				t.Fatalf("a signature without a seal entry is %s", rep.Verdict)
+			}
+			if r := s.Receipt; r == nil || r.Found || r.KeyOrigin != verify.KeyGenerated {
+				t.Fatalf("receipt %+v", r)
+			}
+			if !strings.Contains(strings.Join(s.Reasons, "\n"), "outside sealkeep's approval path") {
+				t.Errorf("reasons %q", s.Reasons)
+			}
+			// The signature itself is sound: only the missing receipt
+			// makes it not valid.
+			if !s.Intact || !s.Valid || !s.Trusted {
+				t.Errorf("intact %v valid %v trusted %v", s.Intact, s.Valid, s.Trusted)
+			}
+			oracles(t, out) // pdfsig cannot know: the receipt rule is custody's
+		})
+	}
+}
+
+// TestImportedKeyNotThroughSealkeep: an imported key's signature without a
+// seal entry gets a note and keeps its verdict.
+func TestImportedKeyNotThroughSealkeep(t *testing.T) {
+	f := newFixture(t, backends[0])
+	if _, err := f.svc.CreateIdentity(f.ctx, admin, custody.IdentitySpec{ID: "jane-import", Org: "acme", Owner: "jane", Name: "Jane Doe (own key)"}); err != nil {
+		t.Fatal(err)
+	}
+	priv := pkitest.Key(t, keypolicy.ECDSAP256, "imported")
+	leaf := pkitest.Issue(t, f.pki.Intermediate, pkitest.LeafTemplate("Jane Doe"), priv.Public())
+	p8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file []byte
+	file = append(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})...)
+	file = append(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})...)
+	file = append(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.pki.Intermediate.Cert.Raw})...)
+	v, err := f.svc.Import(f.ctx, admin, "jane-import", file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Activate(f.ctx, admin, "jane-import", v.Version, ""); err != nil {
+		t.Fatal(err)
+	}
+	out := f.out("own.pdf")
+	f.sealOutside(t, seal.Key{Signer: priv, Leaf: leaf, Chain: []*x509.Certificate{f.pki.Intermediate.Cert}}, out)
+	rep := f.verifyFile(t, out)
+	s := rep.Signatures[0]
+	if rep.Verdict != verify.Valid {
+		t.Fatalf("verdict %s: %q", rep.Verdict, s.Reasons)
+	}
+	if r := s.Receipt; r == nil || r.Found || r.KeyOrigin != verify.KeyImported {
+		t.Fatalf("receipt %+v", r)
+	}
+	if !strings.Contains(strings.Join(s.Notes, "\n"), "not made through sealkeep") {
+		t.Errorf("notes %q", s.Notes)
+	}
+}
+
+// TestForgedReceipt: an insider who edits a seal entry in the database so
+// that it names a signature made outside the approval path gets no
+// receipt: the chain no longer verifies, custody cannot vouch, the
+// signature stays invalid and audit verify names the edited entry. So
+// does one who deletes the seal entry of a genuine seal.
+func TestForgedReceipt(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			opts := seal.Options{}
+			res, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), f.approve(t, opts), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := f.activeKey(t)
+			outside := f.out("outside.pdf")
+			f.sealOutside(t, seal.Key{Signer: k.Signer, Leaf: k.Leaf, Chain: k.Chain}, outside)
+			forged := signatureValueSHA256(t, outside)
+			f.exec("UPDATE audit_entries SET details = REPLACE(details, '" + res.SignatureSHA256 + "', '" + forged + "') WHERE action = 'seal'")
+			rep := f.verifyFile(t, outside)
+			s := rep.Signatures[0]
+			if s.Verdict == verify.Valid || (s.Receipt != nil && s.Receipt.Found) {
+				t.Fatalf("forged receipt accepted: %s %+v", s.Verdict, s.Receipt)
+			}
+			if !strings.Contains(strings.Join(s.Reasons, "\n"), "cannot say") {
+				t.Errorf("reasons %q", s.Reasons)
+			}
+			vr, err := f.svc.VerifyChain(f.ctx, "acme", nil, nil, nil)
+			if err != nil || vr.OK() || vr.Break.Seq != res.Receipt.Seq || vr.Break.Problem != audit.ProblemEdited {
+				t.Fatalf("audit verify: %+v, %v", vr.Break, err)
+			}
+		})
+	}
+	t.Run("deleted", func(t *testing.T) {
+		f := newFixture(t, backends[0])
+		opts := seal.Options{}
+		out := f.out("sealed.pdf")
+		res, err := f.sealCustody(t, f.svc, out, f.approve(t, opts), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.exec("DELETE FROM audit_entries WHERE action = 'seal'")
+		rep := f.verifyFile(t, out)
+		if s := rep.Signatures[0]; s.Verdict == verify.Valid || !strings.Contains(strings.Join(s.Reasons, "\n"), "cannot say") {
+			t.Fatalf("verdict %s, reasons %q", s.Verdict, s.Reasons)
+		}
+		vr, err := f.svc.VerifyChain(f.ctx, "acme", nil, nil, nil)
+		if err != nil || vr.OK() || vr.Break.Seq != res.Receipt.Seq {
+			t.Fatalf("audit verify: %+v, %v", vr.Break, err)
+		}
+	})
+}
+
+// TestApprovalRefused: without an approval, or with one that approves
+// another seal, nothing is signed, written or recorded.
+func TestApprovalRefused(t *testing.T) {
+	f := newFixture(t, backends[0])
+	opts := seal.Options{}
+	good := f.approve(t, opts)
+	edit := func(fn func(a *approval)) approval {
+		a := good
+		fn(&a)
+		return a
+	}
+	cases := map[string]struct {
+		a    seal.Approval
+		opts seal.Options
+	}{
+		"none":             {nil, opts},
+		"another document": {edit(func(a *approval) { a.intent.DocumentSHA256 = strings.Repeat("0", 64) }), opts},
+		"another version":  {edit(func(a *approval) { a.intent.Version = 2 }), opts},
+		"another cert":     {edit(func(a *approval) { a.intent.CertSHA256 = strings.Repeat("0", 64) }), opts},
+		"another org":      {edit(func(a *approval) { a.intent.Org = "other" }), opts},
+		"another user":     {edit(func(a *approval) { a.actor = audit.Actor{Kind: audit.ActorUser, ID: "mallory"} }), opts},
+		"the cli":          {edit(func(a *approval) { a.actor = admin }), opts},
+		"expired":          {edit(func(a *approval) { a.intent.Expires = time.Now().Add(-time.Second) }), opts},
+		"too long":         {edit(func(a *approval) { a.intent.Expires = time.Now().Add(time.Hour) }), opts},
+		"no nonce":         {edit(func(a *approval) { a.intent.Nonce = "" }), opts},
+		"other options":    {good, seal.Options{PDF: pdf.SealOptions{DocMDP: 1}}},
+		"other reason":     {good, seal.Options{PDF: pdf.SealOptions{Reason: "not what was approved"}}},
+	}
+	for name, tc := range cases {
+		_, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), tc.a, tc.opts)
+		var se *seal.Error
+		if !errors.Is(err, seal.ErrNotApproved) || !errors.As(err, &se) || se.Step != seal.StepApproval {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	f.onlyFiles(t)
+	if got := f.seals(t); len(got) != 0 {
+		t.Fatalf("seal entries: %+v", got)
+	}
+	// A rotation after the approval: the active version is another one.
+	f.generate(t, "jane-pe")
+	if _, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), good, opts); !errors.Is(err, seal.ErrNotApproved) {
+		t.Errorf("approval of v1 after rotating to v2: %v", err)
+	}
+	f.onlyFiles(t)
+	f.chainOK(t)
 }

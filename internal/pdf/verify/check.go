@@ -240,10 +240,10 @@ func (v *verifier) finish(p *pending) (Signature, error) {
 			if cs.Status == "revoked" {
 				s.fail("the certificate version %s v%d was revoked at the signing time", cs.Identity, cs.Version)
 			}
-			v.checkReceipt(s)
 		default:
 			s.note("the certificate is not in this custody store")
 		}
+		v.checkReceipt(s)
 	}
 	return *s, nil
 }
