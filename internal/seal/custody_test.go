@@ -207,17 +207,39 @@ func fileSHA256(t *testing.T, path string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// lookup is the verifier's view of custody, as sealkeep verify builds it.
-type lookup struct{ svc *custody.Service }
+// lookup is the verifier's view of custody, as sealkeep verify builds it:
+// the version by its certificate, its status at a time by the fold of the
+// org's chain, and the seal receipt.
+type lookup struct {
+	svc *custody.Service
+	st  store.Store
+}
 
 func (l lookup) StatusAt(ctx context.Context, thumb string, at time.Time) (verify.CustodyStatus, bool, error) {
-	// The custody status itself is the verify CLI's (cmd/sealkeep); these
-	// tests are about receipts, so any version found is reported active.
 	r, found, err := l.svc.SealReceipt(ctx, thumb, strings.Repeat("0", 64))
 	if err != nil || !found {
 		return verify.CustodyStatus{}, found, err
 	}
-	return verify.CustodyStatus{Identity: r.Identity, Version: r.Version, Status: "active", Current: "active", Summary: "active at signing"}, true, nil
+	out := verify.CustodyStatus{Identity: r.Identity, Version: r.Version}
+	err = l.st.View(ctx, func(tx store.ReadTx) error {
+		entries := audit.Walk(func(fn func(audit.Entry) error) error { return tx.AuditEntries(r.Org, 1, fn) })
+		then, err := audit.StatusAt(entries, r.Identity, r.Version, at)
+		if err != nil {
+			return err
+		}
+		state, err := audit.Fold(entries)
+		if err != nil {
+			return err
+		}
+		cur := state.Version(r.Identity, r.Version)
+		out.Status, out.Current = string(then.Status), string(cur.Status)
+		if !cur.RevokedAt.IsZero() {
+			ra := cur.RevokedAt
+			out.RevokedAt = &ra
+		}
+		return nil
+	})
+	return out, err == nil, err
 }
 
 func (l lookup) SealReceipt(ctx context.Context, thumb, sig string) (verify.SealReceipt, bool, error) {
@@ -237,7 +259,7 @@ func (l lookup) SealReceipt(ctx context.Context, thumb, sig string) (verify.Seal
 // verifyFile verifies path with the custody lookup and the test roots.
 func (f *fixture) verifyFile(t *testing.T, path string) *verify.Report {
 	t.Helper()
-	rep, err := verify.File(f.ctx, path, verify.Options{Roots: f.roots, Custody: lookup{f.svc}})
+	rep, err := verify.File(f.ctx, path, verify.Options{Roots: f.roots, Custody: lookup{f.svc, f.st}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,6 +502,9 @@ func TestSignedOutsideApproval(t *testing.T) {
 			if !strings.Contains(strings.Join(s.Reasons, "\n"), "outside sealkeep's approval path") {
 				t.Errorf("reasons %q", s.Reasons)
 			}
+			if s.Indication != verify.Indeterminate || s.SubIndication != verify.SigConstraintsFailure {
+				t.Errorf("indication %s/%s", s.Indication, s.SubIndication)
+			}
 			// The signature itself is sound: only the missing receipt
 			// makes it not valid.
 			if !s.Intact || !s.Valid || !s.Trusted {
@@ -553,8 +578,8 @@ func TestForgedReceipt(t *testing.T) {
 			if s.Verdict == verify.Valid || (s.Receipt != nil && s.Receipt.Found) {
 				t.Fatalf("forged receipt accepted: %s %+v", s.Verdict, s.Receipt)
 			}
-			if !strings.Contains(strings.Join(s.Reasons, "\n"), "cannot say") {
-				t.Errorf("reasons %q", s.Reasons)
+			if !strings.Contains(strings.Join(s.Reasons, "\n"), "cannot") || s.Indication != verify.Indeterminate || s.SubIndication != verify.TryLater {
+				t.Errorf("%s/%s, reasons %q", s.Indication, s.SubIndication, s.Reasons)
 			}
 			vr, err := f.svc.VerifyChain(f.ctx, "acme", nil, nil, nil)
 			if err != nil || vr.OK() || vr.Break.Seq != res.Receipt.Seq || vr.Break.Problem != audit.ProblemEdited {
@@ -572,7 +597,7 @@ func TestForgedReceipt(t *testing.T) {
 		}
 		f.exec("DELETE FROM audit_entries WHERE action = 'seal'")
 		rep := f.verifyFile(t, out)
-		if s := rep.Signatures[0]; s.Verdict == verify.Valid || !strings.Contains(strings.Join(s.Reasons, "\n"), "cannot say") {
+		if s := rep.Signatures[0]; s.Verdict == verify.Valid || s.SubIndication != verify.TryLater {
 			t.Fatalf("verdict %s, reasons %q", s.Verdict, s.Reasons)
 		}
 		vr, err := f.svc.VerifyChain(f.ctx, "acme", nil, nil, nil)
@@ -628,4 +653,41 @@ func TestApprovalRefused(t *testing.T) {
 	}
 	f.onlyFiles(t)
 	f.chainOK(t)
+}
+
+// TestReceiptProvesExistence: a seal entry is proof of existence for the
+// revocation rule: a seal made through sealkeep before its version was
+// revoked stays valid; a signature by the same key without a receipt,
+// claiming the same time, is REVOKED_NO_POE.
+func TestReceiptProvesExistence(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			opts := seal.Options{}
+			sealed := f.out("sealed.pdf")
+			if _, err := f.sealCustody(t, f.svc, sealed, f.approve(t, opts), opts); err != nil {
+				t.Fatal(err)
+			}
+			k := f.activeKey(t)
+			outside := f.out("outside.pdf")
+			f.sealOutside(t, seal.Key{Signer: k.Signer, Leaf: k.Leaf, Chain: k.Chain}, outside)
+			// The revocation is recorded a second later than both signatures.
+			later := custody.New(f.st, f.kek, custody.Options{Clock: func() time.Time { return time.Now().Add(time.Second) }})
+			if _, err := later.Revoke(f.ctx, admin, "jane-pe", k.Version, "keyCompromise"); err != nil {
+				t.Fatal(err)
+			}
+			rep := f.verifyFile(t, sealed)
+			s := rep.Signatures[0]
+			if rep.Verdict != verify.Valid || s.Custody == nil || s.Custody.RevokedAt == nil {
+				t.Fatalf("sealed before the revocation: %s %s/%s %q %+v", rep.Verdict, s.Indication, s.SubIndication, s.Reasons, s.Custody)
+			}
+			if !strings.Contains(strings.Join(s.Notes, "\n"), "its seal entry (acme #") {
+				t.Errorf("notes %q", s.Notes)
+			}
+			rep = f.verifyFile(t, outside)
+			if s := rep.Signatures[0]; rep.Verdict == verify.Valid || s.SubIndication != verify.RevokedNoPOE {
+				t.Fatalf("no receipt, revoked: %s %s/%s %q", rep.Verdict, s.Indication, s.SubIndication, s.Reasons)
+			}
+		})
+	}
 }

@@ -60,39 +60,47 @@ type SealReceipt struct {
 }
 
 // checkReceipt looks up the signature's seal receipt when the custody
-// lookup can: a receipt is reported as a note; a signature by a key that
-// was generated in custody with no receipt was made outside the approval
-// path and fails; for an imported or external key the missing receipt is
-// a note.
-func (v *verifier) checkReceipt(s *Signature) {
+// lookup can, and returns the receipt's time (its proof of existence) and
+// what proves it. A receipt is reported as a note; a signature by a key
+// that was generated in custody with no receipt was made outside the
+// approval path and fails (SigConstraintsFailure); for an imported or
+// external key the missing receipt is a note. A lookup that fails makes
+// the signature TryLater. Only the context's error is returned.
+func (v *verifier) checkReceipt(s *Signature) (*time.Time, string, error) {
 	rl, ok := v.opts.Custody.(SealReceiptLookup)
 	if !ok || s.SignerSHA256 == "" || s.SignatureValueSHA256 == "" {
-		return
+		return nil, "", nil
 	}
 	r, found, err := rl.SealReceipt(v.ctx, s.SignerSHA256, s.SignatureValueSHA256)
 	switch {
 	case err != nil:
-		s.fail("custody cannot say whether this signature was made through sealkeep: %v", err)
-		return
+		if ctxErr := v.ctx.Err(); ctxErr != nil {
+			return nil, "", ctxErr
+		}
+		s.failWith(TryLater, "custody cannot say whether this signature was made through sealkeep: %v", err)
+		return nil, "", nil
 	case !found:
-		return
+		return nil, "", nil
 	}
-	rr := r
-	s.Receipt = &rr
+	s.Receipt = &r
 	switch {
 	case r.Found:
 		req := r.RequestID
 		if req == "" {
 			req = "-"
 		}
-		rr.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d by %s, %s step-up, request %s (audit entry %s #%d)",
+		r.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d by %s, %s step-up, request %s (audit entry %s #%d)",
 			r.Org, r.Identity, r.Version, r.Actor, r.MFAMethod, req, r.Chain, r.Seq)
-		s.note("%s", rr.Summary)
+		s.note("%s", r.Summary)
+		if r.Time != nil {
+			return r.Time, fmt.Sprintf("its seal entry (%s #%d)", r.Chain, r.Seq), nil
+		}
 	case r.KeyOrigin == KeyGenerated:
-		rr.Summary = "no seal entry: made outside sealkeep's approval path with a key that never left custody"
-		s.fail("the key of %s v%d was generated inside custody, but no seal entry records this signature: it was made outside sealkeep's approval path (the key material was used directly, or the trail was cut)", r.Identity, r.Version)
+		r.Summary = "no seal entry: made outside sealkeep's approval path with a key that never left custody"
+		s.failWith(SigConstraintsFailure, "the key of %s v%d was generated inside custody, but no seal entry records this signature: it was made outside sealkeep's approval path (the key material was used directly, or the trail was cut)", r.Identity, r.Version)
 	default:
-		rr.Summary = fmt.Sprintf("not made through sealkeep (the key is %s; its owner can sign outside custody)", r.KeyOrigin)
+		r.Summary = fmt.Sprintf("not made through sealkeep (the key is %s; its owner can sign outside custody)", r.KeyOrigin)
 		s.note("this signature was not made through sealkeep: no seal entry records it (the key of %s v%d is %s)", r.Identity, r.Version, r.KeyOrigin)
 	}
+	return nil, "", nil
 }
