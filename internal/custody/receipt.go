@@ -61,7 +61,7 @@ func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 s
 		}
 		found = true
 		out = Receipt{Org: ident.OrgID, Identity: ident.ID, Version: v.Version}
-		cands, err := tx.AuditSeals(signatureSHA256)
+		cands, err := tx.AuditSeals(audit.DetailSignatureSHA256, signatureSHA256)
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,9 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 // transaction that locks the org's chain: the version must still be the
 // identity's active one and hold the same certificate (a rotation, revoke
 // or destroy since the key was opened refuses the record, wrapping
-// [ErrTransition] or [ErrConflict]), and the entry must pass
+// [ErrTransition] or [ErrConflict]), no seal entry may have used the same
+// approval (intent_sha256; [ErrConflict]: an approval seals once), and
+// the entry must pass
 // [audit.CheckSeal] ([ErrInvalidInput] otherwise). The seal pipeline
 // releases the sealed file only once this returns without error.
 func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey, details map[string]string) (audit.Entry, error) {
@@ -95,6 +97,13 @@ func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey
 		}
 		if thumbprint(v.CertDER) != key.Thumbprint {
 			return fmt.Errorf("identity %q version %d holds another certificate than the one that sealed: %w", key.Identity, key.Version, ErrConflict)
+		}
+		used, err := tx.AuditSeals(audit.DetailIntentSHA256, d[audit.DetailIntentSHA256])
+		if err != nil {
+			return err
+		}
+		if len(used) > 0 {
+			return fmt.Errorf("this approval was used by seal entry %s #%d already; an approval seals once: %w", used[0].Chain, used[0].Seq, ErrConflict)
 		}
 		out, err = tx.AppendAudit(e)
 		return err

@@ -158,9 +158,21 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 	}
 	ih := want.Hash()
 	var receipt audit.Entry
-	res, err := j.run(ctx, custodyKey(key), req.Options, func(r *Result) error {
+	// The key signs only the approved bytes: the copy of the input in the
+	// output is hashed again before the signature is made.
+	approved := func() error {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(j.dst.File, 0, j.size)); err != nil {
+			return err
+		}
+		if hex.EncodeToString(h.Sum(nil)) != doc {
+			return fmt.Errorf("%w: the input changed after it was hashed for the approval", ErrNotApproved)
+		}
+		return nil
+	}
+	res, err := j.run(ctx, custodyKey(key), req.Options, hooks{beforeSign: approved, record: func(r *Result) error {
 		if r.DocumentSHA256 != doc {
-			return fmt.Errorf("the input changed while it was sealed")
+			return fmt.Errorf("%w: the input changed while it was sealed", ErrNotApproved)
 		}
 		d := map[string]string{
 			audit.DetailDocumentSHA256: r.DocumentSHA256, audit.DetailSealedSHA256: r.SealedSHA256,
@@ -174,7 +186,7 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 		var err error
 		receipt, err = svc.RecordSeal(ctx, actor, key, d)
 		return err
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}

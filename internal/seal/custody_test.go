@@ -691,3 +691,73 @@ func TestReceiptProvesExistence(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalSealsOnce: the same approval cannot seal twice (a replayed
+// or retried request): the second seal is refused when it is recorded,
+// and nothing is released.
+func TestApprovalSealsOnce(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			opts := seal.Options{}
+			a := f.approve(t, opts)
+			if _, err := f.sealCustody(t, f.svc, f.out("first.pdf"), a, opts); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.sealCustody(t, f.svc, f.out("again.pdf"), a, opts)
+			var se *seal.Error
+			if !errors.Is(err, custody.ErrConflict) || !errors.As(err, &se) || se.Step != seal.StepRecord {
+				t.Fatalf("second seal with one approval: %v", err)
+			}
+			f.onlyFiles(t, "first.pdf")
+			if got := f.seals(t); len(got) != 1 {
+				t.Fatalf("%d seal entries", len(got))
+			}
+			f.chainOK(t)
+		})
+	}
+}
+
+// TestInputChangedAfterApproval: the key signs only the approved bytes. A
+// document rewritten while it is copied into the sealed file (after its
+// hash was checked against the approval) is refused before anything is
+// signed.
+func TestInputChangedAfterApproval(t *testing.T) {
+	f := newFixture(t, backends[0])
+	opts := seal.Options{}
+	a := f.approve(t, opts)
+	changed := false
+	// Progress is first called after the approval was checked (while the
+	// input is parsed or copied): the input changes then, in the middle
+	// of a stream the parser does not decode.
+	opts.Progress = func(done, total int64) {
+		if changed {
+			return
+		}
+		changed = true
+		w, err := os.OpenFile(f.in, os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer w.Close()
+		if _, err := w.WriteAt([]byte{'X'}, total/2); err != nil {
+			t.Error(err)
+		}
+	}
+	job, err := seal.Open(f.in, f.out("sealed.pdf"), seal.Output{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	_, err = job.SealCustody(f.ctx, f.svc, seal.CustodyRequest{Identity: "jane-pe", Approval: a, Options: opts})
+	var se *seal.Error
+	if !changed || !errors.Is(err, seal.ErrNotApproved) || !errors.As(err, &se) || se.Step != seal.StepApproval {
+		t.Fatalf("changed %v, err %v", changed, err)
+	}
+	job.Close()
+	f.onlyFiles(t)
+	if got := f.seals(t); len(got) != 0 {
+		t.Fatalf("%d seal entries", len(got))
+	}
+}

@@ -226,12 +226,21 @@ func (j *Job) Close() {
 // Seal seals the input with key (a key the caller holds: a key file or a
 // key URI the caller's own credentials reach) and commits the output.
 func (j *Job) Seal(ctx context.Context, key Key, opts Options) (*Result, error) {
-	return j.run(ctx, key, opts, nil)
+	return j.run(ctx, key, opts, hooks{})
 }
 
-// run is the pipeline; record, if set, is called after the self-check and
-// before the commit, and its failure releases nothing.
-func (j *Job) run(ctx context.Context, key Key, opts Options, record func(*Result) error) (*Result, error) {
+// hooks are the custody path's additions to the pipeline.
+type hooks struct {
+	// beforeSign is called once the output is written, before the key
+	// signs; its failure signs nothing.
+	beforeSign func() error
+	// record is called after the self-check and before the commit; its
+	// failure releases nothing.
+	record func(*Result) error
+}
+
+// run is the pipeline.
+func (j *Job) run(ctx context.Context, key Key, opts Options, h hooks) (*Result, error) {
 	if j.used {
 		return nil, fail(StepOutput, errors.New("a seal job seals once"))
 	}
@@ -268,16 +277,24 @@ func (j *Job) run(ctx context.Context, key Key, opts Options, record func(*Resul
 	po.ContentsSize = size
 
 	var sig []byte
+	var hookErr error
 	ra := &progressReaderAt{r: j.src, total: j.size, progress: opts.Progress}
 	res, err := pdf.SealTo(ctx, ra, j.size, j.dst.File, po, func(ctx context.Context, digest []byte) ([]byte, error) {
+		if h.beforeSign != nil {
+			if hookErr = h.beforeSign(); hookErr != nil {
+				return nil, hookErr
+			}
+		}
 		var err error
 		sig, err = cms.SignDetached(ctx, digest, so)
 		return sig, err
 	})
-	if err != nil {
-		if sig == nil && documentError(err) {
-			return nil, fail(StepDocument, err)
-		}
+	switch {
+	case hookErr != nil:
+		return nil, fail(StepApproval, hookErr)
+	case err != nil && sig == nil && documentError(err):
+		return nil, fail(StepDocument, err)
+	case err != nil:
 		return nil, fail(StepSign, err)
 	}
 	out := &Result{Input: j.in, Output: j.out, Field: res.FieldName, ByteRange: res.ByteRange, Size: res.Size,
@@ -286,8 +303,8 @@ func (j *Job) run(ctx context.Context, key Key, opts Options, record func(*Resul
 	if err := j.selfCheck(out, sig, res.Digest, key.Leaf); err != nil {
 		return nil, fail(StepSign, err)
 	}
-	if record != nil {
-		if err := record(out); err != nil {
+	if h.record != nil {
+		if err := h.record(out); err != nil {
 			return nil, fail(StepRecord, err)
 		}
 	}

@@ -49,7 +49,7 @@ var dialect = &sqlcore.Dialect{
 	ConcurrentReads: true,
 	SerialWrites:    true,
 	Classify:        classify,
-	SealSignature:   `json_extract(details, '$.signature_sha256')`,
+	SealDetail:      func(key string) string { return `json_extract(details, '$.` + key + `')` },
 }
 
 func classify(err error) sqlcore.Class {

@@ -10,11 +10,12 @@ import (
 )
 
 // testAuditSeals: AuditSeals finds exactly the seal entries whose
-// signature_sha256 detail is the one asked for, in every chain, as stored,
-// ordered by chain and seq; other actions carrying the same detail, other
-// signatures and malformed keys find nothing. The lookup is served by the
-// index of migration 0005 (dropping it must succeed), and still answers
-// the same without it.
+// signature_sha256 (or intent_sha256) detail is the one asked for, in
+// every chain, as stored, ordered by chain and seq; other actions carrying
+// the same detail, other values and malformed values find nothing; other
+// detail keys are refused. The lookups are served by the indexes of
+// migration 0005 (dropping them must succeed), and answer the same
+// without them.
 func testAuditSeals(t *testing.T, b Backend) {
 	s, dsn := fresh(t, b)
 	sigA, sigB := strings.Repeat("a", 64), strings.Repeat("b", 64)
@@ -22,6 +23,7 @@ func testAuditSeals(t *testing.T, b Backend) {
 		d := map[string]string{"field": "Signature1"}
 		if sig != "" {
 			d[audit.DetailSignatureSHA256] = sig
+			d[audit.DetailIntentSHA256] = "intent-" + sig
 		}
 		return audit.Entry{Chain: chain, Time: t0, Actor: audit.Actor{Kind: "user", ID: "jane"}, Action: audit.ActionSeal,
 			Subject: audit.Subject{Org: chain, Identity: "jane-pe", Version: 1}, Details: d}
@@ -52,19 +54,27 @@ func testAuditSeals(t *testing.T, b Backend) {
 		t.Helper()
 		view(t, s, func(tx store.ReadTx) error {
 			for sig, w := range want {
-				got, err := tx.AuditSeals(sig)
-				if err != nil {
-					t.Errorf("%s: AuditSeals(%.8q): %v", when, sig, err)
-					continue
-				}
-				if len(got) != len(w) || (len(w) > 0 && !reflect.DeepEqual(got, w)) {
-					t.Errorf("%s: AuditSeals(%.8q) =\n%+v\nwant\n%+v", when, sig, got, w)
+				for key, value := range map[string]string{audit.DetailSignatureSHA256: sig, audit.DetailIntentSHA256: "intent-" + sig} {
+					if sig == "" || sig == "a\x00" {
+						value = sig
+					}
+					got, err := tx.AuditSeals(key, value)
+					if err != nil {
+						t.Errorf("%s: AuditSeals(%s, %.8q): %v", when, key, value, err)
+						continue
+					}
+					if len(got) != len(w) || (len(w) > 0 && !reflect.DeepEqual(got, w)) {
+						t.Errorf("%s: AuditSeals(%s, %.8q) =\n%+v\nwant\n%+v", when, key, value, got, w)
+					}
 				}
 			}
+			_, err := tx.AuditSeals("field", "Signature1")
+			wantErr(t, "AuditSeals by an unindexed detail", err, store.ErrInvalid)
 			return nil
 		})
 	}
 	check("indexed")
 	b.Exec(t, dsn, `DROP INDEX audit_seals_by_signature`)
+	b.Exec(t, dsn, `DROP INDEX audit_seals_by_intent`)
 	check("without the index")
 }

@@ -5,3 +5,6 @@
 -- entry found is the hash-chained entry itself.
 CREATE INDEX audit_seals_by_signature ON audit_entries (json_extract(details, '$.signature_sha256'))
 	WHERE action = 'seal';
+-- The approval a seal used, by the intent's SHA-256: an approval seals once.
+CREATE INDEX audit_seals_by_intent ON audit_entries (json_extract(details, '$.intent_sha256'))
+	WHERE action = 'seal';
