@@ -63,8 +63,10 @@ func TestFoldSeal(t *testing.T) {
 		return Entry{Chain: "org-a", Time: t0, Actor: actor, Action: a, Subject: Subject{Org: "org-a", Identity: "i", Version: v}, Details: d}
 	}
 	jane := Actor{Kind: ActorUser, ID: "jane"}
+	other := sealDetails()
+	other[DetailThumbprint] = strings.Repeat("f", 64)
 	base := []Entry{
-		mk(ActionCertImport, 1, jane, nil),
+		mk(ActionCertImport, 1, jane, map[string]string{DetailThumbprint: strings.Repeat("d", 64)}),
 		mk(ActionCertImport, 2, jane, nil),
 		mk(ActionVersionActivate, 1, jane, nil),
 	}
@@ -77,6 +79,7 @@ func TestFoldSeal(t *testing.T) {
 		"superseded":        {[]Entry{mk(ActionVersionRotate, 2, jane, map[string]string{DetailOldVersion: "1", DetailReason: "r"}), mk(ActionSeal, 1, jane, sealDetails())}, ErrTransition},
 		"after rotation":    {[]Entry{mk(ActionVersionRotate, 2, jane, map[string]string{DetailOldVersion: "1", DetailReason: "r"}), mk(ActionSeal, 2, jane, sealDetails())}, nil},
 		"revoked":           {[]Entry{mk(ActionVersionRevoke, 1, jane, map[string]string{DetailReason: "r"}), mk(ActionSeal, 1, jane, sealDetails())}, ErrTransition},
+		"other certificate": {[]Entry{mk(ActionSeal, 1, jane, other)}, ErrInvalidEntry},
 		"by the cli":        {[]Entry{mk(ActionSeal, 1, Actor{Kind: ActorCLI, ID: "root"}, sealDetails())}, ErrInvalidEntry},
 		"without signature": {[]Entry{mk(ActionSeal, 1, jane, map[string]string{DetailMFAMethod: "totp"})}, ErrInvalidEntry},
 	} {

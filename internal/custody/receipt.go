@@ -2,6 +2,8 @@ package custody
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -50,7 +52,10 @@ type Receipt struct {
 // holding that certificate. ok is false when no version holds the
 // certificate. The org's chain is verified and folded first; a chain that
 // does not, or an index entry that is not the chain's own, is an error
-// wrapping [ErrReceiptUnverified]. It needs no KEK.
+// wrapping [ErrReceiptUnverified], and stored versions of the identity that
+// differ from the fold one wrapping [ErrStateMismatch] (not audited here:
+// the custody status lookup that runs with it records it). It needs no
+// KEK.
 func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 string) (Receipt, bool, error) {
 	var out Receipt
 	found := false
@@ -84,7 +89,8 @@ func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 s
 // [Service.VerifyChain] does: links, hashes, head record, org.create
 // first), folds it, records the version's key origin and takes the first
 // of the candidate seal entries, each of which must be the chain's entry
-// at its seq.
+// at its seq. The identity's stored versions are checked against the fold
+// ([ErrStateMismatch] otherwise).
 func verifyReceipt(tx store.ReadTx, org string, version int, identity string, cands map[uint64]audit.Entry, out *Receipt) error {
 	v := audit.NewVerifier(org)
 	v.ExpectFirst(audit.ActionOrgCreate)
@@ -142,6 +148,12 @@ func verifyReceipt(tx store.ReadTx, org string, version int, identity string, ca
 	if foldErr != nil {
 		return fmt.Errorf("%w: the audit chain of org %q does not fold: %v", ErrReceiptUnverified, org, foldErr)
 	}
+	// The stored version (found by its certificate) and its identity's
+	// others must be what the trail records: a certificate moved to
+	// another version is not attributed to either.
+	if err := checkIdentity(tx, state, identity); err != nil {
+		return err
+	}
 	if len(cands) > 0 {
 		return fmt.Errorf("%w: the receipt index names seal entries that chain %q does not hold", ErrReceiptUnverified, org)
 	}
@@ -152,28 +164,25 @@ func verifyReceipt(tx store.ReadTx, org string, version int, identity string, ca
 }
 
 // versionByThumbprint finds the version whose certificate has SHA-256
-// certSHA256 (hex).
+// certSHA256 (hex) by the store's thumbprint index, and its identity.
 func versionByThumbprint(tx store.ReadTx, certSHA256 string) (store.Identity, store.Version, bool, error) {
-	orgs, err := tx.Orgs()
+	sum, err := hex.DecodeString(certSHA256)
+	if err != nil || len(sum) != sha256.Size {
+		return store.Identity{}, store.Version{}, false, invalidf("certificate SHA-256 %.80q is not 64 hex digits", certSHA256)
+	}
+	v, err := tx.VersionByCertSHA256([32]byte(sum))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Identity{}, store.Version{}, false, nil
+	}
 	if err != nil {
-		return store.Identity{}, store.Version{}, false, err
+		return store.Identity{}, store.Version{}, false, corrupt(err)
 	}
-	for _, o := range orgs {
-		ids, err := tx.Identities(o.ID)
-		if err != nil {
-			return store.Identity{}, store.Version{}, false, err
-		}
-		for _, id := range ids {
-			vs, err := tx.Versions(id.ID)
-			if err != nil {
-				return store.Identity{}, store.Version{}, false, err
-			}
-			for _, v := range vs {
-				if v.CertDER != nil && thumbprint(v.CertDER) == certSHA256 {
-					return id, v, true, nil
-				}
-			}
-		}
+	if thumbprint(v.CertDER) != certSHA256 {
+		return store.Identity{}, store.Version{}, false, fmt.Errorf("%w: identity %q version %d is indexed under certificate %s but holds another", ErrReceiptUnverified, v.IdentityID, v.Version, certSHA256)
 	}
-	return store.Identity{}, store.Version{}, false, nil
+	ident, err := tx.Identity(v.IdentityID)
+	if err != nil {
+		return store.Identity{}, store.Version{}, false, corrupt(err)
+	}
+	return ident, v, true, nil
 }

@@ -30,8 +30,12 @@ type SealKey struct {
 	Thumbprint string
 }
 
-// ActiveKey opens the active version of identity for sealing. It refuses
-// (wrapping [ErrForbidden]) an identity with no active version.
+// ActiveKey opens the active version of identity for sealing: the version
+// the verified fold of the org's chain makes active, checked (with the
+// identity's other versions) against the store as [Service.Signer] checks
+// it. It refuses (wrapping [ErrForbidden]) an identity with no active
+// version; a stored state that differs from the trail is an
+// [ErrStateMismatch], audited.
 func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity string) (SealKey, error) {
 	var ident store.Identity
 	var v store.Version
@@ -40,20 +44,19 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 		if ident, err = tx.Identity(identity); err != nil {
 			return lookup(err, "identity %q", identity)
 		}
-		vs, err := tx.Versions(identity)
+		state, err := s.foldOrg(tx, ident.OrgID)
 		if err != nil {
 			return err
 		}
-		for _, x := range vs {
-			if x.Status == string(audit.StatusActive) {
-				v = x
-				return nil
-			}
+		n, ok := state.Active(identity)
+		if !ok {
+			return fmt.Errorf("identity %q has no active version: %w", identity, ErrForbidden)
 		}
-		return fmt.Errorf("identity %q has no active version: %w", identity, ErrForbidden)
+		v, _, err = s.checkedVersion(tx, ident, n)
+		return err
 	})
 	if err != nil {
-		return SealKey{}, err
+		return SealKey{}, s.refused(ctx, actor, ident, v.Version, err)
 	}
 	certs, err := parseCerts(append([][]byte{v.CertDER}, v.ChainDER...))
 	if err != nil {
@@ -68,8 +71,10 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 }
 
 // RecordSeal writes the seal entry of a seal made with key, in one
-// transaction that locks the org's chain: the version must still be the
-// identity's active one and hold the same certificate (a rotation, revoke
+// transaction that locks the org's chain: by the verified fold of the
+// chain (checked against the store, [ErrStateMismatch] otherwise) the
+// version must still be the identity's active one and hold the same
+// certificate (a rotation, revoke
 // or destroy since the key was opened refuses the record, wrapping
 // [ErrTransition] or [ErrConflict]), no seal entry may have used the same
 // approval (intent_sha256; [ErrConflict]: an approval seals once), and
@@ -84,15 +89,16 @@ func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey
 		return audit.Entry{}, invalid(err)
 	}
 	var out audit.Entry
+	ident := store.Identity{ID: key.Identity, OrgID: key.Org}
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if err := tx.LockChain(key.Org); err != nil {
 			return err
 		}
-		v, err := tx.Version(key.Identity, key.Version)
+		v, state, err := s.checkedVersion(tx, ident, key.Version)
 		if err != nil {
-			return lookup(err, "identity %q version %d", key.Identity, key.Version)
+			return err
 		}
-		if _, err := next(v.Status, audit.ActionSeal); err != nil {
+		if err := state.Check(e); err != nil {
 			return fmt.Errorf("identity %q version %d: %w", key.Identity, key.Version, err)
 		}
 		if thumbprint(v.CertDER) != key.Thumbprint {
@@ -109,7 +115,7 @@ func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey
 		return err
 	})
 	if err != nil {
-		return audit.Entry{}, fmt.Errorf("record seal: %w", err)
+		return audit.Entry{}, fmt.Errorf("record seal: %w", s.refused(ctx, actor, ident, key.Version, err))
 	}
 	s.log.InfoContext(ctx, "sealed", "identity", key.Identity, "version", key.Version, "seq", out.Seq)
 	return out, nil

@@ -359,7 +359,7 @@ func TestCustodySeal(t *testing.T) {
 				t.Fatalf("chain seals: %+v", got)
 			}
 			f.chainOK(t)
-			if err := f.svc.CheckStatus(f.ctx, "acme"); err != nil {
+			if err := f.svc.CheckState(f.ctx, "acme"); err != nil {
 				t.Fatal(err)
 			}
 			// The verifier's receipt.
