@@ -72,16 +72,17 @@ func TestScripts(t *testing.T) {
 			return os.WriteFile(filepath.Join(e.WorkDir, "tsaroot.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaRoot.Raw}), 0o600)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"issue":    cmdIssue,
-			"mkpem":    cmdMkPEM,
-			"mkp12":    cmdMkP12,
-			"tamper":   cmdTamper,
-			"copyblob": cmdCopyBlob,
-			"sqlite":   cmdSQLite,
-			"osslsign": cmdOSSLSign,
-			"reissue":  cmdReissue,
-			"exitcode": cmdExitCode,
-			"escenv":   cmdEscEnv,
+			"issue":        cmdIssue,
+			"mkpem":        cmdMkPEM,
+			"mkp12":        cmdMkP12,
+			"tamper":       cmdTamper,
+			"copyblob":     cmdCopyBlob,
+			"sqlite":       cmdSQLite,
+			"osslsign":     cmdOSSLSign,
+			"reissue":      cmdReissue,
+			"exitcode":     cmdExitCode,
+			"escenv":       cmdEscEnv,
+			"approvedseal": cmdApprovedSeal,
 		},
 	})
 }

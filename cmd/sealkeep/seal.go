@@ -6,22 +6,19 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"sealkeep/internal/atomicfile"
-	"sealkeep/internal/cms"
 	"sealkeep/internal/errs"
 	"sealkeep/internal/keyfile"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/pdf"
+	"sealkeep/internal/seal"
 	"sealkeep/internal/signer"
 	// Key URI providers the user's own credentials reach.
 	_ "sealkeep/internal/signer/awskms"
@@ -118,32 +115,31 @@ A progress bar is shown on a terminal while large files are hashed.`,
 	return cmd
 }
 
-// createOutput checks the output path (not the input, not a directory or
-// a device, not an existing file unless force) and creates its temporary
-// file; it warns about temporary files that an earlier, killed seal left.
-func createOutput(cmd *cobra.Command, out string, in os.FileInfo, force bool) (*atomicfile.File, error) {
-	if stale, err := atomicfile.Stale(out); err == nil {
-		for _, s := range stale {
-			errf(cmd, "sealkeep: warning: %s was left by an interrupted seal; it is not a sealed document: remove it\n", s)
+// sealError reports a failed step of the seal pipeline: a refused output,
+// input document or key is the user's input (exit 2); anything else is an
+// error of its own.
+func sealError(cmd *cobra.Command, in string, err error) error {
+	var se *seal.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Step {
+	case seal.StepOutput:
+		switch {
+		case errors.Is(err, atomicfile.ErrExists):
+			return inputError(cmd, "output", fmt.Errorf("%w; --force replaces it", se.Err))
+		case errors.Is(err, atomicfile.ErrSameFile), errors.Is(err, atomicfile.ErrNotRegular):
+			return inputError(cmd, "output", se.Err)
 		}
+		return fmt.Errorf("output: %w", se.Err)
+	case seal.StepInput:
+		return inputError(cmd, "seal", se.Err)
+	case seal.StepKey:
+		return inputError(cmd, "signer", se.Err)
+	case seal.StepDocument:
+		return inputError(cmd, "seal "+in, se.Err)
 	}
-	dst, err := atomicfile.Create(out, atomicfile.Options{Overwrite: force, Inputs: []os.FileInfo{in}})
-	if err != nil {
-		return nil, outputError(cmd, err)
-	}
-	return dst, nil
-}
-
-// outputError reports a refused output (exit 2) or another failure to
-// write it (exit 4).
-func outputError(cmd *cobra.Command, err error) error {
-	switch {
-	case errors.Is(err, atomicfile.ErrExists):
-		return inputError(cmd, "output", fmt.Errorf("%w; --force replaces it", err))
-	case errors.Is(err, atomicfile.ErrSameFile), errors.Is(err, atomicfile.ErrNotRegular):
-		return inputError(cmd, "output", err)
-	}
-	return fmt.Errorf("output: %w", err)
+	return fmt.Errorf("seal %s: %w", in, se.Err)
 }
 
 // inputError reports an error about the user's input (exit 2), unless it
@@ -163,78 +159,36 @@ func runSeal(cmd *cobra.Command, in, out string, f sealFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	src, err := os.Open(in)
+	job, err := seal.Open(in, out, seal.Output{Force: f.force})
 	if err != nil {
-		return inputError(cmd, "seal", err)
+		return sealError(cmd, in, err)
 	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return inputError(cmd, "seal", err)
+	defer job.Close()
+	defer job.AbortOnSignal(os.Interrupt, syscall.SIGTERM)()
+	for _, s := range job.Stale {
+		errf(cmd, "sealkeep: warning: %s was left by an interrupted seal; it is not a sealed document: remove it\n", s)
 	}
-	dst, err := createOutput(cmd, out, fi, f.force)
-	if err != nil {
-		return err
-	}
-	defer dst.Abort()
-	defer dst.AbortOnSignal(os.Interrupt, syscall.SIGTERM)()
-
-	bundle, err := loadSigner(ctx, f)
+	key, err := loadSigner(ctx, f)
 	if err != nil {
 		return inputError(cmd, "signer", err)
 	}
-	if err := bundle.Validate(time.Now()); err != nil {
-		return inputError(cmd, "signer", err)
-	}
-	so := cms.SignOptions{Signer: bundle.Key, Certificate: bundle.Leaf, Chain: bundle.Chain,
-		Digest: cms.AutoDigest(bundle.Leaf.PublicKey), Legacy: opts.SubFilter == pdf.PKCS7Detached}
-	opts.Digest = so.Digest
-	if f.tsa != "" {
-		tsa := f.tsa
-		so.Timestamp = func(ctx context.Context, sig []byte) ([]byte, error) {
-			return cms.RequestTimestamp(ctx, tsa, nil, sig, so.Digest)
-		}
-	}
-	if opts.Name == "" {
-		opts.Name = bundle.Leaf.Subject.CommonName
-	}
-	if opts.Visible != nil {
-		opts.Visible.Lines = []string{opts.Name, "Digitally sealed", time.Now().UTC().Format("2006-01-02 15:04 MST")}
-	}
-	size, err := cms.EstimateSize(so)
-	if err != nil {
-		return inputError(cmd, "signer", err)
-	}
-	opts.ContentsSize = size
-
 	bar := newByteBar("sealing")
-	ra := &countingReaderAt{r: src, total: fi.Size(), bar: bar}
-	res, err := pdf.SealTo(ctx, ra, fi.Size(), dst.File, opts, func(ctx context.Context, digest []byte) ([]byte, error) {
-		return cms.SignDetached(ctx, digest, so)
-	})
+	opts.Progress = bar.update
+	res, err := job.Seal(ctx, key, opts)
 	bar.done()
 	if err != nil {
-		for _, e := range []error{pdf.ErrMalformed, pdf.ErrLimit, pdf.ErrEncrypted, pdf.ErrCertified, pdf.ErrInvalidInput} {
-			if errors.Is(err, e) {
-				return inputError(cmd, "seal "+in, err)
-			}
-		}
-		return fmt.Errorf("seal %s: %w", in, err)
+		return sealError(cmd, in, err)
 	}
-	if err := dst.Commit(); err != nil {
-		return outputError(cmd, err)
-	}
-	thumb := keypolicy.Thumbprint(bundle.Leaf.Raw)
 	if globals.json {
 		return printJSON(cmd.OutOrStdout(), map[string]any{
-			"input": in, "output": out, "field": res.FieldName, "byte_range": res.ByteRange,
-			"size": res.Size, "signer_subject": bundle.Leaf.Subject.String(), "signer_sha256": thumb,
-			"level": level(f), "subfilter": string(opts.SubFilter), "warnings": nonNil(res.Warnings),
+			"input": in, "output": out, "field": res.Field, "byte_range": res.ByteRange,
+			"size": res.Size, "signer_subject": res.Signer, "signer_sha256": res.Thumbprint,
+			"level": res.Level, "subfilter": string(res.SubFilter), "warnings": nonNil(res.Warnings),
 		})
 	}
 	outf(cmd, "sealed %s -> %s\n", in, out)
 	outf(cmd, "  field:      %s\n  signer:     %s\n  thumbprint: %s\n  level:      PAdES %s (%s)\n  size:       %d bytes\n",
-		res.FieldName, bundle.Leaf.Subject.String(), thumb, level(f), opts.SubFilter, res.Size)
+		res.Field, res.Signer, res.Thumbprint, res.Level, res.SubFilter, res.Size)
 	for _, w := range res.Warnings {
 		outf(cmd, "  warning:    %s\n", w)
 	}
@@ -248,29 +202,23 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func level(f sealFlags) string {
-	if f.tsa != "" {
-		return "B-T"
-	}
-	return "B-B"
-}
-
 // sealOptions checks the flags and builds the seal options (without the
 // signer).
-func sealOptions(f sealFlags) (pdf.SealOptions, error) {
-	opts := pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact, DocMDP: f.docMDP,
-		Limits: f.maxDecoded.limits()}
+func sealOptions(f sealFlags) (seal.Options, error) {
+	o := seal.Options{TSA: f.tsa, PDF: pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact,
+		DocMDP: f.docMDP, Limits: f.maxDecoded.limits()}}
+	opts := &o.PDF
 	switch strings.ToUpper(f.level) {
 	case "", "B-B":
 		if f.level != "" && f.tsa != "" {
-			return opts, fmt.Errorf("--level B-B with --tsa: a timestamp makes B-T")
+			return o, fmt.Errorf("--level B-B with --tsa: a timestamp makes B-T")
 		}
 	case "B-T":
 		if f.tsa == "" {
-			return opts, fmt.Errorf("--level B-T needs --tsa URL")
+			return o, fmt.Errorf("--level B-T needs --tsa URL")
 		}
 	default:
-		return opts, fmt.Errorf("--level %q: want B-B or B-T", f.level)
+		return o, fmt.Errorf("--level %q: want B-B or B-T", f.level)
 	}
 	switch f.subfilter {
 	case "cades", "":
@@ -278,33 +226,33 @@ func sealOptions(f sealFlags) (pdf.SealOptions, error) {
 	case "pkcs7":
 		opts.SubFilter = pdf.PKCS7Detached
 	default:
-		return opts, fmt.Errorf("--subfilter %q: want cades or pkcs7", f.subfilter)
+		return o, fmt.Errorf("--subfilter %q: want cades or pkcs7", f.subfilter)
 	}
 	if f.docMDP < 0 || f.docMDP > 3 {
-		return opts, fmt.Errorf("--docmdp %d: want 1, 2 or 3", f.docMDP)
+		return o, fmt.Errorf("--docmdp %d: want 1, 2 or 3", f.docMDP)
 	}
 	if f.keyURI == "" && (f.certFile != "" || f.chainFile != "") {
-		return opts, fmt.Errorf("--cert and --chain go with --key-uri (a --key file carries its certificates)")
+		return o, fmt.Errorf("--cert and --chain go with --key-uri (a --key file carries its certificates)")
 	}
 	if f.keyURI != "" && f.certFile == "" {
-		return opts, fmt.Errorf("--key-uri needs --cert FILE: the key's certificate")
+		return o, fmt.Errorf("--key-uri needs --cert FILE: the key's certificate")
 	}
 	if f.visiblePage == 0 {
 		if f.visibleRect != "" || f.sealImage != "" {
-			return opts, fmt.Errorf("--visible-rect and --seal-image need --visible-page")
+			return o, fmt.Errorf("--visible-rect and --seal-image need --visible-page")
 		}
-		return opts, nil
+		return o, nil
 	}
 	app := &pdf.Appearance{Page: f.visiblePage, Rect: [4]float64{36, 36, 252, 108}}
 	if f.visibleRect != "" {
 		parts := strings.Split(f.visibleRect, ",")
 		if len(parts) != 4 {
-			return opts, fmt.Errorf("--visible-rect %q: want x1,y1,x2,y2", f.visibleRect)
+			return o, fmt.Errorf("--visible-rect %q: want x1,y1,x2,y2", f.visibleRect)
 		}
 		for i, p := range parts {
 			x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 			if err != nil {
-				return opts, fmt.Errorf("--visible-rect %q: %v", f.visibleRect, err)
+				return o, fmt.Errorf("--visible-rect %q: %v", f.visibleRect, err)
 			}
 			app.Rect[i] = x
 		}
@@ -312,42 +260,46 @@ func sealOptions(f sealFlags) (pdf.SealOptions, error) {
 	if f.sealImage != "" {
 		img, err := os.ReadFile(f.sealImage)
 		if err != nil {
-			return opts, fmt.Errorf("--seal-image: %w", err)
+			return o, fmt.Errorf("--seal-image: %w", err)
 		}
 		app.Image = img
 	}
 	opts.Visible = app
-	return opts, nil
+	return o, nil
 }
 
 // loadSigner opens the key file or the key URI with its certificates.
-func loadSigner(ctx context.Context, f sealFlags) (*keyfile.Bundle, error) {
+func loadSigner(ctx context.Context, f sealFlags) (seal.Key, error) {
 	if f.key != "" {
 		data, err := os.ReadFile(f.key)
 		if err != nil {
-			return nil, fmt.Errorf("--key: %w", err)
+			return seal.Key{}, fmt.Errorf("--key: %w", err)
 		}
-		return keyfile.Parse(data, passphrase(f.passFile, f.passEnv))
+		b, err := keyfile.Parse(data, passphrase(f.passFile, f.passEnv))
+		if err != nil {
+			return seal.Key{}, err
+		}
+		return seal.Key{Signer: b.Key, Leaf: b.Leaf, Chain: b.Chain}, nil
 	}
 	if f.passFile != "" || f.passEnv != "" {
-		return nil, fmt.Errorf("--passphrase-file and --passphrase-env go with --key")
+		return seal.Key{}, fmt.Errorf("--passphrase-file and --passphrase-env go with --key")
 	}
 	certs, err := readCerts("--cert", f.certFile)
 	if err != nil {
-		return nil, err
+		return seal.Key{}, err
 	}
 	if f.chainFile != "" {
 		more, err := readCerts("--chain", f.chainFile)
 		if err != nil {
-			return nil, err
+			return seal.Key{}, err
 		}
 		certs = append(certs, more...)
 	}
 	key, err := signer.Open(ctx, f.keyURI)
 	if err != nil {
-		return nil, err
+		return seal.Key{}, err
 	}
-	b := &keyfile.Bundle{Key: key, Leaf: certs[0], Chain: certs[1:]}
+	b := seal.Key{Signer: key, Leaf: certs[0], Chain: certs[1:]}
 	for i, c := range certs {
 		if keypolicy.PublicKeysEqual(c.PublicKey, key.Public()) {
 			b.Leaf, b.Chain = c, append(append([]*x509.Certificate{}, certs[:i]...), certs[i+1:]...)
@@ -383,25 +335,4 @@ func readCerts(flag, path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s %s: no PEM CERTIFICATE blocks", flag, path)
 	}
 	return out, nil
-}
-
-// countingReaderAt reports the progress of the sealer's copy pass (the
-// large sequential reads) to a progress bar.
-type countingReaderAt struct {
-	r     io.ReaderAt
-	total int64
-	high  atomic.Int64
-	bar   *byteBar
-}
-
-func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.r.ReadAt(p, off)
-	if len(p) >= 32<<10 {
-		end := off + int64(n)
-		if end > c.high.Load() {
-			c.high.Store(end)
-			c.bar.update(end, c.total)
-		}
-	}
-	return n, err
 }

@@ -205,6 +205,23 @@ func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (
 	return out, true, nil
 }
 
+// SealReceipt finds a signature's seal entry through custody's receipt
+// index (verify.SealReceiptLookup).
+func (s storeCustody) SealReceipt(ctx context.Context, thumb, sigSHA256 string) (verify.SealReceipt, bool, error) {
+	r, found, err := s.svc.SealReceipt(ctx, thumb, sigSHA256)
+	if err != nil || !found {
+		return verify.SealReceipt{}, found, err
+	}
+	out := verify.SealReceipt{KeyOrigin: r.KeyOrigin, Org: r.Org, Identity: r.Identity, Version: r.Version}
+	if e := r.Entry; e != nil {
+		t := e.Time.UTC()
+		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &t
+		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+		out.DocumentSHA256 = e.Details[audit.DetailDocumentSHA256]
+	}
+	return out, true, nil
+}
+
 // unavailableCustody answers every lookup with the error that kept the
 // configured custody store from opening.
 type unavailableCustody struct{ err error }
@@ -265,6 +282,9 @@ func printReport(w io.Writer, rep *verify.Report) {
 		}
 		if s.Custody != nil {
 			kv = append(kv, [2]string{"Custody", fmt.Sprintf("%s v%d: %s", s.Custody.Identity, s.Custody.Version, s.Custody.Summary)})
+		}
+		if s.Receipt != nil {
+			kv = append(kv, [2]string{"Seal receipt", s.Receipt.Summary})
 		}
 		for _, p := range [][2]string{{"Reason", s.Reason}, {"Location", s.Location}, {"Name", s.Name}} {
 			if p[1] != "" {

@@ -2,6 +2,8 @@ package audit_test
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"sealkeep/internal/audit"
@@ -23,10 +25,20 @@ func exampleChain() []audit.Entry {
 	var chain []audit.Entry
 	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	for i, a := range []audit.Action{audit.ActionCertImport, audit.ActionVersionActivate, audit.ActionSeal, audit.ActionSeal} {
+		var details map[string]string
+		if a == audit.ActionSeal { // a seal entry records what was sealed and how it was approved
+			h := strings.Repeat(strconv.Itoa(i), 64)
+			details = map[string]string{
+				audit.DetailDocumentSHA256: h, audit.DetailSealedSHA256: h, audit.DetailSignatureSHA256: h,
+				audit.DetailThumbprint: h, audit.DetailIntentSHA256: h,
+				audit.DetailField: "Signature1", audit.DetailPAdESLevel: audit.LevelBB, audit.DetailMFAMethod: "totp",
+			}
+		}
 		chain = appendTo(chain, audit.Entry{
 			Chain: "org-1", Time: at.Add(time.Duration(i) * time.Minute),
 			Actor: audit.Actor{Kind: "user", ID: "jane"}, Action: a,
 			Subject: audit.Subject{Org: "org-1", Identity: "jane-pe-tx", Version: 1},
+			Details: details,
 		})
 	}
 	return chain

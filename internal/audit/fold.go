@@ -50,8 +50,10 @@ type versionKey struct {
 // entries in order. It enforces [Next] for each version plus the rules that
 // span an identity: at most one version is active; version.activate needs
 // none active; version.rotate names the active version in the old_version
-// detail and supersedes it; version.revoke needs a reason. The zero State
-// is empty and ready to use.
+// detail and supersedes it; version.revoke needs a reason; a seal is made
+// by the active version, names its certificate and is a complete seal
+// entry ([CheckSeal]). The
+// zero State is empty and ready to use.
 type State struct {
 	versions map[versionKey]*VersionState
 	active   map[string]int // identity -> its active version
@@ -229,6 +231,14 @@ func (s *State) plan(e Entry) ([]change, error) {
 		return nil, fmt.Errorf("%w: %s entry must name an identity and a version >= 1", ErrInvalidEntry, e.Action)
 	}
 	cur := s.Version(id, n)
+	if e.Action == ActionSeal {
+		if err := CheckSeal(e); err != nil {
+			return nil, fmt.Errorf("identity %.64q version %d: %w", id, n, err)
+		}
+		if cur.CertSHA256 != "" && e.Details[DetailThumbprint] != cur.CertSHA256 {
+			return nil, fmt.Errorf("identity %.64q version %d: %w: the seal's %s is not the version's certificate", id, n, ErrInvalidEntry, DetailThumbprint)
+		}
+	}
 	to, err := Next(cur.Status, e.Action)
 	if err != nil {
 		return nil, fmt.Errorf("identity %.64q version %d: %w", id, n, err)

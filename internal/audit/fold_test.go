@@ -125,6 +125,8 @@ func randomOp(r *rand.Rand, m *model, now time.Time) Entry {
 		}
 	case ActionDEKCreate:
 		e.Subject = Subject{Org: "org-a"}
+	case ActionSeal:
+		e.Details = sealDetails()
 	}
 	if len(e.Details) == 0 {
 		e.Details = nil
@@ -280,8 +282,9 @@ func TestFoldRejects(t *testing.T) {
 		"revoke bad time":       {mk(ActionVersionRevoke, "i", 1, map[string]string{DetailReason: "x", DetailRevokedAt: "yesterday"}), ErrInvalidEntry},
 		"revoke future":         {mk(ActionVersionRevoke, "i", 1, map[string]string{DetailReason: "x", DetailRevokedAt: t0.Add(time.Hour).Format(time.RFC3339)}), ErrInvalidEntry},
 		"destroy active":        {mk(ActionVersionDestroy, "i", 1, nil), ErrTransition},
-		"seal ready":            {mk(ActionSeal, "i", 2, nil), ErrTransition},
-		"no identity":           {mk(ActionSeal, "", 1, nil), ErrInvalidEntry},
+		"seal ready":            {mk(ActionSeal, "i", 2, sealDetails()), ErrTransition},
+		"no identity":           {mk(ActionSeal, "", 1, sealDetails()), ErrInvalidEntry},
+		"seal no details":       {mk(ActionSeal, "i", 1, nil), ErrInvalidEntry},
 		"version 0":             {mk(ActionCertImport, "i", 0, nil), ErrInvalidEntry},
 		"unknown action":        {mk("version.resurrect", "i", 1, nil), ErrInvalidEntry},
 		"import twice":          {mk(ActionCertImport, "i", 1, nil), ErrTransition},
@@ -323,7 +326,7 @@ func TestStatusAtBackdatedRevocation(t *testing.T) {
 	}
 	add(ActionCertImport, 0, nil)
 	add(ActionVersionActivate, time.Minute, nil)
-	add(ActionSeal, 2*time.Hour, nil)
+	add(ActionSeal, 2*time.Hour, sealDetails())
 	add(ActionVersionRevoke, 3*time.Hour, map[string]string{DetailReason: "keyCompromise",
 		DetailRevokedAt: t0.Add(90 * time.Minute).Format(time.RFC3339)})
 	for _, tc := range []struct {

@@ -133,6 +133,13 @@ type ReadTx interface {
 	// beyond seq 0. Deleting one kind of row hides no chain.
 	AuditChains() ([]string, error)
 	AuthReadTx
+	// AuditSeals returns the seal entries ([audit.ActionSeal]), of every
+	// chain, whose detail key is value, ordered by chain and seq: an
+	// indexed lookup of seal receipts by [audit.DetailSignatureSHA256] and
+	// of used approvals by [audit.DetailIntentSHA256] (any other key is
+	// [ErrInvalid]). The entries are as stored; only verifying their chain
+	// proves them.
+	AuditSeals(key, value string) ([]audit.Entry, error)
 }
 
 // Tx is a read-write transaction.

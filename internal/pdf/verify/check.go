@@ -373,7 +373,8 @@ func proofOfExistence(sigs []Signature, i int) (poe *time.Time, by string) {
 // existence before the revocation: a trusted timestamp whose genTime plus
 // accuracy is before the revocation time, compared at full precision. A
 // claimed time (/M, signingTime) is no proof, so the signature is then
-// RevokedNoPOE, whatever it claims. A lookup that fails makes the
+// RevokedNoPOE, whatever it claims. A seal receipt ([SealReceiptLookup])
+// is proof of existence too: its entry's time. A lookup that fails makes the
 // signature TryLater: the custody check fails closed. Only the context's
 // error is returned.
 func (v *verifier) checkCustody(sigs []Signature, i int) error {
@@ -382,6 +383,13 @@ func (v *verifier) checkCustody(sigs []Signature, i int) error {
 		return nil
 	}
 	poe, by := proofOfExistence(sigs, i)
+	rt, rby, err := v.checkReceipt(s)
+	if err != nil {
+		return err
+	}
+	if rt != nil && (poe == nil || rt.Before(*poe)) {
+		poe, by = rt, rby
+	}
 	t := v.now
 	switch {
 	case poe != nil:
@@ -637,6 +645,8 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 		return
 	}
 	s.Intact, s.Valid = true, true
+	sv := sha256.Sum256(sd.SignatureValue())
+	s.SignatureValueSHA256 = hex.EncodeToString(sv[:])
 	cert := res.Signer
 	s.SignatureAlg = res.SignatureAlgorithm
 	s.SignerSubject = cert.Subject.String()

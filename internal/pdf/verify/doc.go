@@ -161,4 +161,17 @@
 // and is Revoked. A lookup that fails (the trail cannot be read or folded,
 // or stored state differs from it) makes the signature TryLater
 // (invalid): the check fails closed.
+//
+// # Seal receipts
+//
+// When Options.Custody is also a [SealReceiptLookup], each signature's
+// seal entry is looked up by the SHA-256 of its CMS signature value
+// (Signature.SignatureValueSHA256) and reported as Signature.Receipt: a
+// seal made through sealkeep's pipeline on its owner's approval. The
+// entry's time is proof of existence for the revocation rule above. A
+// signature by a key generated inside custody (no copy ever existed
+// outside it) that no entry records was made outside the approval path:
+// SigConstraintsFailure (invalid). For an imported or external key the
+// missing receipt is a note. A receipt that cannot be verified (the
+// organization's chain does not verify) is TryLater.
 package verify

@@ -170,6 +170,12 @@ type Signature struct {
 	SigningTimeSource string         `json:"signing_time_source"`
 	Timestamp         *Timestamp     `json:"timestamp"`
 	Custody           *CustodyStatus `json:"custody"`
+	// SignatureValueSHA256 is the SHA-256 (hex) of the CMS signature
+	// value, by which custody finds the seal receipt.
+	SignatureValueSHA256 string `json:"signature_value_sha256"`
+	// Receipt is custody's seal receipt, when the custody lookup is a
+	// [SealReceiptLookup] and holds the certificate.
+	Receipt *SealReceipt `json:"seal_receipt"`
 
 	Name     string `json:"name"`
 	Reason   string `json:"reason"`

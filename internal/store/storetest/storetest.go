@@ -17,7 +17,8 @@
 // account tables: conflicts that leave the transaction usable, a TOTP step
 // accepted once across transactions, recovery codes spent once, failure
 // counters that lose no count between two stores, and system data keys
-// listed with the org DEKs without an org.
+// listed with the org DEKs without an org, and seal entries found by their
+// signature's hash (the receipt index).
 //
 // # Child processes
 //
@@ -95,6 +96,7 @@ func Run(t *testing.T, b Backend) {
 		{"Audit", testAudit},
 		{"AuditBatches", testAuditBatches},
 		{"AuditChainsUnion", testAuditChainsUnion},
+		{"AuditSeals", testAuditSeals},
 		{"AppendFailsClosed", testAppendFailsClosed},
 		{"Rollback", testRollback},
 		{"CancelledMidway", testCancelled},

@@ -71,6 +71,10 @@ type Dialect struct {
 	// SerialWrites makes Update transactions of one Store wait for each
 	// other in Go rather than on the database lock.
 	SerialWrites bool
+	// SealDetail returns the SQL expression of an audit row's detail key
+	// (read from its details JSON text), exactly as the seal indexes of
+	// migration 0005 are built on it; key is a constant, never user input.
+	SealDetail func(key string) string
 }
 
 // MaxAttempts is how many times Update runs fn before it gives up on
