@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
 	"runtime"
+	"sealkeep/internal/errs"
 	"strings"
 	"sync"
 	"time"
@@ -26,22 +26,22 @@ import (
 var (
 	ErrNotFound  = store.ErrNotFound
 	ErrConflict  = store.ErrConflict
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = errs.New(errs.Forbidden, "forbidden")
 	// ErrInvalidInput reports a malformed login, password, code or request.
-	ErrInvalidInput = errors.New("invalid input")
+	ErrInvalidInput = errs.New(errs.Invalid, "invalid input")
 	// ErrUnauthenticated reports wrong credentials, an unknown, expired or
 	// revoked session or token, or a disabled account, without saying
 	// which.
-	ErrUnauthenticated = errors.New("authentication failed")
+	ErrUnauthenticated = errs.New(errs.Unauthenticated, "authentication failed")
 	// ErrMFARequired reports a correct password for an account with TOTP
 	// when no code was sent.
-	ErrMFARequired = errors.New("a TOTP code is required")
+	ErrMFARequired = errs.New(errs.Unauthenticated, "a TOTP code is required")
 	// ErrReplay reports a TOTP code whose time step was already accepted
 	// (this code or a later one); it also wraps ErrUnauthenticated.
-	ErrReplay = errors.New("the TOTP code was already used")
+	ErrReplay = errs.New(errs.Unauthenticated, "the TOTP code was already used")
 	// ErrLocked reports a failure counter over its limit; the error is a
 	// [*LockedError] that says until when.
-	ErrLocked = errors.New("too many failed attempts")
+	ErrLocked = errs.New(errs.TooManyRequests, "too many failed attempts")
 )
 
 // LockedError is a refusal while an account or a client address is locked

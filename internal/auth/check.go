@@ -2,9 +2,9 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
+	"sealkeep/internal/errs"
 	"slices"
 
 	"sealkeep/internal/audit"
@@ -13,7 +13,7 @@ import (
 
 // ErrMismatch reports stored accounts or memberships that differ from the
 // audit trail: a row written or edited outside sealkeep.
-var ErrMismatch = errors.New("stored accounts differ from the audit trail")
+var ErrMismatch = errs.New(errs.Verification, "stored accounts differ from the audit trail")
 
 // CheckAccounts proves that the stored accounts are the audit trail's:
 // every user was created by a user.create entry with the same login and

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sealkeep/internal/errs"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
@@ -29,7 +30,7 @@ const (
 // organization's chain does not verify or fold, or the entry the receipt
 // index found is not the chain's entry at its place. A verifier treats it
 // as "custody cannot say", never as a receipt.
-var ErrReceiptUnverified = errors.New("the seal receipt cannot be verified")
+var ErrReceiptUnverified = errs.New(errs.Unavailable, "the seal receipt cannot be verified")
 
 // Receipt is what custody knows of one signature made by a version it
 // holds: the version's key origin and the seal entry that records the

@@ -25,8 +25,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"sealkeep/internal/errs"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +47,7 @@ const tag = "sealkeep/seal-intent/v1"
 
 // ErrInvalid reports an intent that is malformed, expired or valid for
 // longer than [MaxLifetime].
-var ErrInvalid = errors.New("invalid seal intent")
+var ErrInvalid = errs.New(errs.Invalid, "invalid seal intent")
 
 // Intent is one seal as the user approves it: who (User) seals which
 // document (DocumentSHA256) with which certificate (Identity, Version and

@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"sealkeep/internal/errs"
 	"strconv"
 	"time"
 
@@ -24,7 +24,7 @@ const MaxIntentLifetime = 5 * time.Minute
 // one that does not approve this seal (another document, identity, version,
 // certificate or options; expired; by another user than the identity's
 // owner).
-var ErrNotApproved = errors.New("the seal is not approved")
+var ErrNotApproved = errs.New(errs.Forbidden, "the seal is not approved")
 
 // Intent is the canonical statement of one seal that a user approves with
 // a step-up: which key seals which document how. [Intent.Hash] is what a

@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sealkeep/internal/errs"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,7 @@ func fail(step Step, err error) error {
 
 // ErrSelfCheck means the written file did not check out after the
 // signature was embedded; nothing is released.
-var ErrSelfCheck = errors.New("internal error: the sealed file fails its self-check")
+var ErrSelfCheck = errs.New(errs.Internal, "internal error: the sealed file fails its self-check")
 
 // Key is what signs: a crypto.Signer and its certificates.
 type Key struct {
