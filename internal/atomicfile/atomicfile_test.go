@@ -226,3 +226,43 @@ func TestLongName(t *testing.T) {
 		t.Fatalf("Stale = %v, %v", stale, err)
 	}
 }
+
+// TestSwappedTemporaryFile: in a directory that others can write (without
+// the sticky bit), someone renames the temporary file away while it is
+// written and puts their own file under its name. Commit places files by
+// name, so it must check that the file it places is the one written:
+// otherwise the target would get the other file's bytes (a forged "sealed"
+// PDF) and the writer would report success.
+func TestSwappedTemporaryFile(t *testing.T) {
+	for _, overwrite := range []bool{false, true} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out.pdf")
+		if overwrite {
+			if err := os.WriteFile(out, []byte("previous"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := Create(out, Options{Overwrite: overwrite})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("mine")
+		tmp := f.Name()
+		if err := os.Rename(tmp, filepath.Join(dir, "stolen")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tmp, []byte("theirs"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Commit(); !errors.Is(err, ErrReplaced) {
+			t.Errorf("overwrite %v: Commit: %v, want ErrReplaced", overwrite, err)
+		}
+		want := ""
+		if overwrite {
+			want = "previous"
+		}
+		if b, _ := os.ReadFile(out); string(b) != want {
+			t.Errorf("overwrite %v: the target holds %q, want %q", overwrite, b, want)
+		}
+	}
+}
