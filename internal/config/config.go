@@ -38,7 +38,8 @@
 //
 // [Load] refuses a data directory that group or others may write (without
 // the sticky bit) and a config.json they may write; [OpenStore] refuses a
-// SQLite database, -wal or -shm file, or database directory they may write
+// SQLite database, -wal or -shm file (beside the file a linked database
+// names, where SQLite keeps them), or database directory they may write
 // (package fileperm; the key files are checked where they are read). Each
 // refusal names the file and the chmod that fixes it.
 //
