@@ -331,3 +331,32 @@ func TestLinkedDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativePathOutside: a relative name that climbs out of the data
+// directory ("../home/sealkeep.db") is a path outside it, like an absolute
+// one: in a copy that holds its own file of that name, it is refused
+// rather than silently opening the original's.
+func TestRelativePathOutside(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	dir := filepath.Join(base, "home")
+	if _, err := Init(ctx, InitOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	createOrg(t, dir, "acme")
+	copied := filepath.Join(base, "copy")
+	copyDir(t, dir, copied)
+	m := rawConfig(t, copied)
+	m["database"] = filepath.Join("..", "home", SQLiteName)
+	writeRaw(t, copied, m)
+	if _, err := Load(copied); err == nil || !strings.Contains(err.Error(), "outside the data directory "+copied) {
+		t.Fatalf("copy naming ../home/%s: %v; want the copied-directory refusal", SQLiteName, err)
+	}
+	// With no namesake inside, a file outside named relatively is fine.
+	if err := os.Remove(filepath.Join(copied, SQLiteName)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(copied); err != nil || c.Database != filepath.Join(dir, SQLiteName) {
+		t.Fatalf("relative path outside, no namesake: %+v, %v", c, err)
+	}
+}
