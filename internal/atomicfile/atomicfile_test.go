@@ -266,3 +266,47 @@ func TestSwappedTemporaryFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSwappedDirectory: the target's directory is reached through a
+// symbolic link that someone else controls, and they point it at another
+// directory of the writer's (holding a file of the target's name) between
+// Create and Commit. The temporary file is named through the same path, so
+// Commit finds no file written there and neither moves nor replaces
+// anything in the other directory, even with Overwrite.
+func TestSwappedDirectory(t *testing.T) {
+	base := t.TempDir()
+	theirs, mine := filepath.Join(base, "theirs"), filepath.Join(base, "mine")
+	for _, d := range []string{theirs, mine} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	precious := filepath.Join(mine, "out.pdf")
+	if err := os.WriteFile(precious, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(theirs, link); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Create(filepath.Join(link, "out.pdf"), Options{Overwrite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("sealed")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(mine, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); !errors.Is(err, ErrReplaced) {
+		t.Errorf("Commit after the directory was swapped: %v, want ErrReplaced", err)
+	}
+	if b, _ := os.ReadFile(precious); string(b) != "precious" {
+		t.Errorf("the other directory's file became %q", b)
+	}
+	if l := leftovers(t, mine); len(l) != 0 {
+		t.Errorf("left in the other directory: %v", l)
+	}
+}
