@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,41 @@ func TestForgedProofOfExistence(t *testing.T) {
 				t.Fatalf("reasons %q and notes %q lack %q", s.Reasons, s.Notes, c.has)
 			}
 		})
+	}
+}
+
+// byThumbprint answers custody lookups per signer certificate: an error
+// for the ones in fail, active for the others.
+type byThumbprint struct{ fail map[string]bool }
+
+func (b byThumbprint) StatusAt(_ context.Context, thumb string, _ time.Time) (CustodyStatus, bool, error) {
+	if b.fail[thumb] {
+		return CustodyStatus{}, false, errors.New("audit chain \"acme\": entry 9 duplicated")
+	}
+	return CustodyStatus{Identity: "jane", Version: 1, Status: "active", Current: "active"}, true, nil
+}
+
+// TestCustodyFailsForOne: of two seals by different signers, the custody
+// lookup fails for one only (its org's chain cannot be folded). That seal
+// is TRY_LATER and the file is invalid; the other keeps its own verdict.
+func TestCustodyFailsForOne(t *testing.T) {
+	p := pki(t)
+	k := mustKey()
+	second := sealBytes(t, sealedBase(t), sealCfg{cert: leafOf(p, k.Public(), func(*x509.Certificate) {}), key: k})
+	sigs := mustVerify(t, second, Options{}).Signatures
+	for bad := range sigs {
+		rep := mustVerify(t, second, Options{Custody: byThumbprint{fail: map[string]bool{sigs[bad].SignerSHA256: true}}})
+		if rep.Verdict != Invalid {
+			t.Errorf("lookup of signature %d fails: file verdict %s", bad+1, rep.Verdict)
+		}
+		for i, s := range rep.Signatures {
+			want, sub := Valid, ""
+			if i == bad {
+				want, sub = Invalid, TryLater
+			}
+			if s.Verdict != want || s.SubIndication != sub {
+				t.Errorf("lookup of signature %d fails: signature %d is %s %s/%s; reasons %q", bad+1, i+1, s.Verdict, s.Indication, s.SubIndication, s.Reasons)
+			}
+		}
 	}
 }
