@@ -9,6 +9,9 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/fileperm"
+	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/signer"
+	"sealkeep/internal/store"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -71,9 +74,16 @@ var errorCodes = []struct {
 	err  error
 	code int
 }{
+	{custody.ErrStateMismatch, exitVerify},
+	{store.ErrCorrupt, exitVerify},
 	{envelope.ErrAuthentication, exitVerify},
 	{audit.ErrBroken, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
+	// Integrity failures on use: a key that does not match its certificate
+	// (an external key replaced in the customer's KMS), a provider's
+	// signature that does not verify.
+	{keypolicy.ErrMismatch, exitVerify},
+	{signer.ErrBadSignature, exitVerify},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},
 	{custody.ErrTransition, exitNotFound},

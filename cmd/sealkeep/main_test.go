@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 //	mkp12 OUT PASSFILE                   write a PKCS#12 bundle and its passphrase file
 //	tamper DATADIR IDENTITY VERSION      flip a bit of a stored key blob
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
+//	reissue IN.pem OUT.pem               write IN.pem's key with a new certificate
 //	sqlite DATADIR STATEMENT             run SQL on the data directory's SQLite
 //	                                     database (to tamper with it)
 //	exitcode N COMMAND [ARGS...]         run a command (as exec does) and require
@@ -78,6 +79,7 @@ func TestScripts(t *testing.T) {
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
 			"osslsign": cmdOSSLSign,
+			"reissue":  cmdReissue,
 			"exitcode": cmdExitCode,
 			"escenv":   cmdEscEnv,
 		},
@@ -290,6 +292,32 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with code %d, want %d", args[1], got, want)
 	}
+}
+
+func cmdReissue(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: reissue IN.pem OUT.pem")
+	}
+	var p8 []byte
+	for rest := []byte(ts.ReadFile(args[0])); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "PRIVATE KEY" {
+			p8 = b.Bytes
+		}
+	}
+	k, err := x509.ParsePKCS8PrivateKey(p8)
+	ts.Check(err)
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		ts.Fatalf("%s: the key is not a signer", args[0])
+	}
+	der := leaf(ts, signer.Public(), "PEM import (reissued)", "")
+	_, c := ca(ts)
+	writePEM(ts, args[1], &pem.Block{Type: "PRIVATE KEY", Bytes: p8},
+		&pem.Block{Type: "CERTIFICATE", Bytes: der}, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 func cmdEscEnv(ts *testscript.TestScript, neg bool, args []string) {

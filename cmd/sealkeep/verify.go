@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -18,8 +16,8 @@ import (
 	"sealkeep/internal/audit"
 	"sealkeep/internal/cms"
 	"sealkeep/internal/config"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/pdf/verify"
-	"sealkeep/internal/store"
 	"sealkeep/internal/textsafe"
 )
 
@@ -187,64 +185,24 @@ func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return storeCustody{st}, func() { st.Close() }, nil
+	return storeCustody{custody.New(st, nil, custody.Options{Logger: globals.logger})}, func() { st.Close() }, nil
 }
 
-// storeCustody finds certificate versions by thumbprint in the store and
-// folds their org's audit chain to get the status at a time.
-type storeCustody struct{ st store.Store }
+// storeCustody adapts custody's certificate lookup to the verifier.
+type storeCustody struct{ svc *custody.Service }
 
 func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (verify.CustodyStatus, bool, error) {
-	var out verify.CustodyStatus
-	found := false
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		orgs, err := tx.Orgs()
-		if err != nil {
-			return err
-		}
-		for _, o := range orgs {
-			ids, err := tx.Identities(o.ID)
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				vs, err := tx.Versions(id.ID)
-				if err != nil {
-					return err
-				}
-				for _, v := range vs {
-					if v.CertDER == nil {
-						continue
-					}
-					sum := sha256.Sum256(v.CertDER)
-					if hex.EncodeToString(sum[:]) != thumb {
-						continue
-					}
-					entries := audit.Walk(func(fn func(audit.Entry) error) error { return tx.AuditEntries(o.ID, 1, fn) })
-					then, err := audit.StatusAt(entries, id.ID, v.Version, t)
-					if err != nil {
-						return fmt.Errorf("audit chain %q: %w", o.ID, err)
-					}
-					state, err := audit.Fold(entries)
-					if err != nil {
-						return fmt.Errorf("audit chain %q: %w", o.ID, err)
-					}
-					cur := state.Version(id.ID, v.Version)
-					out = verify.CustodyStatus{Identity: id.ID, Version: v.Version,
-						Status: string(then.Status), Current: string(cur.Status)}
-					if !cur.RevokedAt.IsZero() {
-						ra := cur.RevokedAt.UTC()
-						out.RevokedAt = &ra
-					}
-					out.Summary = custodySummary(out, t)
-					found = true
-					return nil
-				}
-			}
-		}
-		return nil
-	})
-	return out, found, err
+	cs, found, err := s.svc.CertificateStatus(ctx, actor(), thumb, t)
+	if err != nil || !found {
+		return verify.CustodyStatus{}, found, err
+	}
+	out := verify.CustodyStatus{Identity: cs.Identity, Version: cs.Version, Status: string(cs.At), Current: string(cs.Current)}
+	if !cs.RevokedAt.IsZero() {
+		ra := cs.RevokedAt
+		out.RevokedAt = &ra
+	}
+	out.Summary = custodySummary(out, t)
+	return out, true, nil
 }
 
 // unavailableCustody answers every lookup with the error that kept the
