@@ -20,7 +20,12 @@
 //
 // Without Overwrite, Commit links the new file into place, which fails if
 // a file appeared at the target meanwhile, so two writers never silently
-// replace each other's output.
+// replace each other's output. Commit also checks, by device and inode,
+// that the file it places is the one written, before and after placing it:
+// in a directory that others can write (without the sticky bit), someone
+// could rename the temporary file away and put another under its name; that
+// is [ErrReplaced], and Commit then removes what it placed rather than
+// report another file's bytes as written.
 //
 // # Temporary files
 //
@@ -58,6 +63,9 @@ var (
 	ErrNotRegular = errs.New(errs.Invalid, "not a regular file")
 	// ErrAborted: Commit after Abort (for example by a signal).
 	ErrAborted = errs.New(errs.Internal, "abandoned")
+	// ErrReplaced: the temporary file was replaced by another file while
+	// it was written (possible in a directory others can write).
+	ErrReplaced = errs.New(errs.Verification, "replaced by another file while it was written")
 )
 
 // Options says which targets Create accepts.
@@ -197,8 +205,20 @@ func (f *File) Commit() error {
 	if err := check(f.path, f.opts); err != nil {
 		return fail(err)
 	}
+	// Files are placed by name: the name must still be the file written.
+	if !f.holds(tmp) {
+		f.File.Close()
+		return fmt.Errorf("%s: the temporary file %s was %w; the target is untouched (is the directory writable by others?)", f.path, tmp, ErrReplaced)
+	}
 	if err := f.place(tmp); err != nil {
 		return fail(err)
+	}
+	if !f.holds(f.path) {
+		// Swapped between the check and the move: what is now at the
+		// target is not what was written.
+		f.File.Close()
+		os.Remove(f.path)
+		return fmt.Errorf("%s: the temporary file %s was %w, and the target was removed (is the directory writable by others?)", f.path, tmp, ErrReplaced)
 	}
 	// Closed only now: the lock marks the file as live until it is in place.
 	if err := f.File.Close(); err != nil {
@@ -213,6 +233,16 @@ func (f *File) Commit() error {
 		return fmt.Errorf("%s is written, but syncing its directory failed (a crash could still lose it): %w", f.path, err)
 	}
 	return nil
+}
+
+// holds reports whether name is the file written (by device and inode).
+func (f *File) holds(name string) bool {
+	mine, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	fi, err := os.Lstat(name)
+	return err == nil && os.SameFile(mine, fi)
 }
 
 // place moves tmp to the target: a rename with Overwrite; otherwise a hard

@@ -226,3 +226,87 @@ func TestLongName(t *testing.T) {
 		t.Fatalf("Stale = %v, %v", stale, err)
 	}
 }
+
+// TestSwappedTemporaryFile: in a directory that others can write (without
+// the sticky bit), someone renames the temporary file away while it is
+// written and puts their own file under its name. Commit places files by
+// name, so it must check that the file it places is the one written:
+// otherwise the target would get the other file's bytes (a forged "sealed"
+// PDF) and the writer would report success.
+func TestSwappedTemporaryFile(t *testing.T) {
+	for _, overwrite := range []bool{false, true} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out.pdf")
+		if overwrite {
+			if err := os.WriteFile(out, []byte("previous"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := Create(out, Options{Overwrite: overwrite})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("mine")
+		tmp := f.Name()
+		if err := os.Rename(tmp, filepath.Join(dir, "stolen")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tmp, []byte("theirs"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Commit(); !errors.Is(err, ErrReplaced) {
+			t.Errorf("overwrite %v: Commit: %v, want ErrReplaced", overwrite, err)
+		}
+		want := ""
+		if overwrite {
+			want = "previous"
+		}
+		if b, _ := os.ReadFile(out); string(b) != want {
+			t.Errorf("overwrite %v: the target holds %q, want %q", overwrite, b, want)
+		}
+	}
+}
+
+// TestSwappedDirectory: the target's directory is reached through a
+// symbolic link that someone else controls, and they point it at another
+// directory of the writer's (holding a file of the target's name) between
+// Create and Commit. The temporary file is named through the same path, so
+// Commit finds no file written there and neither moves nor replaces
+// anything in the other directory, even with Overwrite.
+func TestSwappedDirectory(t *testing.T) {
+	base := t.TempDir()
+	theirs, mine := filepath.Join(base, "theirs"), filepath.Join(base, "mine")
+	for _, d := range []string{theirs, mine} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	precious := filepath.Join(mine, "out.pdf")
+	if err := os.WriteFile(precious, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(theirs, link); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Create(filepath.Join(link, "out.pdf"), Options{Overwrite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("sealed")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(mine, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); !errors.Is(err, ErrReplaced) {
+		t.Errorf("Commit after the directory was swapped: %v, want ErrReplaced", err)
+	}
+	if b, _ := os.ReadFile(precious); string(b) != "precious" {
+		t.Errorf("the other directory's file became %q", b)
+	}
+	if l := leftovers(t, mine); len(l) != 0 {
+		t.Errorf("left in the other directory: %v", l)
+	}
+}

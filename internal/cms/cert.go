@@ -3,6 +3,7 @@ package cms
 import (
 	"bytes"
 	"crypto/x509"
+	encasn1 "encoding/asn1"
 	"math/big"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -66,16 +67,49 @@ func negativeSerial(der []byte) (at int, tbs [2]int, serial *big.Int, ok bool) {
 	return at, tbs, serial, true
 }
 
-// issuerAndSerial reads the issuer Name (DER) and the serial number of a
-// certificate that crypto/x509 cannot parse, as far as their own encoding
-// goes.
-func issuerAndSerial(der []byte) (issuer []byte, serial *big.Int, ok bool) {
+// namesSigner reports whether der, an embedded certificate that
+// crypto/x509 cannot parse, is the certificate the signer identifier names,
+// as far as it can be read: by issuer and serial number, or by subject key
+// identifier. It reads leniently, as another verifier might: a serial
+// number written with superfluous leading octets (not DER) is the number
+// it means.
+func (si *signerInfo) namesSigner(der []byte) bool {
 	in := cryptobyte.String(der)
-	var cert, tbs, name cryptobyte.String
-	serial = new(big.Int)
+	var cert, tbs, serial, issuer cryptobyte.String
 	if !in.ReadASN1(&cert, asn1.SEQUENCE) || !cert.ReadASN1(&tbs, asn1.SEQUENCE) || !tbs.SkipOptionalASN1(tagExplicit0) ||
-		!tbs.ReadASN1Integer(serial) || !tbs.SkipASN1(asn1.SEQUENCE) || !tbs.ReadASN1Element(&name, asn1.SEQUENCE) {
-		return nil, nil, false
+		!tbs.ReadASN1(&serial, asn1.INTEGER) || len(serial) == 0 || !tbs.SkipASN1(asn1.SEQUENCE) ||
+		!tbs.ReadASN1Element(&issuer, asn1.SEQUENCE) {
+		return false
 	}
-	return name, serial, true
+	if si.ski == nil {
+		n := new(big.Int).SetBytes(serial)
+		if serial[0]&0x80 != 0 { // two's complement
+			n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(serial))))
+		}
+		return bytes.Equal(issuer, si.issuer) && n.Cmp(si.serial) == 0
+	}
+	for range 3 { // validity, subject, subjectPublicKeyInfo
+		if !tbs.SkipASN1(asn1.SEQUENCE) {
+			return false
+		}
+	}
+	var wrapped, exts cryptobyte.String
+	var hasExts bool
+	if !tbs.SkipOptionalASN1(asn1.Tag(1).ContextSpecific()) || !tbs.SkipOptionalASN1(asn1.Tag(2).ContextSpecific()) ||
+		!tbs.ReadOptionalASN1(&wrapped, &hasExts, asn1.Tag(3).Constructed().ContextSpecific()) || !hasExts ||
+		!wrapped.ReadASN1(&exts, asn1.SEQUENCE) {
+		return false
+	}
+	for !exts.Empty() {
+		var ext, value, keyID cryptobyte.String
+		var id encasn1.ObjectIdentifier
+		if !exts.ReadASN1(&ext, asn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&id) ||
+			!ext.SkipOptionalASN1(asn1.BOOLEAN) || !ext.ReadASN1(&value, asn1.OCTET_STRING) {
+			return false
+		}
+		if id.Equal(oidExtSubjectKeyID) && value.ReadASN1(&keyID, asn1.OCTET_STRING) && bytes.Equal(keyID, si.ski) {
+			return true
+		}
+	}
+	return false
 }

@@ -27,6 +27,7 @@ var (
 	oidEKUAdobeAuthentic    = asn1.ObjectIdentifier{1, 2, 840, 113583, 1, 1, 5}       // Adobe Authentic Documents Trust
 	oidEKUMSDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 10, 3, 12} // Microsoft document signing
 	oidExtKeyUsage          = asn1.ObjectIdentifier{2, 5, 29, 37}
+	oidExtSubjectKeyID      = asn1.ObjectIdentifier{2, 5, 29, 14}
 )
 
 // mldsaAlgs maps the ML-DSA parameter sets to their OIDs (RFC 9881, used

@@ -76,8 +76,11 @@ var (
 // Adobe IDs issued them, and crypto/x509 refuses them unless the process
 // sets GODEBUG=x509negativeserial=1) is read leniently, with its exact
 // bytes and serial, and a certificate that cannot be read at all is left
-// out; both are reported in [SignedData.Warnings]. Only when the signer's
-// own certificate is missing does verification fail.
+// out; both are reported in [SignedData.Warnings]. Verification fails when
+// the signer's own certificate is missing, and when a certificate left out
+// names the signer (by issuer and serial number, or by subject key
+// identifier, read leniently), since another verifier could read that one
+// as the signer's.
 func Parse(ber []byte) (*SignedData, error) {
 	der, err := toDER(ber)
 	if err != nil {

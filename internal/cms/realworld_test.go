@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"testing"
 
 	"sealkeep/internal/testenv"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // openssl runs openssl with args in dir and fails the test on error.
@@ -223,4 +227,95 @@ func TestUnreadableCertificate(t *testing.T) {
 	if _, err := sd.Verify(digest); !errors.Is(err, ErrSignerNotFound) || !strings.Contains(err.Error(), "1 embedded certificate(s) could not be read") {
 		t.Fatalf("only junk: %v", err)
 	}
+}
+
+// TestUnreadableTwinOtherForms: the unreadable twin of the signer's
+// certificate is refused however the signer is named and however the
+// twin writes its serial number:
+//
+//   - a SignerInfo naming its signer by subjectKeyIdentifier, with a twin
+//     that carries the same key identifier;
+//   - a twin whose serial number is written with a superfluous leading
+//     zero octet (not DER, so cryptobyte refuses to read it as an
+//     INTEGER, but lenient readers take it for the same number).
+func TestUnreadableTwinOtherForms(t *testing.T) {
+	p := getPKI(t)
+	digest := make([]byte, 32)
+	key := newKey("P-256")
+	signer := issue(t, &x509.Certificate{
+		Subject:      pkix.Name{CommonName: "Jane Doe, P.E. (key identifier)"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		SubjectKeyId: []byte("jane's key identifier"),
+	}, p.inter, key.Public(), p.interKey)
+	opts := p.opts("P-256")
+	opts.Signer, opts.Certificate = key, signer
+	der, err := SignDetached(t.Context(), digest, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The twin: the signer's certificate with a broken public key.
+	twin := bytes.Clone(signer.Raw)
+	i := bytes.Index(twin, signer.RawSubjectPublicKeyInfo) + len(signer.RawSubjectPublicKeyInfo) - 3
+	twin[i] ^= 0xff
+	if _, err := x509.ParseCertificate(twin); err == nil {
+		t.Fatal("the twin still parses")
+	}
+	withCerts := func(der []byte, certs ...[]byte) []byte {
+		return rewrite(t, der, func(f [][]byte) [][]byte {
+			f[3] = tlv(0xa0, bytes.Join(certs, nil))
+			return f
+		})
+	}
+	// The SignerInfo with sid [0] subjectKeyIdentifier (version 3); the
+	// signature covers the signed attributes only, so it still verifies.
+	bySKI := rewrite(t, der, func(f [][]byte) [][]byte {
+		set := f[len(f)-1]
+		s := cryptobyte.String(set[headerLen(set):])
+		var body cryptobyte.String
+		var version, sid cryptobyte.String
+		var tag asn1.Tag
+		if !s.ReadASN1(&body, asn1.SEQUENCE) || !body.ReadASN1Element(&version, asn1.INTEGER) || !body.ReadAnyASN1Element(&sid, &tag) {
+			t.Fatal("no SignerInfo")
+		}
+		si := append(append([]byte{2, 1, 3}, tlv(0x80, signer.SubjectKeyId)...), body...)
+		f[len(f)-1] = tlv(0x31, tlv(0x30, si))
+		return f
+	})
+	if _, err := mustParse(t, withCerts(bySKI, signer.Raw, p.inter.Raw)).Verify(digest); err != nil {
+		t.Fatalf("signer named by key identifier: %v", err)
+	}
+
+	// The twin with its serial written as 00 || serial, one octet longer.
+	ser := signer.SerialNumber.Bytes()
+	at := bytes.Index(twin, append([]byte{2, byte(len(ser))}, ser...))
+	padded := append(append(bytes.Clone(twin[:at]), append([]byte{2, byte(len(ser) + 1), 0}, ser...)...), twin[at+2+len(ser):]...)
+	padded = growLengths(t, padded, at)
+
+	for _, c := range []struct {
+		name string
+		der  []byte
+	}{
+		{"named by key identifier, twin with the same identifier", withCerts(bySKI, signer.Raw, twin, p.inter.Raw)},
+		{"twin with a padded serial number", withCerts(der, signer.Raw, padded, p.inter.Raw)},
+	} {
+		sd := mustParse(t, c.der)
+		if _, err := sd.Verify(digest); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "cannot be read matches the signer identifier") {
+			t.Errorf("%s: %v (warnings %q); want the unreadable-twin refusal", c.name, err, sd.Warnings)
+		}
+	}
+}
+
+// growLengths adds one to the lengths of the certificate SEQUENCE and its
+// TBSCertificate in der, in which one octet was inserted at offset at
+// (inside the TBSCertificate); both use two-octet long-form lengths.
+func growLengths(t *testing.T, der []byte, at int) []byte {
+	t.Helper()
+	for _, off := range []int{0, 4} {
+		if der[off] != 0x30 || der[off+1] != 0x82 || at < off {
+			t.Fatalf("growLengths: no two-octet length at %d", off)
+		}
+		n := int(der[off+2])<<8 | int(der[off+3]) + 1
+		der[off+2], der[off+3] = byte(n>>8), byte(n)
+	}
+	return der
 }

@@ -20,6 +20,8 @@ import (
 
 	"sealkeep/internal/cms/tsatest"
 	"sealkeep/internal/testenv"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 func TestTimestampRoundTrip(t *testing.T) {
@@ -306,5 +308,49 @@ func TestDocumentTimestamp(t *testing.T) {
 	}
 	if _, err := ParseTimestamp(sig); !errors.Is(err, ErrMalformed) {
 		t.Errorf("signature parsed as a token: %v", err)
+	}
+}
+
+// TestAccuracyBounds: a TSTInfo accuracy that would overflow
+// time.Duration, or turn negative and so move the proof of existence
+// (genTime plus accuracy) before genTime, is refused; the bounds RFC 3161
+// sets on millis and micros (1..999) hold.
+func TestAccuracyBounds(t *testing.T) {
+	integer := func(tag byte, v int64) []byte {
+		b := cryptobyte.NewBuilder(nil)
+		b.AddASN1Int64(v)
+		der := b.BytesOrPanic()
+		der[0] = tag
+		return der
+	}
+	sec := func(v int64) []byte { return integer(0x02, v) }
+	ms := func(v int64) []byte { return integer(0x80, v) }
+	us := func(v int64) []byte { return integer(0x81, v) }
+	for _, c := range []struct {
+		name   string
+		fields [][]byte
+		want   time.Duration // -1: refused
+	}{
+		{"seconds, millis and micros", [][]byte{sec(1), ms(500), us(100)}, 1500100 * time.Microsecond},
+		{"none (all absent)", nil, 0},
+		{"the largest seconds accepted", [][]byte{sec(1 << 20)}, (1 << 20) * time.Second},
+		{"seconds over the bound", [][]byte{sec(1<<20 + 1)}, -1},
+		{"seconds that overflow a Duration", [][]byte{sec(1 << 62)}, -1},
+		{"negative seconds", [][]byte{sec(-1)}, -1},
+		{"millis 0", [][]byte{ms(0)}, -1},
+		{"millis 1000", [][]byte{ms(1000)}, -1},
+		{"negative millis", [][]byte{ms(-999)}, -1},
+		{"micros 1000", [][]byte{us(1000)}, -1},
+		{"micros before millis", [][]byte{us(1), ms(1)}, -1},
+		{"millis twice", [][]byte{ms(1), ms(1)}, -1},
+		{"a non-minimal INTEGER", [][]byte{{0x80, 2, 0, 1}}, -1},
+	} {
+		got, err := parseAccuracy(cryptobyte.String(bytes.Join(c.fields, nil)))
+		switch {
+		case c.want < 0 && !errors.Is(err, ErrMalformed):
+			t.Errorf("%s: %v, %v; want ErrMalformed", c.name, got, err)
+		case c.want >= 0 && (err != nil || got != c.want):
+			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
 	}
 }

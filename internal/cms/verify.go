@@ -347,7 +347,7 @@ func (sd *SignedData) signerCert() (*x509.Certificate, error) {
 	// A certificate left out as unreadable must not be the signer's: another
 	// verifier that reads it could see a different signer than ours.
 	for _, raw := range sd.unreadable {
-		if issuer, serial, ok := issuerAndSerial(raw); ok && si.ski == nil && bytes.Equal(issuer, si.issuer) && serial.Cmp(si.serial) == 0 {
+		if si.namesSigner(raw) {
 			return nil, malformed("an embedded certificate that cannot be read matches the signer identifier")
 		}
 	}

@@ -29,16 +29,17 @@
 // config.json files written by earlier versions hold absolute paths, also
 // for the files inside the data directory; they are read as before. A copy
 // of such a directory would silently use the original's files, so [Load]
-// refuses a config whose absolute path lies outside the data directory when
-// the data directory holds a different file of the same name (its own
-// copy), and says how to fix config.json: name the file relative to the
-// data directory ("database": "sealkeep.db").
+// refuses a config whose path lies outside the data directory (absolute,
+// or relative through "..") when the data directory holds a different file
+// of the same name (its own copy), and says how to fix config.json: name
+// the file relative to the data directory ("database": "sealkeep.db").
 //
 // # Permissions
 //
 // [Load] refuses a data directory that group or others may write (without
 // the sticky bit) and a config.json they may write; [OpenStore] refuses a
-// SQLite database, -wal or -shm file, or database directory they may write
+// SQLite database, -wal or -shm file (beside the file a linked database
+// names, where SQLite keeps them), or database directory they may write
 // (package fileperm; the key files are checked where they are read). Each
 // refusal names the file and the chmod that fixes it.
 //
@@ -169,7 +170,9 @@ func Load(dir string) (Config, error) {
 	for _, p := range c.paths() {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(abs, *p)
-		} else if err := checkForeign(abs, *p); err != nil {
+		}
+		// A relative name can leave dir too ("../other/sealkeep.db").
+		if err := checkForeign(abs, *p); err != nil {
 			return Config{}, err
 		}
 	}
@@ -219,10 +222,11 @@ func (c *Config) paths() []*string {
 	return out
 }
 
-// checkForeign refuses p, an absolute path read from dir's config.json,
+// checkForeign refuses p, a path read from dir's config.json (made absolute),
 // when it lies outside dir while dir holds a different file of the same
 // name: dir is then most likely a copy of the data directory p belongs to,
-// made from a config.json that recorded absolute paths.
+// made from a config.json that recorded absolute paths or climbs out of
+// it with "..".
 func checkForeign(dir, p string) error {
 	if rel, err := filepath.Rel(dir, p); err == nil && filepath.IsLocal(rel) {
 		return nil

@@ -272,3 +272,91 @@ func TestLinkedConfig(t *testing.T) {
 		t.Errorf("linked from a directory anyone may write: %v", err)
 	}
 }
+
+// TestLinkedDatabase: with sealkeep.db a symbolic link to a database kept
+// elsewhere, SQLite keeps its -wal and -shm files beside the file the link
+// names (it resolves the link), so those are the files whose permissions
+// are checked: a -wal file others can write there lets them rewrite the
+// audit trail, whatever the files beside the link say.
+func TestLinkedDatabase(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	dir := filepath.Join(base, "home")
+	if _, err := Init(ctx, InitOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(base, "db")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(shared, "real.db")
+	if err := os.Rename(filepath.Join(dir, SQLiteName), target); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, SQLiteName)); err != nil {
+		t.Fatal(err)
+	}
+	env, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("linked database in a private directory: %v", err)
+	}
+	if _, err := custody.New(env.Store, env.KEK, custody.Options{}).CreateOrg(ctx, audit.Actor{Kind: "cli", ID: "t"}, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	// While the store is open, its WAL is beside the target, not the link.
+	if _, err := os.Stat(target + "-wal"); err != nil {
+		t.Fatalf("SQLite's WAL of a linked database: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SQLiteName) + "-wal"); err == nil {
+		t.Fatal("SQLite put the WAL beside the link: this test's premise is wrong")
+	}
+	env.Store.Close()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		p := target + suffix
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		env, err := Open(ctx, dir)
+		if err == nil {
+			env.Store.Close()
+		}
+		if !errors.Is(err, fileperm.ErrTooOpen) || !strings.Contains(err.Error(), p+" has mode") {
+			t.Errorf("%s of mode 0666 beside the linked database: %v; want a refusal naming it", p, err)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRelativePathOutside: a relative name that climbs out of the data
+// directory ("../home/sealkeep.db") is a path outside it, like an absolute
+// one: in a copy that holds its own file of that name, it is refused
+// rather than silently opening the original's.
+func TestRelativePathOutside(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	dir := filepath.Join(base, "home")
+	if _, err := Init(ctx, InitOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	createOrg(t, dir, "acme")
+	copied := filepath.Join(base, "copy")
+	copyDir(t, dir, copied)
+	m := rawConfig(t, copied)
+	m["database"] = filepath.Join("..", "home", SQLiteName)
+	writeRaw(t, copied, m)
+	if _, err := Load(copied); err == nil || !strings.Contains(err.Error(), "outside the data directory "+copied) {
+		t.Fatalf("copy naming ../home/%s: %v; want the copied-directory refusal", SQLiteName, err)
+	}
+	// With no namesake inside, a file outside named relatively is fine.
+	if err := os.Remove(filepath.Join(copied, SQLiteName)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(copied); err != nil || c.Database != filepath.Join(dir, SQLiteName) {
+		t.Fatalf("relative path outside, no namesake: %+v, %v", c, err)
+	}
+}

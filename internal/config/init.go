@@ -285,15 +285,20 @@ func OpenStore(ctx context.Context, c Config) (store.Store, error) {
 }
 
 // checkSQLiteFiles applies the permission rules to a SQLite database and
-// the files SQLite keeps beside it.
+// the files SQLite keeps beside it: beside the file a symbolic link names,
+// since SQLite resolves the link to place its -wal and -shm files.
 func checkSQLiteFiles(path string) error {
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the SQLite database %s does not exist; only sealkeep init creates one: restore it from a backup or fix config.json", path)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{real, real + "-wal", real + "-shm"} {
 		if err := fileperm.NotWritableFile(p); err != nil {
 			return err
 		}
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("the SQLite database %s does not exist; only sealkeep init creates one: restore it from a backup or fix config.json", path)
 	}
 	return fileperm.Dirs(path, "the database "+path)
 }

@@ -14,8 +14,13 @@
 //     others unless it is sticky (as /tmp is): they could replace the
 //     files in it.
 //
-// Every refusal wraps [ErrTooOpen]. The checks look at the mode bits only
-// (not ACLs) and follow symbolic links to what they name.
+// [NotWritableFile] and [Dir] also refuse a file or directory owned by
+// another user than the process's (root excepted): its owner can write or
+// replace it whatever its mode (on Unix; elsewhere there is no owner to
+// check).
+//
+// Every refusal wraps [ErrTooOpen]. The checks look at the mode bits and
+// the owner (not ACLs) and follow symbolic links to what they name.
 package fileperm
 
 import (
@@ -56,8 +61,8 @@ func NotWritable(path string, perm fs.FileMode) error {
 	return &permError{fmt.Sprintf("%s has mode %04o, writable by group or others; run chmod go-w %s", path, perm.Perm(), path)}
 }
 
-// NotWritableFile stats path and applies [NotWritable]. A file that does
-// not exist passes (an absent SQLite -wal file, say); other stat errors
+// NotWritableFile stats path, refuses it if another user owns it, and
+// applies [NotWritable]. A file that does not exist passes (an absent SQLite -wal file, say); other stat errors
 // are returned.
 func NotWritableFile(path string) error {
 	fi, err := os.Stat(path)
@@ -66,6 +71,9 @@ func NotWritableFile(path string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if uid, foreign := foreignOwner(fi); foreign {
+		return &permError{fmt.Sprintf("%s is owned by user %d, who can write it; run chown %d %s", path, uid, os.Geteuid(), path)}
 	}
 	return NotWritable(path, fi.Mode())
 }
@@ -87,13 +95,17 @@ func Dirs(path, what string) error {
 	return nil
 }
 
-// Dir refuses directory dir if group or others may write it and it is not
-// sticky; what names the files it holds, for the message ("the keyring
+// Dir refuses directory dir if another user owns it, or if group or others
+// may write it and it is not sticky; what names the files it holds, for the message ("the keyring
 // /x/kek.keyring", "the database").
 func Dir(dir, what string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return err
+	}
+	if uid, foreign := foreignOwner(fi); foreign {
+		return &permError{fmt.Sprintf("directory %s of %s is owned by user %d, who can replace %s; run chown %d %s",
+			dir, what, uid, what, os.Geteuid(), dir)}
 	}
 	if fi.Mode().Perm()&0o022 == 0 || fi.Mode()&fs.ModeSticky != 0 {
 		return nil

@@ -59,7 +59,11 @@ func TestFiles(t *testing.T) {
 			t.Errorf("file of mode %04o: %v", mode, err)
 		}
 	}
-	// A link is judged by what it names.
+	// A link is judged by what it names. (The map above leaves the file
+	// in a mode of random order: make it writable by others here.)
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink(p, filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +122,50 @@ func TestDirs(t *testing.T) {
 	}
 	if err := Dirs(filepath.Join(private, "none"), "x"); err == nil || errors.Is(err, ErrTooOpen) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestForeignOwner: a database file or a directory owned by another user
+// is refused whatever its mode, since its owner can write it (or replace
+// what it holds): a data directory inside another user's home, say.
+func TestForeignOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another user needs root (chown); run the tests as root, as scripts/test does in its container")
+	}
+	const nobody = 65534
+	dir := t.TempDir()
+	sub, p := filepath.Join(dir, "theirs"), filepath.Join(dir, "db")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := NotWritableFile(p); err != nil {
+		t.Fatalf("own file: %v", err)
+	}
+	if err := Dir(sub, "the database"); err != nil {
+		t.Fatalf("own directory: %v", err)
+	}
+	for _, f := range []string{sub, p} {
+		if err := os.Chown(f, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := NotWritableFile(p); !errors.Is(err, ErrTooOpen) || !strings.Contains(err.Error(), "owned by user 65534") {
+		t.Errorf("file of mode 0644 owned by another user: %v", err)
+	}
+	if err := Dir(sub, "the database"); !errors.Is(err, ErrTooOpen) || !strings.Contains(err.Error(), "owned by user 65534") {
+		t.Errorf("directory of mode 0755 owned by another user: %v", err)
+	}
+	if err := os.Chmod(sub, 0o777|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := Dir(sub, "the database"); !errors.Is(err, ErrTooOpen) {
+		t.Errorf("sticky directory owned by another user (who may remove anything in it): %v", err)
+	}
+	// Root's own files are trusted: /tmp is root's, sticky.
+	if err := Dir(os.TempDir(), "x"); err != nil {
+		t.Errorf("%s: %v", os.TempDir(), err)
 	}
 }

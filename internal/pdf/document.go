@@ -1,6 +1,9 @@
 package pdf
 
-import "fmt"
+import (
+	"fmt"
+	"unicode/utf16"
+)
 
 // Catalog returns the document catalog of this revision and its reference.
 func (rv *Revision) Catalog() (Ref, Dict, error) {
@@ -357,19 +360,15 @@ func (r *Reader) stringSpan(abs int64, key Name) (int64, int64, error) {
 
 // decodeText decodes a PDF text string (UTF-16BE with BOM, UTF-8 with BOM,
 // or PDFDocEncoding read as Latin-1, which agrees on the printable range).
+// A surrogate that is not half of a pair decodes as U+FFFD, as in other
+// readers, never as another character.
 func decodeText(b []byte) string {
 	if len(b) >= 2 && b[0] == 0xfe && b[1] == 0xff {
-		var rs []rune
+		units := make([]uint16, 0, len(b)/2)
 		for i := 2; i+1 < len(b); i += 2 {
-			c := rune(b[i])<<8 | rune(b[i+1])
-			if c >= 0xd800 && c < 0xdc00 && i+3 < len(b) {
-				lo := rune(b[i+2])<<8 | rune(b[i+3])
-				c = 0x10000 + (c-0xd800)<<10 + (lo - 0xdc00)
-				i += 2
-			}
-			rs = append(rs, c)
+			units = append(units, uint16(b[i])<<8|uint16(b[i+1]))
 		}
-		return string(rs)
+		return string(utf16.Decode(units))
 	}
 	if len(b) >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf {
 		return string(b[3:])

@@ -75,6 +75,10 @@ func (r Ref) String() string { return fmt.Sprintf("%d %d R", r.Num, r.Gen) }
 // Text returns s as a PDF dictionary entry value.
 func Text(s string) String { return String{Value: encodeText(s)} }
 
+// Text decodes s as a PDF text string (ISO 32000-2 §7.9.2.2): UTF-16BE or
+// UTF-8 after their byte order marks, else PDFDocEncoding.
+func (s String) Text() string { return decodeText(s.Value) }
+
 // kindName names the type of an object for error messages.
 func kindName(o Object) string {
 	switch o.(type) {

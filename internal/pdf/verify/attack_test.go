@@ -621,6 +621,8 @@ func TestFormFilling(t *testing.T) {
 		want string
 	}{
 		{pdf.Dict{"Action": pdf.Name("Include"), "Fields": pdf.Array{pdf.Text("FullName")}}, Other},
+		// The name as a UTF-8 text string (PDF 2.0) is the same name.
+		{pdf.Dict{"Action": pdf.Name("Include"), "Fields": pdf.Array{pdf.String{Value: []byte("\xef\xbb\xbfFullName")}}}, Other},
 		{pdf.Dict{"Action": pdf.Name("All")}, Other},
 		{pdf.Dict{"Action": pdf.Name("Exclude"), "Fields": pdf.Array{pdf.Text("FullName")}}, FormFilling},
 		{pdf.Dict{"Action": pdf.Name("Include"), "Fields": pdf.Array{pdf.Text("Other")}}, FormFilling},

@@ -752,25 +752,13 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 	}
 }
 
-// text decodes a PDF text string, or "".
+// text decodes a PDF text string ([pdf.String.Text]), or "".
 func text(o pdf.Object) string {
 	str, ok := o.(pdf.String)
 	if !ok {
 		return ""
 	}
-	b := str.Value
-	if len(b) >= 2 && b[0] == 0xfe && b[1] == 0xff {
-		var rs []rune
-		for i := 2; i+1 < len(b); i += 2 {
-			rs = append(rs, rune(b[i])<<8|rune(b[i+1]))
-		}
-		return string(rs)
-	}
-	var sb strings.Builder
-	for _, c := range b {
-		sb.WriteRune(rune(c))
-	}
-	return sb.String()
+	return str.Text()
 }
 
 // parseDate parses a PDF date "D:YYYYMMDDHHmmSSOHH'mm'" (§7.9.4), with the

@@ -142,13 +142,11 @@ func TestCustody(t *testing.T) {
 	}
 }
 
-// TestDocTimestamp: a document timestamp (ETSI.RFC3161) from a real TSA
-// over the byte ranges verifies, with its genTime as signing time; a
-// changed byte breaks it.
-func TestDocTimestamp(t *testing.T) {
-	url, tsaRoot := tsatest.Start(t)
-	dir := t.TempDir()
-	in, out := filepath.Join(corpusDir, "qpdf-qdf-uncompressed.pdf"), filepath.Join(dir, "dts.pdf")
+// docTimestamped returns a corpus file with a document timestamp
+// (ETSI.RFC3161) over its byte ranges from the TSA at url.
+func docTimestamped(t *testing.T, url string) []byte {
+	t.Helper()
+	in, out := filepath.Join(corpusDir, "qpdf-qdf-uncompressed.pdf"), filepath.Join(t.TempDir(), "dts.pdf")
 	f, err := os.Open(in)
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +175,15 @@ func TestDocTimestamp(t *testing.T) {
 	}
 	hexTok := []byte(strings.ToUpper(hex.EncodeToString(token)))
 	copy(b[br[1]+1:], hexTok)
+	return b
+}
+
+// TestDocTimestamp: a document timestamp (ETSI.RFC3161) from a real TSA
+// over the byte ranges verifies, with its genTime as signing time; a
+// changed byte breaks it.
+func TestDocTimestamp(t *testing.T) {
+	url, tsaRoot := tsatest.Start(t)
+	b := docTimestamped(t, url)
 	roots := pki(t).roots()
 	roots.AddCert(tsaRoot)
 	rep := mustVerify(t, b, Options{Roots: roots})
