@@ -282,4 +282,3 @@ func TestVerifierExpectTree(t *testing.T) {
 		t.Error("a tree of size 0 was accepted as a checkpoint")
 	}
 }
-

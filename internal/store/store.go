@@ -4,7 +4,9 @@
 //
 // Every state change happens inside [Store.Update] together with the audit
 // entry that records it: if the entry cannot be written, the change does not
-// happen. [Tx.AppendAudit] serialises appends per chain, across goroutines
+// happen. Each append also extends the chain's RFC 6962 Merkle tree
+// ([audit.Tree]), whose stored hashes serve inclusion and consistency
+// proofs ([ReadTx.AuditTreeHashes]). [Tx.AppendAudit] serialises appends per chain, across goroutines
 // and across processes, so each chain stays linear.
 //
 // # Opening
@@ -46,6 +48,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"sealkeep/internal/audit"
 )
@@ -93,6 +97,14 @@ type ReadTx interface {
 	AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error
 	// AuditChains lists every chain name.
 	AuditChains() ([]string, error)
+	// AuditTree returns the size and root of a chain's stored Merkle tree
+	// ([audit.Tree]; size 0 for an empty or unknown chain). Every append
+	// extends it in the same transaction.
+	AuditTree(chain string) (tlog.Tree, error)
+	// AuditTreeHashes returns stored hashes of a chain's Merkle tree at
+	// the given tlog.StoredHashIndex indexes, as a tlog.HashReader does
+	// (ErrNotFound for an index not stored).
+	AuditTreeHashes(chain string, indexes []int64) ([]tlog.Hash, error)
 }
 
 // Tx is a read-write transaction.

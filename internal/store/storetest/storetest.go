@@ -83,6 +83,8 @@ func Run(t *testing.T, b Backend) {
 		{"InvalidValues", testInvalid},
 		{"Audit", testAudit},
 		{"AuditBatches", testAuditBatches},
+		{"AuditTree", testAuditTree},
+		{"AuditTreeBackfill", testAuditTreeBackfill},
 		{"Rollback", testRollback},
 		{"CancelledMidway", testCancelled},
 		{"AuditInsertFails", testAuditInsertFails},
@@ -193,7 +195,7 @@ func verifyChain(t testing.TB, s store.Store, chain string) []audit.Entry {
 				return fmt.Errorf("AuditHead is %d, last streamed entry %d", head.Seq, len(got))
 			}
 		}
-		return nil
+		return checkTree(tx, chain, got)
 	})
 	if rep := v.Report(); !rep.OK() || rep.Head.Seq != uint64(len(got)) {
 		t.Errorf("audit.Verifier: %v after %d entries", rep.Error(), rep.Head.Seq)

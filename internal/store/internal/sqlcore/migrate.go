@@ -88,6 +88,11 @@ func migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error 
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
 		}
 	}
+	if appliesTreeMigration(ms[cur:]) {
+		if err := backfillTrees(ctx, tx); err != nil {
+			return fmt.Errorf("store: migration: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: migrate: commit: %w", err)
 	}

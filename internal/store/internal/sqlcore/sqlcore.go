@@ -186,6 +186,11 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := fn(t); err != nil {
 		return err
 	}
+	if t.poison == nil {
+		if err := t.flushTrees(); err != nil {
+			return err
+		}
+	}
 	if t.poison != nil {
 		return fmt.Errorf("store: rolled back after an earlier failure: %w", t.poison)
 	}

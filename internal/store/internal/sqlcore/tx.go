@@ -26,8 +26,9 @@ type tx struct {
 	ctx    context.Context
 	sqlTx  *sql.Tx
 	s      *Store
-	stmts  map[string]*sql.Stmt // the store's statements bound to sqlTx
-	poison error                // first database failure; Update will not commit
+	stmts  map[string]*sql.Stmt  // the store's statements bound to sqlTx
+	poison error                 // first database failure; Update will not commit
+	trees  map[string]*treeState // Merkle trees extended by this transaction
 	// readConn is the connection of a View (nil in Update): its snapshot
 	// cannot change.
 	readConn *sql.Conn
@@ -712,6 +713,10 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if err != nil {
 		return audit.Entry{}, err
 	}
+	ts, err := t.chainTree(e.Chain, seq)
+	if err != nil {
+		return audit.Entry{}, err
+	}
 	e.Seq, e.PrevHash = uint64(seq)+1, prev
 	e.Hash = e.ComputeHash()
 	var details any // NULL for nil
@@ -726,6 +731,9 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if _, err := t.exec(qMoveHead,
 		e.Chain, int64(e.Seq), e.Hash[:]); err != nil {
 		return audit.Entry{}, t.fail(err, "move head of audit chain %q", e.Chain)
+	}
+	if err := t.appendTree(ts, e); err != nil {
+		return audit.Entry{}, err
 	}
 	return e, nil
 }
@@ -808,4 +816,8 @@ var statements = []string{
 	qLockHead,
 	qAppend,
 	qMoveHead,
+	qTree,
+	qPutTree,
+	qTreeHash,
+	qPutTreeHash,
 }
