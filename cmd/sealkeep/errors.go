@@ -71,6 +71,7 @@ var errorCodes = []struct {
 }{
 	{envelope.ErrAuthentication, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
+	{custody.ErrCheckpoint, exitVerify},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},
 	{custody.ErrTransition, exitNotFound},

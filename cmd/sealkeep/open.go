@@ -45,7 +45,12 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 		// that signs or re-encrypts several times calls KMS once per DEK.
 		opts.DEKCache = envelope.NewDEKCache(dekCacheTTL)
 	}
-	svc := custody.New(env.Store, env.KEK, opts)
+	pub, err := env.Publisher(globals.logger)
+	if err != nil {
+		env.Store.Close()
+		return nil, nil, err
+	}
+	svc := custody.New(pub, env.KEK, opts)
 	return svc, func() {
 		if opts.DEKCache != nil {
 			opts.DEKCache.Close()

@@ -23,7 +23,12 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 }
 
 // VerifyChain verifies one chain by streaming it in constant memory, and
-// against cp (signed by pub) when cp is not nil. The returned report names
+// against cp (signed by pub) when cp is not nil. When the store publishes
+// checkpoints ([translog.Publisher]), the chain must also extend its newest
+// checkpoint (else the report names the truncation or rewrite), and the
+// stored Merkle tree must be the tree of the entries, built in the same
+// pass, with a consistency proof from the checkpoint ([ErrTreeMismatch]);
+// a checkpoint that cannot be read or verified wraps [ErrCheckpoint]. The returned report names
 // the first broken entry; the error is for failures to read or to check the
 // checkpoint's own signature. For an org chain it also checks, in the same
 // pass over the chain, that every stored version status equals the fold of
@@ -38,9 +43,13 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			return audit.Report{Chain: chain}, err
 		}
 	}
+	signed, err := s.expectCheckpoint(v, chain)
+	if err != nil {
+		return audit.Report{Chain: chain}, err
+	}
 	fold := chain != audit.SystemChain
 	var n uint64
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
+	err = s.st.View(ctx, func(tx store.ReadTx) error {
 		state := new(audit.State)
 		var foldErr error
 		err := tx.AuditEntries(chain, 1, func(e audit.Entry) error {
@@ -58,7 +67,10 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			}
 			return nil
 		})
-		if err != nil || !fold || !v.Report().OK() {
+		if err != nil || !v.Report().OK() {
+			return err
+		}
+		if err := checkTree(tx, chain, v.Report().Tree, signed); err != nil || !fold {
 			return err
 		}
 		if foldErr != nil {
@@ -70,7 +82,7 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	switch {
 	case err == nil, errors.Is(err, audit.ErrBroken):
 		return rep, nil
-	case errors.Is(err, ErrStatusMismatch):
+	case errors.Is(err, ErrStatusMismatch), errors.Is(err, ErrTreeMismatch):
 		return rep, err
 	default:
 		return rep, fmt.Errorf("read chain %q: %w", chain, err)

@@ -1,0 +1,231 @@
+package translog
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"sealkeep/internal/audit"
+	"sealkeep/internal/store"
+)
+
+// DefaultWitnessTimeout bounds one add-checkpoint request.
+const DefaultWitnessTimeout = 10 * time.Second
+
+// Options configure a [Publisher].
+type Options struct {
+	// Witnesses are sent every checkpoint written; their cosignatures are
+	// stored beside it.
+	Witnesses []Witness
+	// Client makes the witness requests (default: an http.Client with
+	// WitnessTimeout).
+	Client *http.Client
+	// WitnessTimeout bounds one witness request (default
+	// DefaultWitnessTimeout).
+	WitnessTimeout time.Duration
+	// Logger receives failures to write a checkpoint or reach a witness
+	// (default: discard). They do not fail the transaction, which has
+	// committed; the next append writes a newer checkpoint.
+	Logger *slog.Logger
+}
+
+// Publisher is a [store.Store] that writes a signed checkpoint of every
+// chain a committed Update appended to (one per chain per transaction,
+// after the commit) into a [Dir], and sends it to the witnesses. View and
+// Close are the wrapped store's.
+type Publisher struct {
+	store.Store
+	key  audit.CheckpointKey
+	dir  Dir
+	opts Options
+
+	mu      sync.Mutex
+	written map[string]int64 // chain -> size of the newest checkpoint this process wrote
+}
+
+// NewPublisher wraps st.
+func NewPublisher(st store.Store, key audit.CheckpointKey, dir Dir, opts Options) *Publisher {
+	if opts.WitnessTimeout == 0 {
+		opts.WitnessTimeout = DefaultWitnessTimeout
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: opts.WitnessTimeout}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Publisher{Store: st, key: key, dir: dir, opts: opts, written: map[string]int64{}}
+}
+
+// appendTx records the chains a transaction appends to.
+type appendTx struct {
+	store.Tx
+	chains map[string]bool
+}
+
+func (t *appendTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
+	e, err := t.Tx.AppendAudit(e)
+	if err == nil {
+		t.chains[e.Chain] = true
+	}
+	return e, err
+}
+
+// Update runs fn as the wrapped store does and then publishes the
+// checkpoint of every chain fn appended to, as the transaction committed
+// it.
+func (p *Publisher) Update(ctx context.Context, fn func(store.Tx) error) error {
+	var heads map[string]tlog.Tree
+	err := p.Store.Update(ctx, func(tx store.Tx) error {
+		at := &appendTx{Tx: tx, chains: map[string]bool{}}
+		heads = nil
+		if err := fn(at); err != nil {
+			return err
+		}
+		for chain := range at.chains {
+			head, err := tx.AuditTree(chain)
+			if err != nil {
+				return err
+			}
+			if heads == nil {
+				heads = map[string]tlog.Tree{}
+			}
+			heads[chain] = head
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for chain, head := range heads {
+		if err := p.publish(ctx, chain, head); err != nil {
+			p.opts.Logger.ErrorContext(ctx, "audit checkpoint not published", "chain", chain, "size", head.N, "err", err)
+		}
+	}
+	return nil
+}
+
+// Publish signs and writes the checkpoint of chain's current tree and
+// sends it to the witnesses, as Update does after an append.
+func (p *Publisher) Publish(ctx context.Context, chain string) error {
+	var head tlog.Tree
+	if err := p.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		head, err = tx.AuditTree(chain)
+		return err
+	}); err != nil {
+		return err
+	}
+	return p.publish(ctx, chain, head)
+}
+
+func (p *Publisher) publish(ctx context.Context, chain string, head tlog.Tree) error {
+	if head.N < 1 {
+		return nil
+	}
+	signed, err := p.write(chain, head)
+	if err != nil || signed == nil {
+		return err
+	}
+	var errs []error
+	for _, w := range p.opts.Witnesses {
+		errs = append(errs, p.witness(ctx, w, chain, head, signed))
+	}
+	return errors.Join(errs...)
+}
+
+// write signs and writes chain's checkpoint unless a checkpoint at least as
+// large is already there (another transaction committed later and wrote
+// first). It returns the note written, or nil.
+func (p *Publisher) write(chain string, head tlog.Tree) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.written[chain] >= head.N {
+		return nil, nil
+	}
+	old, err := p.dir.Latest(chain)
+	if err == nil && old != nil && peekSize(old) >= head.N {
+		// Another process wrote a newer one (size only: what is there is
+		// verified by audit verify, not trusted here).
+		return nil, nil
+	}
+	signed, err := Sign(p.key, chain, head)
+	if err != nil {
+		return nil, err
+	}
+	if err := replace(p.dir.CheckpointPath(chain), signed); err != nil {
+		return nil, err
+	}
+	p.written[chain] = head.N
+	return signed, nil
+}
+
+// witness sends a checkpoint to w with a consistency proof from the size w
+// last cosigned, retrying once from the size w says it knows, and stores
+// the cosigned note.
+func (p *Publisher) witness(ctx context.Context, w Witness, chain string, head tlog.Tree, signed []byte) error {
+	name := w.Name()
+	if name == "" {
+		return fmt.Errorf("%w: malformed witness key %.80q", ErrWitness, w.Key)
+	}
+	path := p.dir.CosignedPath(chain, name)
+	old := int64(0)
+	if prev, err := readNote(path); err == nil && prev != nil {
+		old = max(peekSize(prev), 0)
+	}
+	for attempt := 0; ; attempt++ {
+		if old > head.N {
+			return fmt.Errorf("%w %s knows tree size %d, larger than %d: the log forked or was truncated", ErrWitness, name, old, head.N)
+		}
+		proof, err := p.consistency(ctx, chain, head.N, old)
+		if err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(ctx, p.opts.WitnessTimeout)
+		cosigned, err := w.AddCheckpoint(rctx, p.opts.Client, signed, old, proof)
+		cancel()
+		var conflict *conflictError
+		if errors.As(err, &conflict) && attempt == 0 {
+			old = conflict.known
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return replace(path, cosigned)
+	}
+}
+
+// consistency returns the consistency proof of chain's tree from size old
+// to size n (empty for old 0 or old n).
+func (p *Publisher) consistency(ctx context.Context, chain string, n, old int64) (tlog.TreeProof, error) {
+	if old == 0 || old == n {
+		return nil, nil
+	}
+	var proof tlog.TreeProof
+	err := p.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		proof, err = tlog.ProveTree(n, old, hashReader(tx, chain))
+		return err
+	})
+	return proof, err
+}
+
+// hashReader reads chain's stored tree hashes in tx.
+func hashReader(tx store.ReadTx, chain string) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return tx.AuditTreeHashes(chain, idx) })
+}
+
+// Dir returns the checkpoint directory.
+func (p *Publisher) Dir() Dir { return p.dir }
+
+// Public returns the checkpoint key's public key.
+func (p *Publisher) Public() ed25519.PublicKey { return p.key.Public() }
