@@ -7,6 +7,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/translog"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -72,6 +73,7 @@ var errorCodes = []struct {
 	{envelope.ErrAuthentication, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrCheckpoint, exitVerify},
+	{translog.ErrDiverged, exitVerify},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},
 	{custody.ErrTransition, exitNotFound},

@@ -7,8 +7,10 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -47,6 +49,8 @@ func TestMain(m *testing.M) {
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
 //	sqlite DATADIR STATEMENT             run SQL on the data directory's SQLite
 //	                                     database (to tamper with it)
+//	exitcode N PROG ARGS...              run PROG as exec does and require
+//	                                     exit status N exactly
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -62,6 +66,7 @@ func TestScripts(t *testing.T) {
 			"tamper":   cmdTamper,
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
+			"exitcode": cmdExitCode,
 		},
 	})
 }
@@ -246,4 +251,23 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 	defer db.Close()
 	_, err = db.Exec(args[1])
 	ts.Check(err)
+}
+
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG ARGS...")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
 }

@@ -48,7 +48,7 @@ type Publisher struct {
 	opts Options
 
 	mu      sync.Mutex
-	written map[string]int64 // chain -> size of the newest checkpoint this process wrote
+	written map[string]tlog.Tree // chain -> the newest checkpoint this process wrote or checked
 }
 
 // NewPublisher wraps st.
@@ -62,21 +62,75 @@ func NewPublisher(st store.Store, key audit.CheckpointKey, dir Dir, opts Options
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Publisher{Store: st, key: key, dir: dir, opts: opts, written: map[string]int64{}}
+	return &Publisher{Store: st, key: key, dir: dir, opts: opts, written: map[string]tlog.Tree{}}
 }
 
-// appendTx records the chains a transaction appends to.
+// ErrDiverged means a chain's stored tree is not the tree of its newest
+// checkpoint: the chain was truncated or rewritten, and nothing more is
+// appended to it.
+var ErrDiverged = errors.New("translog: the chain does not extend its newest checkpoint")
+
+// appendTx records the chains a transaction appends to, and checks each
+// chain's stored tree against its newest checkpoint before the first
+// append.
 type appendTx struct {
 	store.Tx
+	p      *Publisher
 	chains map[string]bool
 }
 
 func (t *appendTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
+	if !t.chains[e.Chain] && e.Chain != "" {
+		if err := t.p.checkExtends(t.Tx, e.Chain); err != nil {
+			return audit.Entry{}, err
+		}
+	}
 	e, err := t.Tx.AppendAudit(e)
 	if err == nil {
 		t.chains[e.Chain] = true
 	}
 	return e, err
+}
+
+// checkExtends fails closed unless chain's stored tree extends its newest
+// checkpoint: a checkpoint larger than the tree means entries were cut
+// off, one of the same size with another root that the history was
+// rewritten. A smaller checkpoint (the newest was lost in a crash) is not
+// checked here; audit verify checks it.
+func (p *Publisher) checkExtends(tx store.Tx, chain string) error {
+	cp, ok, err := p.newest(chain)
+	if err != nil || !ok {
+		return err
+	}
+	head, err := tx.AuditTree(chain)
+	if err != nil {
+		return err
+	}
+	if cp.N > head.N || (cp.N == head.N && cp.Hash != head.Hash) {
+		return fmt.Errorf("%w: chain %q has a tree of %d entries, its checkpoint %s covers %d; run sealkeep audit verify",
+			ErrDiverged, chain, head.N, p.dir.CheckpointPath(chain), cp.N)
+	}
+	return nil
+}
+
+// newest returns chain's newest checkpoint, from memory or from the
+// directory (verified under the checkpoint key).
+func (p *Publisher) newest(chain string) (tlog.Tree, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cp, ok := p.written[chain]; ok {
+		return cp, true, nil
+	}
+	signed, err := p.dir.Latest(chain)
+	if err != nil || signed == nil {
+		return tlog.Tree{}, false, err
+	}
+	cp, err := OpenChain(signed, p.key.Public(), chain)
+	if err != nil {
+		return tlog.Tree{}, false, fmt.Errorf("%s: %w", p.dir.CheckpointPath(chain), err)
+	}
+	p.written[chain] = cp.Tree
+	return cp.Tree, true, nil
 }
 
 // Update runs fn as the wrapped store does and then publishes the
@@ -85,7 +139,7 @@ func (t *appendTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 func (p *Publisher) Update(ctx context.Context, fn func(store.Tx) error) error {
 	var heads map[string]tlog.Tree
 	err := p.Store.Update(ctx, func(tx store.Tx) error {
-		at := &appendTx{Tx: tx, chains: map[string]bool{}}
+		at := &appendTx{Tx: tx, p: p, chains: map[string]bool{}}
 		heads = nil
 		if err := fn(at); err != nil {
 			return err
@@ -148,7 +202,7 @@ func (p *Publisher) publish(ctx context.Context, chain string, head tlog.Tree) e
 func (p *Publisher) write(chain string, head tlog.Tree) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.written[chain] >= head.N {
+	if p.written[chain].N >= head.N {
 		return nil, nil
 	}
 	old, err := p.dir.Latest(chain)
@@ -164,7 +218,7 @@ func (p *Publisher) write(chain string, head tlog.Tree) ([]byte, error) {
 	if err := replace(p.dir.CheckpointPath(chain), signed); err != nil {
 		return nil, err
 	}
-	p.written[chain] = head.N
+	p.written[chain] = head
 	return signed, nil
 }
 
