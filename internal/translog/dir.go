@@ -25,9 +25,10 @@ import (
 //
 // # Crash consistency
 //
-// Files are replaced atomically (a temporary file in the same directory,
-// renamed over the old one) but not fsynced: an fsync per append would
-// cost more than the append itself. A process killed at any point leaves
+// Files are replaced atomically (written into a spare file in the same
+// directory, which is then exchanged with the old one in one rename; see
+// replace) but not fsynced: an fsync per append would cost more than the
+// append itself. A process killed at any point leaves
 // the old file or the new one. After an operating-system crash or power
 // loss, the newest checkpoints may be older than the database (harmless:
 // the tree is consistent with an older checkpoint, and the next append
@@ -88,26 +89,46 @@ func readNote(path string) ([]byte, error) {
 	return b, nil
 }
 
-// replace writes data to path atomically (see Dir's crash consistency).
-func replace(path string, data []byte) error {
+// replace writes data to path atomically unless skip (if not nil) says
+// that the note there is newer; it reports whether it wrote. Writers of
+// one directory, in any process, take turns on an exclusive lock of
+// DIR/<chain>/.lock. The data goes into a spare file beside path
+// (".<name>.spare"), which is then exchanged with path in one atomic
+// rename (renameat2 RENAME_EXCHANGE on Linux): no new inode per write and
+// no rename over a file, which on ext4 costs a data flush (about 1 ms,
+// more than the append it follows).
+func replace(path string, data []byte, skip func(cur []byte) bool) (bool, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return err
+		return false, err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	unlock, err := lockDir(filepath.Join(dir, ".lock"))
 	if err != nil {
-		return err
+		return false, fmt.Errorf("translog: locking %s: %w", dir, err)
 	}
-	_, err = f.Write(data)
+	defer unlock()
+	if skip != nil {
+		if cur, err := readNote(path); err == nil && cur != nil && skip(cur) {
+			return false, nil
+		}
+	}
+	spare := filepath.Join(dir, "."+filepath.Base(path)+".spare")
+	f, err := os.OpenFile(spare, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("translog: writing %s: %w", path, err)
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(data)))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = exchange(spare, path)
 	}
 	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("translog: writing %s: %w", path, err)
+		return false, fmt.Errorf("translog: writing %s: %w", path, err)
 	}
-	return nil
+	return true, nil
 }

@@ -205,17 +205,14 @@ func (p *Publisher) write(chain string, head tlog.Tree) ([]byte, error) {
 	if p.written[chain].N >= head.N {
 		return nil, nil
 	}
-	old, err := p.dir.Latest(chain)
-	if err == nil && old != nil && peekSize(old) >= head.N {
-		// Another process wrote a newer one (size only: what is there is
-		// verified by audit verify, not trusted here).
-		return nil, nil
-	}
 	signed, err := Sign(p.key, chain, head)
 	if err != nil {
 		return nil, err
 	}
-	if err := replace(p.dir.CheckpointPath(chain), signed); err != nil {
+	// Another process may have written a newer one (judged by its size
+	// only: what is there is verified by audit verify, not trusted here).
+	wrote, err := replace(p.dir.CheckpointPath(chain), signed, func(cur []byte) bool { return peekSize(cur) >= head.N })
+	if err != nil || !wrote {
 		return nil, err
 	}
 	p.written[chain] = head
@@ -254,7 +251,8 @@ func (p *Publisher) witness(ctx context.Context, w Witness, chain string, head t
 		if err != nil {
 			return err
 		}
-		return replace(path, cosigned)
+		_, err = replace(path, cosigned, func(cur []byte) bool { return peekSize(cur) >= head.N })
+		return err
 	}
 }
 

@@ -137,3 +137,7 @@ func TestOpenHidesPassword(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) { storetest.BenchmarkAppend(b, backend) }
+
+// BenchmarkAppendCheckpoint compares appends with and without automatic
+// checkpoints, side by side.
+func BenchmarkAppendCheckpoint(b *testing.B) { storetest.BenchmarkAppendCheckpoint(b, backend) }

@@ -46,6 +46,10 @@ func TestOpenRejectsURIs(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) { storetest.BenchmarkAppend(b, backend) }
 
+// BenchmarkAppendCheckpoint compares appends with and without automatic
+// checkpoints, side by side.
+func BenchmarkAppendCheckpoint(b *testing.B) { storetest.BenchmarkAppendCheckpoint(b, backend) }
+
 // BenchmarkStream1M streams a chain of 1,000,000 entries, alone and into
 // audit.Verifier, and reports CPU seconds per million entries against
 // audit.Verify in memory (see storetest.BenchmarkStream).
