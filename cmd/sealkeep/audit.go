@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -23,10 +24,15 @@ func newAuditCmd() *cobra.Command {
 	return cmd
 }
 
-// chainsFor resolves --chain / --all to chain names.
+// chainsFor resolves --chain / --all to chain names. A chain no row names
+// is not found (exit 3), rather than verified as an empty chain.
 func chainsFor(cmd *cobra.Command, svc *custody.Service, chain string, all bool) ([]string, error) {
-	if all || chain == "" {
-		return svc.Chains(cmd.Context())
+	chains, err := svc.Chains(cmd.Context())
+	if err != nil || all || chain == "" {
+		return chains, err
+	}
+	if !slices.Contains(chains, chain) {
+		return nil, fmt.Errorf("audit chain %q: %w (no organization, entry or head row names it)", chain, custody.ErrNotFound)
 	}
 	return []string{chain}, nil
 }
@@ -57,8 +63,12 @@ func newAuditVerifyCmd() *cobra.Command {
 		Use:   "verify [--chain ORG|system | --all] [--checkpoint FILE]",
 		Short: "Verify audit chains (exit 1 and name the first broken entry if one is broken)",
 		Long: `Verify the hash chain of one organization (--chain ORG), the system chain
-(--chain system) or every chain (--all, the default). The first broken entry is
-named with what is wrong: edited, deleted, reordered, inserted, duplicated.
+(--chain system) or every chain (--all, the default: every organization, every
+chain with entries or a head row, and every organization the system chain
+records creating). The first broken entry is named with what is wrong: edited,
+deleted, reordered, inserted, duplicated. The chain's head row must agree with
+its last entry (else head, truncated, inserted or rewritten at the first seq
+concerned), and an organization's chain must begin with org.create.
 Every chain must also extend its newest checkpoint in the checkpoint
 directory (written after every append): a truncated or rewritten history is
 reported with no flag, and the stored Merkle tree must match the entries,
@@ -187,7 +197,7 @@ file (never overwritten); the default is stdout.`,
 					return err
 				}
 				if out != "" && out != "-" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", total, out)
+					errf(cmd, "wrote %d entries to %s\n", total, out)
 				}
 				return nil
 			})
@@ -236,7 +246,7 @@ or rewritten tail.`,
 				if globals.json {
 					return printJSON(cmd.ErrOrStderr(), cp)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
+				errf(cmd, "checkpoint of chain %s at seq %s written to %s\n", cp.Chain, strconv.FormatUint(cp.Seq, 10), out)
 				return nil
 			})
 		},

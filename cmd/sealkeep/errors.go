@@ -4,10 +4,12 @@ import (
 	"errors"
 	"strings"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/translog"
+	"sealkeep/internal/fileperm"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -71,6 +73,7 @@ var errorCodes = []struct {
 	code int
 }{
 	{envelope.ErrAuthentication, exitVerify},
+	{audit.ErrBroken, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrCheckpoint, exitVerify},
 	{translog.ErrDiverged, exitVerify},
@@ -80,5 +83,6 @@ var errorCodes = []struct {
 	{custody.ErrForbidden, exitNotFound},
 	{config.ErrNotInitialized, exitUsage},
 	{config.ErrWrongKEK, exitUsage},
+	{fileperm.ErrTooOpen, exitUsage},
 	{config.ErrExists, exitNotFound},
 }

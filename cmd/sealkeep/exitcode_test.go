@@ -9,6 +9,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/fileperm"
 )
 
 // TestExitCodes checks the one mapping from errors to exit codes.
@@ -20,10 +21,12 @@ func TestExitCodes(t *testing.T) {
 		{nil, 0},
 		{&silentError{code: exitVerify}, 1},
 		{fmt.Errorf("x: %w", envelope.ErrAuthentication), 1},
+		{fmt.Errorf("append refused: %w", &audit.Break{Problem: audit.ProblemTruncated}), 1},
 		{usageError{errors.New("bad flag")}, 2},
 		{errors.New(`required flag(s) "identity" not set`), 2},
 		{fmt.Errorf("x: %w", custody.ErrInvalidInput), 2},
 		{fmt.Errorf("dir: %w", config.ErrNotInitialized), 2},
+		{fmt.Errorf("config: %w", fileperm.NotWritable("/x/config.json", 0o666)), 2},
 		{fmt.Errorf("x: %w", custody.ErrNotFound), 3},
 		{fmt.Errorf("x: %w", custody.ErrConflict), 3},
 		{fmt.Errorf("x: %w", audit.ErrTransition), 3},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
+	"sealkeep/internal/textsafe"
 )
 
 // globals are the persistent flags shared by every command.
@@ -58,28 +60,40 @@ func actor() audit.Actor {
 // appear on one).
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON. Strings keep their exact value;
+// characters a terminal would interpret (controls, bidi overrides,
+// invisible format characters) are written as \u escapes, so that the raw
+// JSON is safe to show too (textsafe.JSON).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(textsafe.JSON(buf.Bytes()))
+	return err
 }
 
-// printTable writes rows under header, aligned.
+// printTable writes rows under header, aligned. Every cell is escaped
+// (textsafe.Escape): names, owners and subjects come from the database,
+// certificates and PDFs, and a tab or newline in one would also break the
+// table.
 func printTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	fmt.Fprintln(tw, strings.Join(textsafe.EscapeAll(header), "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		fmt.Fprintln(tw, strings.Join(textsafe.EscapeAll(r), "\t"))
 	}
 	return tw.Flush()
 }
 
-// printFields writes "name: value" lines, aligned.
+// printFields writes "name: value" lines, aligned and escaped like
+// printTable's cells.
 func printFields(w io.Writer, kv [][2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	for _, p := range kv {
-		fmt.Fprintf(tw, "%s:\t%s\n", p[0], p[1])
+		fmt.Fprintf(tw, "%s:\t%s\n", textsafe.Escape(p[0]), textsafe.Escape(p[1]))
 	}
 	return tw.Flush()
 }
@@ -149,13 +163,49 @@ func identityJSON(i store.Identity) map[string]any {
 	return map[string]any{"id": i.ID, "org": i.OrgID, "owner": i.Owner, "name": i.Name, "created_at": i.CreatedAt}
 }
 
-// outf and outln write to the command's stdout (cobra's Printf writes to
-// stderr).
+// outf writes to the command's stdout (cobra's Printf writes to stderr).
+// The format is the command's own text; every argument is escaped
+// (safeArgs), since names, subjects, paths and errors can come from a PDF,
+// a certificate or the database.
 func outf(cmd *cobra.Command, format string, args ...any) {
-	fmt.Fprintf(cmd.OutOrStdout(), format, args...)
+	fmt.Fprintf(cmd.OutOrStdout(), format, safeArgs(args)...)
 }
 
+// outln writes the command's own literal text to stdout, unescaped: values
+// go through outf.
 func outln(cmd *cobra.Command, args ...any) { fmt.Fprintln(cmd.OutOrStdout(), args...) }
+
+// errf is outf for the command's stderr.
+func errf(cmd *cobra.Command, format string, args ...any) {
+	fmt.Fprintf(cmd.ErrOrStderr(), format, safeArgs(args)...)
+}
+
+// errorText is err's message for a terminal, on one line: each line of it
+// (errors.Join puts one error per line) escaped, joined by "; ".
+func errorText(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = textsafe.Escape(l)
+	}
+	return strings.Join(lines, "; ")
+}
+
+// safeArgs returns args with every string in them escaped for a terminal
+// (textsafe.Escape); errors and fmt.Stringers become their escaped text.
+func safeArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case error:
+			out[i] = errorText(v)
+		case fmt.Stringer:
+			out[i] = textsafe.Escape(v.String())
+		default:
+			out[i] = textsafe.EscapeAll(a)
+		}
+	}
+	return out
+}
 
 // group returns a command that only holds subcommands: run without one (or
 // with an unknown one) it prints its help and fails with a usage error.

@@ -52,7 +52,7 @@ func run(args []string) int {
 	code := exitCode(err)
 	var silent *silentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(os.Stderr, "sealkeep: %v\n", err)
+		fmt.Fprintf(os.Stderr, "sealkeep: %s\n", errorText(err))
 	}
 	if code == exitUsage && isFlagError(err) {
 		fmt.Fprintln(os.Stderr, "Run 'sealkeep --help' for usage.")

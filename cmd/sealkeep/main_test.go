@@ -49,8 +49,11 @@ func TestMain(m *testing.M) {
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
 //	sqlite DATADIR STATEMENT             run SQL on the data directory's SQLite
 //	                                     database (to tamper with it)
-//	exitcode N PROG ARGS...              run PROG as exec does and require
-//	                                     exit status N exactly
+//	exitcode N COMMAND [ARGS...]         run a command (as exec does) and require
+//	                                     exit code N exactly (! exec accepts any
+//	                                     non-zero code)
+//	escenv NAME TEXT                     set $NAME to TEXT read as the body of
+//	                                     a Go string literal ("\x1b", "\u202e")
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -67,6 +70,7 @@ func TestScripts(t *testing.T) {
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
 			"exitcode": cmdExitCode,
+			"escenv":   cmdEscEnv,
 		},
 	})
 }
@@ -254,20 +258,33 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exitcode N PROG ARGS...")
+	if neg {
+		ts.Fatalf("! exitcode: give the exit code instead")
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: exitcode N COMMAND [ARGS...]")
 	}
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	got := 0
-	if err := ts.Exec(args[1], args[2:]...); err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			ts.Fatalf("%s: %v", args[1], err)
-		}
-		got = ee.ExitCode()
+	var exit *exec.ExitError
+	switch err := ts.Exec(args[1], args[2:]...); {
+	case err == nil:
+	case errors.As(err, &exit):
+		got = exit.ExitCode()
+	default:
+		ts.Fatalf("%s: %v", args[1], err)
 	}
 	if got != want {
-		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+		ts.Fatalf("%s exited with code %d, want %d", args[1], got, want)
 	}
+}
+
+func cmdEscEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: escenv NAME TEXT")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	ts.Check(err)
+	ts.Setenv(args[0], v)
 }

@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"sealkeep/internal/atomicfile"
 	"sealkeep/internal/cms"
 	"sealkeep/internal/keyfile"
 	"sealkeep/internal/keypolicy"
@@ -37,6 +39,8 @@ type sealFlags struct {
 	visiblePage                                         int
 	visibleRect, sealImage                              string
 	docMDP                                              int
+	force                                               bool
+	maxDecoded                                          maxDecodedFlag
 }
 
 func newSealCmd() *cobra.Command {
@@ -49,7 +53,14 @@ incremental update that holds a PAdES signature (ETSI.CAdES.detached; with
 --subfilter pkcs7 the legacy adbe.pkcs7.detached). Earlier signatures stay
 valid. Encrypted PDFs, documents whose certification (DocMDP P=1) forbids
 changes and files too damaged to parse safely are refused; nothing is written
-then (the output is written to a temporary file, synced and renamed).
+then.
+
+OUT.pdf is written to a temporary file next to it (.OUT.pdf.sealkeep-tmp-*,
+mode 0600), synced and renamed, so OUT.pdf is the whole sealed file or
+untouched; the temporary file is removed on any failure and on SIGINT or
+SIGTERM, and one left by a killed seal is reported. OUT.pdf may not be
+IN.pdf (also through a link), a directory or a device, nor an existing file
+unless --force (exit 2).
 
 The signer is a key you hold:
   --key FILE            a PKCS#12 (.p12/.pfx) or PEM file with the key, its
@@ -69,6 +80,10 @@ custody key goes through the authenticated, MFA-gated service.
 x1,y1,x2,y2 (points, default 36,36,252,108) with --seal-image (PNG or JPEG).
 --docmdp 1|2|3 makes a certification signature (1: no changes, 2: form fill
 and signing, 3: also annotations).
+
+Reading the input is bounded as for sealkeep verify: --max-decoded SIZE
+(default 256MiB) is the budget of decoded stream data; a file over a limit
+is refused, "over the processing limit: ...", exit 2, and nothing is written.
 
 A progress bar is shown on a terminal while large files are hashed.`,
 		Args: cobra.ExactArgs(2),
@@ -94,15 +109,45 @@ A progress bar is shown on a terminal while large files are hashed.`,
 	fl.StringVar(&f.visibleRect, "visible-rect", "", "rectangle x1,y1,x2,y2 of the visible seal, in points")
 	fl.StringVar(&f.sealImage, "seal-image", "", "PNG or JPEG image of the visible seal")
 	fl.IntVar(&f.docMDP, "docmdp", 0, "certify with DocMDP permissions 1, 2 or 3 (default: approval signature)")
+	fl.BoolVar(&f.force, "force", false, "replace OUT.pdf if it exists (never the input, a directory or a device)")
+	addMaxDecodedFlag(cmd, &f.maxDecoded)
 	cmd.MarkFlagsMutuallyExclusive("key", "key-uri")
 	cmd.MarkFlagsOneRequired("key", "key-uri")
 	cmd.MarkFlagsMutuallyExclusive("passphrase-file", "passphrase-env")
 	return cmd
 }
 
+// createOutput checks the output path (not the input, not a directory or
+// a device, not an existing file unless force) and creates its temporary
+// file; it warns about temporary files that an earlier, killed seal left.
+func createOutput(cmd *cobra.Command, out string, in os.FileInfo, force bool) (*atomicfile.File, error) {
+	if stale, err := atomicfile.Stale(out); err == nil {
+		for _, s := range stale {
+			errf(cmd, "sealkeep: warning: %s was left by an interrupted seal; it is not a sealed document: remove it\n", s)
+		}
+	}
+	dst, err := atomicfile.Create(out, atomicfile.Options{Overwrite: force, Inputs: []os.FileInfo{in}})
+	if err != nil {
+		return nil, outputError(cmd, err)
+	}
+	return dst, nil
+}
+
+// outputError reports a refused output (exit 2) or another failure to
+// write it (exit 4).
+func outputError(cmd *cobra.Command, err error) error {
+	switch {
+	case errors.Is(err, atomicfile.ErrExists):
+		return inputError(cmd, "output", fmt.Errorf("%w; --force replaces it", err))
+	case errors.Is(err, atomicfile.ErrSameFile), errors.Is(err, atomicfile.ErrNotRegular):
+		return inputError(cmd, "output", err)
+	}
+	return fmt.Errorf("output: %w", err)
+}
+
 // inputError reports an error about the user's input (exit 2).
 func inputError(cmd *cobra.Command, what string, err error) error {
-	fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: %s: %v\n", what, err)
+	errf(cmd, "sealkeep: %s: %v\n", what, err)
 	return &silentError{code: exitUsage}
 }
 
@@ -112,6 +157,22 @@ func runSeal(cmd *cobra.Command, in, out string, f sealFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	src, err := os.Open(in)
+	if err != nil {
+		return inputError(cmd, "seal", err)
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return inputError(cmd, "seal", err)
+	}
+	dst, err := createOutput(cmd, out, fi, f.force)
+	if err != nil {
+		return err
+	}
+	defer dst.Abort()
+	defer dst.AbortOnSignal(os.Interrupt, syscall.SIGTERM)()
+
 	bundle, err := loadSigner(ctx, f)
 	if err != nil {
 		return inputError(cmd, "signer", err)
@@ -140,18 +201,9 @@ func runSeal(cmd *cobra.Command, in, out string, f sealFlags) error {
 	}
 	opts.ContentsSize = size
 
-	src, err := os.Open(in)
-	if err != nil {
-		return inputError(cmd, "seal", err)
-	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return inputError(cmd, "seal", err)
-	}
 	bar := newByteBar("sealing")
 	ra := &countingReaderAt{r: src, total: fi.Size(), bar: bar}
-	res, err := pdf.Seal(ctx, ra, fi.Size(), out, opts, func(ctx context.Context, digest []byte) ([]byte, error) {
+	res, err := pdf.SealTo(ctx, ra, fi.Size(), dst.File, opts, func(ctx context.Context, digest []byte) ([]byte, error) {
 		return cms.SignDetached(ctx, digest, so)
 	})
 	bar.done()
@@ -162,6 +214,9 @@ func runSeal(cmd *cobra.Command, in, out string, f sealFlags) error {
 			}
 		}
 		return fmt.Errorf("seal %s: %w", in, err)
+	}
+	if err := dst.Commit(); err != nil {
+		return outputError(cmd, err)
 	}
 	thumb := keypolicy.Thumbprint(bundle.Leaf.Raw)
 	if globals.json {
@@ -197,7 +252,8 @@ func level(f sealFlags) string {
 // sealOptions checks the flags and builds the seal options (without the
 // signer).
 func sealOptions(f sealFlags) (pdf.SealOptions, error) {
-	opts := pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact, DocMDP: f.docMDP}
+	opts := pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact, DocMDP: f.docMDP,
+		Limits: f.maxDecoded.limits()}
 	switch strings.ToUpper(f.level) {
 	case "", "B-B":
 		if f.level != "" && f.tsa != "" {

@@ -19,15 +19,16 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
-	storeopen "sealkeep/internal/store/open"
+	"sealkeep/internal/textsafe"
 )
 
 func init() { register(newVerifyCmd) }
 
 func newVerifyCmd() *cobra.Command {
 	var trustFile, at string
+	var maxDecoded maxDecodedFlag
 	cmd := &cobra.Command{
-		Use:   "verify FILE.pdf [--trust ROOTS.pem] [--at TIME] [--json]",
+		Use:   "verify FILE.pdf [--trust ROOTS.pem] [--at TIME] [--max-decoded SIZE] [--json]",
 		Short: "Verify the signatures of a PDF (exit 0 valid, 1 invalid/modified/untrusted, 2 not judged)",
 		Long: `Verify every signature of a PDF: the byte range covers its whole revision
 except the /Contents hex string; the digest matches; the CMS signature, ESS
@@ -48,13 +49,20 @@ by sealkeep init), each signature also shows the custody status of its
 certificate version at the signing time; a version revoked at that time makes
 the signature invalid.
 
+Reading the file is bounded: the decoded bytes of its streams (object and
+cross-reference streams) count against a budget, 256MiB by default or
+--max-decoded SIZE (e.g. 1GiB), every decoding counted, and each stream is
+capped at 32MiB decoded; nesting, object counts and updates are bounded too.
+A file over a limit is not judged: "over the processing limit: ...", exit 2.
+
 --json prints the report in the format documented in docs/verify-json.md.
 Exit codes: 0 every signature valid; 1 a signature is invalid, modified or
 untrusted, or the file has no signature; 2 the file could not be judged (not a
-PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
+PDF, truncated, damaged beyond repair, over the processing limit) or a usage
+error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var opts verify.Options
+			opts := verify.Options{Limits: maxDecoded.limits()}
 			if trustFile != "" {
 				pool, err := readTrust(trustFile)
 				if err != nil {
@@ -71,7 +79,7 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 			}
 			lookup, closeLookup, err := custodyLookup(cmd.Context())
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: custody status unavailable: %v\n", err)
+				errf(cmd, "sealkeep: custody status unavailable: %v\n", err)
 			}
 			if lookup != nil {
 				defer closeLookup()
@@ -85,7 +93,7 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 				if globals.json {
 					_ = printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "verdict": "error", "error": err.Error()})
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "sealkeep: verify %s: %v\n", args[0], err)
+				errf(cmd, "sealkeep: verify %s: %v\n", args[0], err)
 				return &silentError{code: exitUsage}
 			}
 			if globals.json {
@@ -93,7 +101,9 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 					return err
 				}
 			} else {
-				printReport(cmd.OutOrStdout(), rep)
+				// Every string in the report can come from the PDF or a
+				// certificate: all are escaped for the terminal.
+				printReport(cmd.OutOrStdout(), textsafe.EscapeAll(rep))
 			}
 			if rep.Verdict != verify.Valid {
 				return &silentError{code: exitVerify}
@@ -103,6 +113,7 @@ PDF, truncated, damaged beyond repair, over a limit) or a usage error.`,
 	}
 	cmd.Flags().StringVar(&trustFile, "trust", "", "PEM bundle of trust anchors (default: none; every signature is at best untrusted)")
 	cmd.Flags().StringVar(&at, "at", "", "validation time for certificate chains (RFC 3339 or YYYY-MM-DD; default now)")
+	addMaxDecodedFlag(cmd, &maxDecoded)
 	return cmd
 }
 
@@ -160,9 +171,9 @@ func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := storeopen.Open(ctx, c.Database)
+	st, err := config.OpenStore(ctx, c)
 	if err != nil {
-		return nil, nil, fmt.Errorf("database %s: %w", config.RedactDSN(c.Database), err)
+		return nil, nil, err
 	}
 	return storeCustody{st}, func() { st.Close() }, nil
 }

@@ -283,8 +283,21 @@ func TestCheckpointKeyFile(t *testing.T) {
 	if err := os.Chmod(path, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCheckpointKey(path); !errors.Is(err, ErrCheckpointKey) {
+	if _, err := LoadCheckpointKey(path); !errors.Is(err, ErrCheckpointKey) || !strings.HasSuffix(err.Error(), "run chmod 600 "+path) {
 		t.Fatalf("group-readable key accepted: %v", err)
+	}
+	// A key in a directory others may write could be replaced.
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpointKey(path); !errors.Is(err, ErrCheckpointKey) || !strings.HasSuffix(err.Error(), "run chmod go-w "+dir) {
+		t.Fatalf("key in a world-writable directory accepted: %v", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
 	}
 	writeKey := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/redact"
 )
 
@@ -188,11 +189,16 @@ func LoadCheckpointKey(path string) (CheckpointKey, error) {
 	switch {
 	case !st.Mode().IsRegular():
 		return CheckpointKey{}, fmt.Errorf("%w: %s is not a regular file", ErrCheckpointKey, path)
-	case st.Mode().Perm()&0o077 != 0:
-		return CheckpointKey{}, fmt.Errorf("%w: %s has mode %04o; it must not be accessible by group or others (chmod 600)",
-			ErrCheckpointKey, path, st.Mode().Perm())
 	case st.Size() > maxKeyFileSize:
 		return CheckpointKey{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrCheckpointKey, path, maxKeyFileSize)
+	}
+	// Whoever may read the key, or replace it (through its directory),
+	// could sign checkpoints of a rewritten history.
+	if err := fileperm.Private(path, st.Mode()); err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
+	}
+	if err := fileperm.Dirs(path, "the checkpoint key "+path); err != nil {
+		return CheckpointKey{}, fmt.Errorf("%w: %w", ErrCheckpointKey, err)
 	}
 	data, err := redact.ReadSecret(f, maxKeyFileSize)
 	defer clear(data)

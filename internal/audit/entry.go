@@ -21,6 +21,15 @@
 // consistently from some entry on; a signed [Checkpoint] kept elsewhere can:
 // [VerifyAgainstCheckpoint] reports those as truncated or rewritten.
 //
+// A store also keeps a [Head] record per chain (its appenders lock it);
+// [CheckHead] compares it with the chain's last entry, and
+// [Verifier.ExpectHead] makes verification report a missing record (head),
+// a deleted tail (truncated), entries past the record (inserted) or another
+// hash (rewritten). That catches an insider who deletes rows without also
+// rewriting the head record; one who rewrites both consistently is caught
+// only by a checkpoint. [Verifier.ExpectFirst] requires a chain's genesis
+// (an organization's chain begins with org.create).
+//
 // # Checkpoints
 //
 // A [Checkpoint] is an Ed25519-signed statement of (chain, seq, head hash,

@@ -48,12 +48,16 @@ const (
 	// ProblemInvalid: a correctly linked entry fails [Entry.Validate].
 	ProblemInvalid Problem = "invalid"
 	// ProblemTruncated: the chain ends before the seq (or tree size) a
-	// checkpoint signed.
+	// checkpoint signed or its head record names, or it must begin with an
+	// entry and is empty (see [Verifier.ExpectFirst]).
 	ProblemTruncated Problem = "truncated"
 	// ProblemRewritten: the entry at a checkpoint's seq has a different hash
 	// than the checkpoint signed, or the Merkle tree of the entries up to a
 	// checkpoint's tree size has a different root.
 	ProblemRewritten Problem = "rewritten"
+	// ProblemHead: the store holds entries of the chain but no head record
+	// for it (see [CheckHead]).
+	ProblemHead Problem = "head"
 )
 
 // Break locates the first broken entry of a chain.
@@ -133,6 +137,9 @@ type Verifier struct {
 	tree    Tree          // Merkle tree of the verified entries
 	scratch [64]tlog.Hash // Tree.Append's output, reused
 	expect  *tlog.Tree    // a signed tree head the chain must extend
+	rec     *Head         // the store's head record ([Verifier.ExpectHead])
+	recSet  bool          // ExpectHead was called
+	first   Action        // the action entry 1 must have ([Verifier.ExpectFirst])
 	readErr error         // reading stopped early: no truncation verdict
 
 	brk   *Break
@@ -212,6 +219,9 @@ func (v *Verifier) Report() Report {
 			Reason: fmt.Sprintf("the chain ends at seq %d, but a checkpoint signed at %s covers seq %d: the tail was cut off",
 				v.head.Seq, v.cp.Time.Format(time.RFC3339), v.cp.Seq)}
 		v.final = true
+	}
+	if v.brk == nil && v.readErr == nil {
+		v.checkEnd()
 	}
 	if v.brk == nil && v.readErr == nil && v.expect != nil && v.head.Seq < uint64(v.expect.N) {
 		v.brk = &Break{Chain: v.chain, Seq: v.head.Seq + 1, Problem: ProblemTruncated,
@@ -313,6 +323,12 @@ func (v *Verifier) check(e Entry) {
 	}
 	if err := e.Validate(); err != nil {
 		v.breakAt(next, ProblemInvalid, true, "entry %d: %v", e.Seq, err)
+		return
+	}
+	if next == 1 && v.first != "" && e.Action != v.first {
+		v.breakAt(1, ProblemDeleted, true,
+			"entry 1 is %.64s, but this chain must begin with %s: its beginning was deleted and a new chain started in its place",
+			e.Action, v.first)
 		return
 	}
 	if limit := v.maxTime.Add(-MaxClockSkew); e.Time.Before(limit) {

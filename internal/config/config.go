@@ -6,6 +6,7 @@
 //
 //	$SEALKEEP_HOME (default ~/.sealkeep)   0700
 //	├── config.json       0600  the sources below, written once by init
+//	│                           (files in this directory relative to it)
 //	├── sealkeep.db       0600  SQLite database (WAL: also -wal and -shm files),
 //	│                           unless the database is PostgreSQL
 //	├── kek.keyring       0600  KEK keyring, unless the KEK comes from another
@@ -20,6 +21,31 @@
 // The KEK keyring must be backed up apart from the database: a database
 // backup alone is unreadable, which is the point.
 //
+// # Paths
+//
+// config.json names the files inside the data directory relative to it
+// ("sealkeep.db"), so that a data directory copied or moved elsewhere opens
+// its own database and keys, not the original's. A file outside the data
+// directory (an --database, --kek-file or --checkpoint-key-file the user
+// named there) is recorded by its absolute path. [Load] returns absolute
+// paths either way.
+//
+// config.json files written by earlier versions hold absolute paths, also
+// for the files inside the data directory; they are read as before. A copy
+// of such a directory would silently use the original's files, so [Load]
+// refuses a config whose absolute path lies outside the data directory when
+// the data directory holds a different file of the same name (its own
+// copy), and says how to fix config.json: name the file relative to the
+// data directory ("database": "sealkeep.db").
+//
+// # Permissions
+//
+// [Load] refuses a data directory that group or others may write (without
+// the sticky bit) and a config.json they may write; [OpenStore] refuses a
+// SQLite database, -wal or -shm file, or database directory they may write
+// (package fileperm; the key files are checked where they are read). Each
+// refusal names the file and the chmod that fixes it.
+//
 // # Secrets
 //
 // config.json holds no key material. With a KEK in AWS KMS it holds the
@@ -32,10 +58,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"sealkeep/internal/fileperm"
 )
 
 // File names inside the data directory.
@@ -134,12 +164,14 @@ func Default(dir string) Config {
 	}
 }
 
-// Load reads dir/config.json.
+// Load reads dir/config.json and returns it with absolute paths (see
+// Paths and Permissions in the package documentation).
 func Load(dir string) (Config, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Config{}, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
+	b, err := readConfigFile(dir)
+	if err != nil {
+		return Config{}, err
 	}
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return Config{}, err
 	}
@@ -151,18 +183,104 @@ func Load(dir string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: unsupported config version %d", filepath.Join(dir, FileName), c.Version)
 	}
 	if c.CheckpointDir == "" {
-		c.CheckpointDir = filepath.Join(dir, CheckpointDirName)
+		c.CheckpointDir = CheckpointDirName // resolved below
 	}
 	if c.Database == "" || c.kekSources() != 1 || c.CheckpointKeyFile == "" {
 		return Config{}, fmt.Errorf("%s: incomplete config (database, one KEK source and the checkpoint key are required)", filepath.Join(dir, FileName))
 	}
+	for _, p := range c.paths() {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(abs, *p)
+		} else if err := checkForeign(abs, *p); err != nil {
+			return Config{}, err
+		}
+	}
 	return c, nil
+}
+
+// readConfigFile reads dir/config.json after checking that neither it nor
+// dir can be written by group or others.
+func readConfigFile(dir string) ([]byte, error) {
+	p := filepath.Join(dir, FileName)
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := fileperm.NotWritable(p, fi.Mode()); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := fileperm.Dirs(p, "config.json and the files it names"); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return io.ReadAll(io.LimitReader(f, maxConfigSize))
+}
+
+// maxConfigSize bounds config.json (it holds a few paths and key names).
+const maxConfigSize = 1 << 20
+
+// paths returns the fields of c that name files: the SQLite database
+// (a plain path, not a DSN), the KEK keyring, the checkpoint key and the
+// checkpoint directory.
+func (c *Config) paths() []*string {
+	var out []*string
+	if c.Database != "" && !c.IsPostgres() && !strings.Contains(c.Database, ":") {
+		out = append(out, &c.Database)
+	}
+	for _, p := range []*string{&c.KEKFile, &c.CheckpointKeyFile, &c.CheckpointDir} {
+		if *p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkForeign refuses p, an absolute path read from dir's config.json,
+// when it lies outside dir while dir holds a different file of the same
+// name: dir is then most likely a copy of the data directory p belongs to,
+// made from a config.json that recorded absolute paths.
+func checkForeign(dir, p string) error {
+	if rel, err := filepath.Rel(dir, p); err == nil && filepath.IsLocal(rel) {
+		return nil
+	}
+	own := filepath.Join(dir, filepath.Base(p))
+	ownInfo, err := os.Stat(own)
+	if err != nil {
+		return nil
+	}
+	if info, err := os.Stat(p); err == nil && os.SameFile(info, ownInfo) {
+		return nil
+	}
+	return fmt.Errorf("%s names %s, outside the data directory %s, but the data directory holds its own %s: it looks copied from another data directory and would use that one's file; in config.json, name the file relative to the data directory (%q) to use the copy's own, or remove %s",
+		filepath.Join(dir, FileName), p, dir, filepath.Base(p), filepath.Base(p), own)
+}
+
+// marshal encodes c for dir's config.json, naming the files inside dir
+// relative to it.
+func (c Config) marshal(dir string) ([]byte, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range c.paths() {
+		if rel, err := filepath.Rel(abs, *p); err == nil && filepath.IsAbs(*p) && filepath.IsLocal(rel) {
+			*p = rel
+		}
+	}
+	return json.MarshalIndent(c, "", "  ")
 }
 
 // Save writes dir/config.json (0600). It refuses to overwrite an existing
 // file.
 func (c Config) Save(dir string) error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := c.marshal(dir)
 	if err != nil {
 		return err
 	}
@@ -189,7 +307,7 @@ func (c Config) Save(dir string) error {
 // temporary file in dir, syncs it, renames it over the old one and syncs
 // the directory, so that a crash leaves the old file or the new one.
 func (c Config) Replace(dir string) error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := c.marshal(dir)
 	if err != nil {
 		return err
 	}

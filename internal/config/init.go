@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/envelope/awskmskek"
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/store"
 	storeopen "sealkeep/internal/store/open"
 	"sealkeep/internal/translog"
@@ -266,7 +268,7 @@ type Env struct {
 	KEK    envelope.KEK
 }
 
-// Open loads dir's config and opens its database and KEK.
+// Open loads dir's config and opens its database ([OpenStore]) and KEK.
 func Open(ctx context.Context, dir string) (*Env, error) {
 	c, err := Load(dir)
 	if err != nil {
@@ -276,11 +278,43 @@ func Open(ctx context.Context, dir string) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("KEK: %w", err)
 	}
+	st, err := OpenStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{Config: c, Store: st, KEK: kek}, nil
+}
+
+// OpenStore opens c's database. A SQLite database is refused when its file
+// is missing (only init creates one: an empty database in its place would
+// pass for a trail without entries) or when group or others may write its
+// file, its -wal or -shm file or its directory (without the sticky bit):
+// they could rewrite the audit trail.
+func OpenStore(ctx context.Context, c Config) (store.Store, error) {
+	if !c.IsPostgres() {
+		if err := checkSQLiteFiles(strings.TrimPrefix(c.Database, "sqlite:")); err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+	}
 	st, err := storeopen.Open(ctx, c.Database)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", RedactDSN(c.Database), err)
 	}
-	return &Env{Config: c, Store: st, KEK: kek}, nil
+	return st, nil
+}
+
+// checkSQLiteFiles applies the permission rules to a SQLite database and
+// the files SQLite keeps beside it.
+func checkSQLiteFiles(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := fileperm.NotWritableFile(p); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the SQLite database %s does not exist; only sealkeep init creates one: restore it from a backup or fix config.json", path)
+	}
+	return fileperm.Dirs(path, "the database "+path)
 }
 
 // Publisher wraps e's store so that every append is followed by a signed

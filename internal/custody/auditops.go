@@ -6,20 +6,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
 )
 
-// Chains lists every audit chain (the system chain and one per org).
+// Chains lists every audit chain, in byte order: the system chain, every
+// chain the store knows of ([store.ReadTx.AuditChains]: organizations,
+// chains with entries, chains with a head record) and every organization
+// the system chain records creating, so that deleting the rows of one
+// kind, or all of an organization's rows, hides no chain from
+// [Service.VerifyChain].
 func (s *Service) Chains(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		var err error
-		out, err = tx.AuditChains()
-		return err
+		if out, err = tx.AuditChains(); err != nil {
+			return err
+		}
+		out = append(out, audit.SystemChain)
+		// Entries that do not verify still name chains; the system chain's
+		// own verification reports them.
+		return tx.AuditEntries(audit.SystemChain, 1, func(e audit.Entry) error {
+			if e.Action == audit.ActionOrgCreate && e.Subject.Org != "" {
+				out = append(out, e.Subject.Org)
+			}
+			return nil
+		})
 	})
-	return out, err
+	slices.Sort(out)
+	return slices.Compact(out), err
 }
 
 // VerifyChain verifies one chain by streaming it in constant memory, and
@@ -35,6 +52,14 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 // the chain (as [Service.CheckStatus] does), reported as an error wrapping
 // [ErrStatusMismatch].
 //
+// The chain's head record must agree with its last entry
+// ([audit.Verifier.ExpectHead]); an org chain must begin with org.create
+// ([audit.Verifier.ExpectFirst]) and its organization must be stored
+// (else an error wrapping [ErrStatusMismatch]); the system chain must
+// record org.create for every stored organization (else the report's
+// Break is [audit.ProblemTruncated] after its last entry: an emptied or
+// cut system chain cannot pass).
+//
 // progress, if not nil, is called every 4096 entries with the count read.
 func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Checkpoint, pub ed25519.PublicKey, progress func(read uint64)) (audit.Report, error) {
 	v := audit.NewVerifier(chain)
@@ -48,8 +73,23 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		return audit.Report{Chain: chain}, err
 	}
 	fold := chain != audit.SystemChain
-	var n uint64
+	if fold {
+		v.ExpectFirst(audit.ActionOrgCreate)
+	}
+	var (
+		n         uint64
+		created   = make(map[string]bool) // orgs the system chain creates
+		orgsBreak *audit.Break
+	)
 	err = s.st.View(ctx, func(tx store.ReadTx) error {
+		switch rec, err := tx.AuditHeadRecord(chain); {
+		case err == nil:
+			v.ExpectHead(&rec)
+		case errors.Is(err, store.ErrNotFound):
+			v.ExpectHead(nil)
+		default:
+			return err
+		}
 		state := new(audit.State)
 		var foldErr error
 		err := tx.AuditEntries(chain, 1, func(e audit.Entry) error {
@@ -59,6 +99,9 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			}
 			if err := v.Add(e); err != nil {
 				return err
+			}
+			if !fold && e.Action == audit.ActionOrgCreate {
+				created[e.Subject.Org] = true
 			}
 			if fold && foldErr == nil {
 				if err := state.Apply(e); err != nil {
@@ -70,15 +113,29 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		if err != nil || !v.Report().OK() {
 			return err
 		}
+		if !fold {
+			orgsBreak, err = checkSystemOrgs(tx, created, v.Report().Head.Seq)
+			if err != nil || orgsBreak != nil {
+				return err
+			}
+		}
 		if err := checkTree(tx, chain, v.Report().Tree, signed); err != nil || !fold {
 			return err
 		}
 		if foldErr != nil {
 			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, chain, foldErr)
 		}
+		if _, err := tx.Org(chain); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: the audit trail creates org %q (entry 1) but the store has no such org: its row was deleted", ErrStatusMismatch, chain)
+		} else if err != nil {
+			return err
+		}
 		return compareStatus(tx, chain, state)
 	})
 	rep := v.Report()
+	if orgsBreak != nil && err == nil {
+		rep.Break = orgsBreak
+	}
 	switch {
 	case err == nil, errors.Is(err, audit.ErrBroken):
 		return rep, nil
@@ -87,6 +144,34 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	default:
 		return rep, fmt.Errorf("read chain %q: %w", chain, err)
 	}
+}
+
+// checkSystemOrgs returns the break of a system chain, verified up to seq
+// last, that records no org.create for a stored organization: creating an
+// org writes one there in the same transaction, so the entry was cut off
+// with the chain's tail (the head row rewritten to match), or the org was
+// added outside sealkeep.
+func checkSystemOrgs(tx store.ReadTx, created map[string]bool, last uint64) (*audit.Break, error) {
+	orgs, err := tx.Orgs()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range orgs {
+		if !created[o.ID] {
+			return &audit.Break{Chain: audit.SystemChain, Seq: last + 1, Problem: audit.ProblemTruncated,
+				Reason: fmt.Sprintf("org %q exists, but the system chain (%s) records no org.create for it: entries after it were cut off (and its head row rewritten to match), or the org was added outside sealkeep",
+					o.ID, endOf(last))}, nil
+		}
+	}
+	return nil, nil
+}
+
+// endOf names where a chain ends.
+func endOf(last uint64) string {
+	if last == 0 {
+		return "no entries"
+	}
+	return fmt.Sprintf("ending at seq %d", last)
 }
 
 // ExportChain writes a chain as JSON Lines ([audit.WriteJSONL]: one entry
@@ -105,13 +190,27 @@ func (s *Service) ExportChain(ctx context.Context, chain string, w io.Writer) (u
 	return n, err
 }
 
-// Checkpoint signs the current head of a chain with key.
+// Checkpoint signs the current head of a chain with key. It refuses (with
+// the [*audit.Break]) a chain whose head record disagrees with its last
+// entry: a checkpoint would vouch for the tampered end.
 func (s *Service) Checkpoint(ctx context.Context, chain string, key audit.CheckpointKey) (audit.Checkpoint, error) {
 	var head audit.Entry
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		var err error
-		head, err = tx.AuditHead(chain)
-		return err
+		if head, err = tx.AuditHead(chain); err != nil {
+			return err
+		}
+		var rec *audit.Head
+		switch r, err := tx.AuditHeadRecord(chain); {
+		case err == nil:
+			rec = &r
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if b := audit.CheckHead(chain, rec, audit.Head{Seq: head.Seq, Hash: head.Hash}); b != nil {
+			return b
+		}
+		return nil
 	})
 	if err != nil {
 		return audit.Checkpoint{}, fmt.Errorf("chain %q: %w", chain, err)

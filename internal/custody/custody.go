@@ -28,7 +28,12 @@
 // Creating an org writes org.create in the system chain, and org.create
 // followed by dek.create in the org's own chain, so that each chain starts
 // with its own genesis. KEK rotation and retirement are system events. All
-// identity and version events go to the org's chain.
+// identity and version events go to the org's chain. [Service.Chains] lists
+// every chain any row names, and [Service.VerifyChain] checks each chain's
+// head record and genesis. The store refuses to append to a chain whose
+// head record disagrees with its entries; the service also refuses to
+// start an org chain with anything but org.create, so a chain deleted
+// outside sealkeep is never silently begun again.
 //
 // # Keys
 //
@@ -124,7 +129,7 @@ type Service struct {
 // is a [translog.Publisher], every append is followed by a signed
 // checkpoint and audit verification checks the newest one.
 func New(st store.Store, kek envelope.KEK, opts Options) *Service {
-	s := &Service{st: st, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, dekCache: opts.DEKCache, faultFn: opts.fault}
+	s := &Service{st: chainGuard{st}, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, dekCache: opts.DEKCache, faultFn: opts.fault}
 	if s.clock == nil {
 		s.clock = time.Now
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/redact"
 )
 
@@ -64,7 +65,7 @@ func CreateKeyringFile(path string) (*Keyring, error) {
 	kr := keyring{active: 1, versions: []kekVersion{{v: 1, key: redact.NewSecret(randomKey())}}}
 	data := kr.marshal()
 	defer clear(data)
-	if err := checkKeyringDir(path, filepath.Dir(path)); err != nil {
+	if err := keyringPermErr(fileperm.Dir(filepath.Dir(path), "the keyring "+path)); err != nil {
 		kr.zero()
 		return nil, err
 	}
@@ -117,11 +118,12 @@ func readKeyringFile(path string) (keyring, error) {
 	if !fi.Mode().IsRegular() {
 		return keyring{}, fmt.Errorf("%w: keyring %s is not a regular file", ErrMalformed, path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return keyring{}, fmt.Errorf("%w: keyring %s has mode %04o, open to group or others; run chmod 600 %s",
-			ErrKeyringPermissions, path, perm, path)
+	if err := fileperm.Private(path, fi.Mode()); err != nil {
+		return keyring{}, fmt.Errorf("%w: keyring %w", ErrKeyringPermissions, err)
 	}
-	if err := checkKeyringDirs(path); err != nil {
+	// Whoever may write the keyring's directory, or its link target's,
+	// could replace it with one whose keys they know.
+	if err := keyringPermErr(fileperm.Dirs(path, "the keyring "+path)); err != nil {
 		return keyring{}, err
 	}
 	data, err := redact.ReadSecret(f, maxKeyringSize)
@@ -263,30 +265,14 @@ func (k *Keyring) update(ctx context.Context, change func(*keyring) (uint32, err
 	return v, nil
 }
 
-// checkKeyringDirs refuses a keyring whose directory, or whose link
-// target's directory, group or others may write without the sticky bit:
-// they could replace the keyring with one whose keys they know.
-func checkKeyringDirs(path string) error {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fmt.Errorf("envelope: open keyring: %w", err)
-	}
-	if err := checkKeyringDir(path, filepath.Dir(path)); err != nil {
-		return err
-	}
-	return checkKeyringDir(path, filepath.Dir(target))
-}
-
-// checkKeyringDir refuses dir, the directory of keyring path, if group or
-// others may write it and it is not sticky.
-func checkKeyringDir(path, dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
+// keyringPermErr wraps an error of a fileperm directory check of a
+// keyring.
+func keyringPermErr(err error) error {
+	switch {
+	case errors.Is(err, fileperm.ErrTooOpen):
+		return fmt.Errorf("%w: %w", ErrKeyringPermissions, err)
+	case err != nil:
 		return fmt.Errorf("envelope: keyring directory: %w", err)
-	}
-	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-		return fmt.Errorf("%w: directory %s of keyring %s has mode %04o: group or others can replace the keyring; run chmod go-w %s",
-			ErrKeyringPermissions, dir, path, fi.Mode().Perm(), dir)
 	}
 	return nil
 }

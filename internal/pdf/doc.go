@@ -53,8 +53,17 @@
 // # Limits
 //
 // [Limits] bounds nesting depth, array and dictionary sizes, object count,
-// string size, decompressed stream size (decompression bombs), /Prev chain
-// length (loops are detected) and reference chains.
+// string size, /Prev chain length (loops are detected), reference chains,
+// and decoding: each stream's decoded size (decompression bombs, 32 MiB by
+// default) and a budget of decoded bytes for the whole Reader, that is for
+// one verification or one seal (256 MiB by default), against which every
+// decoding counts. Cross-reference streams are decoded record by record
+// and never held whole. An object stream is decoded once and the offsets
+// of its objects indexed; decoded object streams are kept in a cache of
+// bounded size (least recently used out), and one dropped and needed
+// again is decoded again against the budget, so no sequence of lookups
+// can make decoding cost more than the budget. Exceeding a limit is an
+// error wrapping [ErrLimit] ("over the processing limit: ...").
 //
 // # Sealing
 //
@@ -65,6 +74,8 @@
 // /ByteRange in place, reads the whole output back with this package's
 // reader to check it, hashes the two byte ranges by streaming (the input
 // while it is copied, the appended revision from the output file), asks a
-// callback for the CMS signature and writes it into the placeholder. Output goes to a temporary file that is synced and renamed;
-// no partial output is left behind on any error.
+// callback for the CMS signature and writes it into the placeholder. Output
+// goes to a temporary file that is synced and renamed ([sealkeep/internal/atomicfile]); no
+// partial output is left behind on any error. [SealTo] writes to a file the
+// caller opened, for a caller with its own rules for the output path.
 package pdf

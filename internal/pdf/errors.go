@@ -12,10 +12,11 @@ var (
 	// damaged beyond the bounded repairs this package makes: truncated,
 	// broken cross-reference data, a /Prev loop, a wrong /Length.
 	ErrMalformed = errors.New("malformed PDF")
-	// ErrLimit means the input exceeds one of the fixed processing limits
-	// (nesting depth, object count, string, stream or decompressed size,
-	// number of revisions). The file may be valid but is refused.
-	ErrLimit = errors.New("PDF exceeds a processing limit")
+	// ErrLimit means the input exceeds one of the processing limits of
+	// [Limits] (nesting depth, object count, string size, the decoded size
+	// of one stream or of all streams, number of revisions). The file may
+	// be valid but is refused.
+	ErrLimit = errors.New("over the processing limit")
 	// ErrEncrypted means the file is encrypted; it cannot be sealed.
 	ErrEncrypted = errors.New("encrypted PDF: remove the password protection first, then seal the decrypted file")
 	// ErrCertified means the file carries a certification signature whose
@@ -55,8 +56,16 @@ type Limits struct {
 	MaxObjects int
 	// MaxStringLen bounds one string or name, in bytes.
 	MaxStringLen int
-	// MaxDecoded bounds the decoded (decompressed) size of one stream.
+	// MaxDecoded bounds the decoded (decompressed) size of one stream: a
+	// stream read whole (an object stream, [Reader.StreamData]) is held in
+	// memory, so this bounds memory.
 	MaxDecoded int64
+	// MaxDecodedTotal is the budget of decoded stream bytes of one Reader,
+	// that is of one verification or one seal: object streams, xref
+	// streams and [Reader.StreamData] all count, and a stream decoded
+	// again (an object stream dropped from the cache and needed later)
+	// counts again. It bounds the time spent decompressing.
+	MaxDecodedTotal int64
 	// MaxRevisions bounds the number of cross-reference sections.
 	MaxRevisions int
 }
@@ -64,12 +73,13 @@ type Limits struct {
 // DefaultLimits are generous for real documents and small enough to keep a
 // hostile file from exhausting a server.
 var DefaultLimits = Limits{
-	MaxDepth:     64,
-	MaxElements:  1 << 20,
-	MaxObjects:   1 << 21,
-	MaxStringLen: 16 << 20,
-	MaxDecoded:   256 << 20,
-	MaxRevisions: 1000,
+	MaxDepth:        64,
+	MaxElements:     1 << 20,
+	MaxObjects:      1 << 21,
+	MaxStringLen:    16 << 20,
+	MaxDecoded:      32 << 20,
+	MaxDecodedTotal: 256 << 20,
+	MaxRevisions:    1000,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -88,6 +98,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDecoded > 0 {
 		d.MaxDecoded = l.MaxDecoded
+	}
+	if l.MaxDecodedTotal > 0 {
+		d.MaxDecodedTotal = l.MaxDecodedTotal
 	}
 	if l.MaxRevisions > 0 {
 		d.MaxRevisions = l.MaxRevisions

@@ -1,7 +1,9 @@
 package pdf
 
 import (
+	"bufio"
 	"bytes"
+	"container/list"
 	"errors"
 	"fmt"
 	"io"
@@ -23,9 +25,14 @@ type Reader struct {
 	revisions []*Revision // oldest first
 	warnings  []string
 
-	objstms   []*objStm // small FIFO cache of decoded object streams
-	repair    map[Ref][]int64
-	resolving int
+	objstms     map[int64]*objStm // decoded object streams by data offset
+	objstmLRU   *list.List        // of *objStm, least recently used first
+	objstmBytes int64             // the cost of the cached object streams
+	spare       [][]byte          // pieces of dropped object streams, for reuse
+	decoded     int64             // decoded stream bytes so far, against MaxDecodedTotal
+	decodes     int               // streams decoded so far (tests count them)
+	repair      map[Ref][]int64
+	resolving   int
 }
 
 // XrefKind says how a cross-reference section is written.
@@ -608,12 +615,14 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 			return nil, malformed(ind.start, "xref stream /Index is not an array of pairs")
 		}
 	}
-	data, err := decode(d, io.NewSectionReader(r.ra, st.Offset, st.Length), st.Length, r.lim.MaxDecoded, st.Offset)
+	rd, err := r.decoder(d, st.Offset, st.Length)
 	if err != nil {
 		return nil, err
 	}
+	// The records are read as they are decoded: the data is never held.
+	data := bufio.NewReaderSize(rd, 64<<10)
 	rec := w[0] + w[1] + w[2]
-	s.Entries = make(map[int]XrefEntry, min(len(data)/rec, r.lim.MaxObjects))
+	f := make([]byte, rec)
 	total := r.entryCount()
 	for len(index) > 0 {
 		first, ok1 := index[0].(Integer)
@@ -622,12 +631,13 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 		if !ok1 || !ok2 || first < 0 || n < 0 || first+n > maxObjNum {
 			return nil, malformed(ind.start, "bad xref stream /Index pair")
 		}
-		if int64(n) > int64(len(data)/rec) {
-			return nil, malformed(ind.start, "xref stream data too short for its /Index")
-		}
 		for i := 0; i < int(n); i++ {
-			f := data[:rec]
-			data = data[rec:]
+			if _, err := io.ReadFull(data, f); err != nil {
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
+					return nil, malformed(ind.start, "xref stream data too short for its /Index")
+				}
+				return nil, err
+			}
 			typ := int64(1)
 			if w[0] > 0 {
 				typ = field(f[:w[0]])
@@ -657,6 +667,11 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 				return nil, err
 			}
 		}
+	}
+	// Data after the records is read too (within the limits), so that a
+	// damaged stream fails its checksum as before.
+	if _, err := io.Copy(io.Discard, data); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

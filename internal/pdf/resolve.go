@@ -2,8 +2,8 @@ package pdf
 
 import (
 	"bytes"
+	"container/list"
 	"fmt"
-	"io"
 )
 
 // maxResolve bounds nested resolution (a reference to a stream whose
@@ -98,16 +98,27 @@ func (rv *Revision) length(ref Ref) (int64, error) {
 	return int64(n), nil
 }
 
-// objStm is a decoded object stream.
+// objStm is a decoded object stream with the offsets of its objects,
+// indexed once when it is decoded.
 type objStm struct {
 	at      int64 // absolute offset of the stream data: the cache key
 	nums    []int
 	offsets []int64
-	first   int64
-	data    []byte
+	data    *chunks
+	cost    int64 // memory held: the data's pieces and the index
+	elem    *list.Element
 }
 
-const objStmCache = 4
+// objStmCacheBytes bounds the memory of the decoded object streams kept
+// for later lookups together with the stream being decoded, least
+// recently used first out; the stream in use is always kept. A stream
+// needed again after it was dropped is decoded again, and that counts
+// against the budget (Limits.MaxDecodedTotal), so lookups that alternate
+// between more large streams than the cache holds end in ErrLimit instead
+// of decoding without end. The pieces of a dropped stream are reused for
+// the next one, so alternating streams make no garbage and memory stays
+// near objStmCacheBytes plus one stream (Limits.MaxDecoded).
+const objStmCacheBytes = 16 << 20
 
 func (rv *Revision) objStm(num int) (*objStm, error) {
 	r := rv.r
@@ -119,10 +130,9 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 	if !ok || st.Dict.Name("Type") != "ObjStm" {
 		return nil, fmt.Errorf("%w: object %d is not an object stream", ErrMalformed, num)
 	}
-	for _, c := range r.objstms {
-		if c.at == st.Offset {
-			return c, nil
-		}
+	if c, ok := r.objstms[st.Offset]; ok {
+		r.objstmLRU.MoveToBack(c.elem)
+		return c, nil
 	}
 	n, ok1 := st.Dict["N"].(Integer)
 	first, ok2 := st.Dict["First"].(Integer)
@@ -132,15 +142,20 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 	if n > Integer(r.lim.MaxObjects) {
 		return nil, limit("object stream %d holds more than %d objects", num, r.lim.MaxObjects)
 	}
-	data, err := decode(st.Dict, io.NewSectionReader(r.ra, st.Offset, st.Length), st.Length, r.lim.MaxDecoded, st.Offset)
+	rd, err := r.decoder(st.Dict, st.Offset, st.Length)
 	if err != nil {
 		return nil, fmt.Errorf("object stream %d: %w", num, err)
 	}
-	if int64(first) > int64(len(data)) {
+	data, err := r.readAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("object stream %d: %w", num, err)
+	}
+	size := data.size()
+	if int64(first) > size {
 		return nil, malformed(st.Offset, "object stream %d: /First beyond its data", num)
 	}
-	c := &objStm{at: st.Offset, first: int64(first), data: data}
-	lx := newLexer(bytes.NewReader(data[:first]), 0, int64(first), r.lim.MaxStringLen)
+	c := &objStm{at: st.Offset, data: data}
+	lx := newLexer(data, 0, int64(first), r.lim.MaxStringLen)
 	for i := 0; i < int(n); i++ {
 		a, err := lx.next()
 		if err != nil {
@@ -150,17 +165,58 @@ func (rv *Revision) objStm(num int) (*objStm, error) {
 		if err != nil {
 			return nil, fmt.Errorf("object stream %d: %w", num, err)
 		}
-		if a.kind != tInt || b.kind != tInt || a.i < 0 || a.i > maxObjNum || b.i < 0 || int64(first)+b.i >= int64(len(data)) {
+		if a.kind != tInt || b.kind != tInt || a.i < 0 || a.i > maxObjNum || b.i < 0 || int64(first)+b.i >= size {
 			return nil, malformed(st.Offset, "object stream %d: bad header pair %d", num, i)
 		}
 		c.nums = append(c.nums, int(a.i))
 		c.offsets = append(c.offsets, int64(first)+b.i)
 	}
-	if len(r.objstms) >= objStmCache {
-		r.objstms = r.objstms[1:]
-	}
-	r.objstms = append(r.objstms, c)
+	c.cost = data.footprint() + 16*int64(cap(c.nums))
+	r.cacheObjStm(c)
 	return c, nil
+}
+
+// cacheObjStm adds a decoded object stream to the cache and drops the
+// least recently used ones beyond objStmCacheBytes.
+func (r *Reader) cacheObjStm(c *objStm) {
+	if r.objstms == nil {
+		r.objstms, r.objstmLRU = map[int64]*objStm{}, list.New()
+	}
+	c.elem = r.objstmLRU.PushBack(c)
+	r.objstms[c.at] = c
+	r.objstmBytes += c.cost
+	for r.objstmBytes > objStmCacheBytes && r.objstmLRU.Len() > 1 {
+		r.dropObjStm()
+	}
+}
+
+// dropObjStm drops the least recently used object stream from the cache
+// and keeps its full-size pieces for reuse.
+func (r *Reader) dropObjStm() {
+	old := r.objstmLRU.Remove(r.objstmLRU.Front()).(*objStm)
+	delete(r.objstms, old.at)
+	r.objstmBytes -= old.cost
+	for _, p := range old.data.c {
+		if cap(p) == chunkMax && int64(len(r.spare)) < r.lim.MaxDecoded/chunkMax+1 {
+			r.spare = append(r.spare, p[:0])
+		}
+	}
+}
+
+// piece returns an empty buffer of capacity size for a stream being
+// decoded that holds inUse bytes so far. When the cache and that stream
+// would hold more than objStmCacheBytes, cached streams are dropped first
+// and their pieces reused.
+func (r *Reader) piece(size int, inUse int64) []byte {
+	for r.objstmLRU != nil && r.objstmLRU.Len() > 0 && r.objstmBytes+inUse+int64(size) > objStmCacheBytes {
+		r.dropObjStm()
+	}
+	if size == chunkMax && len(r.spare) > 0 {
+		p := r.spare[len(r.spare)-1]
+		r.spare = r.spare[:len(r.spare)-1]
+		return p
+	}
+	return make([]byte, 0, size)
 }
 
 func (rv *Revision) compressed(ref Ref, e XrefEntry) (Object, error) {
@@ -171,7 +227,7 @@ func (rv *Revision) compressed(ref Ref, e XrefEntry) (Object, error) {
 	if e.Index >= len(c.nums) || c.nums[e.Index] != ref.Num {
 		return nil, fmt.Errorf("%w: object %d is not at index %d of object stream %d", ErrMalformed, ref.Num, e.Index, e.Stream)
 	}
-	p := &parser{lex: newLexer(bytes.NewReader(c.data), c.offsets[e.Index], int64(len(c.data)), rv.r.lim.MaxStringLen), lim: &rv.r.lim}
+	p := &parser{lex: newLexer(c.data, c.offsets[e.Index], c.data.size(), rv.r.lim.MaxStringLen), lim: &rv.r.lim}
 	o, err := p.object(0)
 	if err != nil {
 		return nil, fmt.Errorf("object %d in object stream %d: %w", ref.Num, e.Stream, err)
@@ -236,9 +292,19 @@ func (rv *Revision) Int(o Object) (int64, error) {
 }
 
 // StreamData reads and decodes a stream's data (FlateDecode with PNG
-// predictors, or no filter), within the decoded-size limit.
+// predictors, or no filter) within the cap on one stream
+// (Limits.MaxDecoded); the decoded bytes count against the Reader's
+// budget (Limits.MaxDecodedTotal).
 func (r *Reader) StreamData(s *Stream) ([]byte, error) {
-	return decode(s.Dict, io.NewSectionReader(r.ra, s.Offset, s.Length), s.Length, r.lim.MaxDecoded, s.Offset)
+	rd, err := r.decoder(s.Dict, s.Offset, s.Length)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.readAll(rd)
+	if err != nil {
+		return nil, err
+	}
+	return c.bytes(), nil
 }
 
 // repairOffset finds object ref by scanning the file for "N G obj" headers,

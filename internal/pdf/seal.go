@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 
 	_ "crypto/sha256" // the default digest
 	_ "crypto/sha512"
+
+	"sealkeep/internal/atomicfile"
 )
 
 // SubFilter names the signature encoding.
@@ -85,15 +86,39 @@ type SealResult struct {
 
 // Seal writes to outPath the input (size bytes read from in) followed by
 // one incremental update that signs it. The output is written to a
-// temporary file (mode 0600, named .seal-*.pdf.tmp) in outPath's
-// directory, synced and renamed; on any error nothing is left at outPath
-// (an existing file there is untouched). Only a process killed mid-seal can
-// leave a temporary file behind, never a partial outPath.
+// temporary file (mode 0600) in outPath's directory, synced and renamed
+// ([atomicfile]); on any error nothing is left at outPath (an existing
+// file there is untouched). Only a process killed mid-seal can leave a
+// temporary file behind, never a partial outPath. An existing regular file
+// at outPath is replaced; a directory, a device or another file that is
+// not a regular file is refused. A caller that must refuse more (an
+// existing file, the input itself) creates the [atomicfile.File] itself
+// and calls [SealTo].
 //
 // The input is refused with [ErrEncrypted] when encrypted and with
 // [ErrCertified] when a certification signature forbids changes. A
 // signature larger than ContentsSize fails with [ErrContentsTooSmall].
-func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts SealOptions, sign SignFunc) (res *SealResult, err error) {
+func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts SealOptions, sign SignFunc) (*SealResult, error) {
+	out, err := atomicfile.Create(outPath, atomicfile.Options{Overwrite: true})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	res, err := SealTo(ctx, in, size, out.File, opts, sign)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", outPath, err)
+	}
+	return res, nil
+}
+
+// SealTo is [Seal] writing to out, an empty file open for reading and
+// writing (it is read back and checked before anything is signed). It
+// does not sync or close out: on an error, out holds a partial document
+// that the caller discards.
+func SealTo(ctx context.Context, in io.ReaderAt, size int64, out *os.File, opts SealOptions, sign SignFunc) (*SealResult, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -108,28 +133,17 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".seal-*.pdf.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("creating the output: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
 	// The copied input is hashed in the same pass (it is the start of the
 	// first byte range); the appended revision is hashed from the output
 	// file once /ByteRange is patched, after the whole output has been read
 	// back and checked by selfCheck.
 	h := opts.Digest.New()
-	if n, err := io.Copy(io.MultiWriter(tmp, h), io.NewSectionReader(in, 0, size)); err != nil {
+	if n, err := io.Copy(io.MultiWriter(out, h), io.NewSectionReader(in, 0, size)); err != nil {
 		return nil, fmt.Errorf("copying the input: %w", err)
 	} else if n != size {
 		return nil, fmt.Errorf("%w: the input shrank from %d to %d bytes while it was sealed", ErrMalformed, size, n)
 	}
-	if _, err := tmp.Write(u.buf.Bytes()); err != nil {
+	if _, err := out.Write(u.buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("writing the update: %w", err)
 	}
 	total := u.start + int64(u.buf.Len())
@@ -140,16 +154,20 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 		return nil, fmt.Errorf("%w: output too large for the /ByteRange placeholder", ErrLimit)
 	}
 	patch += strings.Repeat(" ", len(byteRangePlaceholder)-len(patch))
-	if _, err := tmp.WriteAt([]byte(patch), u.byteRange); err != nil {
+	if _, err := out.WriteAt([]byte(patch), u.byteRange); err != nil {
 		return nil, fmt.Errorf("writing /ByteRange: %w", err)
 	}
-	if err := selfCheck(tmp, total, u, br, opts.Limits); err != nil {
+	// The self-check reads the input's structure again, plus the update:
+	// it gets the budget again on top of what the first read used.
+	check := r.lim
+	check.MaxDecodedTotal += r.decoded
+	if err := selfCheck(out, total, u, br, &check); err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(h, io.NewSectionReader(tmp, size, cs-size)); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(out, size, cs-size)); err != nil {
 		return nil, fmt.Errorf("hashing the output: %w", err)
 	}
-	if _, err := io.Copy(h, io.NewSectionReader(tmp, ce, total-ce)); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(out, ce, total-ce)); err != nil {
 		return nil, fmt.Errorf("hashing the output: %w", err)
 	}
 	digest := h.Sum(nil)
@@ -163,21 +181,8 @@ func Seal(ctx context.Context, in io.ReaderAt, size int64, outPath string, opts 
 	if len(cms) == 0 {
 		return nil, fmt.Errorf("%w: the signer returned an empty signature", ErrInvalidInput)
 	}
-	if _, err := tmp.WriteAt([]byte(strings.ToUpper(hex.EncodeToString(cms))), cs+1); err != nil {
+	if _, err := out.WriteAt([]byte(strings.ToUpper(hex.EncodeToString(cms))), cs+1); err != nil {
 		return nil, fmt.Errorf("writing /Contents: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("syncing the output: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("closing the output: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return nil, fmt.Errorf("renaming the output: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(outPath)); err == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
 	}
 	return &SealResult{ByteRange: br, Digest: digest, Size: total, FieldName: u.fieldName, Warnings: r.Warnings()}, nil
 }

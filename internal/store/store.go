@@ -95,7 +95,14 @@ type ReadTx interface {
 	// AuditEntries streams a chain in storage order (by seq), starting at
 	// fromSeq, without loading it into memory.
 	AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error
-	// AuditChains lists every chain name.
+	// AuditHeadRecord returns the head record of a chain, the seq and hash
+	// its appender locks and moves (ErrNotFound when there is none). It
+	// must agree with the chain's last entry ([audit.CheckHead]).
+	AuditHeadRecord(chain string) (audit.Head, error)
+	// AuditChains lists, in byte order, every chain the database knows of:
+	// the union of the organizations (each has a chain of its ID), the
+	// chains that have entries and the chains that have a head record
+	// beyond seq 0. Deleting one kind of row hides no chain.
 	AuditChains() ([]string, error)
 	// AuditTree returns the size and root of a chain's stored Merkle tree
 	// ([audit.Tree]; size 0 for an empty or unknown chain). Every append
@@ -120,7 +127,11 @@ type Tx interface {
 	// that no other transaction appends to it meanwhile; see the package
 	// documentation.
 	LockChain(chain string) error
-	// AppendAudit locks the head of e.Chain, sets e.Seq (head + 1),
+	// AppendAudit locks the head of e.Chain, checks that the head record
+	// agrees with the chain's last entry ([audit.CheckHead]; on a
+	// disagreement it appends nothing, poisons the transaction and returns
+	// the [*audit.Break], so that a tampered chain is neither extended nor
+	// restarted), sets e.Seq (head + 1),
 	// e.PrevHash (the head's hash, zero for the first entry), e.Time (UTC,
 	// truncated to microseconds; now if zero) and e.Hash
 	// ([audit.Entry.ComputeHash]), stores e and returns it. An entry that

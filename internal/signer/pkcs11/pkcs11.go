@@ -21,6 +21,7 @@ import (
 	"github.com/ThalesGroup/crypto11"
 	p11 "github.com/miekg/pkcs11"
 
+	"sealkeep/internal/fileperm"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/signer"
@@ -136,8 +137,10 @@ func pinReader(src string) (func() (string, error), error) {
 			return nil, fmt.Errorf("%w: pkcs11 pin-source file must be an absolute path", signer.ErrInvalidURI)
 		}
 		return func() (string, error) {
-			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-				return "", fmt.Errorf("%w: the PIN file named by pin-source is accessible to group or others (mode %v); chmod 600 it", signer.ErrAccessDenied, fi.Mode().Perm())
+			if fi, err := os.Stat(path); err == nil {
+				if err := fileperm.Private(path, fi.Mode()); err != nil {
+					return "", fmt.Errorf("%w: the PIN file named by pin-source: %w", signer.ErrAccessDenied, err)
+				}
 			}
 			b, err := readPINFile(path)
 			if err != nil {

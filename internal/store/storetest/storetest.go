@@ -8,8 +8,10 @@
 // when fn fails or panics, fail-closed behaviour when the database fails
 // midway (an injected audit-insert failure, a cancelled context, a process
 // killed inside a transaction), snapshots, retry-safe read-modify-write
-// under [store.Tx.LockChain], and linear audit chains under 16 concurrent
-// appenders and under two processes appending at once.
+// under [store.Tx.LockChain], linear audit chains under 16 concurrent
+// appenders and under two processes appending at once, chains listed from
+// every kind of row that names them, and appends refused on a chain whose
+// head record was deleted or edited or whose tail was deleted.
 //
 // # Child processes
 //
@@ -85,6 +87,8 @@ func Run(t *testing.T, b Backend) {
 		{"AuditBatches", testAuditBatches},
 		{"AuditTree", testAuditTree},
 		{"AuditTreeBackfill", testAuditTreeBackfill},
+		{"AuditChainsUnion", testAuditChainsUnion},
+		{"AppendFailsClosed", testAppendFailsClosed},
 		{"Rollback", testRollback},
 		{"CancelledMidway", testCancelled},
 		{"AuditInsertFails", testAuditInsertFails},
@@ -156,8 +160,9 @@ func event(chain, who string, i int) audit.Entry {
 }
 
 // verifyChain streams a chain and checks that it is linear: seq 1..n without
-// gaps, every PrevHash the previous Hash, every Hash recomputed; and
-// audit.Verifier, the production verifier, must agree. It returns the
+// gaps, every PrevHash the previous Hash, every Hash recomputed, the head
+// record at the last entry; and audit.Verifier, the production verifier,
+// must agree. It returns the
 // entries.
 func verifyChain(t testing.TB, s store.Store, chain string) []audit.Entry {
 	t.Helper()
@@ -195,6 +200,11 @@ func verifyChain(t testing.TB, s store.Store, chain string) []audit.Entry {
 				return fmt.Errorf("AuditHead is %d, last streamed entry %d", head.Seq, len(got))
 			}
 		}
+		rec, err := tx.AuditHeadRecord(chain)
+		if err != nil && (len(got) > 0 || !errors.Is(err, store.ErrNotFound)) {
+			return err
+		}
+		v.ExpectHead(&rec)
 		return checkTree(tx, chain, got)
 	})
 	if rep := v.Report(); !rep.OK() || rep.Head.Seq != uint64(len(got)) {

@@ -7,12 +7,16 @@
 //	benchtool gen -size BYTES -pages N OUT.pdf
 //	benchtool copyhash IN OUT
 //	benchtool readhash IN
+//	benchtool hostile DIR
 //	benchtool report -go BENCH.txt [-cli CLI.tsv] [-failed FAILED.txt] [-note TEXT] [-extra FILE] [-out FILE.md]
 //
 // gen writes [benchdata.WritePDF]'s file. copyhash and readhash are the
 // floors of the large-file measurements of seal and verify
 // ([benchdata.CopyHash], [benchdata.ReadHash]); run them under
-// /usr/bin/time -v like the CLI they are compared with. report reads the
+// /usr/bin/time -v like the CLI they are compared with. hostile writes the
+// hostile files of the bounded-cost benchmark ([benchdata.HostileFiles])
+// to DIR as NAME.pdf and prints one line per file: its name, size in bytes
+// and what it does, tab-separated. report reads the
 // go test -bench output (several packages, -count n: the median of each
 // metric is used), the CLI measurements (tab-separated lines: size label,
 // kind, wall seconds, peak RSS in KB, exit status) and the list of
@@ -28,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"sealkeep/internal/benchdata"
@@ -40,7 +45,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: benchtool gen|copyhash|readhash|report [flags] [args]")
+var errUsage = errors.New("usage: benchtool gen|copyhash|readhash|hostile|report [flags] [args]")
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -79,6 +84,11 @@ func run(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%x\n", sum)
 		return nil
+	case "hostile":
+		if len(args) != 2 {
+			return errors.New("hostile DIR")
+		}
+		return writeHostile(args[1], stdout)
 	case "report":
 		fs := flag.NewFlagSet("report", flag.ContinueOnError)
 		goOut := fs.String("go", "", "go test -bench output")
@@ -109,4 +119,23 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return n * mult, nil
+}
+
+// writeHostile writes every hostile file to dir.
+func writeHostile(dir string, stdout io.Writer) error {
+	for _, h := range benchdata.HostileFiles() {
+		f, err := os.Create(filepath.Join(dir, h.Name+".pdf"))
+		if err != nil {
+			return err
+		}
+		n, err := h.Write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
+		fmt.Fprintf(stdout, "%s\t%d\t%s\n", h.Name, n, h.What)
+	}
+	return nil
 }

@@ -41,9 +41,17 @@ func (t *tx) chainTree(chain string, seq int64) (*treeState, error) {
 		}
 		t.trees[chain] = ts
 	}
-	if ts.tree.Size() != seq {
-		return nil, t.fail(fmt.Errorf("the stored Merkle tree has %d leaves, the chain %d entries: the database was edited outside sealkeep (run sealkeep audit verify)",
-			ts.tree.Size(), seq), "audit chain %q", chain)
+	if n := ts.tree.Size(); n != seq {
+		b := &audit.Break{Chain: chain, Seq: uint64(min(n, seq)) + 1, Problem: audit.ProblemTruncated,
+			Reason: fmt.Sprintf("the stored Merkle tree has %d leaves, the chain %d entries", n, seq)}
+		if n < seq {
+			b.Problem = audit.ProblemEdited
+		}
+		err := fmt.Errorf("store: append to audit chain %q refused, the chain was tampered with: %w", chain, b)
+		if t.poison == nil {
+			t.poison = err
+		}
+		return nil, err
 	}
 	return ts, nil
 }

@@ -651,6 +651,35 @@ func readAuditBatch(query func(string, ...any) (*sql.Rows, error), chain string,
 	return buf, rows.Err()
 }
 
+func (t *tx) AuditHeadRecord(chain string) (audit.Head, error) {
+	if !validText(chain) {
+		return audit.Head{}, fmt.Errorf("store: head of audit chain %q: %w", chain, store.ErrNotFound)
+	}
+	h, err := scanHead(t.queryRow(qHeadRecord, chain))
+	if err != nil {
+		return audit.Head{}, t.fail(err, "head of audit chain %q", chain)
+	}
+	return h, nil
+}
+
+// scanHead reads a seq and a hash.
+func scanHead(sc interface{ Scan(...any) error }) (audit.Head, error) {
+	var (
+		seq int64
+		h   []byte
+	)
+	if err := sc.Scan(&seq, &h); err != nil {
+		return audit.Head{}, err
+	}
+	var head audit.Head
+	if len(h) != len(head.Hash) || seq < 0 {
+		return head, fmt.Errorf("malformed head")
+	}
+	head.Seq = uint64(seq)
+	copy(head.Hash[:], h)
+	return head, nil
+}
+
 func (t *tx) AuditChains() ([]string, error) {
 	rows, err := t.query(qAuditChains)
 	if err != nil {
@@ -662,26 +691,59 @@ func (t *tx) AuditChains() ([]string, error) {
 }
 
 // lockHead creates the head row of chain if needed, locks it and returns
-// it.
-func (t *tx) lockHead(chain string) (seq int64, hash audit.Hash, err error) {
+// it, with the seq and hash of the chain's last entry as the same
+// statement read them (see checkHead).
+func (t *tx) lockHead(chain string) (head, last audit.Head, err error) {
 	if chain == "" {
-		return 0, hash, fmt.Errorf("store: audit chain name is empty: %w", store.ErrInvalid)
+		return head, last, fmt.Errorf("store: audit chain name is empty: %w", store.ErrInvalid)
 	}
 	if err := checkText("audit chain", chain); err != nil {
-		return 0, hash, err
+		return head, last, err
 	}
 	// The no-op DO UPDATE locks an existing row, as SELECT ... FOR UPDATE
 	// would, and returns its latest committed version, in one round trip.
-	var h []byte
-	if err := t.queryRow(qLockHead,
-		chain, hash[:]).Scan(&seq, &h); err != nil {
-		return 0, hash, t.fail(err, "lock head of audit chain %q", chain)
+	var (
+		h, lastHash []byte
+		seq         int64
+		lastSeq     sql.NullInt64
+	)
+	if err := t.queryRow(qLockHead, chain, head.Hash[:]).Scan(&seq, &h, &lastSeq, &lastHash); err != nil {
+		return head, last, t.fail(err, "lock head of audit chain %q", chain)
 	}
-	if len(h) != len(hash) || seq < 0 {
-		return 0, hash, t.fail(fmt.Errorf("malformed head"), "audit chain %q", chain)
+	if len(h) != len(head.Hash) || seq < 0 || lastSeq.Valid && (len(lastHash) != len(last.Hash) || lastSeq.Int64 < 1) {
+		return head, last, t.fail(errors.New("malformed head"), "lock head of audit chain %q", chain)
 	}
-	copy(hash[:], h)
-	return seq, hash, nil
+	head.Seq, last.Seq = uint64(seq), uint64(lastSeq.Int64)
+	copy(head.Hash[:], h)
+	copy(last.Hash[:], lastHash)
+	return head, last, nil
+}
+
+// checkHead compares the locked head of chain with its last entry and
+// fails closed on a disagreement. last is what the locking statement read:
+// on PostgreSQL at READ COMMITTED, that statement's snapshot predates a
+// wait for the lock, so it may miss an append committed meanwhile; a
+// disagreement is therefore confirmed by a statement of its own, which
+// runs with the lock held and sees every committed append.
+func (t *tx) checkHead(chain string, head, last audit.Head) error {
+	if audit.CheckHead(chain, &head, last) == nil {
+		return nil
+	}
+	last, err := scanHead(t.queryRow(qLastEntry, chain))
+	if errors.Is(err, sql.ErrNoRows) {
+		last, err = audit.Head{}, nil
+	}
+	if err != nil {
+		return t.fail(err, "last entry of audit chain %q", chain)
+	}
+	if b := audit.CheckHead(chain, &head, last); b != nil {
+		err := fmt.Errorf("store: append to audit chain %q refused, the chain was tampered with: %w", chain, b)
+		if t.poison == nil {
+			t.poison = err
+		}
+		return err
+	}
+	return nil
 }
 
 func (t *tx) LockChain(chain string) error {
@@ -709,15 +771,18 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if err := probe.Validate(); err != nil {
 		return audit.Entry{}, fmt.Errorf("store: append to audit chain %q: %w: %w", e.Chain, store.ErrInvalid, err)
 	}
-	seq, prev, err := t.lockHead(e.Chain)
+	head, last, err := t.lockHead(e.Chain)
 	if err != nil {
 		return audit.Entry{}, err
 	}
-	ts, err := t.chainTree(e.Chain, seq)
+	if err := t.checkHead(e.Chain, head, last); err != nil {
+		return audit.Entry{}, err
+	}
+	ts, err := t.chainTree(e.Chain, int64(head.Seq))
 	if err != nil {
 		return audit.Entry{}, err
 	}
-	e.Seq, e.PrevHash = uint64(seq)+1, prev
+	e.Seq, e.PrevHash = head.Seq+1, head.Hash
 	e.Hash = e.ComputeHash()
 	var details any // NULL for nil
 	if e.Details != nil {
@@ -785,9 +850,22 @@ var (
 	qAuditHead    = `SELECT ` + entryCols + ` FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
 	qAuditEntries = `SELECT ` + streamCols + ` FROM audit_entries
 			WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`
-	qAuditChains = `SELECT chain FROM audit_heads WHERE seq > 0 ORDER BY chain`
-	qLockHead    = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
-		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash`
+	// qAuditChains reads the distinct chains of audit_entries by a loose
+	// index scan (one index probe per chain, not a pass over every entry).
+	qAuditChains = `WITH RECURSIVE e (chain) AS (
+			SELECT MIN(chain) FROM audit_entries
+			UNION ALL
+			SELECT (SELECT MIN(a.chain) FROM audit_entries a WHERE a.chain > e.chain) FROM e WHERE e.chain IS NOT NULL)
+		SELECT chain FROM e WHERE chain IS NOT NULL
+		UNION SELECT id FROM orgs
+		UNION SELECT chain FROM audit_heads WHERE seq > 0
+		ORDER BY 1`
+	qHeadRecord = `SELECT seq, hash FROM audit_heads WHERE chain = $1`
+	qLastEntry  = `SELECT seq, hash FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`
+	qLockHead   = `INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2)
+		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash,
+		(SELECT e.seq FROM audit_entries e WHERE e.chain = $1 ORDER BY e.seq DESC LIMIT 1),
+		(SELECT e.hash FROM audit_entries e WHERE e.chain = $1 ORDER BY e.seq DESC LIMIT 1)`
 	qAppend = `INSERT INTO audit_entries (` + entryCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 	qMoveHead = `UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1`
@@ -813,6 +891,8 @@ var statements = []string{
 	qAuditHead,
 	qAuditEntries,
 	qAuditChains,
+	qHeadRecord,
+	qLastEntry,
 	qLockHead,
 	qAppend,
 	qMoveHead,
