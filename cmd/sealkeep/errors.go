@@ -8,8 +8,8 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
-	"sealkeep/internal/translog"
 	"sealkeep/internal/fileperm"
+	"sealkeep/internal/translog"
 )
 
 // Exit codes (documented in the package doc and the README).
