@@ -55,7 +55,7 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 		if opts.DEKCache != nil {
 			opts.DEKCache.Close()
 		}
-		env.Store.Close()
+		pub.Close() // writes the pending checkpoints, closes env.Store
 	}, nil
 }
 

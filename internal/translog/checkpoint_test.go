@@ -18,7 +18,7 @@ import (
 	"sealkeep/internal/store/sqlite"
 )
 
-func newKey(t *testing.T) audit.CheckpointKey {
+func newKey(t testing.TB) audit.CheckpointKey {
 	t.Helper()
 	k, err := audit.GenerateCheckpointKey()
 	if err != nil {
@@ -159,8 +159,10 @@ func TestPublisher(t *testing.T) {
 	dir := Dir(t.TempDir())
 	raw := openStore(t)
 	p := NewPublisher(raw, key, dir, Options{})
+	t.Cleanup(func() { p.Flush() })
 	latest := func(chain string) tlog.Tree {
 		t.Helper()
+		p.Flush()
 		b, err := dir.Latest(chain)
 		if err != nil || b == nil {
 			t.Fatalf("no checkpoint of %s: %v", chain, err)
@@ -210,12 +212,14 @@ func TestPublisher(t *testing.T) {
 	}); !errors.Is(err, errStop) {
 		t.Fatal(err)
 	}
+	p.Flush()
 	if b, err := dir.Latest("org-3"); b != nil || err != nil {
 		t.Fatalf("a rolled-back transaction left a checkpoint: %q %v", b, err)
 	}
 
 	// Proofs.
 	appendN(t, p, "org-1", 10)
+	p.Flush()
 	signed, _ := dir.Latest("org-1")
 	vkey, _ := VerifierKey(key.Public(), "org-1")
 	for seq := uint64(1); seq <= 13; seq++ {
@@ -277,5 +281,44 @@ func TestPublisher(t *testing.T) {
 		return err
 	}); err == nil {
 		t.Error("append with a damaged checkpoint succeeded")
+	}
+}
+
+// TestPublisherAsync: many quick transactions (several goroutines) end with
+// the checkpoint of the last tree once Flush returns, every checkpoint
+// written on the way verifies, and Close writes what is pending.
+func TestPublisherAsync(t *testing.T) {
+	key := newKey(t)
+	dir := Dir(t.TempDir())
+	raw, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(raw, key, dir, Options{})
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 25 {
+				appendN(t, p, "org-a", 1)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	appendN(t, p, "org-b", 3)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for chain, n := range map[string]int64{"org-a": 100, "org-b": 3} {
+		b, err := dir.Latest(chain)
+		if err != nil || b == nil {
+			t.Fatalf("%s: no checkpoint after Close: %v", chain, err)
+		}
+		cp, err := OpenChain(b, key.Public(), chain)
+		if err != nil || cp.N != n {
+			t.Fatalf("%s: checkpoint %+v, %v; want size %d", chain, cp, err, n)
+		}
 	}
 }

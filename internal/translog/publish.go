@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -38,9 +39,18 @@ type Options struct {
 }
 
 // Publisher is a [store.Store] that writes a signed checkpoint of every
-// chain a committed Update appended to (one per chain per transaction,
-// after the commit) into a [Dir], and sends it to the witnesses. View and
-// Close are the wrapped store's.
+// chain a committed Update appended to into a [Dir], and sends it to the
+// witnesses. View is the wrapped store's.
+//
+// The checkpoints are signed and written by a goroutine of the Publisher,
+// after the commit and off the committing goroutine's path, so that an
+// append does not wait for a signature, a file write or a witness: when
+// commits come faster than checkpoints, the writer signs the newest tree
+// of each chain (one checkpoint for several transactions). [Publisher.Flush]
+// waits until everything committed so far is published, and
+// [Publisher.Close] flushes before it closes the store: a command's
+// checkpoints are written when it returns. A process killed in between
+// leaves the previous checkpoint, which the tree extends (see [Dir]).
 type Publisher struct {
 	store.Store
 	key  audit.CheckpointKey
@@ -49,7 +59,17 @@ type Publisher struct {
 
 	mu      sync.Mutex
 	written map[string]tlog.Tree // chain -> the newest checkpoint this process wrote or checked
+	pending map[string]tlog.Tree // committed heads not yet published
+	wake    chan struct{}        // the writer's signal; closed by Close
+	started bool
+	closed  bool
+	writer  sync.WaitGroup
+	drainMu sync.Mutex    // held while a batch is published
+	count   atomic.Uint64 // checkpoints written
 }
+
+// Written returns how many checkpoints p has written.
+func (p *Publisher) Written() uint64 { return p.count.Load() }
 
 // NewPublisher wraps st.
 func NewPublisher(st store.Store, key audit.CheckpointKey, dir Dir, opts Options) *Publisher {
@@ -62,7 +82,72 @@ func NewPublisher(st store.Store, key audit.CheckpointKey, dir Dir, opts Options
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Publisher{Store: st, key: key, dir: dir, opts: opts, written: map[string]tlog.Tree{}}
+	return &Publisher{Store: st, key: key, dir: dir, opts: opts, written: map[string]tlog.Tree{},
+		pending: map[string]tlog.Tree{}, wake: make(chan struct{}, 1)}
+}
+
+// enqueue hands committed heads to the writer goroutine.
+func (p *Publisher) enqueue(heads map[string]tlog.Tree) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for chain, head := range heads {
+		if head.N > p.pending[chain].N {
+			p.pending[chain] = head
+		}
+	}
+	if p.closed {
+		return
+	}
+	if !p.started {
+		p.started = true
+		p.writer.Go(func() {
+			for range p.wake {
+				p.drain()
+			}
+		})
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default: // the writer is already due to run
+	}
+}
+
+// drain publishes the pending heads until none is left.
+func (p *Publisher) drain() {
+	p.drainMu.Lock()
+	defer p.drainMu.Unlock()
+	for {
+		p.mu.Lock()
+		batch := p.pending
+		p.pending = map[string]tlog.Tree{}
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for chain, head := range batch {
+			if err := p.publish(context.Background(), chain, head); err != nil {
+				p.opts.Logger.Error("audit checkpoint not published", "chain", chain, "size", head.N, "err", err)
+			}
+		}
+	}
+}
+
+// Flush returns when the checkpoints of every transaction committed before
+// the call are written and sent to the witnesses.
+func (p *Publisher) Flush() { p.drain() }
+
+// Close stops the writer, publishes what is pending and closes the
+// wrapped store.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.wake)
+	}
+	p.mu.Unlock()
+	p.writer.Wait()
+	p.drain()
+	return p.Store.Close()
 }
 
 // ErrDiverged means a chain's stored tree is not the tree of its newest
@@ -133,9 +218,9 @@ func (p *Publisher) newest(chain string) (tlog.Tree, bool, error) {
 	return cp.Tree, true, nil
 }
 
-// Update runs fn as the wrapped store does and then publishes the
-// checkpoint of every chain fn appended to, as the transaction committed
-// it.
+// Update runs fn as the wrapped store does and then has the checkpoint of
+// every chain fn appended to, as the transaction committed it, published
+// (see [Publisher]).
 func (p *Publisher) Update(ctx context.Context, fn func(store.Tx) error) error {
 	var heads map[string]tlog.Tree
 	err := p.Store.Update(ctx, func(tx store.Tx) error {
@@ -159,10 +244,8 @@ func (p *Publisher) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	for chain, head := range heads {
-		if err := p.publish(ctx, chain, head); err != nil {
-			p.opts.Logger.ErrorContext(ctx, "audit checkpoint not published", "chain", chain, "size", head.N, "err", err)
-		}
+	if len(heads) > 0 {
+		p.enqueue(heads)
 	}
 	return nil
 }
@@ -216,6 +299,7 @@ func (p *Publisher) write(chain string, head tlog.Tree) ([]byte, error) {
 		return nil, err
 	}
 	p.written[chain] = head
+	p.count.Add(1)
 	return signed, nil
 }
 

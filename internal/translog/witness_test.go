@@ -158,6 +158,7 @@ func TestLitewitness(t *testing.T) {
 	p := NewPublisher(raw, key, dir, Options{Witnesses: []Witness{w}, Client: http.DefaultClient})
 	cosigned := func() int64 {
 		t.Helper()
+		p.Flush()
 		b, err := readNote(dir.CosignedPath("org-1", w.Name()))
 		if err != nil || b == nil {
 			t.Fatalf("no cosigned checkpoint: %v", err)

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"strings"
@@ -22,6 +23,7 @@ var backend = storetest.Backend{
 	Fresh: pgtest.Fresh,
 	Open:  postgres.Open,
 	Exec:  func(t testing.TB, dsn, query string) { pgtest.Exec(t, dsn, query) },
+	Blob:  func(b []byte) string { return `'\x` + hex.EncodeToString(b) + `'::bytea` },
 	FailAuditSQL: `CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS
 		$$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
 		CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries FOR EACH ROW

@@ -53,6 +53,9 @@ type Backend struct {
 	// FailAuditSQL creates a trigger that makes every insert into
 	// audit_entries whose actor_id is "storetest-fail" fail.
 	FailAuditSQL string
+	// Blob, if set, writes b as an SQL literal of the backend's blob type;
+	// [FillFast] needs it.
+	Blob func(b []byte) string
 }
 
 // Environment of a child process.
@@ -87,6 +90,7 @@ func Run(t *testing.T, b Backend) {
 		{"AuditBatches", testAuditBatches},
 		{"AuditTree", testAuditTree},
 		{"AuditTreeBackfill", testAuditTreeBackfill},
+		{"FillFast", testFillFast},
 		{"AuditChainsUnion", testAuditChainsUnion},
 		{"AppendFailsClosed", testAppendFailsClosed},
 		{"Rollback", testRollback},

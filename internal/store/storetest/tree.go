@@ -125,7 +125,7 @@ func testAuditTree(t *testing.T, b Backend) {
 }
 
 // verifyChainLen counts a chain's entries without checking its tree.
-func verifyChainLen(t *testing.T, s store.Store, chain string) int {
+func verifyChainLen(t testing.TB, s store.Store, chain string) int {
 	n := 0
 	view(t, s, func(tx store.ReadTx) error {
 		return tx.AuditEntries(chain, 1, func(audit.Entry) error { n++; return nil })
@@ -152,4 +152,22 @@ func testAuditTreeBackfill(t *testing.T, b Backend) {
 		return err
 	})
 	verifyChain(t, s, "org-c")
+}
+
+// testFillFast: what FillFast writes is a chain, tree and head that the
+// store reads and extends as its own.
+func testFillFast(t *testing.T, b Backend) {
+	if b.Blob == nil {
+		t.Skip("the backend gives no Blob literal")
+	}
+	s, dsn := fresh(t, b)
+	FillFast(t, b, dsn, "org-f", 2500)
+	verifyChain(t, s, "org-f")
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.AppendAudit(event("org-f", "after", 0))
+		return err
+	})
+	if got := verifyChain(t, s, "org-f"); len(got) != 2501 {
+		t.Errorf("%d entries, want 2501", len(got))
+	}
 }
