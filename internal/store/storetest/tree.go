@@ -65,8 +65,8 @@ func checkTree(tx store.ReadTx, chain string, entries []audit.Entry) error {
 
 // testAuditTree: the tree follows appends one per transaction, several per
 // transaction over two chains, and nothing of a transaction that rolls
-// back; a tree row edited outside the store makes the next append fail
-// closed.
+// back; a tree row edited outside the store makes the next append of
+// another store (process) fail closed.
 func testAuditTree(t *testing.T, b Backend) {
 	s, dsn := fresh(t, b)
 	view(t, s, func(tx store.ReadTx) error {
@@ -112,7 +112,11 @@ func testAuditTree(t *testing.T, b Backend) {
 		t.Fatalf("chain has %d entries, want 25", len(got))
 	}
 	b.Exec(t, dsn, `DELETE FROM audit_trees WHERE chain = 'org-u'`)
-	err = s.Update(t.Context(), func(tx store.Tx) error {
+	// A store that has not itself committed the chain's last append (here:
+	// another process) reads the tree from the database.
+	s2 := openStore(t, b, dsn)
+	defer s2.Close()
+	err = s2.Update(t.Context(), func(tx store.Tx) error {
 		_, err := tx.AppendAudit(event("org-u", "after-edit", 0))
 		return err
 	})

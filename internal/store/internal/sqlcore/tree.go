@@ -21,21 +21,39 @@ const treeMigration = "_audit_tree.sql"
 // stays current; flushTrees writes it before commit.
 type treeState struct {
 	tree  audit.Tree
+	head  audit.Hash // hash of the tree's last entry
 	dirty bool
 	buf   [64]tlog.Hash // the stored hashes of one append
 }
 
-// chainTree returns the Merkle tree of chain, whose head (just locked) is at
-// seq, from the transaction's cache or the database. A stored tree whose
-// size is not seq fails closed: the tables were edited.
-func (t *tx) chainTree(chain string, seq int64) (*treeState, error) {
+// cachedTree is a chain's tree as the last transaction of this store that
+// extended it committed it, with the chain head it belongs to.
+type cachedTree struct {
+	head audit.Head
+	tree audit.Tree
+}
+
+// chainTree returns the Merkle tree of chain, whose head (just locked) is
+// head, from the transaction's cache, the store's (valid while the head is
+// the one it was committed with: no other process appended since) or the
+// database. A stored tree whose size is not the head's seq fails closed:
+// the tables were edited.
+func (t *tx) chainTree(chain string, head audit.Head) (*treeState, error) {
+	seq := int64(head.Seq)
 	ts := t.trees[chain]
 	if ts == nil {
-		tr, err := t.readTree(chain)
-		if err != nil {
-			return nil, err
+		t.s.treeMu.Lock()
+		c, ok := t.s.trees[chain]
+		t.s.treeMu.Unlock()
+		if ok && c.head == head {
+			ts = &treeState{tree: c.tree.Clone(), head: head.Hash}
+		} else {
+			tr, err := t.readTree(chain)
+			if err != nil {
+				return nil, err
+			}
+			ts = &treeState{tree: tr, head: head.Hash}
 		}
-		ts = &treeState{tree: tr}
 		if t.trees == nil {
 			t.trees = make(map[string]*treeState)
 		}
@@ -81,14 +99,39 @@ func (t *tx) readTree(chain string) (audit.Tree, error) {
 func (t *tx) appendTree(ts *treeState, e audit.Entry) error {
 	n := ts.tree.Size()
 	hashes := ts.tree.Append(ts.buf[:0], e.Hash)
-	ts.dirty = true
-	first := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		if _, err := t.exec(qPutTreeHash, e.Chain, first+int64(i), h[:]); err != nil {
+	ts.dirty, ts.head = true, e.Hash
+	idx := tlog.StoredHashIndex(0, n)
+	// One statement for up to len(qPutTreeHashes) hashes (an append stores
+	// two on average), one per hash beyond.
+	for len(hashes) > 0 {
+		k := min(len(hashes), len(qPutTreeHashes))
+		args := make([]any, 0, 1+2*k)
+		args = append(args, e.Chain)
+		for i := range k {
+			args = append(args, idx+int64(i), hashes[i][:])
+		}
+		if _, err := t.exec(qPutTreeHashes[k-1], args...); err != nil {
 			return t.fail(err, "store Merkle tree hash of audit chain %q", e.Chain)
 		}
+		hashes, idx = hashes[k:], idx+int64(k)
 	}
 	return nil
+}
+
+// committed records the trees a committed transaction extended in the
+// store's cache.
+func (t *tx) committed() {
+	if len(t.trees) == 0 {
+		return
+	}
+	t.s.treeMu.Lock()
+	defer t.s.treeMu.Unlock()
+	if t.s.trees == nil {
+		t.s.trees = make(map[string]cachedTree)
+	}
+	for chain, ts := range t.trees {
+		t.s.trees[chain] = cachedTree{head: audit.Head{Seq: uint64(ts.tree.Size()), Hash: ts.head}, tree: ts.tree}
+	}
 }
 
 // flushTrees writes every tree the transaction extended.
@@ -233,6 +276,19 @@ var (
 	qTree    = `SELECT size, edge FROM audit_trees WHERE chain = $1`
 	qPutTree = `INSERT INTO audit_trees (chain, size, edge) VALUES ($1, $2, $3)
 		ON CONFLICT (chain) DO UPDATE SET size = excluded.size, edge = excluded.edge`
-	qTreeHash    = `SELECT hash FROM audit_tree_hashes WHERE chain = $1 AND idx = $2`
-	qPutTreeHash = `INSERT INTO audit_tree_hashes (chain, idx, hash) VALUES ($1, $2, $3)`
+	qTreeHash = `SELECT hash FROM audit_tree_hashes WHERE chain = $1 AND idx = $2`
+	// qPutTreeHashes[k-1] inserts k hashes of one chain.
+	qPutTreeHashes = func() []string {
+		var qs []string
+		values := ""
+		for k := 1; k <= 4; k++ {
+			if k > 1 {
+				values += ", "
+			}
+			values += fmt.Sprintf("($1, $%d, $%d)", 2*k, 2*k+1)
+			qs = append(qs, `INSERT INTO audit_tree_hashes (chain, idx, hash) VALUES `+values)
+		}
+		return qs
+	}()
+	qPutTreeHash = qPutTreeHashes[0]
 )

@@ -778,7 +778,7 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if err := t.checkHead(e.Chain, head, last); err != nil {
 		return audit.Entry{}, err
 	}
-	ts, err := t.chainTree(e.Chain, int64(head.Seq))
+	ts, err := t.chainTree(e.Chain, head)
 	if err != nil {
 		return audit.Entry{}, err
 	}
@@ -872,7 +872,7 @@ var (
 )
 
 // statements lists every query a transaction runs.
-var statements = []string{
+var statements = append([]string{
 	qOrg,
 	qOrgs,
 	qPutOrg,
@@ -899,5 +899,4 @@ var statements = []string{
 	qTree,
 	qPutTree,
 	qTreeHash,
-	qPutTreeHash,
-}
+}, qPutTreeHashes...)
