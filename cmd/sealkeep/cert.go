@@ -411,7 +411,8 @@ held in the customer's KMS or HSM, call the provider), sign a random probe
 (never a document) and verify the signature against the stored public key.
 Use it after restoring a backup or rotating the KEK. A key blob that fails
 authentication (tampered with, or copied from another org, identity or
-version) is recorded in the audit trail and exits 1.`,
+version), or a version whose stored state differs from the audit trail, is
+recorded in the audit trail and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withService(cmd, func(svc *custody.Service) error {

@@ -10,6 +10,9 @@ import (
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/fileperm"
 	"sealkeep/internal/translog"
+	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/signer"
+	"sealkeep/internal/store"
 )
 
 // Exit codes (documented in the package doc and the README).
@@ -72,11 +75,18 @@ var errorCodes = []struct {
 	err  error
 	code int
 }{
+	{custody.ErrStateMismatch, exitVerify},
+	{store.ErrCorrupt, exitVerify},
 	{envelope.ErrAuthentication, exitVerify},
 	{audit.ErrBroken, exitVerify},
 	{custody.ErrInvalidInput, exitUsage},
 	{custody.ErrCheckpoint, exitVerify},
 	{translog.ErrDiverged, exitVerify},
+	// Integrity failures on use: a key that does not match its certificate
+	// (an external key replaced in the customer's KMS), a provider's
+	// signature that does not verify.
+	{keypolicy.ErrMismatch, exitVerify},
+	{signer.ErrBadSignature, exitVerify},
 	{custody.ErrNotFound, exitNotFound},
 	{custody.ErrConflict, exitNotFound},
 	{custody.ErrTransition, exitNotFound},

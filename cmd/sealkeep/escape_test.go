@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"sealkeep/internal/cms"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/pdf"
+	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/textsafe"
 )
 
 // evil is what a forger puts in every string a PDF or a certificate
@@ -35,59 +39,23 @@ var (
 	escapedEvilDN = strings.Replace(escapedEvil, ", 2", `\, 2`, 1) + ",O=sealkeep tests"
 )
 
-// TestHostileReport seals a PDF twice, the signature dictionaries'
-// /Name, /Reason and /Location, the signer's (and issuers') names and one
-// field name carrying escape sequences, a fake verdict line and bidi
-// overrides. The text reports of seal and verify show every one escaped,
+// TestHostileReport seals a PDF twice (hostilePDF), the signature
+// dictionaries' /Name, /Reason and /Location, the signer's (and issuers')
+// names and one field name carrying escape sequences, a fake verdict line
+// and bidi overrides. The text reports of seal and verify show every one escaped,
 // with no control or bidi character left, and keep the one real verdict
 // line; the JSON report keeps the exact strings.
 func TestHostileReport(t *testing.T) {
 	t.Setenv("SEALKEEP_HOME", "")
-	dir := t.TempDir()
-	chain := pkitest.NewChain(t, keypolicy.ECDSAP256, evil)
-	p8, err := x509.MarshalPKCS8PrivateKey(chain.Leaf.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keyPEM []byte
-	for _, b := range []*pem.Block{{Type: "PRIVATE KEY", Bytes: p8}, {Type: "CERTIFICATE", Bytes: chain.Leaf.Cert.Raw},
-		{Type: "CERTIFICATE", Bytes: chain.Intermediate.Cert.Raw}, {Type: "CERTIFICATE", Bytes: chain.Root.Cert.Raw}} {
-		keyPEM = append(keyPEM, pem.EncodeToMemory(b)...)
-	}
-	key := filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	// First seal: through the library, with the hostile field name.
-	in := filepath.Join("..", "..", "internal", "pdf", "testdata", "corpus", "cairo-chart.pdf")
-	once := filepath.Join(dir, "once.pdf")
-	src, err := os.ReadFile(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	so := cms.SignOptions{Signer: chain.Leaf.Key, Certificate: chain.Leaf.Cert, Chain: []*x509.Certificate{chain.Intermediate.Cert}, Digest: crypto.SHA256}
-	_, err = pdf.Seal(context.Background(), strings.NewReader(string(src)), int64(len(src)), once,
-		pdf.SealOptions{FieldName: evil, Name: evil, Reason: evil, Location: evil, ContactInfo: evil},
-		func(ctx context.Context, digest []byte) ([]byte, error) { return cms.SignDetached(ctx, digest, so) })
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// Second seal: through the CLI, with hostile flags.
-	twice := filepath.Join(dir, "twice.pdf")
-	code, out := runOut(t, "seal", once, twice, "--key", key, "--name", evil, "--reason", evil, "--location", evil, "--contact", evil)
-	if code != 0 {
-		t.Fatalf("seal exit %d:\n%s", code, out)
-	}
-	checkNoControls(t, "seal", out)
-	if !strings.Contains(out, "signer:     CN="+escapedEvilDN+"\n") {
-		t.Errorf("seal output does not show the escaped signer:\n%s", out)
+	twice, sealOut := hostilePDF(t, t.TempDir())
+	checkNoControls(t, "seal", sealOut)
+	if !strings.Contains(sealOut, "signer:     CN="+escapedEvilDN+"\n") {
+		t.Errorf("seal output does not show the escaped signer:\n%s", sealOut)
 	}
 
 	// Without --trust the real verdict is UNTRUSTED (exit 1): the fake
 	// "VALID" line must not appear as a line of its own.
-	code, out = runOut(t, "verify", twice)
+	code, out := runOut(t, "verify", twice)
 	if code != 1 {
 		t.Fatalf("verify exit %d, want 1:\n%s", code, out)
 	}
@@ -144,6 +112,47 @@ func TestHostileReport(t *testing.T) {
 	}
 }
 
+// hostilePDF seals a PDF twice in dir with a certificate chain whose names
+// are evil: first through the library, with a field name, /Name, /Reason,
+// /Location and /ContactInfo that are evil, then through the CLI with the
+// same flags. It returns the sealed file and the CLI seal's stdout.
+func hostilePDF(t *testing.T, dir string) (twice, sealOut string) {
+	t.Helper()
+	chain := pkitest.NewChain(t, keypolicy.ECDSAP256, evil)
+	p8, err := x509.MarshalPKCS8PrivateKey(chain.Leaf.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keyPEM []byte
+	for _, b := range []*pem.Block{{Type: "PRIVATE KEY", Bytes: p8}, {Type: "CERTIFICATE", Bytes: chain.Leaf.Cert.Raw},
+		{Type: "CERTIFICATE", Bytes: chain.Intermediate.Cert.Raw}, {Type: "CERTIFICATE", Bytes: chain.Root.Cert.Raw}} {
+		keyPEM = append(keyPEM, pem.EncodeToMemory(b)...)
+	}
+	key := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join("..", "..", "internal", "pdf", "testdata", "corpus", "cairo-chart.pdf")
+	once := filepath.Join(dir, "once.pdf")
+	src, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := cms.SignOptions{Signer: chain.Leaf.Key, Certificate: chain.Leaf.Cert, Chain: []*x509.Certificate{chain.Intermediate.Cert}, Digest: crypto.SHA256}
+	_, err = pdf.Seal(context.Background(), strings.NewReader(string(src)), int64(len(src)), once,
+		pdf.SealOptions{FieldName: evil, Name: evil, Reason: evil, Location: evil, ContactInfo: evil},
+		func(ctx context.Context, digest []byte) ([]byte, error) { return cms.SignDetached(ctx, digest, so) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice = filepath.Join(dir, "twice.pdf")
+	code, out := runOut(t, "seal", once, twice, "--key", key, "--name", evil, "--reason", evil, "--location", evil, "--contact", evil)
+	if code != 0 {
+		t.Fatalf("seal exit %d:\n%s", code, out)
+	}
+	return twice, out
+}
+
 // checkNoControls fails if out holds a character a terminal interprets
 // other than the line breaks: C0 controls, DEL, C1 controls, bidi
 // controls or zero-width characters.
@@ -173,5 +182,55 @@ func TestSafeArgs(t *testing.T) {
 	want := `a\x1b|b\x0a|[c\u202e]|d\x1b[2J; e|s\u202e|42|true`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestPrintReportEveryField fills every string of a verify report, the
+// fields added after this test was written included, with evil, and checks
+// that the text report verify prints from it holds no control or bidi
+// character and only one line that starts with "Verdict:".
+func TestPrintReportEveryField(t *testing.T) {
+	rep := &verify.Report{}
+	fillStrings(reflect.ValueOf(rep).Elem())
+	if rep.File != evil || rep.Signatures[0].Name != evil || rep.Signatures[0].Updates[0].Changes[0] != evil {
+		t.Fatalf("fillStrings missed fields: %+v", rep)
+	}
+	var b strings.Builder
+	printReport(&b, textsafe.EscapeAll(rep))
+	out := b.String()
+	checkNoControls(t, "printReport", out)
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "Verdict:") {
+			n++
+		}
+	}
+	if n != 1 || !strings.Contains(out, escapedEvil) {
+		t.Errorf("%d lines start with Verdict:, want 1; report:\n%s", n, out)
+	}
+}
+
+// fillStrings sets every exported string reachable from v to evil,
+// allocating pointers and giving slices one element.
+func fillStrings(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(evil)
+	case reflect.Pointer:
+		if v.Type().Elem() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(&time.Time{}))
+			return
+		}
+		v.Set(reflect.New(v.Type().Elem()))
+		fillStrings(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Field(i).CanSet() {
+				fillStrings(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fillStrings(v.Index(0))
 	}
 }

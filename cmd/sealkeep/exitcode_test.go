@@ -10,6 +10,9 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/fileperm"
+	"sealkeep/internal/keypolicy"
+	"sealkeep/internal/signer"
+	"sealkeep/internal/store"
 )
 
 // TestExitCodes checks the one mapping from errors to exit codes.
@@ -21,6 +24,12 @@ func TestExitCodes(t *testing.T) {
 		{nil, 0},
 		{&silentError{code: exitVerify}, 1},
 		{fmt.Errorf("x: %w", envelope.ErrAuthentication), 1},
+		{fmt.Errorf("x: %w", custody.ErrStateMismatch), 1},
+		{fmt.Errorf("x: %w: %w", custody.ErrStateMismatch, custody.ErrNotFound), 1},
+		{fmt.Errorf("x: %w", store.ErrCorrupt), 1},
+		{fmt.Errorf("x: %w: %w", keypolicy.ErrMismatch, custody.ErrForbidden), 1},
+		{fmt.Errorf("x: %w", signer.ErrBadSignature), 1},
+		{fmt.Errorf("upload: %w: %w", custody.ErrInvalidInput, keypolicy.ErrMismatch), 2},
 		{fmt.Errorf("append refused: %w", &audit.Break{Problem: audit.ProblemTruncated}), 1},
 		{usageError{errors.New("bad flag")}, 2},
 		{errors.New(`required flag(s) "identity" not set`), 2},

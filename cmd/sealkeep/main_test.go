@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"sealkeep/internal/cms/tsatest"
 	"sealkeep/internal/config"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/store"
@@ -43,10 +44,13 @@ func TestMain(m *testing.M) {
 //
 //	issue CSR CERT [expired|ca|nosign]   CA-sign a CSR's key into CERT (the
 //	                                     test CA's certificate is ca.pem)
-//	mkpem OUT [expired|mismatch|weak]    write a PEM key + certificate + chain
+//	mkpem OUT [expired|mismatch|weak|plain] [CN]   write a PEM key +
+//	                                     certificate (common name CN,
+//	                                     default "PEM import") + chain
 //	mkp12 OUT PASSFILE                   write a PKCS#12 bundle and its passphrase file
 //	tamper DATADIR IDENTITY VERSION      flip a bit of a stored key blob
 //	copyblob DATADIR FROM-ID FROM-V TO-ID TO-V   copy a stored key blob
+//	reissue IN.pem OUT.pem               write IN.pem's key with a new certificate
 //	sqlite DATADIR STATEMENT             run SQL on the data directory's SQLite
 //	                                     database (to tamper with it)
 //	exitcode N COMMAND [ARGS...]         run a command (as exec does) and require
@@ -54,13 +58,18 @@ func TestMain(m *testing.M) {
 //	                                     non-zero code)
 //	escenv NAME TEXT                     set $NAME to TEXT read as the body of
 //	                                     a Go string literal ("\x1b", "\u202e")
+//	osslsign IN OUT KEYPEM DATE [OPTS]   sign a PDF with openssl cms -sign, /M = DATE
+//	$TSA_URL, tsaroot.pem                a real RFC 3161 TSA (openssl ts) and its root
 func TestScripts(t *testing.T) {
+	tsaURL, tsaRoot := tsatest.Start(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("SEALKEEP_HOME", filepath.Join(e.WorkDir, "home"))
 			e.Setenv("HOME", e.WorkDir)
-			return nil
+			e.Setenv("TSA_URL", tsaURL)
+			e.Values[scriptT{}] = e.T()
+			return os.WriteFile(filepath.Join(e.WorkDir, "tsaroot.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaRoot.Raw}), 0o600)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"issue":    cmdIssue,
@@ -69,6 +78,8 @@ func TestScripts(t *testing.T) {
 			"tamper":   cmdTamper,
 			"copyblob": cmdCopyBlob,
 			"sqlite":   cmdSQLite,
+			"osslsign": cmdOSSLSign,
+			"reissue":  cmdReissue,
 			"exitcode": cmdExitCode,
 			"escenv":   cmdEscEnv,
 		},
@@ -154,12 +165,15 @@ func cmdIssue(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdMkPEM(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) < 1 {
-		ts.Fatalf("usage: mkpem OUT [expired|mismatch|weak]")
+	if len(args) < 1 || len(args) > 3 {
+		ts.Fatalf("usage: mkpem OUT [expired|mismatch|weak|plain] [CN]")
 	}
-	variant := ""
-	if len(args) > 1 {
+	variant, cn := "", "PEM import"
+	if len(args) > 1 && args[1] != "plain" {
 		variant = args[1]
+	}
+	if len(args) > 2 {
+		cn = args[2]
 	}
 	k, err := keypolicy.Generate(keypolicy.ECDSAP256)
 	ts.Check(err)
@@ -173,7 +187,7 @@ func cmdMkPEM(ts *testscript.TestScript, neg bool, args []string) {
 	case "weak":
 		ts.Fatalf("weak keys: not supported here")
 	}
-	der := leaf(ts, certKey, "PEM import", variant)
+	der := leaf(ts, certKey, cn, variant)
 	p8, err := x509.MarshalPKCS8PrivateKey(k)
 	ts.Check(err)
 	_, c := ca(ts)
@@ -278,6 +292,32 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with code %d, want %d", args[1], got, want)
 	}
+}
+
+func cmdReissue(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: reissue IN.pem OUT.pem")
+	}
+	var p8 []byte
+	for rest := []byte(ts.ReadFile(args[0])); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "PRIVATE KEY" {
+			p8 = b.Bytes
+		}
+	}
+	k, err := x509.ParsePKCS8PrivateKey(p8)
+	ts.Check(err)
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		ts.Fatalf("%s: the key is not a signer", args[0])
+	}
+	der := leaf(ts, signer.Public(), "PEM import (reissued)", "")
+	_, c := ca(ts)
+	writePEM(ts, args[1], &pem.Block{Type: "PRIVATE KEY", Bytes: p8},
+		&pem.Block{Type: "CERTIFICATE", Bytes: der}, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 func cmdEscEnv(ts *testscript.TestScript, neg bool, args []string) {

@@ -15,7 +15,10 @@ import (
 )
 
 // TestPostgresScripts runs testdata/postgres/*.txtar against a fresh
-// PostgreSQL database each ($PGDSN), through `init --database`.
+// PostgreSQL database each ($PGDSN), through `init --database`. Besides the
+// scripts' issue, mkpem, reissue and exitcode commands (see TestScripts):
+//
+//	pgsql STATEMENT    run SQL on $PGDSN (to tamper with the database)
 func TestPostgresScripts(t *testing.T) {
 	base := testenv.Postgres(t)
 	testscript.Run(t, testscript.Params{
@@ -30,7 +33,9 @@ func TestPostgresScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"issue": cmdIssue},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"issue": cmdIssue, "mkpem": cmdMkPEM, "reissue": cmdReissue, "exitcode": cmdExitCode, "pgsql": cmdPgSQL,
+		},
 	})
 }
 
@@ -55,4 +60,16 @@ func freshDatabase(base string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+func cmdPgSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgsql STATEMENT")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, ts.Getenv("PGDSN"))
+	ts.Check(err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, args[0])
+	ts.Check(err)
 }

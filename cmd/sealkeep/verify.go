@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,9 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/cms"
 	"sealkeep/internal/config"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/pdf/verify"
-	"sealkeep/internal/store"
 	"sealkeep/internal/textsafe"
 )
 
@@ -46,8 +45,14 @@ expired.
 
 When a data directory is configured (--data-dir or $SEALKEEP_HOME, initialised
 by sealkeep init), each signature also shows the custody status of its
-certificate version at the signing time; a version revoked at that time makes
-the signature invalid.
+certificate version at the signing time. A version that was revoked needs
+proof that the signature existed before the revocation (a trusted RFC 3161
+timestamp; a claimed /M or signingTime is no proof): without it the signature
+is INDETERMINATE (REVOKED_NO_POE). A custody status that cannot be
+established (the store or trail cannot be read) is INDETERMINATE too.
+
+Each signature carries an ETSI EN 319 102-1 indication (TOTAL_PASSED,
+TOTAL_FAILED, INDETERMINATE) and sub-indication; only TOTAL_PASSED is valid.
 
 Reading the file is bounded: the decoded bytes of its streams (object and
 cross-reference streams) count against a budget, 256MiB by default or
@@ -56,10 +61,10 @@ capped at 32MiB decoded; nesting, object counts and updates are bounded too.
 A file over a limit is not judged: "over the processing limit: ...", exit 2.
 
 --json prints the report in the format documented in docs/verify-json.md.
-Exit codes: 0 every signature valid; 1 a signature is invalid, modified or
-untrusted, or the file has no signature; 2 the file could not be judged (not a
-PDF, truncated, damaged beyond repair, over the processing limit) or a usage
-error.`,
+Exit codes: 0 every signature valid (TOTAL_PASSED); 1 a signature is invalid,
+modified or untrusted (TOTAL_FAILED or INDETERMINATE), or the file has no
+signature; 2 the file could not be judged (not a PDF, truncated, damaged
+beyond repair, over the processing limit) or a usage error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := verify.Options{Limits: maxDecoded.limits()}
@@ -78,10 +83,13 @@ error.`,
 				opts.At = t
 			}
 			lookup, closeLookup, err := custodyLookup(cmd.Context())
-			if err != nil {
+			switch {
+			case err != nil:
+				// A configured custody store that cannot be opened fails
+				// closed: every signature is INDETERMINATE.
 				errf(cmd, "sealkeep: custody status unavailable: %v\n", err)
-			}
-			if lookup != nil {
+				opts.Custody = unavailableCustody{err}
+			case lookup != nil:
 				defer closeLookup()
 				opts.Custody = lookup
 			}
@@ -134,7 +142,9 @@ func readTrust(path string) (*x509.CertPool, error) {
 		if blk.Type != "CERTIFICATE" {
 			continue
 		}
-		c, err := x509.ParseCertificate(blk.Bytes)
+		// Read like the certificates embedded in signatures: an old
+		// anchor with a negative serial number is accepted.
+		c, _, err := cms.ParseCertificate(blk.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("--trust %s: certificate %d: %w", path, n+1, err)
 		}
@@ -175,64 +185,32 @@ func custodyLookup(ctx context.Context) (verify.CustodyLookup, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return storeCustody{st}, func() { st.Close() }, nil
+	return storeCustody{custody.New(st, nil, custody.Options{Logger: globals.logger})}, func() { st.Close() }, nil
 }
 
-// storeCustody finds certificate versions by thumbprint in the store and
-// folds their org's audit chain to get the status at a time.
-type storeCustody struct{ st store.Store }
+// storeCustody adapts custody's certificate lookup to the verifier.
+type storeCustody struct{ svc *custody.Service }
 
 func (s storeCustody) StatusAt(ctx context.Context, thumb string, t time.Time) (verify.CustodyStatus, bool, error) {
-	var out verify.CustodyStatus
-	found := false
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		orgs, err := tx.Orgs()
-		if err != nil {
-			return err
-		}
-		for _, o := range orgs {
-			ids, err := tx.Identities(o.ID)
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				vs, err := tx.Versions(id.ID)
-				if err != nil {
-					return err
-				}
-				for _, v := range vs {
-					if v.CertDER == nil {
-						continue
-					}
-					sum := sha256.Sum256(v.CertDER)
-					if hex.EncodeToString(sum[:]) != thumb {
-						continue
-					}
-					entries := audit.Walk(func(fn func(audit.Entry) error) error { return tx.AuditEntries(o.ID, 1, fn) })
-					then, err := audit.StatusAt(entries, id.ID, v.Version, t)
-					if err != nil {
-						return fmt.Errorf("audit chain %q: %w", o.ID, err)
-					}
-					state, err := audit.Fold(entries)
-					if err != nil {
-						return fmt.Errorf("audit chain %q: %w", o.ID, err)
-					}
-					cur := state.Version(id.ID, v.Version)
-					out = verify.CustodyStatus{Identity: id.ID, Version: v.Version,
-						Status: string(then.Status), Current: string(cur.Status)}
-					if !cur.RevokedAt.IsZero() {
-						ra := cur.RevokedAt.UTC()
-						out.RevokedAt = &ra
-					}
-					out.Summary = custodySummary(out, t)
-					found = true
-					return nil
-				}
-			}
-		}
-		return nil
-	})
-	return out, found, err
+	cs, found, err := s.svc.CertificateStatus(ctx, actor(), thumb, t)
+	if err != nil || !found {
+		return verify.CustodyStatus{}, found, err
+	}
+	out := verify.CustodyStatus{Identity: cs.Identity, Version: cs.Version, Status: string(cs.At), Current: string(cs.Current)}
+	if !cs.RevokedAt.IsZero() {
+		ra := cs.RevokedAt
+		out.RevokedAt = &ra
+	}
+	out.Summary = custodySummary(out, t)
+	return out, true, nil
+}
+
+// unavailableCustody answers every lookup with the error that kept the
+// configured custody store from opening.
+type unavailableCustody struct{ err error }
+
+func (u unavailableCustody) StatusAt(context.Context, string, time.Time) (verify.CustodyStatus, bool, error) {
+	return verify.CustodyStatus{}, false, u.err
 }
 
 // custodySummary says the custody status at signing time in words.
@@ -266,6 +244,7 @@ func printReport(w io.Writer, rep *verify.Report) {
 	for i, s := range rep.Signatures {
 		fmt.Fprintf(w, "\nSignature %d (field %q): %s\n", i+1, s.Field, strings.ToUpper(s.Verdict))
 		kv := [][2]string{
+			{"Indication", strings.TrimSuffix(s.Indication+" / "+s.SubIndication, " / ")},
 			{"Signer", orDash(s.SignerSubject)},
 			{"Thumbprint", orDash(s.SignerSHA256)},
 			{"Signing time", signingTime(s)},
@@ -336,8 +315,10 @@ func integrity(s verify.Signature) string {
 		return "intact, signature valid"
 	case s.Intact:
 		return "intact, signature NOT valid"
+	case s.SubIndication == verify.HashFailure:
+		return "NOT intact"
 	}
-	return "NOT intact"
+	return "not established (the signature could not be checked)"
 }
 
 func trust(s verify.Signature, at time.Time) string {

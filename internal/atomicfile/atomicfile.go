@@ -27,10 +27,9 @@
 // The temporary file is named ".NAME.sealkeep-tmp-DIGITS" for a target
 // NAME, created in the target's directory with O_EXCL and mode 0600 (which
 // the target keeps), and held under an advisory lock (flock, where the file
-// system has it) while it is written. It is removed on
-// every failure path, and by [File.AbortOnSignal] on SIGINT or SIGTERM;
-// only a process killed outright (SIGKILL, a crash, a power cut) leaves one
-// behind. Such a file is never the target itself, and [Stale] lists the
+// system has it) while it is written. It is removed on every failure path,
+// and by [File.AbortOnSignal] on SIGINT or SIGTERM; only a process killed
+// outright (SIGKILL, a crash, a power cut) leaves one behind. Such a file is never the target itself, and [Stale] lists the
 // ones of a target that no live process holds, so that the next run can
 // report them.
 package atomicfile
@@ -101,6 +100,9 @@ func check(path string, opts Options) error {
 	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if os.IsPathSeparator(path[len(path)-1]) {
+			return fmt.Errorf("%s names a directory: %w", path, ErrNotRegular)
+		}
 		return nil
 	}
 	if err != nil {
@@ -201,12 +203,12 @@ func (f *File) Commit() error {
 		return fmt.Errorf("closing %s: %w", f.path, err)
 	}
 	d, err := os.Open(filepath.Dir(f.path))
-	if err != nil {
-		return fmt.Errorf("syncing the directory of %s: %w", f.path, err)
+	if err == nil {
+		err = d.Sync()
+		d.Close()
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing the directory of %s: %w", f.path, err)
+	if err != nil {
+		return fmt.Errorf("%s is written, but syncing its directory failed (a crash could still lose it): %w", f.path, err)
 	}
 	return nil
 }
@@ -254,9 +256,8 @@ func (f *File) abortLocked() {
 // syscall.SIGTERM) arrives before stop is called, then lets the signal end
 // the process as it would have without the handler. Signals the process
 // ignores (a background job's SIGINT) stay ignored. Call stop once f is
-// committed or aborted; the handler is also for a command-line tool, where
-// a signal ends the process: a server cancels its requests' contexts
-// instead.
+// committed or aborted. This is for a command-line tool, where a signal
+// ends the process; a server cancels its requests' contexts instead.
 func (f *File) AbortOnSignal(sigs ...os.Signal) (stop func()) {
 	var watch []os.Signal
 	for _, s := range sigs {

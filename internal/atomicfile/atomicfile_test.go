@@ -105,6 +105,7 @@ func TestRefusals(t *testing.T) {
 		{"symbolic link", sym, inputs, ErrSameFile},
 		{"directory", sub, inputs, ErrNotRegular},
 		{"directory with a slash", sub + "/", inputs, ErrNotRegular},
+		{"a new name with a slash", filepath.Join(dir, "new") + "/", inputs, ErrNotRegular},
 		{"link to a directory", symDir, inputs, ErrNotRegular},
 		{"/dev/null", os.DevNull, inputs, ErrNotRegular},
 		{"named pipe", fifo, inputs, ErrNotRegular},

@@ -53,8 +53,12 @@
 // Certificate-version status ([Status]) changes only through [Next], the
 // single table of allowed transitions. [Fold] replays a chain through [State],
 // which also enforces the identity-wide rules (at most one active version;
-// rotation supersedes the active one), and yields every version's status;
-// [StatusAt] answers what a version's status was at a given time.
+// rotation supersedes the active one), and yields every version's status
+// and what the trail records of its custody: the certificate's and public
+// key's SHA-256, the key reference and the DEK version of its key blob
+// ([VersionState]). Stored state is a cache of that fold, checked against
+// it before use. [StatusAt] answers what a version's status was at a given
+// time.
 //
 // # Export
 //
@@ -93,7 +97,15 @@ const (
 	ActionSecurityDecryptFailed  Action = "security.decrypt_failed"
 	ActionSecurityImportRejected Action = "security.import_rejected"
 	ActionSecuritySignFailed     Action = "security.sign_failed"
+	// ActionSecurityStateMismatch: stored state (a version's status,
+	// certificate, key, key reference or DEK version, or an org's data key)
+	// differed from what the trail records, and the action was refused.
+	ActionSecurityStateMismatch Action = "security.state_mismatch"
 )
+
+// KeyRefLocal is the key reference (the key_ref detail) of a key held
+// encrypted in the database; any other reference names an external key.
+const KeyRefLocal = "local"
 
 // Actor kinds.
 const (
@@ -135,6 +147,13 @@ const (
 	DetailMFAMethod      = "mfa_method"
 	DetailAlgorithm      = "algorithm"
 	DetailOldVersion     = "old_version"
+	// DetailSPKISHA256 is the SHA-256 (hex) of a version's public key, as
+	// SubjectPublicKeyInfo DER, recorded when the version is created and
+	// when its certificate is uploaded.
+	DetailSPKISHA256 = "spki_sha256"
+	// DetailReencrypted is the number of key blobs a DEK rotation
+	// re-encrypted under the new DEK (dek.create).
+	DetailReencrypted = "reencrypted"
 )
 
 // Entry is one link of a chain. Seq starts at 1 and has no gaps; PrevHash of

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -22,6 +23,22 @@ type VersionState struct {
 	// (a compromise may predate the revocation), else the entry's time.
 	RevokedAt    time.Time
 	RevokeReason string
+	// What the trail records of the version's custody, which the stored
+	// version must match before it is used:
+	//
+	//	CertSHA256  thumbprint of cert.upload or cert.import (hex; "" while pending)
+	//	SPKISHA256  spki_sha256 of the creating entry or cert.upload (hex; ""
+	//	            when the entries predate it: the certificate's hash then
+	//	            binds the key)
+	//	KeyRef      key_ref of key.generate, key.external or cert.import
+	//	DEKVersion  the org DEK version that encrypts the key blob: dek_version
+	//	            of key.generate or cert.import, moved by a DEK rotation
+	//	            (dek.create with a reencrypted detail), 0 for an external
+	//	            or destroyed key
+	CertSHA256 string
+	SPKISHA256 string
+	KeyRef     string
+	DEKVersion uint32
 }
 
 type versionKey struct {
@@ -60,6 +77,9 @@ func (s *State) Apply(e Entry) error {
 	if err != nil {
 		return err
 	}
+	if e.Action == ActionDEKCreate {
+		return s.applyDEKRotation(e)
+	}
 	if s.versions == nil {
 		s.versions = make(map[versionKey]*VersionState)
 		s.active = make(map[string]int)
@@ -74,6 +94,17 @@ func (s *State) Apply(e Entry) error {
 		}
 	}
 	return nil
+}
+
+// Clone returns a copy of s: applying entries to either leaves the other
+// unchanged.
+func (s *State) Clone() *State {
+	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active)}
+	for k, v := range s.versions {
+		vv := *v
+		c.versions[k] = &vv
+	}
+	return c
 }
 
 // Version returns the state of one version; Status is [StatusNone] if no
@@ -103,9 +134,92 @@ func (s *State) Versions() []VersionState {
 	return out
 }
 
+// applyDEKRotation moves every local key blob that a DEK rotation
+// re-encrypted (every local version not destroyed) to the new DEK version.
+// A dek.create without a reencrypted detail (a new org's first DEK, or a
+// DEK replaced before its nonce budget) moves no blob.
+func (s *State) applyDEKRotation(e Entry) error {
+	if _, ok := e.Details[DetailReencrypted]; !ok {
+		return nil
+	}
+	v, err := dekVersion(e)
+	if err != nil {
+		return err
+	}
+	for _, vs := range s.versions {
+		if vs.KeyRef == KeyRefLocal && vs.Status != StatusDestroyed {
+			vs.DEKVersion = v
+		}
+	}
+	return nil
+}
+
+// dekVersion parses an entry's dek_version detail (0 when absent).
+func dekVersion(e Entry) (uint32, error) {
+	d, ok := e.Details[DetailDEKVersion]
+	if !ok {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(d, 10, 32)
+	if err != nil || strconv.FormatUint(v, 10) != d {
+		return 0, fmt.Errorf("%w: %s detail %.16q is not a decimal DEK version", ErrInvalidEntry, DetailDEKVersion, d)
+	}
+	return uint32(v), nil
+}
+
+// sha256Detail returns a SHA-256 detail ("" when absent) after checking it
+// is 64 lower-case hex digits.
+func sha256Detail(e Entry, key string) (string, error) {
+	d := e.Details[key]
+	if d == "" {
+		return "", nil
+	}
+	ok := len(d) == 64
+	for i := 0; ok && i < len(d); i++ {
+		ok = ('0' <= d[i] && d[i] <= '9') || ('a' <= d[i] && d[i] <= 'f')
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: %s detail is not a lower-case hex SHA-256", ErrInvalidEntry, key)
+	}
+	return d, nil
+}
+
+// record fills in what a creating or upload entry records of a version's
+// custody (see [VersionState]).
+func record(e Entry, v *VersionState) error {
+	cert, err := sha256Detail(e, DetailThumbprint)
+	if err != nil {
+		return err
+	}
+	spki, err := sha256Detail(e, DetailSPKISHA256)
+	if err != nil {
+		return err
+	}
+	switch e.Action {
+	case ActionCertUpload:
+		if spki != "" && v.SPKISHA256 != "" && spki != v.SPKISHA256 {
+			return fmt.Errorf("%w: the uploaded certificate's %s is not the key the version was created with", ErrInvalidEntry, DetailSPKISHA256)
+		}
+		v.CertSHA256 = cert
+		if spki != "" {
+			v.SPKISHA256 = spki
+		}
+		return nil
+	case ActionCertImport:
+		v.CertSHA256 = cert
+	}
+	v.SPKISHA256, v.KeyRef = spki, e.Details[DetailKeyRef]
+	v.DEKVersion, err = dekVersion(e)
+	return err
+}
+
 func (s *State) plan(e Entry) ([]change, error) {
 	if !e.Action.Known() {
 		return nil, fmt.Errorf("%w: unknown action %.64q", ErrInvalidEntry, e.Action)
+	}
+	if e.Action == ActionDEKCreate {
+		_, err := dekVersion(e)
+		return nil, err
 	}
 	if !e.Action.IsLifecycle() {
 		return nil, nil
@@ -122,6 +236,14 @@ func (s *State) plan(e Entry) ([]change, error) {
 	next := cur
 	if to != cur.Status {
 		next.Status, next.Since, next.Seq = to, e.Time, e.Seq
+	}
+	switch e.Action {
+	case ActionKeyGenerate, ActionKeyExternal, ActionCertImport, ActionCertUpload:
+		if err := record(e, &next); err != nil {
+			return nil, fmt.Errorf("identity %.64q version %d: %w", id, n, err)
+		}
+	case ActionVersionDestroy:
+		next.DEKVersion = 0 // the blob is erased
 	}
 	changes := []change{{versionKey{id, n}, next}}
 	active, hasActive := s.active[id]

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -343,5 +344,88 @@ func TestStatusAtBackdatedRevocation(t *testing.T) {
 		if tc.want == StatusRevoked && (!got.RevokedAt.Equal(t0.Add(90*time.Minute)) || got.RevokeReason != "keyCompromise") {
 			t.Errorf("at %v: %+v", tc.at, got)
 		}
+	}
+}
+
+// TestFoldRecordsCustody: the fold keeps what the trail records of each
+// version's custody (certificate and key hashes, key reference, DEK
+// version), moves local blobs with a DEK rotation and refuses malformed
+// records.
+func TestFoldRecordsCustody(t *testing.T) {
+	h := func(c byte) string { return string(bytes.Repeat([]byte{c}, 64)) }
+	ent := func(a Action, id string, v int, d map[string]string) Entry {
+		return Entry{Chain: "org-a", Time: t0, Actor: Actor{Kind: "user", ID: "u"}, Action: a,
+			Subject: Subject{Org: "org-a", Identity: id, Version: v}, Details: d}
+	}
+	st := new(State)
+	for i, e := range []Entry{
+		ent(ActionKeyGenerate, "jane", 1, map[string]string{DetailKeyRef: KeyRefLocal, DetailDEKVersion: "1", DetailSPKISHA256: h('a')}),
+		ent(ActionCertUpload, "jane", 1, map[string]string{DetailThumbprint: h('1'), DetailSPKISHA256: h('a')}),
+		ent(ActionCertImport, "jane", 2, map[string]string{DetailKeyRef: KeyRefLocal, DetailDEKVersion: "1", DetailThumbprint: h('2'), DetailSPKISHA256: h('b')}),
+		ent(ActionKeyExternal, "jane", 3, map[string]string{DetailKeyRef: "awskms:key/x", DetailSPKISHA256: h('c')}),
+		// An entry from before spki_sha256 was recorded.
+		ent(ActionKeyGenerate, "jane", 4, map[string]string{DetailKeyRef: KeyRefLocal, DetailDEKVersion: "1"}),
+		ent(ActionVersionDestroy, "jane", 2, map[string]string{DetailThumbprint: h('2')}),
+		// A new DEK (budget) moves no blob; a rotation moves every local one.
+		ent(ActionDEKCreate, "", 0, map[string]string{DetailDEKVersion: "2"}),
+		ent(ActionDEKCreate, "", 0, map[string]string{DetailDEKVersion: "3", DetailReencrypted: "2"}),
+	} {
+		if err := st.Apply(e); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	want := []VersionState{
+		{Identity: "jane", Version: 1, Status: StatusReady, CertSHA256: h('1'), SPKISHA256: h('a'), KeyRef: KeyRefLocal, DEKVersion: 3},
+		{Identity: "jane", Version: 2, Status: StatusDestroyed, CertSHA256: h('2'), SPKISHA256: h('b'), KeyRef: KeyRefLocal},
+		{Identity: "jane", Version: 3, Status: StatusPending, SPKISHA256: h('c'), KeyRef: "awskms:key/x"},
+		{Identity: "jane", Version: 4, Status: StatusPending, KeyRef: KeyRefLocal, DEKVersion: 3},
+	}
+	for i, got := range st.Versions() {
+		got.Since, got.Seq = time.Time{}, 0
+		if got != want[i] {
+			t.Errorf("version %d:\n got %+v\nwant %+v", got.Version, got, want[i])
+		}
+	}
+	for name, e := range map[string]Entry{
+		"an upload of another key": ent(ActionCertUpload, "jane", 3, map[string]string{DetailThumbprint: h('3'), DetailSPKISHA256: h('d')}),
+		"an upper-case thumbprint": ent(ActionCertUpload, "jane", 4, map[string]string{DetailThumbprint: strings.ToUpper(h('e'))}),
+		"a short spki_sha256":      ent(ActionKeyGenerate, "jane", 5, map[string]string{DetailSPKISHA256: "abc"}),
+		"a DEK version of -1":      ent(ActionKeyGenerate, "jane", 5, map[string]string{DetailDEKVersion: "-1"}),
+		"a DEK version of 01":      ent(ActionDEKCreate, "", 0, map[string]string{DetailDEKVersion: "01", DetailReencrypted: "0"}),
+		"a DEK version of 2^32":    ent(ActionDEKCreate, "", 0, map[string]string{DetailDEKVersion: "4294967296"}),
+	} {
+		if err := st.Check(e); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("%s: Check = %v, want ErrInvalidEntry", name, err)
+		}
+	}
+}
+
+// TestStateClone: applying entries to a clone leaves the original as it was.
+func TestStateClone(t *testing.T) {
+	e := func(a Action, v int, d map[string]string) Entry {
+		return Entry{Chain: "org-a", Time: t0, Actor: Actor{Kind: "user", ID: "u"}, Action: a,
+			Subject: Subject{Org: "org-a", Identity: "jane", Version: v}, Details: d}
+	}
+	st := new(State)
+	for _, x := range []Entry{e(ActionCertImport, 1, nil), e(ActionVersionActivate, 1, nil)} {
+		if err := st.Apply(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := st.Clone()
+	if err := c.Apply(e(ActionVersionRevoke, 1, map[string]string{DetailReason: "compromise"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Version("jane", 1).Status; got != StatusActive {
+		t.Fatalf("original changed to %s", got)
+	}
+	if _, ok := st.Active("jane"); !ok {
+		t.Fatal("original lost its active version")
+	}
+	if got := c.Version("jane", 1).Status; got != StatusRevoked {
+		t.Fatalf("clone is %s", got)
+	}
+	if _, ok := c.Active("jane"); ok {
+		t.Fatal("clone still has an active version")
 	}
 }

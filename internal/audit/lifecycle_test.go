@@ -10,7 +10,7 @@ var allActions = []Action{
 	ActionOrgCreate, ActionIdentityCreate, ActionKeyGenerate, ActionKeyExternal, ActionCertUpload,
 	ActionCertImport, ActionVersionActivate, ActionVersionRotate, ActionVersionRevoke, ActionVersionDestroy,
 	ActionSeal, ActionDEKCreate, ActionKEKRotate, ActionKEKRetire, ActionSecurityDecryptFailed,
-	ActionSecurityImportRejected, ActionSecuritySignFailed,
+	ActionSecurityImportRejected, ActionSecuritySignFailed, ActionSecurityStateMismatch,
 }
 
 // TestNextTable checks every (status, action) pair against the lifecycle
@@ -37,7 +37,7 @@ func TestNextTable(t *testing.T) {
 		{StatusRevoked, ActionVersionDestroy}:    StatusDestroyed,
 		{StatusActive, ActionSeal}:               StatusActive,
 	}
-	if len(allActions) != 17 {
+	if len(allActions) != 18 {
 		t.Fatal("update allActions")
 	}
 	statuses := append(Statuses[:], "bogus")

@@ -28,7 +28,7 @@ func (a Action) Known() bool {
 		ActionCertUpload, ActionCertImport, ActionVersionActivate, ActionVersionRotate,
 		ActionVersionRevoke, ActionVersionDestroy, ActionSeal, ActionDEKCreate,
 		ActionKEKRotate, ActionKEKRetire, ActionSecurityDecryptFailed,
-		ActionSecurityImportRejected, ActionSecuritySignFailed:
+		ActionSecurityImportRejected, ActionSecuritySignFailed, ActionSecurityStateMismatch:
 		return true
 	}
 	return false

@@ -202,7 +202,9 @@ func (v *Verifier) Add(e Entry) error {
 }
 
 // Report finishes verification and returns the outcome. Call it once, after
-// the last entry.
+// the last entry. While no break was found it changes nothing, so a chain
+// read again later may be fed on from its next entry (custody keeps a
+// chain's verified fold this way).
 func (v *Verifier) Report() Report {
 	if v.brk != nil && !v.final {
 		v.final = true

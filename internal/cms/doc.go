@@ -37,6 +37,15 @@
 // Chain building and trust are the caller's, with [VerifyChain] and
 // [VerifyTSAChain] as helpers; revocation is out of scope here.
 //
+// Real-world signatures are read as far as they can be judged: a SHA-1 or
+// MD5 signature (old Adobe and Windows signers) is parsed, its digest
+// compared and its signature checked, and [Result.WeakAlgorithm] says that
+// it proves nothing, so that a caller can tell "this document changed"
+// from "this signature uses a broken digest"; timestamp tokens and
+// signing must use the allow-list. An embedded certificate with a negative
+// serial number is read leniently and one that cannot be read is left
+// out, both noted in [SignedData.Warnings] (see [Parse]).
+//
 // # Why we parse CMS ourselves
 //
 // A verifier's parser is its attack surface: universal signature forgery

@@ -23,8 +23,13 @@ var (
 	ErrUnsupported = errors.New("cms: unsupported structure")
 	// ErrUnsupportedAlgorithm means a digest, signature algorithm or key type
 	// outside the allow-list (SHA-256/384/512; RSA PKCS#1 v1.5, RSASSA-PSS,
-	// ECDSA on P-256/P-384/P-521, ML-DSA-44/65/87).
+	// ECDSA on P-256/P-384/P-521, ML-DSA-44/65/87). A signature with a
+	// SHA-1 or MD5 digest is read and reported with ErrWeakAlgorithm
+	// instead.
 	ErrUnsupportedAlgorithm = errors.New("cms: unsupported algorithm")
+	// ErrWeakAlgorithm means a signature uses a digest that is recognised
+	// only to be refused (SHA-1, MD5): see [Result.WeakAlgorithm].
+	ErrWeakAlgorithm = errors.New("cms: weak algorithm")
 	// ErrInvalidOptions means SignOptions or arguments that cannot produce a
 	// signature (no signer, certificate not matching the key, wrong digest
 	// length).

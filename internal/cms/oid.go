@@ -2,6 +2,7 @@ package cms
 
 import (
 	"crypto"
+	_ "crypto/md5" // MD5 digests of weak signatures are computed to report them
 	"crypto/mldsa"
 	"encoding/asn1"
 )
@@ -47,8 +48,9 @@ type hashAlg struct {
 	ecdsaID asn1.ObjectIdentifier // ecdsa-with-SHANNN
 }
 
-// hashAlgs is the digest allow-list. SHA-1 is only recognised for the ESS
-// signing-certificate (v1) certificate hash, never as a signature digest.
+// hashAlgs is the digest allow-list. SHA-1 is otherwise only recognised
+// for the ESS signing-certificate (v1) certificate hash and, as one of
+// weakHashAlgs, to report a signature that uses it.
 var hashAlgs = []hashAlg{
 	{crypto.SHA256, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
 	{crypto.SHA384, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}},
@@ -57,13 +59,43 @@ var hashAlgs = []hashAlg{
 
 var oidSHA1 = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
 
-func hashByOID(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
+// weakHashAlgs are the broken digests that a signature being verified may
+// still name (old Adobe and Windows signers wrote SHA-1, a few MD5): they
+// are parsed so that the digest of the content can be computed and
+// compared, and the signature is then reported through
+// [Result.WeakAlgorithm], never accepted. Nothing is signed with them, and
+// timestamp tokens must not use them.
+var weakHashAlgs = []hashAlg{
+	{crypto.SHA1, oidSHA1, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 5}, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 1}},
+	{crypto.MD5, asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 4}, nil},
+}
+
+// hashByOID finds a digest of the allow-list; with weak, also of
+// weakHashAlgs.
+func hashByOID(oid asn1.ObjectIdentifier, weak bool) (crypto.Hash, bool) {
 	for _, a := range hashAlgs {
 		if a.oid.Equal(oid) {
 			return a.hash, true
 		}
 	}
+	if weak {
+		for _, a := range weakHashAlgs {
+			if a.oid.Equal(oid) {
+				return a.hash, true
+			}
+		}
+	}
 	return 0, false
+}
+
+// isWeak reports whether h is one of weakHashAlgs.
+func isWeak(h crypto.Hash) bool {
+	for _, a := range weakHashAlgs {
+		if a.hash == h {
+			return true
+		}
+	}
+	return false
 }
 
 func algFor(h crypto.Hash) (hashAlg, bool) {

@@ -21,8 +21,15 @@ type SignedData struct {
 	// Content is the encapsulated content; nil when detached, as in every
 	// PDF signature.
 	Content []byte
-	// Certificates are the embedded certificates, in the order sent.
+	// Certificates are the embedded certificates that could be read, in
+	// the order sent.
 	Certificates []*x509.Certificate
+	// Warnings says what was tolerated while reading them: a negative
+	// serial number (read leniently, see [Parse]), a certificate that
+	// could not be read at all and was left out.
+	Warnings []string
+
+	unreadable [][]byte // embedded certificates left out (DER)
 
 	digestAlgs []crypto.Hash
 	si         signerInfo
@@ -62,6 +69,15 @@ var (
 // versions other than 1, 3, 4 and 5, any number of SignerInfos other than
 // one (a PDF signature has exactly one signer), digests outside the
 // allow-list, and certificate choices other than X.509 certificates.
+//
+// Embedded certificates are read like crypto/x509 does, with two
+// exceptions for what real-world signers send: a certificate with a
+// negative serial number (RFC 5280 forbids it, older CAs and self-signed
+// Adobe IDs issued them, and crypto/x509 refuses them unless the process
+// sets GODEBUG=x509negativeserial=1) is read leniently, with its exact
+// bytes and serial, and a certificate that cannot be read at all is left
+// out; both are reported in [SignedData.Warnings]. Only when the signer's
+// own certificate is missing does verification fail.
 func Parse(ber []byte) (*SignedData, error) {
 	der, err := toDER(ber)
 	if err != nil {
@@ -105,7 +121,7 @@ func parseSignedData(s cryptobyte.String) (*SignedData, error) {
 		return nil, malformed("SignedData: digestAlgorithms is not a SET")
 	}
 	for !algs.Empty() {
-		h, err := readDigestAlg(&algs, "SignedData: digestAlgorithms")
+		h, err := readSignerDigestAlg(&algs, "SignedData: digestAlgorithms")
 		if err != nil {
 			return nil, err
 		}
@@ -150,9 +166,17 @@ func parseSignedData(s cryptobyte.String) (*SignedData, error) {
 		if i == MaxCertificates {
 			return nil, fmt.Errorf("%w: more than %d certificates", ErrLimit, MaxCertificates)
 		}
-		c, err := x509.ParseCertificate(raw)
-		if err != nil {
-			return nil, malformed("certificates[%d]: %v", i, err)
+		c, warning, err := ParseCertificate(raw)
+		switch {
+		case err != nil:
+			// Not necessarily the signer's: a CMS carries whatever chain
+			// its signer had. signerCert and chain building say so if it
+			// was needed.
+			sd.Warnings = append(sd.Warnings, fmt.Sprintf("embedded certificate %d could not be read and was left out: %v", i+1, err))
+			sd.unreadable = append(sd.unreadable, raw)
+			continue
+		case warning != "":
+			sd.Warnings = append(sd.Warnings, fmt.Sprintf("embedded certificate %d (%s): %s", i+1, c.Subject, warning))
 		}
 		sd.Certificates = append(sd.Certificates, c)
 	}
@@ -230,7 +254,7 @@ func parseSignerInfo(s cryptobyte.String) (*signerInfo, error) {
 	}
 
 	var err error
-	if si.digest, err = readDigestAlg(&s, "SignerInfo: digestAlgorithm"); err != nil {
+	if si.digest, err = readSignerDigestAlg(&s, "SignerInfo: digestAlgorithm"); err != nil {
 		return nil, err
 	}
 
@@ -334,9 +358,21 @@ func (a *attribute) single() (cryptobyte.String, error) {
 	return a.values[0], nil
 }
 
-// readDigestAlg reads a digest AlgorithmIdentifier whose parameters are
-// absent or NULL (RFC 5754 section 2 requires accepting both).
+// readDigestAlg reads a digest AlgorithmIdentifier of the allow-list whose
+// parameters are absent or NULL (RFC 5754 section 2 requires accepting
+// both).
 func readDigestAlg(s *cryptobyte.String, where string) (crypto.Hash, error) {
+	return readDigest(s, where, false)
+}
+
+// readSignerDigestAlg is readDigestAlg for the digest of a SignerInfo
+// being verified, which may also be one of weakHashAlgs (reported by
+// [Result.WeakAlgorithm]).
+func readSignerDigestAlg(s *cryptobyte.String, where string) (crypto.Hash, error) {
+	return readDigest(s, where, true)
+}
+
+func readDigest(s *cryptobyte.String, where string, weak bool) (crypto.Hash, error) {
 	oid, params, err := readAlgID(s, where)
 	if err != nil {
 		return 0, err
@@ -344,7 +380,7 @@ func readDigestAlg(s *cryptobyte.String, where string) (crypto.Hash, error) {
 	if !nullOrAbsent(params) {
 		return 0, malformed("%s: digest parameters must be absent or NULL", where)
 	}
-	h, ok := hashByOID(oid)
+	h, ok := hashByOID(oid, weak)
 	if !ok {
 		name := oid.String()
 		if oid.Equal(oidSHA1) {

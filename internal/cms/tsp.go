@@ -107,6 +107,9 @@ func (t *Timestamp) Verify(digest []byte) (*TimestampInfo, error) {
 	if !bytes.Equal(digest, t.tst.imprint) {
 		return nil, fmt.Errorf("%w: %w: the message imprint is not the %v digest of the timestamped data", ErrTimestampInvalid, ErrDigestMismatch, t.tst.hash)
 	}
+	if isWeak(t.sd.si.digest) || isWeak(t.sd.si.alg.hash) {
+		return nil, fmt.Errorf("%w: %w: the token is signed with %v", ErrTimestampInvalid, ErrUnsupportedAlgorithm, t.sd.si.digest)
+	}
 	h := t.sd.si.digest.New()
 	h.Write(t.sd.Content)
 	res, err := t.sd.verify(h.Sum(nil))

@@ -233,6 +233,13 @@ func TestRequestTimestampRefusals(t *testing.T) {
 	if _, err := RequestTimestamp(ctx, url, nil, nil, crypto.SHA1); !errors.Is(err, ErrUnsupportedAlgorithm) {
 		t.Errorf("SHA-1 imprint: %v", err)
 	}
+	// A token the TSA signed with SHA-1 parses (signatures may use SHA-1,
+	// to be reported) but never verifies: it would be forgeable proof of
+	// time.
+	weak, _ := tsatest.StartSHA1(t)
+	if _, err := RequestTimestamp(ctx, weak, nil, []byte("second"), crypto.SHA256); !errors.Is(err, ErrUnsupportedAlgorithm) || !strings.Contains(err.Error(), "signed with SHA-1") {
+		t.Errorf("token signed with SHA-1: %v", err)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := RequestTimestamp(cctx, url, nil, nil, crypto.SHA256); !errors.Is(err, context.Canceled) && !errors.Is(err, ErrTSA) {

@@ -36,7 +36,8 @@ type sigAlg struct {
 }
 
 func (a sigAlg) String() string {
-	name := map[crypto.Hash]string{crypto.SHA256: "SHA256", crypto.SHA384: "SHA384", crypto.SHA512: "SHA512"}[a.hash]
+	name := map[crypto.Hash]string{crypto.SHA256: "SHA256", crypto.SHA384: "SHA384", crypto.SHA512: "SHA512",
+		crypto.SHA1: "SHA1", crypto.MD5: "MD5"}[a.hash]
 	switch a.scheme {
 	case schemePKCS1:
 		return "RSA-PKCS1v15-" + name
@@ -82,7 +83,7 @@ func parseSignatureAlgorithm(s cryptobyte.String, digest crypto.Hash) (sigAlg, e
 				return sigAlg{scheme: schemeMLDSA, hash: digest, mldsa: m.params()}, nil
 			}
 		}
-		for _, h := range hashAlgs {
+		for _, h := range append(hashAlgs[:len(hashAlgs):len(hashAlgs)], weakHashAlgs...) {
 			if oid.Equal(h.rsaOID) {
 				a.scheme = schemePKCS1
 				a.hash = h.hash
@@ -108,8 +109,9 @@ func parseSignatureAlgorithm(s cryptobyte.String, digest crypto.Hash) (sigAlg, e
 }
 
 // parsePSSParams reads RSASSA-PSS-params (RFC 4055 section 3.1). The
-// defaults (SHA-1, MGF1-SHA-1) are refused as weak; MGF1 must use the
-// message hash and trailerField must be 1.
+// defaults (SHA-1, MGF1-SHA-1) are read like an explicit SHA-1, as a weak
+// digest that [Result.WeakAlgorithm] reports; MGF1 must use the message
+// hash and trailerField must be 1.
 func parsePSSParams(params cryptobyte.String, digest crypto.Hash) (sigAlg, error) {
 	var seq cryptobyte.String
 	if !params.ReadASN1(&seq, asn1.SEQUENCE) || !params.Empty() {
@@ -125,23 +127,25 @@ func parsePSSParams(params cryptobyte.String, digest crypto.Hash) (sigAlg, error
 		!seq.Empty() {
 		return sigAlg{}, malformed("RSASSA-PSS: bad parameters")
 	}
-	if !hasHash || !hasMGF {
-		return sigAlg{}, fmt.Errorf("%w: RSASSA-PSS with the default SHA-1 hash or MGF", ErrUnsupportedAlgorithm)
+	h, mh := crypto.SHA1, crypto.SHA1
+	var mgfParams cryptobyte.String
+	var err error
+	if hasHash {
+		if h, err = readSignerDigestAlg(&hashField, "RSASSA-PSS hashAlgorithm"); err != nil {
+			return sigAlg{}, err
+		}
 	}
-	h, err := readDigestAlg(&hashField, "RSASSA-PSS hashAlgorithm")
-	if err != nil {
-		return sigAlg{}, err
-	}
-	mgfOID, mgfParams, err := readAlgID(&mgfField, "RSASSA-PSS maskGenAlgorithm")
-	if err != nil {
-		return sigAlg{}, err
-	}
-	if !mgfOID.Equal(oidMGF1) {
-		return sigAlg{}, fmt.Errorf("%w: RSASSA-PSS mask generation function %v", ErrUnsupportedAlgorithm, mgfOID)
-	}
-	mh, err := readDigestAlg(&mgfParams, "RSASSA-PSS MGF1 hash")
-	if err != nil {
-		return sigAlg{}, err
+	if hasMGF {
+		var mgfOID encasn1.ObjectIdentifier
+		if mgfOID, mgfParams, err = readAlgID(&mgfField, "RSASSA-PSS maskGenAlgorithm"); err != nil {
+			return sigAlg{}, err
+		}
+		if !mgfOID.Equal(oidMGF1) {
+			return sigAlg{}, fmt.Errorf("%w: RSASSA-PSS mask generation function %v", ErrUnsupportedAlgorithm, mgfOID)
+		}
+		if mh, err = readSignerDigestAlg(&mgfParams, "RSASSA-PSS MGF1 hash"); err != nil {
+			return sigAlg{}, err
+		}
 	}
 	switch {
 	case !hashField.Empty() || !mgfParams.Empty():
@@ -225,6 +229,12 @@ type Result struct {
 	// signature itself may still be sound, so Verify does not fail; a
 	// caller requiring B-T must check it.
 	TimestampErr error
+	// WeakAlgorithm, when not nil, says that the signature uses a broken
+	// digest (SHA-1, MD5; it wraps ErrWeakAlgorithm): the digest was
+	// computed and compared and the signature verified, but it proves
+	// nothing, since another document with the same digest can be made.
+	// A caller must not accept the signature.
+	WeakAlgorithm error
 }
 
 // DigestAlgorithm returns the digest algorithm under which the caller must
@@ -254,6 +264,9 @@ func (sd *SignedData) Verify(contentDigest []byte) (*Result, error) {
 	res, err := sd.verify(contentDigest)
 	if err != nil {
 		return nil, err
+	}
+	if isWeak(sd.si.digest) || isWeak(sd.si.alg.hash) {
+		res.WeakAlgorithm = fmt.Errorf("%w: %v is not accepted for signatures", ErrWeakAlgorithm, sd.si.digest)
 	}
 	var tokens []cryptobyte.String
 	for _, a := range sd.si.unsigned {
@@ -331,13 +344,49 @@ func (sd *SignedData) signerCert() (*x509.Certificate, error) {
 		}
 		found = c
 	}
-	if found == nil {
-		if si.ski != nil {
-			return nil, fmt.Errorf("%w: no embedded certificate has subject key identifier %x", ErrSignerNotFound, si.ski)
+	// A certificate left out as unreadable must not be the signer's: another
+	// verifier that reads it could see a different signer than ours.
+	for _, raw := range sd.unreadable {
+		if issuer, serial, ok := issuerAndSerial(raw); ok && si.ski == nil && bytes.Equal(issuer, si.issuer) && serial.Cmp(si.serial) == 0 {
+			return nil, malformed("an embedded certificate that cannot be read matches the signer identifier")
 		}
-		return nil, fmt.Errorf("%w: no embedded certificate has serial %x from the named issuer", ErrSignerNotFound, si.serial)
+	}
+	if found == nil {
+		unread := ""
+		if len(sd.unreadable) > 0 {
+			unread = fmt.Sprintf(" (%d embedded certificate(s) could not be read)", len(sd.unreadable))
+		}
+		if si.ski != nil {
+			return nil, fmt.Errorf("%w: no embedded certificate has subject key identifier %x%s", ErrSignerNotFound, si.ski, unread)
+		}
+		return nil, fmt.Errorf("%w: no embedded certificate has serial %x from the named issuer%s", ErrSignerNotFound, si.serial, unread)
 	}
 	return found, nil
+}
+
+// DigestMatches reports whether the messageDigest signed attribute equals
+// contentDigest, whatever else is wrong with the signature: it tells
+// whether the signed content is intact. It fails when the SignerInfo has
+// no signed attributes (its signature then covers the content digest
+// directly, and only [SignedData.Verify] can tell) or no single
+// messageDigest.
+func (sd *SignedData) DigestMatches(contentDigest []byte) (bool, error) {
+	if sd.si.signedAttrsDER == nil {
+		return false, fmt.Errorf("%w: no signed attributes", ErrUnsupported)
+	}
+	md := find(sd.si.signed, oidAttrMessageDigest)
+	if md == nil {
+		return false, malformed("signedAttrs: message-digest attribute missing")
+	}
+	v, err := md.single()
+	if err != nil {
+		return false, err
+	}
+	var digest cryptobyte.String
+	if !v.ReadASN1(&digest, asn1.OCTET_STRING) || !v.Empty() {
+		return false, malformed("signedAttrs: message-digest value is not an OCTET STRING")
+	}
+	return bytes.Equal(digest, contentDigest), nil
 }
 
 func (sd *SignedData) checkSignedAttributes(contentDigest []byte, cert *x509.Certificate, res *Result) error {
@@ -428,7 +477,7 @@ func (sd *SignedData) checkAlgorithmProtection(a *attribute) error {
 	if !v.ReadASN1(&seq, asn1.SEQUENCE) || !v.Empty() {
 		return malformed("CMSAlgorithmProtection: not a SEQUENCE")
 	}
-	h, err := readDigestAlg(&seq, "CMSAlgorithmProtection: digestAlgorithm")
+	h, err := readSignerDigestAlg(&seq, "CMSAlgorithmProtection: digestAlgorithm")
 	if err != nil {
 		return err
 	}
@@ -530,7 +579,8 @@ var docSigningEKUs = []encasn1.ObjectIdentifier{oidEKUDocumentSigning, oidEKUAdo
 // documentSigning (RFC 9336), Adobe Authentic Documents or Microsoft
 // document signing. roots must not be nil: a seal is trusted through
 // configured anchors, never the system's web PKI roots. Revocation is not
-// checked here.
+// checked here. The error wraps ErrUntrusted and crypto/x509's error
+// (x509.UnknownAuthorityError, x509.CertificateInvalidError, ...).
 func VerifyChain(leaf *x509.Certificate, intermediates, roots *x509.CertPool, at time.Time) error {
 	if roots == nil {
 		return fmt.Errorf("%w: no trust anchors configured", ErrUntrusted)
@@ -541,7 +591,7 @@ func VerifyChain(leaf *x509.Certificate, intermediates, roots *x509.CertPool, at
 		CurrentTime:   at,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}); err != nil {
-		return fmt.Errorf("%w: %q at %s: %v", ErrUntrusted, leaf.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("%w: %q at %s: %w", ErrUntrusted, leaf.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
 	}
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return fmt.Errorf("%w: %q: key usage allows neither digitalSignature nor nonRepudiation", ErrUntrusted, leaf.Subject.CommonName)
@@ -576,7 +626,7 @@ func VerifyTSAChain(tsa *x509.Certificate, intermediates, roots *x509.CertPool, 
 		CurrentTime:   at,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping},
 	}); err != nil {
-		return fmt.Errorf("%w: TSA %q at %s: %v", ErrUntrusted, tsa.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("%w: TSA %q at %s: %w", ErrUntrusted, tsa.Subject.CommonName, at.UTC().Format(time.RFC3339), err)
 	}
 	return nil
 }

@@ -324,8 +324,12 @@ func TestStructureRefusals(t *testing.T) {
 			f[1] = tlv(0x31, tlv(0x30, oidDER(hashAlgs[1].oid)))
 			return f
 		}, ErrMalformed},
-		{"SHA-1 digest", func(f [][]byte) [][]byte {
+		{"SHA-1 digestAlgorithms for a SHA-256 signer", func(f [][]byte) [][]byte {
 			f[1] = tlv(0x31, tlv(0x30, oidDER(oidSHA1)))
+			return f
+		}, ErrMalformed},
+		{"unknown digest", func(f [][]byte) [][]byte {
+			f[1] = tlv(0x31, tlv(0x30, oidDER(encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 4}))) // SHA-224
 			return f
 		}, ErrUnsupportedAlgorithm},
 		{"missing signerInfos", func(f [][]byte) [][]byte { return f[:len(f)-1] }, ErrMalformed},

@@ -48,14 +48,14 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 // a checkpoint that cannot be read or verified wraps [ErrCheckpoint]. The returned report names
 // the first broken entry; the error is for failures to read or to check the
 // checkpoint's own signature. For an org chain it also checks, in the same
-// pass over the chain, that every stored version status equals the fold of
-// the chain (as [Service.CheckStatus] does), reported as an error wrapping
-// [ErrStatusMismatch].
+// pass over the chain, that every stored version agrees with the fold of
+// the chain (as [Service.CheckState] does), reported as an error wrapping
+// [ErrStateMismatch].
 //
 // The chain's head record must agree with its last entry
 // ([audit.Verifier.ExpectHead]); an org chain must begin with org.create
 // ([audit.Verifier.ExpectFirst]) and its organization must be stored
-// (else an error wrapping [ErrStatusMismatch]); the system chain must
+// (else an error wrapping [ErrStateMismatch]); the system chain must
 // record org.create for every stored organization (else the report's
 // Break is [audit.ProblemTruncated] after its last entry: an emptied or
 // cut system chain cannot pass).
@@ -123,14 +123,14 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			return err
 		}
 		if foldErr != nil {
-			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, chain, foldErr)
+			return fmt.Errorf("%w: chain %q: %w", ErrStateMismatch, chain, foldErr)
 		}
 		if _, err := tx.Org(chain); errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: the audit trail creates org %q (entry 1) but the store has no such org: its row was deleted", ErrStatusMismatch, chain)
+			return fmt.Errorf("%w: the audit trail creates org %q (entry 1) but the store has no such org: its row was deleted", ErrStateMismatch, chain)
 		} else if err != nil {
 			return err
 		}
-		return compareStatus(tx, chain, state)
+		return checkOrg(tx, chain, state)
 	})
 	rep := v.Report()
 	if orgsBreak != nil && err == nil {
@@ -139,7 +139,7 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	switch {
 	case err == nil, errors.Is(err, audit.ErrBroken):
 		return rep, nil
-	case errors.Is(err, ErrStatusMismatch), errors.Is(err, ErrTreeMismatch):
+	case errors.Is(err, ErrStateMismatch), errors.Is(err, ErrTreeMismatch):
 		return rep, err
 	default:
 		return rep, fmt.Errorf("read chain %q: %w", chain, err)
@@ -218,48 +218,17 @@ func (s *Service) Checkpoint(ctx context.Context, chain string, key audit.Checkp
 	return key.SignCheckpoint(head, s.now())
 }
 
-// ErrStatusMismatch means a stored version status differs from the status
-// the audit trail gives it: the database was edited outside sealkeep.
-var ErrStatusMismatch = errors.New("stored status differs from the audit trail")
-
-// CheckStatus folds org's audit chain ([audit.Fold]) and checks that every
-// stored version of the org's identities has the folded status, and that
-// every folded version is stored. A difference wraps [ErrStatusMismatch].
-func (s *Service) CheckStatus(ctx context.Context, org string) error {
+// CheckState folds org's audit chain (verifying it) and checks every
+// stored version of the org's identities against it: status, certificate,
+// public key, key reference and key blob (see [ErrStateMismatch]), and that
+// every version the trail records is stored. A difference wraps
+// [ErrStateMismatch].
+func (s *Service) CheckState(ctx context.Context, org string) error {
 	return s.st.View(ctx, func(tx store.ReadTx) error {
-		state, err := audit.Fold(audit.Walk(func(fn func(audit.Entry) error) error {
-			return tx.AuditEntries(org, 1, fn)
-		}))
-		if err != nil {
-			return fmt.Errorf("%w: chain %q: %w", ErrStatusMismatch, org, err)
-		}
-		return compareStatus(tx, org, state)
-	})
-}
-
-// compareStatus checks the stored versions of org's identities against the
-// folded state of its chain.
-func compareStatus(tx store.ReadTx, org string, state *audit.State) error {
-	ids, err := tx.Identities(org)
-	if err != nil {
-		return err
-	}
-	stored := 0
-	for _, id := range ids {
-		vs, err := tx.Versions(id.ID)
+		state, err := foldAll(tx, org)
 		if err != nil {
 			return err
 		}
-		for _, v := range vs {
-			stored++
-			if got := state.Version(id.ID, v.Version).Status; string(got) != v.Status {
-				return fmt.Errorf("%w: identity %q version %d is stored as %q, the audit trail says %q",
-					ErrStatusMismatch, id.ID, v.Version, v.Status, got)
-			}
-		}
-	}
-	if n := len(state.Versions()); n != stored {
-		return fmt.Errorf("%w: the audit trail of org %q has %d versions, the store %d", ErrStatusMismatch, org, n, stored)
-	}
-	return nil
+		return checkOrg(tx, org, state)
+	})
 }

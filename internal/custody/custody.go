@@ -13,15 +13,35 @@
 //
 // Every state change commits in one store transaction together with the
 // audit entry that records it: if the entry cannot be written, nothing
-// changes. Each version's stored status is a cache of [audit.Fold] over its
-// org's chain; [Service.CheckStatus] proves they agree. Transitions are
-// decided by [audit.Next] alone, before any change.
+// changes.
 //
 // Failed security checks are recorded even though nothing changes, each in
 // its own transaction: a rejected import or upload
 // ([audit.ActionSecurityImportRejected], with the reason) and a key blob or
 // wrapped DEK that fails authentication
 // ([audit.ActionSecurityDecryptFailed]).
+//
+// # Stored state is a cache of the trail
+//
+// Every field the trail records of a version (status, certificate SHA-256,
+// SPKI SHA-256, key reference, DEK version of the key blob) is a cache of
+// [audit.Fold] over its org's chain, and is checked against that fold,
+// verified hash by hash, before it is used: by every lifecycle change (in
+// the transaction that makes it), by every signature, by the verifier's
+// custody lookup ([Service.CertificateStatus]) and by [Service.VerifyChain]
+// and [Service.CheckState]. Transitions are decided from the fold with
+// [audit.Next] and [audit.State.Check], never from a stored status. A
+// difference is an [ErrStateMismatch]: nothing happens, and a
+// security.state_mismatch entry is written in its own transaction after the
+// refused one rolled back.
+//
+// # One key, one place
+//
+// A certificate (by SHA-256) and a public key (by SPKI SHA-256) are held by
+// at most one version across all organizations, whatever its status,
+// destroyed included: an upload, import or external key that custody
+// already holds is refused without naming another tenant's identity, and
+// audited as security.import_rejected.
 //
 // # Chains
 //
@@ -57,7 +77,8 @@
 // # Errors
 //
 // Every error wraps one of [ErrNotFound], [ErrConflict], [ErrForbidden],
-// [ErrInvalidInput], [ErrTransition] (from audit.Next), or
+// [ErrInvalidInput], [ErrTransition] (from audit.Next), [ErrStateMismatch]
+// for stored state that differs from the trail, or
 // envelope.ErrAuthentication for a blob or DEK that fails to decrypt; the
 // CLI maps them to exit codes in one place, the HTTP layer will map them to
 // status codes the same way. Errors never carry key material or
@@ -123,6 +144,7 @@ type Service struct {
 	dekCache *envelope.DEKCache
 	faultFn  func(string)
 	pub      *translog.Publisher // st, when it publishes checkpoints
+	folds    foldCache
 }
 
 // New returns a service over st whose org DEKs are wrapped by kek. When st

@@ -43,12 +43,19 @@ func (s *Service) RotateDEK(ctx context.Context, actor audit.Actor, org string) 
 		if _, err := tx.Org(org); err != nil {
 			return lookup(err, "org %q", org)
 		}
+		state, err := s.foldOrg(tx, org)
+		if err != nil {
+			return err
+		}
+		if err := checkOrg(tx, org, state); err != nil {
+			return err
+		}
 		deks, err := tx.DEKs(org)
 		if err != nil {
 			return err
 		}
 		if len(deks) == 0 {
-			return fmt.Errorf("org %q has no data key: %w", org, ErrNotFound)
+			return mismatchf("org %q has no data key row", org)
 		}
 		newV := deks[len(deks)-1].Version + 1
 		fresh, err := envelope.NewDEK(org, newV)
@@ -129,15 +136,15 @@ func (s *Service) RotateDEK(ctx context.Context, actor audit.Actor, org string) 
 		}
 		out.New, out.Reencrypted = newV, int(n)
 		_, err = tx.AppendAudit(s.entry(org, actor, audit.ActionDEKCreate, audit.Subject{Org: org}, map[string]string{
-			audit.DetailDEKVersion: strconv.FormatUint(uint64(newV), 10),
-			audit.DetailKEKVersion: strconv.FormatUint(uint64(kekV), 10),
-			"reencrypted":          strconv.FormatUint(n, 10),
-			"erased_dek_versions":  strings.Join(gone, ","),
+			audit.DetailDEKVersion:  strconv.FormatUint(uint64(newV), 10),
+			audit.DetailKEKVersion:  strconv.FormatUint(uint64(kekV), 10),
+			audit.DetailReencrypted: strconv.FormatUint(n, 10),
+			"erased_dek_versions":   strings.Join(gone, ","),
 		}))
 		return err
 	})
 	if err != nil {
-		return DEKRotation{}, fmt.Errorf("rotate data key of org %q: %w", org, err)
+		return DEKRotation{}, fmt.Errorf("rotate data key of org %q: %w", org, s.refused(ctx, actor, store.Identity{OrgID: org}, 0, err))
 	}
 	slices.Sort(out.Erased)
 	if s.dekCache != nil {

@@ -92,24 +92,42 @@ func (s *Service) ExternalKey(ctx context.Context, actor audit.Actor, identity, 
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
+		state, err := s.foldOrg(tx, ident.OrgID)
+		if err != nil {
+			return err
+		}
+		if err := checkIdentity(tx, state, ident.ID); err != nil {
+			return err
+		}
 		n, err := nextVersion(tx, identity)
 		if err != nil {
+			return err
+		}
+		if err := checkNotHeld(tx, ident.ID, n, nil, pubDER); err != nil {
+			return err
+		}
+		e := s.entry(ident.OrgID, actor, audit.ActionKeyExternal,
+			audit.Subject{Org: ident.OrgID, Identity: ident.ID, Version: n}, map[string]string{
+				audit.DetailKeyRef: pk.KeyRef(), audit.DetailProvider: pk.Provider(), audit.DetailAlgorithm: alg,
+				audit.DetailSPKISHA256: thumbprint(pubDER),
+			})
+		if err := state.Check(e); err != nil {
 			return err
 		}
 		now := s.now()
 		v = store.Version{IdentityID: ident.ID, Version: n, Status: st, KeyRef: pk.KeyRef(),
 			PublicKey: pubDER, CSR: csr, CreatedAt: now, UpdatedAt: now}
-		if err := tx.PutVersion(v); err != nil {
+		if err := putVersion(tx, v); err != nil {
 			return err
 		}
-		_, err = tx.AppendAudit(s.entry(ident.OrgID, actor, audit.ActionKeyExternal,
-			audit.Subject{Org: ident.OrgID, Identity: ident.ID, Version: n}, map[string]string{
-				audit.DetailKeyRef: pk.KeyRef(), audit.DetailProvider: pk.Provider(), audit.DetailAlgorithm: alg,
-			}))
+		_, err = tx.AppendAudit(e)
 		return err
 	})
+	if isHeld(err) {
+		return VersionInfo{}, nil, s.reject(ctx, actor, ident, 0, "external key", err)
+	}
 	if err != nil {
-		return VersionInfo{}, nil, fmt.Errorf("external key: %w", err)
+		return VersionInfo{}, nil, fmt.Errorf("external key: %w", s.refused(ctx, actor, ident, 0, err))
 	}
 	s.log.InfoContext(ctx, "external key recorded", "identity", ident.ID, "version", v.Version,
 		"provider", pk.Provider(), "key_ref", pk.KeyRef(), "algorithm", alg)
@@ -144,8 +162,8 @@ func (s *Service) externalSigner(ctx context.Context, actor audit.Actor, ident s
 		return nil, sf.record(ctx, externalErr("open external key "+v.KeyRef, err))
 	}
 	if !keypolicy.PublicKeysEqual(sgn.Public(), stored) {
-		return nil, sf.record(ctx, fmt.Errorf("external key %s of version %d no longer has the public key the version was created with: %w",
-			v.KeyRef, v.Version, ErrForbidden))
+		return nil, sf.record(ctx, fmt.Errorf("external key %s of version %d no longer has the public key the version was created with: %w: %w",
+			v.KeyRef, v.Version, keypolicy.ErrMismatch, ErrForbidden))
 	}
 	return &auditedSigner{s: signer.Verified(sgn), sf: sf}, nil
 }

@@ -16,7 +16,7 @@ import (
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/signer"
 	"sealkeep/internal/signer/awskms"
-	_ "sealkeep/internal/signer/fake"
+	"sealkeep/internal/signer/fake"
 	"sealkeep/internal/store"
 	"sealkeep/internal/testenv"
 )
@@ -160,42 +160,30 @@ func TestExternalKeyRejects(t *testing.T) {
 }
 
 // TestExternalSignerFailures: a provider that refuses, returns a bad
-// signature or now holds another key is audited as security.sign_failed
-// and nothing is signed (no fallback).
+// signature or now holds another key behind the same reference (the
+// customer changed their KMS) is audited as security.sign_failed and
+// nothing is signed (no fallback).
 func TestExternalSignerFailures(t *testing.T) {
 	f := newFixture(t, openSQLite(t), Options{})
 	f.orgIdentity(t, "acme", "jane")
 	for _, tc := range []struct {
 		name string
-		// spoil makes the stored reference misbehave.
-		spoil string
+		// spoil makes the key behind the stored reference misbehave.
+		spoil func(name string) error
 		want  error
 	}{
-		{"refused", "fail=denied", signer.ErrAccessDenied},
-		{"bad signature", "fail=badsig", signer.ErrBadSignature},
-		{"other key", "alg=ECDSA-P384", ErrForbidden},
+		{"refused", func(n string) error { fake.SetFault(n, "denied"); return nil }, signer.ErrAccessDenied},
+		{"bad signature", func(n string) error { fake.SetFault(n, "badsig"); return nil }, signer.ErrBadSignature},
+		{"other key", fake.Rekey, ErrForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "failures-" + strings.ReplaceAll(tc.name, " ", "-")
-			v := f.external(t, "jane", "fake:"+name)
-			// Point the stored reference at a misbehaving signer of the
-			// same name (or another key), as if the customer changed it.
-			ref := "fake:" + name + "?" + tc.spoil
-			if tc.name == "other key" {
-				ref = "fake:" + name + "-other?" + tc.spoil
-			}
-			err := f.st.Update(f.ctx, func(tx store.Tx) error {
-				sv, err := tx.Version("jane", v.Version)
-				if err != nil {
-					return err
-				}
-				sv.KeyRef = ref
-				return tx.PutVersion(sv)
-			})
-			if err != nil {
+			ref := "fake:" + name
+			v := f.external(t, "jane", ref)
+			if err := tc.spoil(name); err != nil {
 				t.Fatal(err)
 			}
-			err = f.signs(t, "jane", v.Version)
+			err := f.signs(t, "jane", v.Version)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}

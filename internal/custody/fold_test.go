@@ -67,7 +67,7 @@ func TestStatusEqualsFoldRandom(t *testing.T) {
 				}
 			}
 			counts[name+" "+outcome]++
-			if err := f.svc.CheckStatus(f.ctx, "acme"); err != nil {
+			if err := f.svc.CheckState(f.ctx, "acme"); err != nil {
 				t.Fatalf("step %d (%s %s v%d): %v", step, name, id, v, err)
 			}
 		}

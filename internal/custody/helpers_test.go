@@ -33,7 +33,7 @@ type backend struct {
 	open func(t *testing.T) store.Store
 }
 
-func openSQLite(t *testing.T) store.Store {
+func openSQLite(t testing.TB) store.Store {
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sk.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func openPostgres(t *testing.T) store.Store {
 	return st
 }
 
-var backends = []backend{{"sqlite", openSQLite}, {"postgres", openPostgres}}
+var backends = []backend{{"sqlite", func(t *testing.T) store.Store { return openSQLite(t) }}, {"postgres", openPostgres}}
 
 // eachBackend runs f on both backends.
 func eachBackend(t *testing.T, f func(t *testing.T, st store.Store)) {
@@ -93,7 +93,7 @@ type fixture struct {
 	opts Options
 }
 
-func newFixture(t *testing.T, st store.Store, opts Options) *fixture {
+func newFixture(t testing.TB, st store.Store, opts Options) *fixture {
 	t.Helper()
 	kek, err := envelope.CreateKeyringFile(filepath.Join(t.TempDir(), "kek.keyring"))
 	if err != nil {
@@ -103,7 +103,7 @@ func newFixture(t *testing.T, st store.Store, opts Options) *fixture {
 }
 
 // orgIdentity creates org and an identity in it.
-func (f *fixture) orgIdentity(t *testing.T, org, identity string) {
+func (f *fixture) orgIdentity(t testing.TB, org, identity string) {
 	t.Helper()
 	if _, err := f.svc.Orgs(f.ctx); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ var testCA struct {
 	root *pkitest.Cert
 }
 
-func ca(t *testing.T) *pkitest.Cert {
+func ca(t testing.TB) *pkitest.Cert {
 	if testCA.root == nil {
 		testCA.root = pkitest.Root(t, "custody test CA")
 	}
@@ -131,7 +131,7 @@ func ca(t *testing.T) *pkitest.Cert {
 }
 
 // pending generates a pending ECDSA-P256 version.
-func (f *fixture) pending(t *testing.T, identity string) VersionInfo {
+func (f *fixture) pending(t testing.TB, identity string) VersionInfo {
 	t.Helper()
 	v, csr, err := f.svc.GenerateKey(f.ctx, testActor, identity, keypolicy.ECDSAP256, pkix.Name{CommonName: "Jane Doe"})
 	if err != nil {
@@ -148,7 +148,7 @@ func (f *fixture) pending(t *testing.T, identity string) VersionInfo {
 }
 
 // issueFor issues a leaf for the pending version's public key.
-func (f *fixture) issueFor(t *testing.T, identity string, version int) []byte {
+func (f *fixture) issueFor(t testing.TB, identity string, version int) []byte {
 	t.Helper()
 	var pub crypto.PublicKey
 	err := f.st.View(f.ctx, func(tx store.ReadTx) error {
@@ -166,7 +166,7 @@ func (f *fixture) issueFor(t *testing.T, identity string, version int) []byte {
 }
 
 // ready generates and uploads a version.
-func (f *fixture) ready(t *testing.T, identity string) VersionInfo {
+func (f *fixture) ready(t testing.TB, identity string) VersionInfo {
 	t.Helper()
 	p := f.pending(t, identity)
 	v, err := f.svc.UploadCertificate(f.ctx, testActor, identity, p.Version, f.issueFor(t, identity, p.Version), [][]byte{ca(t).Cert.Raw})

@@ -147,7 +147,7 @@ func TestLifecycleTable(t *testing.T) {
 							t.Fatal("destroy dropped the certificate")
 						}
 					}
-					if err := f.svc.CheckStatus(f.ctx, "acme"); err != nil {
+					if err := f.svc.CheckState(f.ctx, "acme"); err != nil {
 						t.Fatal(err)
 					}
 				})

@@ -110,7 +110,7 @@ func latestDEK(tx store.ReadTx, org string) (store.WrappedDEK, error) {
 		return store.WrappedDEK{}, err
 	}
 	if len(deks) == 0 {
-		return store.WrappedDEK{}, fmt.Errorf("org %q has no data key: %w", org, ErrNotFound)
+		return store.WrappedDEK{}, mismatchf("org %q has no data key row", org)
 	}
 	return deks[len(deks)-1], nil
 }

@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/mldsa"
@@ -28,27 +29,19 @@ import (
 // org, identity or version, or tampered with) is audited as
 // security.decrypt_failed and nothing is signed.
 //
-// Signer refuses revoked and destroyed versions. It does not require the
-// version to be active: callers that seal documents (the MFA-gated service)
-// check that themselves; the CSR path signs with a pending version.
+// Before the signer is built and again on every signature, the org's
+// chain is verified and folded and the version checked against it (see
+// [ErrStateMismatch]): a stored row that differs from the trail signs
+// nothing, and the refusal is audited as security.state_mismatch.
+//
+// Signer refuses revoked and destroyed versions (by the trail's status).
+// It does not require the version to be active: callers that seal
+// documents (the MFA-gated service) check that themselves; the CSR path
+// signs with a pending version.
 func (s *Service) Signer(ctx context.Context, actor audit.Actor, identity string, version int) (crypto.Signer, error) {
-	var ident store.Identity
-	var v store.Version
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		if ident, err = tx.Identity(identity); err != nil {
-			return lookup(err, "identity %q", identity)
-		}
-		if v, err = tx.Version(identity, version); err != nil {
-			return lookup(err, "identity %q version %d", identity, version)
-		}
-		return nil
-	})
+	ident, v, err := s.usable(ctx, actor, identity, version)
 	if err != nil {
 		return nil, err
-	}
-	if v.Status == string(audit.StatusRevoked) || v.Status == string(audit.StatusDestroyed) {
-		return nil, fmt.Errorf("version %d is %s: %w", version, v.Status, ErrForbidden)
 	}
 	if v.KeyRef != KeyRefLocal {
 		return s.externalSigner(ctx, actor, ident, v)
@@ -58,28 +51,32 @@ func (s *Service) Signer(ctx context.Context, actor audit.Actor, identity string
 		return nil, fmt.Errorf("stored public key of version %d: %w", version, err)
 	}
 	return local.New(pub, func(ctx context.Context) ([]byte, error) {
-		var blob []byte
-		err := s.st.View(ctx, func(tx store.ReadTx) error {
-			cur, err := tx.Version(identity, version)
-			if err != nil {
-				return err
-			}
-			// Checked on every signature, not only when the signer was
-			// built: a revoke or destroy takes effect on the next call.
-			if cur.Status == string(audit.StatusRevoked) || cur.Status == string(audit.StatusDestroyed) {
-				return fmt.Errorf("version %d is %s: %w", version, cur.Status, ErrForbidden)
-			}
-			blob = cur.KeyBlob
-			return nil
-		})
+		// Checked on every signature, not only when the signer was built:
+		// a revoke or destroy takes effect on the next call.
+		_, cur, err := s.usable(ctx, actor, identity, version)
 		if err != nil {
 			return nil, err
 		}
-		if len(blob) == 0 {
-			return nil, fmt.Errorf("version %d: key destroyed: %w", version, ErrForbidden)
+		if !bytes.Equal(cur.PublicKey, v.PublicKey) {
+			return nil, s.refused(ctx, actor, ident, version,
+				mismatchf("identity %q version %d: the public key changed since the signer was built", identity, version))
 		}
-		return s.decryptBlob(ctx, actor, ident, version, blob)
+		return s.decryptBlob(ctx, actor, ident, version, cur.KeyBlob)
 	})
+}
+
+// usable reads a version for signing: the org's chain is verified and
+// folded, the identity's stored versions are checked against it, and a
+// revoked or destroyed version is refused. A state mismatch is audited.
+func (s *Service) usable(ctx context.Context, actor audit.Actor, identity string, version int) (store.Identity, store.Version, error) {
+	ident, v, err := s.readChecked(ctx, actor, identity, version)
+	if err != nil {
+		return ident, v, err
+	}
+	if v.Status == string(audit.StatusRevoked) || v.Status == string(audit.StatusDestroyed) {
+		return ident, v, fmt.Errorf("version %d is %s: %w", version, v.Status, ErrForbidden)
+	}
+	return ident, v, nil
 }
 
 // decryptBlob returns the plaintext stored key form of a blob bound to
@@ -95,6 +92,11 @@ func (s *Service) decryptBlob(ctx context.Context, actor audit.Actor, ident stor
 		row, err = tx.DEK(ident.OrgID, dekV)
 		return err
 	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && erased(row)) {
+		err = mismatchf("identity %q version %d: its key blob is encrypted under data key %d of org %q, which is not stored",
+			ident.ID, version, dekV, ident.OrgID)
+		return nil, s.refused(ctx, actor, ident, version, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("data key %d of org %q: %w", dekV, ident.OrgID, err)
 	}

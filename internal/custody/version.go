@@ -24,7 +24,7 @@ import (
 )
 
 // KeyRefLocal is the key reference of a key held encrypted in the database.
-const KeyRefLocal = "local"
+const KeyRefLocal = audit.KeyRefLocal
 
 // maxReason bounds a reason's length (it is stored in the audit trail).
 const maxReason = 1000
@@ -152,11 +152,11 @@ func (s *Service) addVersion(ctx context.Context, actor audit.Actor, identity st
 	for attempt := 0; ; attempt++ {
 		ident, n, err := s.identityAndNext(ctx, identity)
 		if err != nil {
-			return ident, store.Version{}, err
+			return ident, store.Version{}, s.refused(ctx, actor, ident, 0, err)
 		}
 		blob, dekV, err := s.sealKey(ctx, actor, ident, n, nv.key)
 		if err != nil {
-			return ident, store.Version{}, err
+			return ident, store.Version{}, s.refused(ctx, actor, ident, n, err)
 		}
 		now := s.now()
 		v := store.Version{IdentityID: ident.ID, Version: n, Status: st, KeyRef: KeyRefLocal, KeyBlob: blob,
@@ -167,57 +167,63 @@ func (s *Service) addVersion(ctx context.Context, actor audit.Actor, identity st
 		s.fault(nv.point + ".encrypted")
 		details := maps.Clone(nv.details)
 		details[audit.DetailDEKVersion] = strconv.FormatUint(uint64(dekV), 10)
+		details[audit.DetailSPKISHA256] = thumbprint(pubDER)
 		if v.CertDER != nil {
 			details[audit.DetailThumbprint] = thumbprint(v.CertDER)
 		}
+		e := s.entry(ident.OrgID, actor, nv.action, audit.Subject{Org: ident.OrgID, Identity: ident.ID, Version: n}, details)
 		err = s.st.Update(ctx, func(tx store.Tx) error {
 			if err := tx.LockChain(ident.OrgID); err != nil {
+				return err
+			}
+			state, err := s.foldOrg(tx, ident.OrgID)
+			if err != nil {
+				return err
+			}
+			if err := checkIdentity(tx, state, ident.ID); err != nil {
 				return err
 			}
 			if err := checkNext(tx, ident.ID, n); err != nil {
 				return err
 			}
-			if err := checkNewCertificate(tx, ident.ID, v.CertDER); err != nil {
+			if err := checkNotHeld(tx, ident.ID, n, v.CertDER, v.PublicKey); err != nil {
+				return err
+			}
+			if err := state.Check(e); err != nil {
 				return err
 			}
 			if err := s.countEncryption(tx, ident.OrgID, dekV); err != nil {
 				return err
 			}
-			if err := tx.PutVersion(v); err != nil {
+			if err := putVersion(tx, v); err != nil {
 				return err
 			}
 			s.fault(nv.point + ".in_tx")
-			_, err := tx.AppendAudit(s.entry(ident.OrgID, actor, nv.action,
-				audit.Subject{Org: ident.OrgID, Identity: ident.ID, Version: n}, details))
+			_, err = tx.AppendAudit(e)
 			return err
 		})
 		if errors.Is(err, errRace) && attempt < maxRaceRetries {
 			continue
 		}
+		if isHeld(err) {
+			return ident, store.Version{}, s.reject(ctx, actor, ident, 0, nv.point, err)
+		}
 		if err != nil {
-			return ident, store.Version{}, err
+			return ident, store.Version{}, s.refused(ctx, actor, ident, n, err)
 		}
 		s.fault(nv.point + ".committed")
 		return ident, v, nil
 	}
 }
 
-// checkNewCertificate refuses a certificate that a version of identity
-// already holds (the same file imported twice).
-func checkNewCertificate(tx store.ReadTx, identity string, der []byte) error {
-	if der == nil {
-		return nil
+// putVersion stores v; a certificate or key that another version took
+// meanwhile (the store's unique thumbprints) is refused as held.
+func putVersion(tx store.Tx, v store.Version) error {
+	err := tx.PutVersion(v)
+	if errors.Is(err, store.ErrConflict) {
+		return heldError{"this certificate or key is already held in custody by another identity"}
 	}
-	vs, err := tx.Versions(identity)
-	if err != nil {
-		return err
-	}
-	for _, v := range vs {
-		if bytes.Equal(v.CertDER, der) {
-			return fmt.Errorf("this certificate is already version %d of identity %q: %w", v.Version, identity, ErrConflict)
-		}
-	}
-	return nil
+	return corrupt(err)
 }
 
 // identityOf reads an identity.
@@ -308,18 +314,7 @@ func parseCerts(ders [][]byte) ([]*x509.Certificate, error) {
 // The version becomes ready. A rejected certificate stores nothing and is
 // audited as security.import_rejected.
 func (s *Service) UploadCertificate(ctx context.Context, actor audit.Actor, identity string, version int, certDER []byte, chainDER [][]byte) (VersionInfo, error) {
-	var ident store.Identity
-	var v store.Version
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		if ident, err = tx.Identity(identity); err != nil {
-			return lookup(err, "identity %q", identity)
-		}
-		if v, err = tx.Version(identity, version); err != nil {
-			return lookup(err, "identity %q version %d", identity, version)
-		}
-		return nil
-	})
+	ident, v, err := s.readChecked(ctx, actor, identity, version)
 	if err != nil {
 		return VersionInfo{}, err
 	}
@@ -349,26 +344,39 @@ func (s *Service) UploadCertificate(ctx context.Context, actor audit.Actor, iden
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		cur, err := tx.Version(identity, version)
+		cur, state, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
 			return err
+		}
+		if !bytes.Equal(cur.PublicKey, v.PublicKey) {
+			return fmt.Errorf("identity %q version %d changed concurrently: %w", identity, version, ErrConflict)
+		}
+		if err := checkNotHeld(tx, identity, version, certDER, cur.PublicKey); err != nil {
+			return err
+		}
+		e := s.entry(ident.OrgID, actor, audit.ActionCertUpload,
+			audit.Subject{Org: ident.OrgID, Identity: ident.ID, Version: version},
+			map[string]string{audit.DetailThumbprint: thumbprint(certDER), audit.DetailSPKISHA256: thumbprint(cur.PublicKey)})
+		if err := state.Check(e); err != nil {
+			return fmt.Errorf("upload to version %d: %w", version, err)
 		}
 		st, err := next(cur.Status, audit.ActionCertUpload)
 		if err != nil {
 			return err
 		}
 		cur.Status, cur.CertDER, cur.ChainDER, cur.UpdatedAt = st, certDER, chainDER, s.now()
-		if err := tx.PutVersion(cur); err != nil {
+		if err := putVersion(tx, cur); err != nil {
 			return err
 		}
 		v = cur
-		_, err = tx.AppendAudit(s.entry(ident.OrgID, actor, audit.ActionCertUpload,
-			audit.Subject{Org: ident.OrgID, Identity: ident.ID, Version: version},
-			map[string]string{audit.DetailThumbprint: thumbprint(certDER)}))
+		_, err = tx.AppendAudit(e)
 		return err
 	})
+	if isHeld(err) {
+		return VersionInfo{}, s.reject(ctx, actor, ident, version, "certificate upload", err)
+	}
 	if err != nil {
-		return VersionInfo{}, fmt.Errorf("upload certificate: %w", err)
+		return VersionInfo{}, fmt.Errorf("upload certificate: %w", s.refused(ctx, actor, ident, version, err))
 	}
 	return describe(ident, v), nil
 }
@@ -429,7 +437,9 @@ func checkReason(reason string, required bool, what string) error {
 // Activate makes a ready version the identity's active one. If another
 // version is active this is a rotation: reason is required, the old version
 // becomes superseded, and one version.rotate entry records the old and new
-// thumbprints.
+// thumbprints. Which version is active, and whether the change is allowed,
+// is decided from the fold of the org's chain; the stored versions of the
+// identity must agree with it.
 func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity string, version int, reason string) (VersionInfo, error) {
 	if err := checkReason(reason, false, "activation"); err != nil {
 		return VersionInfo{}, err
@@ -445,42 +455,52 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		vs, err := tx.Versions(identity)
+		target, state, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
 			return err
 		}
-		var target, active *store.Version
-		for i := range vs {
-			if vs[i].Version == version {
-				target = &vs[i]
-			} else if vs[i].Status == string(audit.StatusActive) {
-				active = &vs[i]
-			}
-		}
-		if target == nil {
-			return fmt.Errorf("identity %q version %d: %w", identity, version, ErrNotFound)
-		}
 		subj := audit.Subject{Org: ident.OrgID, Identity: identity, Version: version}
 		now := s.now()
-		if err := checkStillValid(target, now); err != nil {
+		if err := checkStillValid(&target, now); err != nil {
 			return fmt.Errorf("activate version %d: %w", version, err)
 		}
-		if active == nil {
+		activeN, hasActive := state.Active(identity)
+		if !hasActive || activeN == version {
+			details := map[string]string{audit.DetailThumbprint: thumbprint(target.CertDER)}
+			if reason != "" {
+				details[audit.DetailReason] = reason
+			}
+			e := s.entry(ident.OrgID, actor, audit.ActionVersionActivate, subj, details)
+			if err := state.Check(e); err != nil {
+				return fmt.Errorf("activate version %d: %w", version, err)
+			}
 			st, err := next(target.Status, audit.ActionVersionActivate)
 			if err != nil {
 				return fmt.Errorf("activate version %d: %w", version, err)
 			}
 			target.Status, target.UpdatedAt = st, now
-			if err := tx.PutVersion(*target); err != nil {
+			if err := tx.PutVersion(target); err != nil {
 				return err
 			}
 			s.fault("activate.in_tx")
-			details := map[string]string{audit.DetailThumbprint: thumbprint(target.CertDER)}
-			if reason != "" {
-				details[audit.DetailReason] = reason
-			}
-			out = *target
-			_, err = tx.AppendAudit(s.entry(ident.OrgID, actor, audit.ActionVersionActivate, subj, details))
+			out = target
+			_, err = tx.AppendAudit(e)
+			return err
+		}
+		active, err := tx.Version(identity, activeN)
+		if err != nil {
+			return corrupt(err)
+		}
+		e := s.entry(ident.OrgID, actor, audit.ActionVersionRotate, subj, map[string]string{
+			audit.DetailOldVersion:    strconv.Itoa(activeN),
+			audit.DetailOldThumbprint: thumbprint(active.CertDER),
+			audit.DetailNewThumbprint: thumbprint(target.CertDER),
+			audit.DetailReason:        reason,
+		})
+		if err := state.Check(e); err != nil {
+			return fmt.Errorf("activate version %d: %w", version, err)
+		}
+		if err := checkReason(reason, true, fmt.Sprintf("rotation (version %d is active)", activeN)); err != nil {
 			return err
 		}
 		newSt, err := next(target.Status, audit.ActionVersionRotate)
@@ -491,29 +511,21 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 		if err != nil {
 			return fmt.Errorf("supersede version %d: %w", active.Version, err)
 		}
-		if err := checkReason(reason, true, fmt.Sprintf("rotation (version %d is active)", active.Version)); err != nil {
-			return err
-		}
 		active.Status, active.UpdatedAt = oldSt, now
 		target.Status, target.UpdatedAt = newSt, now
-		if err := tx.PutVersion(*active); err != nil {
+		if err := tx.PutVersion(active); err != nil {
 			return err
 		}
 		s.fault("activate.in_tx")
-		if err := tx.PutVersion(*target); err != nil {
+		if err := tx.PutVersion(target); err != nil {
 			return err
 		}
-		out = *target
-		_, err = tx.AppendAudit(s.entry(ident.OrgID, actor, audit.ActionVersionRotate, subj, map[string]string{
-			audit.DetailOldVersion:    strconv.Itoa(active.Version),
-			audit.DetailOldThumbprint: thumbprint(active.CertDER),
-			audit.DetailNewThumbprint: thumbprint(target.CertDER),
-			audit.DetailReason:        reason,
-		}))
+		out = target
+		_, err = tx.AppendAudit(e)
 		return err
 	})
 	if err != nil {
-		return VersionInfo{}, err
+		return VersionInfo{}, s.refused(ctx, actor, ident, version, err)
 	}
 	s.fault("activate.committed")
 	return describe(ident, out), nil
@@ -559,9 +571,9 @@ func (s *Service) change(ctx context.Context, actor audit.Actor, identity string
 		if err := tx.LockChain(ident.OrgID); err != nil {
 			return err
 		}
-		v, err := tx.Version(identity, version)
+		v, state, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
-			return lookup(err, "identity %q version %d", identity, version)
+			return err
 		}
 		st, err := next(v.Status, a)
 		if err != nil {
@@ -569,16 +581,21 @@ func (s *Service) change(ctx context.Context, actor audit.Actor, identity string
 		}
 		now := s.now()
 		details := edit(&v, now.Format("2006-01-02T15:04:05.000000Z07:00"))
+		e := s.entry(ident.OrgID, actor, a, audit.Subject{Org: ident.OrgID, Identity: identity, Version: version}, details)
+		e.Time = now
+		if err := state.Check(e); err != nil {
+			return fmt.Errorf("%s version %d: %w", a, version, err)
+		}
 		v.Status, v.UpdatedAt = st, now
 		if err := tx.PutVersion(v); err != nil {
 			return err
 		}
 		out = v
-		_, err = tx.AppendAudit(s.entry(ident.OrgID, actor, a, audit.Subject{Org: ident.OrgID, Identity: identity, Version: version}, details))
+		_, err = tx.AppendAudit(e)
 		return err
 	})
 	if err != nil {
-		return VersionInfo{}, err
+		return VersionInfo{}, s.refused(ctx, actor, ident, version, err)
 	}
 	return describe(ident, out), nil
 }

@@ -42,6 +42,15 @@
 // round-trip exactly, nil and empty kept apart; the elements of
 // [Version.ChainDER] read back non-nil. Strings must be valid UTF-8 without
 // NUL bytes ([ErrInvalid] otherwise). Lists are ordered by primary key.
+//
+// # Thumbprints
+//
+// Each version row also holds the SHA-256 of its certificate and of its
+// public key, written by [Tx.PutVersion] and checked on every read (a row
+// whose hashes do not match its contents reads as [ErrCorrupt]). They are
+// unique across all organizations, so a certificate or key is held by at
+// most one version, and [ReadTx.VersionByCertSHA256] and
+// [ReadTx.VersionBySPKISHA256] find it by index.
 package store
 
 import (
@@ -63,6 +72,10 @@ var (
 	ErrInvalid = errors.New("invalid value")
 	// ErrSchemaTooNew reports a database migrated by a newer sealkeep.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrCorrupt reports a stored row whose values disagree with each
+	// other (a version whose thumbprint columns are not the hashes of its
+	// certificate and key): the database was edited outside sealkeep.
+	ErrCorrupt = errors.New("stored data is inconsistent")
 )
 
 // Store opens transactions.
@@ -85,6 +98,13 @@ type ReadTx interface {
 	Identities(orgID string) ([]Identity, error)
 	Version(identityID string, version int) (Version, error)
 	Versions(identityID string) ([]Version, error)
+	// VersionByCertSHA256 returns the version, of any org, whose
+	// certificate DER has this SHA-256; VersionBySPKISHA256 the version
+	// whose public key (SubjectPublicKeyInfo DER) has it. Both are indexed
+	// lookups; at most one version holds a given certificate or key
+	// (ErrNotFound if none does).
+	VersionByCertSHA256(sum [32]byte) (Version, error)
+	VersionBySPKISHA256(sum [32]byte) (Version, error)
 	// DEK returns one wrapped data key of an org; DEKs lists an org's, oldest
 	// first; AllDEKs lists every org's (for KEK rotation).
 	DEK(orgID string, version uint32) (WrappedDEK, error)
@@ -119,7 +139,8 @@ type Tx interface {
 	ReadTx
 	PutOrg(Org) error           // insert; ErrConflict if it exists
 	PutIdentity(Identity) error // insert; ErrConflict if it exists
-	// PutVersion inserts or replaces a certificate version.
+	// PutVersion inserts or replaces a certificate version. A certificate
+	// or public key that another version holds is refused (ErrConflict).
 	PutVersion(Version) error
 	// PutDEK inserts or replaces a wrapped data key.
 	PutDEK(WrappedDEK) error

@@ -1,5 +1,5 @@
 // Package testenv finds the external components that tests use (PostgreSQL,
-// the local-kms emulator, SoftHSM2, pdfsig, qpdf, openssl) and skips a test
+// the local-kms emulator, SoftHSM2, pdfsig, qpdf, openssl, tmux) and skips a test
 // with instructions when one is missing. scripts/test starts all of them and
 // sets SEALKEEP_TEST_REQUIRE_ALL=1, which turns every such skip into a
 // failure: the full suite runs with nothing skipped.
@@ -67,7 +67,7 @@ func SoftHSM(t testing.TB) string {
 }
 
 // Tool returns the path of an external command (pdfsig, qpdf, openssl,
-// certutil), or skips.
+// certutil, tmux), or skips.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)

@@ -21,8 +21,9 @@
 //     every other format character (Unicode category Cf: zero-width space
 //     and joiners, the byte order mark, tag characters, ...), the line and
 //     paragraph separators, private-use, surrogate and unassigned code
-//     points, and the other default-ignorable code points (such as the
-//     Hangul fillers) as \uXXXX, or \UXXXXXXXX above U+FFFF;
+//     points, and the other default-ignorable code points (the Hangul
+//     fillers, the variation selectors, which can carry hidden text) as
+//     \uXXXX, or \UXXXXXXXX above U+FFFF;
 //   - a backslash as \\ where it would otherwise read as the start of one
 //     of these escapes: before x, u, U, another backslash or an escaped
 //     character, or at the end of the text. Any other backslash is kept, so that a distinguished
@@ -151,11 +152,12 @@ func writeRuneEscape(b *strings.Builder, r rune) {
 // it, or show nothing for it: a control character, a format character
 // (bidi controls included), a line or paragraph separator, a private-use,
 // surrogate or unassigned code point, or another default-ignorable code
-// point. ASCII letters, digits, punctuation and the space are never hidden;
+// point (variation selectors included). ASCII letters, digits, punctuation and the space are never hidden;
 // the ASCII controls are.
 func hidden(r rune) bool {
 	if r >= 0x20 && r < 0x7f {
 		return false
 	}
-	return !unicode.IsGraphic(r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+	return !unicode.IsGraphic(r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		unicode.Is(unicode.Variation_Selector, r)
 }

@@ -29,6 +29,7 @@ func TestEscape(t *testing.T) {
 		{"line\u2028para\u2029", `line\u2028para\u2029`},
 		{"private\ue000", `private\ue000`},
 		{"filler\u3164\u115f", `filler\u3164\u115f`},
+		{"hidden\ufe0f\U000e0100", `hidden\ufe0f\U000e0100`}, // variation selectors
 		{"bad \xff\xfe utf8 \xc3", `bad \xff\xfe utf8 \xc3`},
 		{`literal \x1b`, `literal \\x1b`},
 		{`a\u202e`, `a\\u202e`},
@@ -61,7 +62,7 @@ func TestEscapeCategories(t *testing.T) {
 			t.Fatalf("U+%04X is dangerous and printed raw", r)
 		}
 		if unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S, unicode.M) && r != '\\' &&
-			!unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) && got != s {
+			!unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) && got != s {
 			t.Fatalf("visible U+%04X was escaped as %s", r, got)
 		}
 	}
@@ -73,7 +74,7 @@ func dangerous(r rune) bool {
 	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) ||
 		(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) ||
 		r == 0x200e || r == 0x200f || r == 0x061c || r == 0x2028 || r == 0x2029 ||
-		unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Co, r)
+		unicode.In(r, unicode.Cf, unicode.Co, unicode.Variation_Selector)
 }
 
 // checkSafe fails unless s is valid UTF-8 with no dangerous character.

@@ -58,7 +58,7 @@ serial = $dir/serial
 crypto_device = builtin
 signer_cert = $dir/tsa.pem
 signer_key = $dir/tsa.key
-signer_digest = sha256
+signer_digest = %s
 default_policy = 1.3.6.1.4.1.55555.1.1
 digests = sha256, sha384, sha512
 accuracy = secs:1, millisecs:500, microsecs:100
@@ -72,6 +72,19 @@ ess_cert_id_alg = sha256
 // Start runs a TSA for the duration of the test and returns its URL and
 // the root certificate that issued the TSA certificate.
 func Start(t testing.TB) (url string, root *x509.Certificate) {
+	t.Helper()
+	return start(t, "sha256")
+}
+
+// StartSHA1 is Start for a TSA that signs its tokens with SHA-1, as some
+// old ones still do: a verifier must refuse such a token as proof of
+// time.
+func StartSHA1(t testing.TB) (url string, root *x509.Certificate) {
+	t.Helper()
+	return start(t, "sha1")
+}
+
+func start(t testing.TB, signerDigest string) (url string, root *x509.Certificate) {
 	t.Helper()
 	openssl := testenv.Tool(t, "openssl")
 	dir := t.TempDir()
@@ -87,7 +100,7 @@ func Start(t testing.TB) (url string, root *x509.Certificate) {
 		"tsa.pem":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tsaCert.Raw}),
 		"tsa.key":     pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		"serial":      []byte("01\n"),
-		"openssl.cnf": []byte(fmt.Sprintf(config, dir)),
+		"openssl.cnf": []byte(fmt.Sprintf(config, dir, signerDigest)),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {

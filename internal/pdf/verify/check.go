@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sealkeep/internal/cms"
+	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/pdf"
 )
 
@@ -136,7 +137,7 @@ func (v *verifier) prepare(sf *sigField) (*pending, error) {
 	p.rev = rev
 	der, err := cms.TrimPadding(contents)
 	if err != nil {
-		s.fail("/Contents: %v", err)
+		s.failWith(cmsFailure(err), "/Contents: %v", err)
 		return p, nil
 	}
 	br, _ := sf.ranges()
@@ -144,13 +145,13 @@ func (v *verifier) prepare(sf *sigField) (*pending, error) {
 	switch s.SubFilter {
 	case string(pdf.CAdESDetached), string(pdf.PKCS7Detached):
 		if p.sd, err = cms.Parse(der); err != nil {
-			s.fail("/Contents: %v", err)
+			s.failWith(cmsFailure(err), "/Contents: %v", err)
 			return p, nil
 		}
 		alg = p.sd.DigestAlgorithm()
 	case docTimeStamp:
 		if p.ts, err = cms.ParseTimestamp(der); err != nil {
-			s.fail("/Contents: %v", err)
+			s.failWith(cmsFailure(err), "/Contents: %v", err)
 			return p, nil
 		}
 		alg = p.ts.HashAlgorithm()
@@ -174,10 +175,11 @@ func (v *verifier) checkDocTimestamp(s *Signature, ts *cms.Timestamp, sum []byte
 	info, err := ts.Verify(sum)
 	if err != nil {
 		if errors.Is(err, cms.ErrDigestMismatch) {
-			s.reason("the document changed: the digest of the signed byte ranges differs from the timestamp's imprint")
+			s.failWith(HashFailure, "the document changed: the digest of the signed byte ranges differs from the timestamp's imprint")
 		} else {
+			// The imprint is compared first: the document is intact.
 			s.Intact = true
-			s.reason("document timestamp: %v", err)
+			s.failWith(cmsFailure(err), "document timestamp: %v", err)
 		}
 		return
 	}
@@ -203,16 +205,74 @@ func (v *verifier) checkDocTimestamp(s *Signature, ts *cms.Timestamp, sum []byte
 	}
 	switch {
 	case v.opts.Roots == nil:
-		s.reason("no trust anchors configured (--trust): the timestamp authority is not trusted")
+		s.distrust(NoCertificateChainFound, "no trust anchors configured (--trust): the timestamp authority is not trusted")
 	default:
 		if err := cms.VerifyTSAChain(cert, inter, v.opts.Roots, v.at); err != nil {
 			t.Error = err.Error()
-			s.reason("timestamp authority not trusted at %s: %v", fmtT(v.at), err)
+			s.distrust(chainFailure(cert, v.at, err), "timestamp authority not trusted at %s: %v", fmtT(v.at), err)
 		} else {
 			t.Trusted, s.Trusted = true, true
 		}
 	}
+	if v.checkKey(s, t, "timestamp authority", cert) && t.Trusted {
+		s.poe, s.notBefore = poeOf(info)
+	}
 	s.Timestamp = t
+}
+
+// checkKey applies the key policy of sealing (internal/keypolicy) to the
+// key of cert, the signer's or a timestamp authority's (who), and records
+// a CryptoConstraintsFailure when it fails (on t too, for a timestamp).
+func (v *verifier) checkKey(s *Signature, t *Timestamp, who string, cert *x509.Certificate) bool {
+	if _, err := keypolicy.CheckPublicKey(cert.PublicKey); err != nil {
+		s.failWith(CryptoConstraintsFailure, "the %s's key is not accepted: %v", who, err)
+		if t != nil {
+			t.Error = err.Error()
+		}
+		return false
+	}
+	return true
+}
+
+// poeOf bounds when the timestamped data existed: no later than genTime
+// plus the TSA's accuracy (proof of existence), and, since the token
+// covers it, no earlier than genTime minus the accuracy for anything made
+// over the token.
+func poeOf(info *cms.TimestampInfo) (poe, notBefore *time.Time) {
+	late, early := info.GenTime.Add(info.Accuracy).UTC(), info.GenTime.Add(-info.Accuracy).UTC()
+	return &late, &early
+}
+
+// cmsFailure maps an error of the cms package to a sub-indication.
+func cmsFailure(err error) string {
+	switch {
+	case errors.Is(err, cms.ErrDigestMismatch):
+		return HashFailure
+	case errors.Is(err, cms.ErrSignatureInvalid):
+		return SigCryptoFailure
+	case errors.Is(err, cms.ErrSignerNotFound), errors.Is(err, cms.ErrSigningCertMismatch):
+		return NoSigningCertificateFound
+	case errors.Is(err, cms.ErrUnsupportedAlgorithm):
+		return CryptoConstraintsFailure
+	}
+	return FormatFailure
+}
+
+// chainFailure maps a failed chain check of leaf at time at to a
+// sub-indication: the leaf outside its validity at the validation time
+// (OutOfBoundsNoPOE: nothing proves the signature was made within it), no
+// path to an anchor (NoCertificateChainFound), or a path that breaks a
+// constraint: key usage, a CA's validity or path length
+// (ChainConstraintsFailure).
+func chainFailure(leaf *x509.Certificate, at time.Time, err error) string {
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case at.Before(leaf.NotBefore) || at.After(leaf.NotAfter):
+		return OutOfBoundsNoPOE
+	case errors.As(err, &unknown):
+		return NoCertificateChainFound
+	}
+	return ChainConstraintsFailure
 }
 
 // finish runs the checks that need the digest, then the updates and the
@@ -230,21 +290,118 @@ func (v *verifier) finish(p *pending) (Signature, error) {
 	if err := v.checkUpdates(p.sf, s, p.rev); err != nil {
 		return *s, err
 	}
-	if v.opts.Custody != nil && s.SignerSHA256 != "" && s.SigningTime != nil {
-		cs, found, err := v.opts.Custody.StatusAt(v.ctx, s.SignerSHA256, *s.SigningTime)
-		switch {
-		case err != nil:
-			s.note("custody status could not be read: %v", err)
-		case found:
-			s.Custody = &cs
-			if cs.Status == "revoked" {
-				s.fail("the certificate version %s v%d was revoked at the signing time", cs.Identity, cs.Version)
-			}
-		default:
-			s.note("the certificate is not in this custody store")
+	return *s, nil
+}
+
+// proofOfExistence returns the earliest time by which signature i is
+// proven to have existed, and which timestamp proves it: its own trusted
+// timestamp, or that of a signature or document timestamp in a later
+// revision, whose signed bytes contain this signature's (a token over a
+// later signature that is intact commits to them through its digest).
+func proofOfExistence(sigs []Signature, i int) (poe *time.Time, by string) {
+	s := &sigs[i]
+	if !s.Intact || !s.Valid {
+		return nil, ""
+	}
+	if s.poe != nil {
+		poe, by = s.poe, "its timestamp"
+	}
+	for j := range sigs {
+		o := &sigs[j]
+		if o.poe != nil && o.Intact && o.Valid && s.Revision >= 0 && o.Revision > s.Revision && (poe == nil || o.poe.Before(*poe)) {
+			poe, by = o.poe, fmt.Sprintf("the timestamp of signature %d (%s), which covers this one,", j+1, o.Field)
 		}
 	}
-	return *s, nil
+	return poe, by
+}
+
+// checkCustody adds the custody status of the certificate version of
+// signature i. It is looked up at the proven time when a trusted timestamp
+// gives one (proofOfExistence), else at the claimed signing time (else
+// now), for the report. A version that was ever revoked needs proof of
+// existence before the revocation: a trusted timestamp whose genTime plus
+// accuracy is before the revocation time, compared at full precision. A
+// claimed time (/M, signingTime) is no proof, so the signature is then
+// RevokedNoPOE, whatever it claims. A lookup that fails makes the
+// signature TryLater: the custody check fails closed. Only the context's
+// error is returned.
+func (v *verifier) checkCustody(sigs []Signature, i int) error {
+	s := &sigs[i]
+	if s.SignerSHA256 == "" {
+		return nil
+	}
+	poe, by := proofOfExistence(sigs, i)
+	t := v.now
+	switch {
+	case poe != nil:
+		t = *poe
+	case s.SigningTime != nil:
+		t = *s.SigningTime
+	}
+	cs, found, err := v.opts.Custody.StatusAt(v.ctx, s.SignerSHA256, t)
+	switch {
+	case err != nil:
+		if ctxErr := v.ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		s.failWith(TryLater, "the custody status of the signer certificate cannot be established, so the signature is not accepted: %v", err)
+		return nil
+	case !found:
+		s.note("the certificate is not in this custody store")
+		return nil
+	}
+	s.Custody = &cs
+	if cs.RevokedAt == nil && cs.Status != statusRevoked {
+		return nil
+	}
+	if poe != nil && cs.RevokedAt != nil && poe.Before(*cs.RevokedAt) && cs.Status != statusRevoked {
+		s.note("%s proves the signature existed by %s, before the certificate version was revoked (%s)", by, fmtTN(*poe), fmtTN(*cs.RevokedAt))
+		return nil
+	}
+	when := "at an unknown time" // nothing can be proven before it
+	if cs.RevokedAt != nil {
+		when = "at " + fmtTN(*cs.RevokedAt)
+		ra := *cs.RevokedAt
+		s.revokedAt = &ra
+	}
+	switch {
+	case poe != nil:
+		s.failWith(RevokedNoPOE, "the certificate version %s v%d was revoked %s, and %s proves only that the signature existed by %s", cs.Identity, cs.Version, when, by, fmtTN(*poe))
+	case s.SigningTime != nil:
+		s.failWith(RevokedNoPOE, "the certificate version %s v%d was revoked %s, and nothing proves the signature existed before that: the signing time %s is only claimed", cs.Identity, cs.Version, when, fmtTN(*s.SigningTime))
+	default:
+		s.failWith(RevokedNoPOE, "the certificate version %s v%d was revoked %s, and nothing proves the signature existed before that", cs.Identity, cs.Version, when)
+	}
+	return nil
+}
+
+// statusRevoked is the custody status of a revoked version.
+const statusRevoked = "revoked"
+
+// provenAfterRevocation turns RevokedNoPOE into Revoked when a signature is
+// proven to have been made after its version's revocation: the revision it
+// signs contains a trusted timestamp (of an earlier signature, or a
+// document timestamp) made no earlier than the revocation. This is what
+// EN 319 102-1 clause 5.3 does with a content timestamp: the signature
+// covers the token, so it cannot be older than the token.
+func provenAfterRevocation(sigs []Signature) {
+	for i := range sigs {
+		s := &sigs[i]
+		if s.revokedAt == nil {
+			continue
+		}
+		from := -1
+		for j := range sigs {
+			o := &sigs[j]
+			if o.notBefore != nil && o.Revision >= 0 && o.Revision < s.Revision && (from < 0 || o.notBefore.After(*sigs[from].notBefore)) {
+				from = j
+			}
+		}
+		if from >= 0 && !sigs[from].notBefore.Before(*s.revokedAt) {
+			s.failWith(Revoked, "this signature covers the timestamp of signature %d (%s), made no earlier than %s, so it was made after the revocation",
+				from+1, sigs[from].Field, fmtTN(*sigs[from].notBefore))
+		}
+	}
 }
 
 // checkStructure checks the byte range, the gap and the signature
@@ -265,7 +422,7 @@ func (v *verifier) checkStructure(sf *sigField, s *Signature) (*pdf.Revision, []
 	br, shaped := sf.ranges()
 	switch {
 	case !hasBR:
-		s.fail("no /ByteRange")
+		s.failWith(SignedDataNotFound, "no /ByteRange: the signed bytes are not named")
 	case !isArr:
 		s.fail("/ByteRange is not a direct array")
 	case !shaped:
@@ -283,7 +440,7 @@ func (v *verifier) checkStructure(sf *sigField, s *Signature) (*pdf.Revision, []
 	case !str.Hex:
 		s.fail("/Contents is a literal string, not a hex string")
 	}
-	if s.structuralFailure {
+	if s.failed() {
 		return nil, nil, false, nil
 	}
 	switch {
@@ -292,11 +449,11 @@ func (v *verifier) checkStructure(sf *sigField, s *Signature) (*pdf.Revision, []
 	case br[1] <= 0 || br[3] < 0 || br[2] <= br[1]:
 		s.fail("/ByteRange %v: ranges are empty, negative, overlapping or out of order", br)
 	case br[2]+br[3] > v.size || br[2]+br[3] < br[2]:
-		s.fail("/ByteRange %v reaches past the end of the file (%d bytes)", br, v.size)
+		s.failWith(SignedDataNotFound, "/ByteRange %v reaches past the end of the file (%d bytes)", br, v.size)
 	case br[2]-br[1] > maxGap:
 		s.fail("/ByteRange gap of %d bytes is larger than any signature", br[2]-br[1])
 	}
-	if s.structuralFailure {
+	if s.failed() {
 		return nil, nil, false, nil
 	}
 	// The gap is exactly this dictionary's /Contents hex string.
@@ -410,13 +567,21 @@ func hexStringEquals(gap, want []byte) bool {
 // checkCMS checks the CMS signature over the digest, the chain and the
 // timestamp.
 func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum []byte) {
+	for _, w := range sd.Warnings {
+		s.note("%s", w)
+	}
 	res, err := sd.Verify(sum)
+	// Whether the bytes changed is told whatever else failed first.
+	ok, derr := sd.DigestMatches(sum)
+	if derr == nil {
+		s.Intact = ok
+	}
+	if derr == nil && !ok || errors.Is(err, cms.ErrDigestMismatch) {
+		s.failWith(HashFailure, "the document changed: the digest of the signed byte ranges differs from the signed messageDigest")
+	}
 	if err != nil {
-		s.Intact = errors.Is(err, cms.ErrSignatureInvalid) || errors.Is(err, cms.ErrSigningCertMismatch)
-		if errors.Is(err, cms.ErrDigestMismatch) {
-			s.reason("the document changed: the digest of the signed byte ranges differs from the signed messageDigest")
-		} else {
-			s.reason("CMS: %v", err)
+		if !errors.Is(err, cms.ErrDigestMismatch) {
+			s.failWith(cmsFailure(err), "CMS: %v", err)
 		}
 		return
 	}
@@ -428,6 +593,10 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 	s.SignerSHA256 = hex.EncodeToString(tp[:])
 	nb, na := cert.NotBefore.UTC(), cert.NotAfter.UTC()
 	s.SignerNotBefore, s.SignerNotAfter = &nb, &na
+	if res.WeakAlgorithm != nil {
+		s.failWith(CryptoConstraintsFailure, "%v is not accepted for signatures: another document with the same digest can be made, so the signature proves nothing", res.DigestAlgorithm)
+	}
+	v.checkKey(s, nil, "signer", cert)
 	if s.SubFilter == string(pdf.CAdESDetached) && !res.SigningCertV2OK {
 		s.fail("PAdES (ETSI.CAdES.detached) requires an ESS signing-certificate-v2 attribute; there is none")
 	}
@@ -448,15 +617,6 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 			}
 		}
 	}
-	if s.SigningTime != nil && (s.SigningTime.Before(nb) || s.SigningTime.After(na)) {
-		src := "claimed"
-		if s.SigningTimeSource == SourceTimestamp {
-			src = "timestamped"
-			s.fail("the timestamped signing time %s is outside the certificate's validity (%s to %s)", fmtT(*s.SigningTime), fmtT(nb), fmtT(na))
-		} else {
-			s.note("the %s signing time %s is outside the certificate's validity (%s to %s)", src, fmtT(*s.SigningTime), fmtT(nb), fmtT(na))
-		}
-	}
 	if v.now.After(na) {
 		s.note("the signer certificate expired on %s", fmtT(na))
 	}
@@ -470,10 +630,10 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 	}
 	switch {
 	case v.opts.Roots == nil:
-		s.reason("no trust anchors configured (--trust): the signer certificate is not trusted")
+		s.distrust(NoCertificateChainFound, "no trust anchors configured (--trust): the signer certificate is not trusted")
 	default:
 		if err := cms.VerifyChain(cert, inter, v.opts.Roots, v.at); err != nil {
-			s.reason("certificate not trusted at %s: %v", fmtT(v.at), err)
+			s.distrust(chainFailure(cert, v.at, err), "certificate not trusted at %s: %v", fmtT(v.at), err)
 			if v.at.After(na) {
 				s.reason("the signer certificate expired on %s; validate as of the signing time with --at", fmtT(na))
 			}
@@ -499,7 +659,7 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 		if v.opts.Roots != nil {
 			if err := cms.VerifyTSAChain(ti.Certificate, tsInter, v.opts.Roots, v.at); err != nil {
 				ts.Error = err.Error()
-				s.reason("timestamp authority not trusted: %v", err)
+				s.distrust(chainFailure(ti.Certificate, v.at, err), "timestamp authority not trusted: %v", err)
 			} else {
 				ts.Trusted = true
 			}
@@ -507,10 +667,27 @@ func (v *verifier) checkCMS(sf *sigField, s *Signature, sd *cms.SignedData, sum 
 		if !ts.Trusted {
 			s.Trusted = false
 		}
+		if v.checkKey(s, ts, "timestamp authority", ti.Certificate) && ts.Trusted {
+			s.poe, s.notBefore = poeOf(ti)
+		}
 		s.Timestamp = ts
 	case res.TimestampErr != nil:
 		s.Timestamp = &Timestamp{Error: res.TimestampErr.Error()}
-		s.fail("signature timestamp: %v", res.TimestampErr)
+		s.failWith(SigConstraintsFailure, "signature timestamp: %v", res.TimestampErr)
+	}
+
+	// The signing time against the certificate's validity. Only a trusted
+	// timestamp proves the signature existed before the certificate was
+	// valid (genTime plus accuracy before notBefore).
+	if s.SigningTime != nil && (s.SigningTime.Before(nb) || s.SigningTime.After(na)) {
+		switch {
+		case s.SigningTimeSource != SourceTimestamp:
+			s.note("the claimed signing time %s is outside the certificate's validity (%s to %s)", fmtT(*s.SigningTime), fmtT(nb), fmtT(na))
+		case s.poe != nil && s.poe.Before(nb):
+			s.failWith(NotYetValid, "the timestamp proves the signature existed by %s, before the certificate's validity (%s to %s)", fmtTN(*s.poe), fmtT(nb), fmtT(na))
+		default:
+			s.failWith(OutOfBoundsNoPOE, "the timestamped signing time %s is outside the certificate's validity (%s to %s)", fmtTN(*s.SigningTime), fmtT(nb), fmtT(na))
+		}
 	}
 }
 
@@ -576,3 +753,7 @@ func parseDate(s string) (time.Time, error) {
 
 // fmtT formats a time for reasons.
 func fmtT(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// fmtTN formats a time for reasons at full precision, where a fraction of
+// a second decides.
+func fmtTN(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -39,12 +39,34 @@
 // # Verdicts
 //
 // A signature is invalid when its structure, digest, CMS signature or
-// timestamp is wrong; modified when the document changed after it in a way
-// other than later signatures, DSS or metadata, or when DocMDP/FieldMDP
-// forbid a change that was made; untrusted when it is otherwise sound but
-// its certificate does not chain to an anchor at the validation time; valid
-// otherwise. The file's verdict is the worst of its signatures' (invalid,
-// modified, untrusted, valid); a file without signatures is invalid.
+// timestamp is wrong, when its digest (SHA-1, MD5) or the signer's or
+// TSA's key fails the algorithm policy of sealing (internal/keypolicy),
+// or when its custody version was revoked without proof that it was made
+// before (see Custody); modified when the document changed after it in a
+// way other than later signatures, DSS or metadata, or when
+// DocMDP/FieldMDP forbid a change that was made; untrusted when it is
+// otherwise sound but its certificate does not chain to an anchor at the
+// validation time; valid otherwise. The file's verdict is the worst of its
+// signatures' (invalid, modified, untrusted, valid); a file without
+// signatures is invalid.
+//
+// Intact always tells the truth about the bytes: the digest of the byte
+// ranges is compared with the signed messageDigest even when the
+// signature is refused for another reason, a SHA-1 one included.
+//
+// # Indications
+//
+// Each signature also carries the ETSI EN 319 102-1 indication
+// ([TotalPassed], [TotalFailed], [Indeterminate]) and sub-indication, named
+// as the EU DSS and pyHanko report them: TotalPassed exactly when the
+// verdict is valid; otherwise the sub-indication of the first failed
+// check, a failure ([HashFailure], [SigCryptoFailure], [Revoked],
+// [NotYetValid], [FormatFailure]) before an indeterminate result
+// ([SignedDataNotFound], [NoSigningCertificateFound], [TryLater],
+// [RevokedNoPOE], [CryptoConstraintsFailure], [SigConstraintsFailure],
+// [OutOfBoundsNoPOE], [NoCertificateChainFound],
+// [ChainConstraintsFailure]). docs/verify-json.md maps each to the
+// verdict.
 //
 // # Attacks
 //
@@ -59,7 +81,19 @@
 // # Custody
 //
 // When Options.Custody is set, the custody status of the signer
-// certificate's version at the signing time (active, superseded, revoked
-// before or after signing) is added to each signature. A certificate that
-// was revoked at the signing time makes the signature invalid.
+// certificate's version is added to each signature, looked up at the time
+// a trusted timestamp proves (its genTime plus the TSA's accuracy: the
+// signature's own, or that of a later signature or document timestamp
+// whose signed bytes contain it), else at the claimed signing time, else
+// now. A version that
+// was revoked needs proof of existence before the revocation, compared at
+// full precision: a verified timestamp whose TSA is trusted and passes
+// the key policy, with genTime plus accuracy before the revocation time.
+// A claimed /M or signingTime is never proof: without the timestamp the
+// signature is RevokedNoPOE (invalid), whatever it claims; and when the
+// signed revision contains a trusted timestamp made (genTime minus
+// accuracy) at or after the revocation, the signature provably came later
+// and is Revoked. A lookup that fails (the trail cannot be read or folded,
+// or stored state differs from it) makes the signature TryLater
+// (invalid): the check fails closed.
 package verify

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +66,9 @@ func FuzzVerify(f *testing.F) {
 			}
 			if s.Valid && !s.Intact {
 				t.Fatalf("valid but not intact: %+v", s)
+			}
+			if s.Indication == TotalPassed || !slices.Contains(precedence, s.SubIndication) || indicationOf(s.SubIndication) != s.Indication {
+				t.Fatalf("verdict %s with indication %s/%s", s.Verdict, s.Indication, s.SubIndication)
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,37 +97,48 @@ func TestValidationTime(t *testing.T) {
 type fakeCustody struct {
 	status CustodyStatus
 	found  bool
-	gotAt  time.Time
+	err    error
+	gotAt  []time.Time
 }
 
 func (f *fakeCustody) StatusAt(_ context.Context, thumb string, at time.Time) (CustodyStatus, bool, error) {
-	f.gotAt = at
-	return f.status, f.found, nil
+	f.gotAt = append(f.gotAt, at)
+	return f.status, f.found, f.err
 }
 
-// TestCustody: the custody status at signing time is reported, and a
-// version revoked at that time makes the signature invalid.
+// TestCustody: the custody status is looked up at the claimed signing time
+// (there is no timestamp) and reported; a version that was revoked, at any
+// time, makes the signature REVOKED_NO_POE, since the claim proves
+// nothing; a lookup that fails makes it TRY_LATER.
 func TestCustody(t *testing.T) {
 	b := sealedBase(t)
+	claimed := *mustVerify(t, b, Options{}).Signatures[0].SigningTime
+	later := claimed.Add(time.Hour)
 	for _, tc := range []struct {
-		status  string
-		found   bool
+		name    string
+		fc      fakeCustody
 		verdict string
+		sub     string
 	}{
-		{"active", true, Valid},
-		{"superseded", true, Valid},
-		{"revoked", true, Invalid},
-		{"", false, Valid},
+		{"active", fakeCustody{status: CustodyStatus{Status: "active"}, found: true}, Valid, ""},
+		{"superseded", fakeCustody{status: CustodyStatus{Status: "superseded"}, found: true}, Valid, ""},
+		{"not in custody", fakeCustody{}, Valid, ""},
+		{"revoked at the claimed time", fakeCustody{status: CustodyStatus{Status: "revoked", RevokedAt: &claimed}, found: true}, Invalid, RevokedNoPOE},
+		{"revoked after the claimed time", fakeCustody{status: CustodyStatus{Status: "active", RevokedAt: &later}, found: true}, Invalid, RevokedNoPOE},
+		{"revoked, no time", fakeCustody{status: CustodyStatus{Status: "revoked"}, found: true}, Invalid, RevokedNoPOE},
+		{"lookup fails", fakeCustody{err: errors.New("audit chain \"acme\": entry 7 duplicated")}, Invalid, TryLater},
+		{"lookup fails, found", fakeCustody{status: CustodyStatus{Status: "active"}, found: true, err: errors.New("stored status differs from the trail")}, Invalid, TryLater},
 	} {
-		fc := &fakeCustody{status: CustodyStatus{Identity: "jane", Version: 1, Status: tc.status}, found: tc.found}
-		rep := mustVerify(t, b, Options{Custody: fc})
-		s := rep.Signatures[0]
-		if s.Verdict != tc.verdict || (s.Custody != nil) != tc.found {
-			t.Fatalf("%s: %+v", tc.status, s)
-		}
-		if fc.gotAt.IsZero() || !fc.gotAt.Equal(*s.SigningTime) {
-			t.Fatalf("looked up at %v, signing time %v", fc.gotAt, s.SigningTime)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			fc := tc.fc
+			s := mustVerify(t, b, Options{Custody: &fc}).Signatures[0]
+			if s.Verdict != tc.verdict || s.SubIndication != tc.sub || (s.Custody != nil) != (tc.fc.found && tc.fc.err == nil) {
+				t.Fatalf("verdict %s %s/%s, custody %+v; reasons %q", s.Verdict, s.Indication, s.SubIndication, s.Custody, s.Reasons)
+			}
+			if len(fc.gotAt) != 1 || !fc.gotAt[0].Equal(claimed) {
+				t.Fatalf("looked up at %v, claimed signing time %v", fc.gotAt, claimed)
+			}
+		})
 	}
 }
 

@@ -26,6 +26,34 @@ const (
 	Valid     = "valid"
 )
 
+// Indications of ETSI EN 319 102-1 (clause 5.1.3), as the EU DSS and
+// pyHanko report them: TotalPassed exactly when the verdict is Valid.
+const (
+	TotalPassed   = "TOTAL_PASSED"
+	TotalFailed   = "TOTAL_FAILED"
+	Indeterminate = "INDETERMINATE"
+)
+
+// Sub-indications of ETSI EN 319 102-1 (clause 5.1.3) this verifier
+// issues. The first five come with TotalFailed, the others with
+// Indeterminate; docs/verify-json.md says when each is given.
+const (
+	FormatFailure             = "FORMAT_FAILURE"
+	HashFailure               = "HASH_FAILURE"
+	SigCryptoFailure          = "SIG_CRYPTO_FAILURE"
+	Revoked                   = "REVOKED"
+	NotYetValid               = "NOT_YET_VALID"
+	SignedDataNotFound        = "SIGNED_DATA_NOT_FOUND"
+	NoSigningCertificateFound = "NO_SIGNING_CERTIFICATE_FOUND"
+	TryLater                  = "TRY_LATER"
+	RevokedNoPOE              = "REVOKED_NO_POE"
+	CryptoConstraintsFailure  = "CRYPTO_CONSTRAINTS_FAILURE"
+	SigConstraintsFailure     = "SIG_CONSTRAINTS_FAILURE"
+	OutOfBoundsNoPOE          = "OUT_OF_BOUNDS_NO_POE"
+	NoCertificateChainFound   = "NO_CERTIFICATE_CHAIN_FOUND"
+	ChainConstraintsFailure   = "CHAIN_CONSTRAINTS_FAILURE"
+)
+
 // Coverage values.
 const (
 	EntireFile     = "entire_file"
@@ -77,7 +105,9 @@ type Options struct {
 
 // CustodyLookup finds the custody status of a certificate version by the
 // certificate's SHA-256 thumbprint (lower-case hex) at time t. ok is false
-// when the certificate is not in custody.
+// when the certificate is not in custody. An error means the status cannot
+// be established (the trail cannot be read or folded, or stored state
+// differs from it): the signature is then Indeterminate (fail closed).
 type CustodyLookup interface {
 	StatusAt(ctx context.Context, certSHA256 string, t time.Time) (status CustodyStatus, ok bool, err error)
 }
@@ -145,13 +175,34 @@ type Signature struct {
 	Reason   string `json:"reason"`
 	Location string `json:"location"`
 
-	Verdict string   `json:"verdict"`
-	Reasons []string `json:"reasons"`
-	Notes   []string `json:"notes"`
+	Verdict string `json:"verdict"`
+	// Indication and SubIndication are the verdict in the terms of ETSI
+	// EN 319 102-1: TotalPassed with "" exactly when Verdict is Valid,
+	// otherwise TotalFailed or Indeterminate with the sub-indication of the
+	// first failed check in the standard's order (docs/verify-json.md).
+	Indication    string   `json:"indication"`
+	SubIndication string   `json:"sub_indication"`
+	Reasons       []string `json:"reasons"`
+	Notes         []string `json:"notes"`
 
-	// structuralFailure records an invalid structure, an invalid timestamp
-	// or a custody revocation before signing.
-	structuralFailure bool
+	// findings are the sub-indications of the failed checks.
+	findings []finding
+	// poe is the latest time at which a verified, trusted timestamp proves
+	// the signature existed (genTime plus accuracy); notBefore the earliest
+	// time the timestamp can have been made (genTime minus accuracy), which
+	// bounds every signature made over this one.
+	poe, notBefore *time.Time
+	// revokedAt is set when the signer's custody version was revoked and
+	// no proof of existence before that was found.
+	revokedAt *time.Time
+}
+
+// finding is one failed check.
+type finding struct {
+	sub string
+	// invalid makes the verdict invalid; a finding that does not (a chain
+	// that is not trusted) leaves the verdict to the boolean fields.
+	invalid bool
 }
 
 // Timestamp describes a signature timestamp token.
@@ -241,6 +292,14 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 		rep.Signatures = append(rep.Signatures, s)
 	}
 	v.applyDocMDP(rep.Signatures)
+	if v.opts.Custody != nil {
+		for i := range rep.Signatures {
+			if err := v.checkCustody(rep.Signatures, i); err != nil {
+				return nil, err
+			}
+		}
+	}
+	provenAfterRevocation(rep.Signatures)
 	rep.Verdict = Valid
 	if len(rep.Signatures) == 0 {
 		rep.Verdict = Invalid
@@ -248,12 +307,12 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 	}
 	for i := range rep.Signatures {
 		s := &rep.Signatures[i]
-		s.Verdict = verdictOf(s)
+		s.judge()
 		if rank(s.Verdict) < rank(rep.Verdict) {
 			rep.Verdict = s.Verdict
 		}
 		if s.Verdict != Valid {
-			rep.Reasons = append(rep.Reasons, fmt.Sprintf("signature %d (%s): %s", i+1, s.Field, s.Verdict))
+			rep.Reasons = append(rep.Reasons, fmt.Sprintf("signature %d (%s): %s (%s/%s)", i+1, s.Field, s.Verdict, s.Indication, s.SubIndication))
 		}
 	}
 	return rep, nil
@@ -272,32 +331,104 @@ func rank(v string) int {
 	return 3
 }
 
-// verdictOf derives a signature's verdict from its checks.
-func verdictOf(s *Signature) string {
+// precedence orders the sub-indications as EN 319 102-1's basic
+// validation does: a failure (TotalFailed) over an indeterminate result;
+// among failures, the cryptographic ones over the later format checks;
+// among indeterminate results, the signer's identity and revocation over
+// algorithm constraints, and those over the chain.
+var precedence = []string{
+	HashFailure, SigCryptoFailure, Revoked, NotYetValid, FormatFailure,
+	SignedDataNotFound, NoSigningCertificateFound, TryLater, RevokedNoPOE,
+	CryptoConstraintsFailure, SigConstraintsFailure, OutOfBoundsNoPOE,
+	NoCertificateChainFound, ChainConstraintsFailure,
+}
+
+// indicationOf is the indication that comes with sub-indication sub.
+func indicationOf(sub string) string {
+	switch sub {
+	case FormatFailure, HashFailure, SigCryptoFailure, Revoked, NotYetValid:
+		return TotalFailed
+	}
+	return Indeterminate
+}
+
+// judge derives the verdict and the ETSI indication from the checks: the
+// verdict as documented (invalid, modified, untrusted, valid), and
+// TotalPassed exactly when it is valid.
+func (s *Signature) judge() {
+	subs := map[string]bool{}
+	invalid := !s.Intact || !s.Valid || s.Coverage == Partial || s.Timestamp != nil && !s.Timestamp.Valid
+	explained, chain := false, false
+	for _, f := range s.findings {
+		subs[f.sub] = true
+		explained = explained || f.invalid
+		chain = chain || !f.invalid
+		invalid = invalid || f.invalid
+	}
+	modified := s.Modification != None || !s.DocMDPOK
 	switch {
-	case !s.Intact || !s.Valid || s.Coverage == Partial || s.invalid():
-		return Invalid
-	case s.Modification != None || !s.DocMDPOK:
-		return Modified
+	case invalid:
+		s.Verdict = Invalid
+	case modified:
+		s.Verdict = Modified
 	case !s.Trusted:
-		return Untrusted
+		s.Verdict = Untrusted
+	default:
+		s.Verdict, s.Indication, s.SubIndication = Valid, TotalPassed, ""
+		return
 	}
-	return Valid
+	// Changes after the signature, or against DocMDP/FieldMDP, fail the
+	// signature's format checks, as in the EU DSS (its UndefinedChanges,
+	// DocMDP and FieldMDP checks, and form-fill and annotation changes at
+	// level FAIL): a seal is invalidated by any change to the document.
+	if modified {
+		subs[FormatFailure] = true
+	}
+	// Every check that fails records its sub-indication; these cover the
+	// boolean fields in case one does not.
+	if invalid && !explained {
+		subs[FormatFailure] = true
+	}
+	if !s.Trusted && !chain {
+		subs[NoCertificateChainFound] = true
+	}
+	for _, sub := range precedence {
+		if subs[sub] {
+			s.Indication, s.SubIndication = indicationOf(sub), sub
+			return
+		}
+	}
 }
 
-// invalid reports the failures recorded by the checks that are not
-// captured by a boolean field (structure, timestamp, custody).
-func (s *Signature) invalid() bool {
-	if s.Timestamp != nil && !s.Timestamp.Valid {
-		return true
-	}
-	return s.structuralFailure
-}
-
-// fail records a reason that makes the signature invalid.
+// fail records a reason that makes the signature invalid, with the
+// sub-indication FormatFailure (the signature does not conform to the PDF
+// or CMS standards).
 func (s *Signature) fail(format string, args ...any) {
-	s.structuralFailure = true
+	s.failWith(FormatFailure, format, args...)
+}
+
+// failWith records a reason that makes the signature invalid, with its
+// sub-indication.
+func (s *Signature) failWith(sub, format string, args ...any) {
+	s.findings = append(s.findings, finding{sub: sub, invalid: true})
 	s.Reasons = append(s.Reasons, fmt.Sprintf(format, args...))
+}
+
+// distrust records why the signer (or the timestamp authority) is not
+// trusted, with its sub-indication; the verdict is then at best untrusted.
+func (s *Signature) distrust(sub, format string, args ...any) {
+	s.findings = append(s.findings, finding{sub: sub})
+	s.Reasons = append(s.Reasons, fmt.Sprintf(format, args...))
+}
+
+// failed reports whether a check made the signature invalid.
+func (s *Signature) failed() bool {
+	for _, f := range s.findings {
+		if f.invalid {
+			return true
+		}
+	}
+	return false
 }
 
 // reason records a reason for a verdict other than invalid.

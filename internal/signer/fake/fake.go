@@ -26,7 +26,10 @@
 // fail=unavailable with [signer.ErrUnavailable], and fail=badsig returns a
 // signature with one bit flipped, which [signer.Verified] must catch. The
 // fault belongs to the opened signer, not to the key: the same name opened
-// without fail signs normally.
+// without fail signs normally. [SetFault] and [Rekey] change a key behind an
+// unchanged URI, as a customer changing their KMS would: every signer
+// opened later without a fail parameter fails as asked, or holds a new
+// key.
 package fake
 
 import (
@@ -56,8 +59,36 @@ func init() {
 }
 
 type key struct {
-	alg string
-	s   crypto.Signer
+	alg   string
+	s     crypto.Signer
+	fault string // fail value for signers opened without one
+}
+
+// SetFault makes the key named name fail as fail=FAULT asks ("" for
+// none) in every signer opened later without a fail parameter.
+func SetFault(name, fault string) {
+	mu.Lock()
+	defer mu.Unlock()
+	k := keys[name]
+	k.fault = fault
+	keys[name] = k
+}
+
+// Rekey replaces the key named name by a new one of the same algorithm.
+func Rekey(name string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	k, ok := keys[name]
+	if !ok {
+		return fmt.Errorf("%w: fake key %q does not exist", signer.ErrKeyNotFound, name)
+	}
+	s, err := keypolicy.Generate(k.alg)
+	if err != nil {
+		return err
+	}
+	k.s = s
+	keys[name] = k
+	return nil
 }
 
 var (
@@ -118,6 +149,9 @@ func open(ctx context.Context, uri *signer.URI, mustBeNew bool) (crypto.Signer, 
 		}
 		k = key{alg: alg, s: s}
 		keys[name] = k
+	}
+	if fail == "" {
+		fail = k.fault
 	}
 	return &Signer{key: k.s, fail: fail}, nil
 }

@@ -18,11 +18,15 @@
 // # Schema
 //
 // The numbered files in migrations/ are embedded and applied by [Open].
+// The package registers a deterministic SQL function sha256(BLOB) with the
+// driver, which the migrations use to backfill thumbprint columns.
 package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -37,6 +41,28 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("sha256", 1, sqlSHA256)
+}
+
+// sqlSHA256 is the SQL function sha256(X): the SHA-256 of a blob or text,
+// NULL for NULL.
+func sqlSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	var b []byte
+	switch x := args[0].(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		b = x
+	case string:
+		b = []byte(x)
+	default:
+		return nil, fmt.Errorf("sha256: want a blob, got %T", x)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
+}
 
 const params = "?_txlock=immediate" +
 	"&_pragma=busy_timeout(10000)" +

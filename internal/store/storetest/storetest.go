@@ -3,7 +3,9 @@
 //
 // # What it checks
 //
-// Every method, ErrNotFound and ErrConflict, exact round trips (nil and
+// Every method, ErrNotFound and ErrConflict, a certificate or key held by
+// at most one version (found by thumbprint, checked on read, backfilled by
+// the migration that added the thumbprints), exact round trips (nil and
 // empty blobs, certificate chains, unicode, details maps, times), rollback
 // when fn fails or panics, fail-closed behaviour when the database fails
 // midway (an injected audit-insert failure, a cancelled context, a process
@@ -84,6 +86,8 @@ func Run(t *testing.T, b Backend) {
 		{"Orgs", testOrgs},
 		{"Identities", testIdentities},
 		{"Versions", testVersions},
+		{"Thumbprints", testThumbprints},
+		{"ThumbprintsMigration", testThumbprintsMigration},
 		{"DEKs", testDEKs},
 		{"InvalidValues", testInvalid},
 		{"Audit", testAudit},

@@ -1,7 +1,9 @@
 package sqlcore
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -214,17 +216,17 @@ func (t *tx) PutIdentity(i store.Identity) error {
 
 const versionCols = `identity_id, version, status, key_ref,
 	key_blob, key_blob IS NULL, public_key, public_key IS NULL, csr, csr IS NULL,
-	cert_der, cert_der IS NULL, chain_der, created_us, updated_us`
+	cert_der, cert_der IS NULL, chain_der, created_us, updated_us, cert_sha256, spki_sha256`
 
 func scanVersion(sc interface{ Scan(...any) error }) (v store.Version, err error) {
 	var (
 		keyNull, pubNull, csrNull, certNull bool
-		chain                               []byte
+		chain, certSum, spkiSum             []byte
 		created, updated                    int64
 	)
 	if err = sc.Scan(&v.IdentityID, &v.Version, &v.Status, &v.KeyRef,
 		&v.KeyBlob, &keyNull, &v.PublicKey, &pubNull, &v.CSR, &csrNull,
-		&v.CertDER, &certNull, &chain, &created, &updated); err != nil {
+		&v.CertDER, &certNull, &chain, &created, &updated, &certSum, &spkiSum); err != nil {
 		return v, err
 	}
 	v.KeyBlob = blob(v.KeyBlob, keyNull)
@@ -232,8 +234,22 @@ func scanVersion(sc interface{ Scan(...any) error }) (v store.Version, err error
 	v.CSR = blob(v.CSR, csrNull)
 	v.CertDER = blob(v.CertDER, certNull)
 	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if !bytes.Equal(certSum, thumbprint(v.CertDER)) || !bytes.Equal(spkiSum, thumbprint(v.PublicKey)) {
+		return v, fmt.Errorf("store: version %q/%d: %w: its thumbprint columns are not the SHA-256 of its certificate and public key",
+			v.IdentityID, v.Version, store.ErrCorrupt)
+	}
 	v.ChainDER, err = DecodeChain(chain)
 	return v, err
+}
+
+// thumbprint is the value of a cert_sha256 or spki_sha256 column: the
+// SHA-256 of b, or nil (NULL) when b is empty.
+func thumbprint(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 func (t *tx) Version(identityID string, version int) (store.Version, error) {
@@ -243,6 +259,23 @@ func (t *tx) Version(identityID string, version int) (store.Version, error) {
 	v, err := scanVersion(t.queryRow(qVersion, identityID, version))
 	if err != nil {
 		return store.Version{}, t.fail(err, "version %q/%d", identityID, version)
+	}
+	return v, nil
+}
+
+func (t *tx) VersionByCertSHA256(sum [32]byte) (store.Version, error) {
+	return t.versionBy(qVersionByCert, sum, "certificate")
+}
+
+func (t *tx) VersionBySPKISHA256(sum [32]byte) (store.Version, error) {
+	return t.versionBy(qVersionBySPKI, sum, "public key")
+}
+
+// versionBy reads the version that query finds by a thumbprint column.
+func (t *tx) versionBy(query string, sum [32]byte, what string) (store.Version, error) {
+	v, err := scanVersion(t.queryRow(query, sum[:]))
+	if err != nil {
+		return store.Version{}, t.fail(err, "version by %s SHA-256 %x", what, sum)
 	}
 	return v, nil
 }
@@ -267,7 +300,7 @@ func (t *tx) PutVersion(v store.Version) error {
 	}
 	_, err := t.exec(qPutVersion,
 		v.IdentityID, v.Version, v.Status, v.KeyRef, v.KeyBlob, v.PublicKey, v.CSR, v.CertDER,
-		EncodeChain(v.ChainDER), micros(v.CreatedAt), micros(v.UpdatedAt))
+		EncodeChain(v.ChainDER), micros(v.CreatedAt), micros(v.UpdatedAt), thumbprint(v.CertDER), thumbprint(v.PublicKey))
 	if err != nil {
 		return t.fail(err, "put version %q/%d", v.IdentityID, v.Version)
 	}
@@ -832,13 +865,17 @@ var (
 	qIdentityExists = `SELECT 1 FROM identities WHERE id = $1`
 	qVersion        = `SELECT ` + versionCols + ` FROM cert_versions WHERE identity_id = $1 AND version = $2`
 	qVersions       = `SELECT ` + versionCols + ` FROM cert_versions WHERE identity_id = $1 ORDER BY version`
+	qVersionByCert  = `SELECT ` + versionCols + ` FROM cert_versions WHERE cert_sha256 = $1`
+	qVersionBySPKI  = `SELECT ` + versionCols + ` FROM cert_versions WHERE spki_sha256 = $1`
 	qPutVersion     = `INSERT INTO cert_versions
-		(identity_id, version, status, key_ref, key_blob, public_key, csr, cert_der, chain_der, created_us, updated_us)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		(identity_id, version, status, key_ref, key_blob, public_key, csr, cert_der, chain_der, created_us, updated_us,
+		cert_sha256, spki_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (identity_id, version) DO UPDATE SET
 		status = excluded.status, key_ref = excluded.key_ref, key_blob = excluded.key_blob,
 		public_key = excluded.public_key, csr = excluded.csr, cert_der = excluded.cert_der,
-		chain_der = excluded.chain_der, created_us = excluded.created_us, updated_us = excluded.updated_us`
+		chain_der = excluded.chain_der, created_us = excluded.created_us, updated_us = excluded.updated_us,
+		cert_sha256 = excluded.cert_sha256, spki_sha256 = excluded.spki_sha256`
 	qDEK     = `SELECT ` + dekCols + ` FROM deks WHERE org_id = $1 AND version = $2`
 	qDEKs    = `SELECT ` + dekCols + ` FROM deks WHERE org_id = $1 ORDER BY version`
 	qAllDEKs = `SELECT ` + dekCols + ` FROM deks ORDER BY org_id, version`
@@ -883,6 +920,8 @@ var statements = append([]string{
 	qIdentityExists,
 	qVersion,
 	qVersions,
+	qVersionByCert,
+	qVersionBySPKI,
 	qPutVersion,
 	qDEK,
 	qDEKs,

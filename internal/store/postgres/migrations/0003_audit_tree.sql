@@ -6,16 +6,17 @@
 -- stored hash in golang.org/x/mod/sumdb/tlog's layout (idx is
 -- tlog.StoredHashIndex), which inclusion and consistency proofs read.
 -- Both are a cache of the entries: audit verify recomputes the tree and
--- checks them. Chains that exist when this migration runs are filled in
+-- checks them. Chains that exist when this migration runs (and have no
+-- tree yet: the migration may run again after a downgrade) are filled in
 -- by the store (sqlcore.backfillTrees) in the migration's transaction.
-CREATE TABLE audit_trees (
+CREATE TABLE IF NOT EXISTS audit_trees (
 	chain TEXT COLLATE "C" PRIMARY KEY,
 	size  BIGINT NOT NULL,
 	edge  BYTEA NOT NULL,
 	CHECK (size >= 0 AND length(edge) >= 8)
 );
 
-CREATE TABLE audit_tree_hashes (
+CREATE TABLE IF NOT EXISTS audit_tree_hashes (
 	chain TEXT COLLATE "C" NOT NULL,
 	idx   BIGINT NOT NULL,
 	hash  BYTEA NOT NULL,
