@@ -158,6 +158,11 @@ type Tx interface {
 	// ([audit.Entry.ComputeHash]), stores e and returns it. An entry that
 	// [audit.Entry.Validate] refuses is not stored ([ErrInvalid]).
 	AppendAudit(e audit.Entry) (audit.Entry, error)
+	// AuditTreeBase returns the Merkle tree of chain as the transaction
+	// found it when it first appended to the chain (under the chain's head
+	// lock, before that append), and false if it has not appended to it.
+	// It costs no query.
+	AuditTreeBase(chain string) (tlog.Tree, bool)
 }
 
 // Org is a tenant.

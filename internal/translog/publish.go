@@ -160,35 +160,47 @@ var ErrDiverged = errors.New("translog: the chain does not extend its newest che
 // append.
 type appendTx struct {
 	store.Tx
-	p      *Publisher
-	chains map[string]bool
+	p       *Publisher
+	chains  map[string]bool
+	refused error // a divergence found; Update fails even if fn drops it
 }
 
 func (t *appendTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
-	if !t.chains[e.Chain] && e.Chain != "" {
-		if err := t.p.checkExtends(t.Tx, e.Chain); err != nil {
+	if t.refused != nil {
+		return audit.Entry{}, t.refused
+	}
+	first := !t.chains[e.Chain]
+	out, err := t.Tx.AppendAudit(e)
+	if err != nil {
+		return out, err
+	}
+	t.chains[out.Chain] = true
+	if first {
+		// Checked after the append, against the tree the store read under
+		// the head lock: no query of its own. A divergence rolls the
+		// transaction back.
+		base, ok := t.Tx.AuditTreeBase(out.Chain)
+		if !ok {
+			err = fmt.Errorf("translog: the store reports no tree for chain %q after an append", out.Chain)
+		} else {
+			err = t.p.checkExtends(out.Chain, base)
+		}
+		if err != nil {
+			t.refused = err
 			return audit.Entry{}, err
 		}
 	}
-	e, err := t.Tx.AppendAudit(e)
-	if err == nil {
-		t.chains[e.Chain] = true
-	}
-	return e, err
+	return out, nil
 }
 
-// checkExtends fails closed unless chain's stored tree extends its newest
-// checkpoint: a checkpoint larger than the tree means entries were cut
-// off, one of the same size with another root that the history was
-// rewritten. A smaller checkpoint (the newest was lost in a crash) is not
-// checked here; audit verify checks it.
-func (p *Publisher) checkExtends(tx store.Tx, chain string) error {
+// checkExtends fails closed unless head, chain's stored tree before the
+// transaction appended, extends its newest checkpoint: a checkpoint larger
+// than the tree means entries were cut off, one of the same size with
+// another root that the history was rewritten. A smaller checkpoint (the
+// newest was lost in a crash) is not checked here; audit verify checks it.
+func (p *Publisher) checkExtends(chain string, head tlog.Tree) error {
 	cp, ok, err := p.newest(chain)
 	if err != nil || !ok {
-		return err
-	}
-	head, err := tx.AuditTree(chain)
-	if err != nil {
 		return err
 	}
 	if cp.N > head.N || (cp.N == head.N && cp.Hash != head.Hash) {
@@ -226,7 +238,11 @@ func (p *Publisher) Update(ctx context.Context, fn func(store.Tx) error) error {
 	err := p.Store.Update(ctx, func(tx store.Tx) error {
 		at := &appendTx{Tx: tx, p: p, chains: map[string]bool{}}
 		heads = nil
-		if err := fn(at); err != nil {
+		err := fn(at)
+		if at.refused != nil {
+			return at.refused
+		}
+		if err != nil {
 			return err
 		}
 		for chain := range at.chains {

@@ -82,10 +82,22 @@ func testAuditTree(t *testing.T, b Backend) {
 		})
 		verifyChain(t, s, "org-t")
 	}
+	var before tlog.Tree
+	view(t, s, func(tx store.ReadTx) error {
+		var err error
+		before, err = tx.AuditTree("org-t")
+		return err
+	})
 	update(t, s, func(tx store.Tx) error {
+		if _, ok := tx.AuditTreeBase("org-t"); ok {
+			return fmt.Errorf("AuditTreeBase before any append reports a tree")
+		}
 		for i := range 40 {
 			if _, err := tx.AppendAudit(event([]string{"org-t", "org-u"}[i%2], "batch", i)); err != nil {
 				return err
+			}
+			if base, ok := tx.AuditTreeBase("org-t"); !ok || base != before {
+				return fmt.Errorf("AuditTreeBase = %v, %v; want the tree before the transaction, %v", base, ok, before)
 			}
 			if i == 20 { // the tree seen inside the transaction is current
 				tr, err := tx.AuditTree("org-t")

@@ -21,6 +21,7 @@ const treeMigration = "_audit_tree.sql"
 // stays current; flushTrees writes it before commit.
 type treeState struct {
 	tree  audit.Tree
+	base  tlog.Tree  // the tree as the transaction found it
 	head  audit.Hash // hash of the tree's last entry
 	dirty bool
 	buf   [64]tlog.Hash // the stored hashes of one append
@@ -54,6 +55,7 @@ func (t *tx) chainTree(chain string, head audit.Head) (*treeState, error) {
 			}
 			ts = &treeState{tree: tr, head: head.Hash}
 		}
+		ts.base = ts.tree.Head()
 		if t.trees == nil {
 			t.trees = make(map[string]*treeState)
 		}
@@ -161,6 +163,14 @@ func (t *tx) AuditTree(chain string) (tlog.Tree, error) {
 		return tlog.Tree{}, err
 	}
 	return tr.Head(), nil
+}
+
+func (t *tx) AuditTreeBase(chain string) (tlog.Tree, bool) {
+	ts := t.trees[chain]
+	if ts == nil {
+		return tlog.Tree{}, false
+	}
+	return ts.base, true
 }
 
 func (t *tx) AuditTreeHashes(chain string, indexes []int64) ([]tlog.Hash, error) {
