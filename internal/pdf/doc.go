@@ -45,10 +45,15 @@
 // when the object found at the listed offset is provably not the one
 // wanted, the file is scanned once for "N G obj" headers and the last
 // definition before the listing section is used); xref subsections that
-// end early at the trailer or start at 1 with object 0's entry; update
-// trailers without /Root or /Info (the previous revision's are used); a
-// catalog or page without /Type; direct form field dictionaries. Every
-// repair is recorded in [Reader.Warnings]. Everything else is an error.
+// end early at the trailer or start at 1 with object 0's entry, and xref
+// streams whose data ends before their /Index does (the complete entries
+// are kept); update trailers without /Root or /Info (the previous
+// revision's are used); a catalog or page without /Type; direct form field
+// dictionaries. Every repair is recorded in [Reader.Warnings], and on the
+// revision whose bytes held the damage: [Revision.Repairs] lists them,
+// together with object bodies in the revision that none of its sections
+// lists, so that a verifier can refuse to judge a damaged update that
+// viewers would each repair their own way. Everything else is an error.
 //
 // # Limits
 //

@@ -86,6 +86,9 @@ type Section struct {
 	End int64
 	// Entries maps object numbers to this section's entries.
 	Entries map[int]XrefEntry
+	// repairs lists the damage of this section that reading it needed
+	// (see [Revision.Repairs]).
+	repairs []string
 }
 
 // Revision is one version of the document: the original file or one
@@ -105,6 +108,9 @@ type Revision struct {
 	// Trailer merges the trailers of the sections, newest entries first.
 	Trailer Dict
 	first   int // index of Sections[0] in r.sections
+	// unlisted caches the object headers of this revision's bytes that no
+	// section lists (see [Revision.Repairs]); nil until scanned.
+	unlisted []string
 }
 
 // Open reads the file structure: header, every cross-reference section and
@@ -278,11 +284,17 @@ func (r *Reader) readChain(start, lastEOF int64) error {
 		if len(r.sections) >= r.lim.MaxRevisions {
 			return limit("more than %d cross-reference sections", r.lim.MaxRevisions)
 		}
-		s, err := r.readSection(off)
+		s, moved, err := r.readSection(off)
 		if err != nil {
 			return err
 		}
 		r.sections = append(r.sections, s)
+		if moved != "" {
+			// The damage belongs to the section that holds the wrong
+			// offset: the one whose /Prev led here, or, for the final
+			// startxref, the newest section itself.
+			r.repairf(r.sections[max(0, len(r.sections)-2)], "%s", moved)
+		}
 		prevObj, ok := s.Trailer["Prev"]
 		if !ok {
 			break
@@ -388,12 +400,13 @@ const startxrefWindow = 64
 
 // readSection reads the section at offset off (relative to the header). A
 // slightly wrong startxref or /Prev offset is repaired by searching a small
-// window around it for a section that parses completely.
-func (r *Reader) readSection(off int64) (*Section, error) {
+// window around it for a section that parses completely; moved then says
+// so.
+func (r *Reader) readSection(off int64) (s *Section, moved string, err error) {
 	abs := r.base + off
-	s, err := r.readSectionAt(abs)
+	s, err = r.readSectionAt(abs)
 	if err == nil || !errors.Is(err, ErrMalformed) {
-		return s, err
+		return s, "", err
 	}
 	lo := abs - startxrefWindow
 	if lo < r.base {
@@ -401,7 +414,7 @@ func (r *Reader) readSection(off int64) (*Section, error) {
 	}
 	b := make([]byte, min(r.size-lo, 2*startxrefWindow))
 	if rerr := r.readAt(b, lo); rerr != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for d := int64(1); d <= startxrefWindow; d++ {
 		for _, cand := range []int64{abs - d, abs + d} {
@@ -413,12 +426,11 @@ func (r *Reader) readSection(off int64) (*Section, error) {
 				continue
 			}
 			if s2, err2 := r.readSectionAt(cand); err2 == nil {
-				r.warnf("startxref points %d bytes away from the cross-reference section at %d", cand-abs, cand)
-				return s2, nil
+				return s2, fmt.Sprintf("startxref points %d bytes away from the cross-reference section at %d", cand-abs, cand), nil
 			}
 		}
 	}
-	return nil, err
+	return nil, "", err
 }
 
 func (r *Reader) readSectionAt(abs int64) (*Section, error) {
@@ -515,7 +527,7 @@ func (r *Reader) readTable(p *parser, start int64) (*Section, error) {
 			if o.is("trailer") {
 				// A subsection shorter than its header says, ending cleanly
 				// at the trailer: keep the entries that are there.
-				r.warnf("cross-reference subsection %d %d has only %d entries", t.i, t2.i, i)
+				r.repairf(s, "cross-reference subsection %d %d has only %d entries", t.i, t2.i, i)
 				p.lex.unread(o)
 				break
 			}
@@ -533,14 +545,14 @@ func (r *Reader) readTable(p *parser, start int64) (*Section, error) {
 			if i == 0 && first == 1 && o.i == 0 && g.i == 65535 && k.is("f") {
 				// A well-known producer bug: the table starts with object
 				// 0's entry but the subsection says it starts at 1.
-				r.warnf("cross-reference subsection starts at 1 with the entry of object 0; read as starting at 0")
+				r.repairf(s, "cross-reference subsection starts at 1 with the entry of object 0; read as starting at 0")
 				first = 0
 			}
 			num := int(first + i)
 			e := XrefEntry{Type: EntryFree, Gen: int(g.i)}
 			if k.is("n") {
 				if o.i == 0 {
-					r.warnf("object %d: in-use entry at offset 0, treated as free", num)
+					r.repairf(s, "object %d: in-use entry at offset 0, treated as free", num)
 				} else {
 					e = XrefEntry{Type: EntryInUse, Offset: o.i, Gen: int(g.i)}
 				}
@@ -624,7 +636,8 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 	rec := w[0] + w[1] + w[2]
 	f := make([]byte, rec)
 	total := r.entryCount()
-	for len(index) > 0 {
+	truncated := false
+	for len(index) > 0 && !truncated {
 		first, ok1 := index[0].(Integer)
 		n, ok2 := index[1].(Integer)
 		index = index[2:]
@@ -633,8 +646,12 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 		}
 		for i := 0; i < int(n); i++ {
 			if _, err := io.ReadFull(data, f); err != nil {
-				if err == io.EOF || err == io.ErrUnexpectedEOF {
-					return nil, malformed(ind.start, "xref stream data too short for its /Index")
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					// A truncated stream, like a table subsection that
+					// ends early: keep the complete records that are there.
+					r.repairf(s, "xref stream %d %d: its data holds %d of the %d entries of /Index pair %d %d", ind.ref.Num, ind.ref.Gen, i, n, first, n)
+					truncated = true
+					break
 				}
 				return nil, err
 			}
@@ -650,7 +667,7 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 				e = XrefEntry{Type: EntryFree, Gen: int(b)}
 			case 1:
 				if a == 0 {
-					r.warnf("object %d: in-use entry at offset 0, treated as free", num)
+					r.repairf(s, "object %d: in-use entry at offset 0, treated as free", num)
 					e = XrefEntry{Type: EntryFree}
 				} else {
 					e = XrefEntry{Type: EntryInUse, Offset: a, Gen: int(b)}
@@ -670,7 +687,7 @@ func (r *Reader) readXrefStream(p *parser) (*Section, error) {
 	}
 	// Data after the records is read too (within the limits), so that a
 	// damaged stream fails its checksum as before.
-	if _, err := io.Copy(io.Discard, data); err != nil {
+	if _, err := io.Copy(io.Discard, data); err != nil && !truncated {
 		return nil, err
 	}
 	return s, nil

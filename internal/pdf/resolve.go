@@ -58,7 +58,7 @@ func (rv *Revision) Get(ref Ref) (Object, error) {
 		if p, err = rv.headerAt(fixed, ref); err != nil {
 			return nil, fmt.Errorf("object %d %d (repaired offset %d): %w", ref.Num, ref.Gen, fixed, err)
 		}
-		r.warnf("object %d %d: cross-reference offset %d is wrong; the object was found at %d", ref.Num, ref.Gen, e.Offset, fixed-r.base)
+		r.repairf(s, "object %d %d: cross-reference offset %d is wrong; the object was found at %d", ref.Num, ref.Gen, e.Offset, fixed-r.base)
 		abs = fixed
 	}
 	ind, err := p.body(ref, abs, rv.length)
@@ -334,17 +334,37 @@ func (r *Reader) repairOffset(ref Ref, s *Section) (int64, error) {
 func (r *Reader) scanHeaders() (map[Ref][]int64, error) {
 	idx := map[Ref][]int64{}
 	count := 0
+	err := r.eachHeader(r.base, r.size, func(ref Ref, off int64) error {
+		if count++; count > r.lim.MaxObjects {
+			return limit("more than %d object headers while repairing", r.lim.MaxObjects)
+		}
+		idx[ref] = append(idx[ref], off)
+		return nil
+	})
+	return idx, err
+}
+
+// eachHeader streams through the bytes [from, to) and calls visit with
+// every "N G obj" header that starts there, in file order.
+func (r *Reader) eachHeader(from, to int64, visit func(ref Ref, off int64) error) error {
 	const window = 1 << 16
 	const overlap = 32
 	buf := make([]byte, window+overlap)
 	before := byte('\n') // the byte before the current position
-	for off := r.base; off < r.size; off += window {
+	if from > r.base {
+		var b [1]byte
+		if err := r.readAt(b[:], from-1); err != nil {
+			return err
+		}
+		before = b[0]
+	}
+	for off := from; off < to; off += window {
 		n := min(int64(len(buf)), r.size-off)
 		b := buf[:n]
 		if err := r.readAt(b, off); err != nil {
-			return nil, err
+			return err
 		}
-		for i := 0; i < len(b) && i < window; i++ {
+		for i := 0; i < len(b) && i < window && off+int64(i) < to; i++ {
 			if i > 0 {
 				before = b[i-1]
 			}
@@ -355,16 +375,15 @@ func (r *Reader) scanHeaders() (map[Ref][]int64, error) {
 			if !ok {
 				continue
 			}
-			if count++; count > r.lim.MaxObjects {
-				return nil, limit("more than %d object headers while repairing", r.lim.MaxObjects)
+			if err := visit(ref, off+int64(i)); err != nil {
+				return err
 			}
-			idx[ref] = append(idx[ref], off+int64(i))
 		}
 		if len(b) >= window {
 			before = b[window-1]
 		}
 	}
-	return idx, nil
+	return nil
 }
 
 // headerAt matches `\d+\s+\d+\s+obj` followed by a non-regular byte.

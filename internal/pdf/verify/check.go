@@ -30,7 +30,8 @@ type verifier struct {
 	r       *pdf.Reader
 	opts    Options
 	at, now time.Time
-	diffs   map[int]*update // by revision index
+	diffs   map[int]*update          // by revision index
+	refIdx  map[int]map[int][]holder // referrers by revision index (see referrers)
 }
 
 // sigField is a signature field of the latest revision with its /V.
@@ -39,6 +40,9 @@ type sigField struct {
 	ref   pdf.Ref
 	dict  pdf.Dict
 	err   error // the dictionary could not be read
+	// others are the later fields that name the same signature
+	// dictionary (see dedupe).
+	others []string
 }
 
 // ranges returns the /ByteRange when it has the expected shape.
@@ -91,7 +95,51 @@ func (v *verifier) signatures() ([]sigField, error) {
 		sf.dict, sf.err = latest.Dict(ref)
 		out = append(out, sf)
 	}
-	return out, nil
+	return v.dedupe(out), nil
+}
+
+// dedupe keeps one field per signature dictionary: when several fields
+// name the same one, the field that named it in the oldest revision holds
+// the signature, and the others are noted on it. A field that reuses
+// another's signature dictionary is not a second signature; the update
+// that added it is classified as a change.
+func (v *verifier) dedupe(sigs []sigField) []sigField {
+	first := map[pdf.Ref]int{} // signature dictionary -> index in out
+	var out []sigField
+	for _, sf := range sigs {
+		if sf.ref == (pdf.Ref{}) {
+			out = append(out, sf)
+			continue
+		}
+		i, dup := first[sf.ref]
+		if !dup {
+			first[sf.ref] = len(out)
+			out = append(out, sf)
+			continue
+		}
+		keep := &out[i]
+		if v.namedSince(sf) < v.namedSince(*keep) {
+			sf, *keep = *keep, sf
+			keep.others = append(keep.others, sf.others...)
+		}
+		keep.others = append(keep.others, sf.field.Name)
+	}
+	return out
+}
+
+// namedSince returns the oldest revision in which the field's dictionary
+// names its signature dictionary as /V, or the number of revisions.
+func (v *verifier) namedSince(sf sigField) int {
+	revs := v.r.Revisions()
+	if sf.field.Ref == (pdf.Ref{}) {
+		return len(revs)
+	}
+	for _, rv := range revs {
+		if d, err := rv.Dict(sf.field.Ref); err == nil && d["V"] == pdf.Object(sf.ref) {
+			return rv.Index
+		}
+	}
+	return len(revs)
 }
 
 // readAt reads n bytes at off.
@@ -123,6 +171,9 @@ func (v *verifier) prepare(sf *sigField) (*pending, error) {
 	p := &pending{sf: sf, s: Signature{Field: sf.field.Name, Revision: -1, ByteRange: []int64{}, Coverage: Partial,
 		Modification: None, Updates: []Update{}, DocMDPOK: true, Reasons: []string{}, Notes: []string{}}}
 	s := &p.s
+	for _, o := range sf.others {
+		s.note("field %q names this signature dictionary too; it is not a second signature", o)
+	}
 	if sf.err != nil {
 		s.fail("signature dictionary: %v", sf.err)
 		return p, nil

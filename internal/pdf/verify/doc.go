@@ -34,7 +34,69 @@
 //     change what the signed document shows: page content, resources, fonts,
 //     deleted or re-pointed objects, new objects that nothing allowed refers
 //     to). DocMDP (the certification signature's P) and FieldMDP (/Lock or a
-//     FieldMDP reference) are enforced on those classes.
+//     FieldMDP reference) are enforced on those classes. The rules are in
+//     the next section.
+//
+// # What an update may do
+//
+// As in pyHanko's difference analysis, a change is allowed only when a rule
+// explains it, and new objects only through the allowed change that refers
+// to them (for a form field: through /V, /AP, /MK, /Lock or /SV):
+//
+//   - Signature: only a signature dictionary created in the update whose
+//     /ByteRange ends exactly at the update's end makes it a signature
+//     update. Such an update may add that dictionary, its field and widget
+//     (no actions), the new appearance streams the widget uses, and the
+//     additions to the AcroForm /Fields, /SigFlags and /DR and to the
+//     page's /Annots that reference them; nothing else. A field whose /V
+//     names an older signature dictionary (reuse), another field's, or
+//     anything that is not such a new signature dictionary is not a
+//     signature: the update is other, and one signature dictionary is
+//     reported once, by the field that named it first.
+//   - Signed fields: after a signature, any change to a signed field or
+//     its widgets (/AP, /F such as Hidden or NoView, /Rect, /MK, /Parent,
+//     ...) is other; so is a rewrite of the appearance streams it uses.
+//     A signature's appearance is part of what was signed.
+//   - Actions: a signature field, signed or not, that gains /A or /AA is
+//     other: actions run, and they are no part of a signature.
+//   - Unsigned signature fields: a new or changed one is annotations when
+//     it shows something (a visible appearance: the "sneaky signature"),
+//     metadata otherwise (a field placed for the next signer shows and
+//     signs nothing; pyHanko counts it with validation data).
+//   - Form filling: a field's /V, /AS and /AP, and new appearance streams.
+//   - Streams rewritten in place: an existing stream object redefined by
+//     an update is allowed only as an appearance stream (/AP) of the
+//     widgets that the same update fills or signs, or of the annotations
+//     it changes. Used anywhere else too (page resources, another widget,
+//     another XObject, the trailer), in the previous revision or in this
+//     one, the rewrite changes what those show, and it is other. So is a
+//     rewritten object stream: the objects older sections store in it
+//     would change unseen.
+//   - Dangling references: a new object whose number and generation the
+//     previous revision already refers to is other, whatever change brings
+//     it: the reference named nothing when the document was signed (it
+//     read as null) and now resolves, in a page's content, say.
+//   - Resources: /DR may gain entries; changing or removing one is other.
+//   - Quiet roles: an existing object changed as document information,
+//     XMP metadata, DSS data or /DR, or as an annotation, is other when the
+//     document also uses it for something else it shows (a dictionary that
+//     is both the document information, or an annotation, and a page's
+//     resources; a page content stream listed as DSS data): uses are
+//     looked up in every object of the previous
+//     revision and in what the update changes (in at most 65536 objects:
+//     in a larger revision such a change is other).
+//   - Damage: when reading an update after a signature needed a repair
+//     ([pdf.Revision.Repairs]: an xref offset that does not point at its
+//     object, a /Prev that does not point at an xref section, object
+//     bodies outside every xref section, a truncated xref stream, objects
+//     listed beyond the trailer's /Size), the
+//     update is other, with a change line naming the repair: viewers
+//     repair differently, so what a reader sees is not knowable. The same
+//     repairs before the first signature are tolerated and reported as
+//     warnings.
+//
+// DocMDP P=2 allows signatures, DSS, metadata and form filling, so every
+// rule above that makes an update other also breaks a P=2 certification.
 //
 // # Verdicts
 //
@@ -76,7 +138,10 @@
 // attacks (hide, replace, hide-and-replace) show up as "other" changes in
 // step 5; signature wrapping fails step 1 (the gap is not this
 // dictionary's /Contents, or the range does not end at a revision's
-// %%EOF); an evil annotation is an "annotations" change.
+// %%EOF); an evil annotation is an "annotations" change; a re-dressed seal
+// (its widget hidden, moved or repainted, its signature dictionary reused
+// by a new field, its appearance stream shared with the page) and a
+// damaged update that viewers would read differently are "other".
 //
 // # Custody
 //

@@ -2,7 +2,9 @@ package verify
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -181,6 +183,17 @@ func lockedFields(rv *pdf.Revision, sf *sigField) func(string) bool {
 	}
 }
 
+// fieldInfo is one terminal form field of a revision.
+type fieldInfo struct {
+	name string
+	sig  bool
+	v    pdf.Object // the /V; nil when absent or null
+	objs []int      // the field dictionary and its widgets
+}
+
+// signed reports whether f is a signature field with a value.
+func (f *fieldInfo) signed() bool { return f != nil && f.sig && f.v != nil }
+
 // revCtx is what the classification needs to know about one revision.
 type revCtx struct {
 	rv       *pdf.Revision
@@ -189,19 +202,14 @@ type revCtx struct {
 	fieldArr pdf.Ref // zero when /Fields is direct or absent
 	info     pdf.Ref
 	metadata pdf.Ref
-	fields   map[int]fieldRole // terminal fields and their widgets
-	sigDicts map[int]bool
+	fields   map[int]*fieldInfo // field dictionaries and widgets
+	claims   map[int]*fieldInfo // signature dictionary: the first signature field whose /V names it
 	dss      map[int]bool
-	ap       map[int]string // appearance streams of widgets: owning class
-}
-
-type fieldRole struct {
-	name string
-	sig  bool
+	dr       map[int]int // the indirect /DR (0) and its indirect sub-dictionaries (1)
 }
 
 func newRevCtx(rv *pdf.Revision) (*revCtx, error) {
-	c := &revCtx{rv: rv, fields: map[int]fieldRole{}, sigDicts: map[int]bool{}, dss: map[int]bool{}, ap: map[int]string{}}
+	c := &revCtx{rv: rv, fields: map[int]*fieldInfo{}, claims: map[int]*fieldInfo{}, dss: map[int]bool{}, dr: map[int]int{}}
 	catRef, cat, err := rv.Catalog()
 	if err != nil {
 		return nil, err
@@ -214,62 +222,49 @@ func newRevCtx(rv *pdf.Revision) (*revCtx, error) {
 	}
 	if af, err := rv.AcroForm(); err == nil && af != nil {
 		c.fieldArr, _ = af["Fields"].(pdf.Ref)
+		if r, ok := af["DR"].(pdf.Ref); ok {
+			c.dr[r.Num] = 0
+		}
+		if dr, err := rv.Dict(af["DR"]); err == nil {
+			for _, x := range dr {
+				if r, ok := x.(pdf.Ref); ok {
+					c.dr[r.Num] = 1
+				}
+			}
+		}
 	}
 	fields, err := rv.Fields()
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range fields {
-		role := fieldRole{name: f.Name, sig: f.Type == "Sig"}
-		c.fields[f.Ref.Num] = role
-		widgets := []pdf.Ref{f.Ref}
+		fi := &fieldInfo{name: f.Name, sig: f.Type == "Sig"}
+		if x, ok := f.Dict["V"]; ok {
+			if _, null := x.(pdf.Null); !null {
+				fi.v = x
+			}
+		}
+		if f.Ref != (pdf.Ref{}) {
+			fi.objs = append(fi.objs, f.Ref.Num)
+		}
 		if kids, err := rv.Array(f.Dict["Kids"]); err == nil {
 			for _, k := range kids {
 				if kr, ok := k.(pdf.Ref); ok {
-					c.fields[kr.Num] = role
-					widgets = append(widgets, kr)
+					fi.objs = append(fi.objs, kr.Num)
 				}
 			}
 		}
-		if role.sig {
-			if vr, ok := f.Dict["V"].(pdf.Ref); ok {
-				c.sigDicts[vr.Num] = true
-			}
+		for _, n := range fi.objs {
+			c.fields[n] = fi
 		}
-		class := FormFilling
-		if role.sig {
-			class = ClassSignature
-		}
-		for _, w := range widgets {
-			if wd, err := rv.Dict(w); err == nil {
-				c.addAP(wd, class)
-			}
+		if vr, ok := fi.v.(pdf.Ref); ok && fi.sig && c.claims[vr.Num] == nil {
+			c.claims[vr.Num] = fi
 		}
 	}
 	if d, ok := cat["DSS"]; ok {
 		c.walk(d, c.dss, 1<<16)
 	}
 	return c, nil
-}
-
-// addAP records the appearance streams of an annotation dictionary.
-func (c *revCtx) addAP(d pdf.Dict, class string) {
-	ap, err := c.rv.Dict(d["AP"])
-	if err != nil {
-		return
-	}
-	for _, k := range []pdf.Name{"N", "R", "D"} {
-		switch x := ap[k].(type) {
-		case pdf.Ref:
-			c.ap[x.Num] = class
-		case pdf.Dict:
-			for _, y := range x {
-				if r, ok := y.(pdf.Ref); ok {
-					c.ap[r.Num] = class
-				}
-			}
-		}
-	}
 }
 
 // walk marks the objects reachable from o, up to limit objects.
@@ -305,6 +300,31 @@ type change struct {
 	old, new pdf.Object // nil: absent or free
 	class    string     // "" while a new object awaits an owner
 	desc     string
+	inPlace  bool // an existing stream rewritten: classified by who uses it
+	// onlyFor, for an existing object changed in a role that changes
+	// nothing shown (metadata, DSS, /DR), accepts the places that may
+	// use it: used anywhere else, the change is other.
+	onlyFor func(holder) bool
+}
+
+// diffState is the classification of one update in progress.
+type diffState struct {
+	v      *verifier
+	pc, cc *revCtx
+	byNum  map[int]*change
+	fresh  map[int]bool        // new signature dictionaries whose /ByteRange ends at this revision's end
+	signs  map[*fieldInfo]bool // the fields this update signs
+	fills  map[*fieldInfo]bool // the fields this update fills
+	annots map[int]bool        // the annotations this update adds or changes
+	// curRefs are the references in this revision's trailer and changed
+	// objects (see holders).
+	curRefs map[int][]holder
+}
+
+// isNew reports whether object n is created by this update.
+func (d *diffState) isNew(n int) bool {
+	ch, ok := d.byNum[n]
+	return ok && ch.old == nil
 }
 
 // diff compares revision j with revision j-1 and classifies the update.
@@ -356,8 +376,9 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 	}
 	sort.Ints(sorted)
 
+	d := &diffState{v: v, pc: pc, cc: cc, byNum: map[int]*change{}, fresh: map[int]bool{},
+		signs: map[*fieldInfo]bool{}, fills: map[*fieldInfo]bool{}, annots: map[int]bool{}}
 	var changes []*change
-	byNum := map[int]*change{}
 	for _, n := range sorted {
 		if err := v.ctx.Err(); err != nil {
 			return nil, err
@@ -380,11 +401,6 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 			changes = append(changes, &change{num: n, class: Other, desc: fmt.Sprintf("object %d cannot be read: %v", n, err)})
 			continue
 		}
-		if st, ok := newObj.(*pdf.Stream); ok {
-			if t := st.Dict.Name("Type"); t == "XRef" || t == "ObjStm" {
-				continue
-			}
-		}
 		var oldObj pdf.Object
 		if oldLive {
 			if oldObj, err = prev.Get(pdf.Ref{Num: n, Gen: entryGen(oe)}); err != nil {
@@ -400,20 +416,92 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 				continue
 			}
 		}
+		if st, ok := newObj.(*pdf.Stream); ok {
+			if t := st.Dict.Name("Type"); t == "XRef" || t == "ObjStm" {
+				if t == "ObjStm" && oldObj != nil {
+					// Older sections still place objects in this
+					// stream: rewriting it rewrites them unseen.
+					changes = append(changes, &change{num: n, class: Other,
+						desc: fmt.Sprintf("object %d: an existing object stream is rewritten, which changes the objects that earlier revisions store in it", n)})
+				}
+				continue
+			}
+		}
 		ch := &change{num: n, old: oldObj, new: newObj}
 		changes = append(changes, ch)
-		byNum[n] = ch
+		d.byNum[n] = ch
+		if oldObj == nil && isSigDict(newObj) && endsAt(newObj, cur) {
+			d.fresh[n] = true
+		}
+	}
+	// The fields this update signs: a signature field, unsigned before,
+	// whose /V is a new signature dictionary of this revision that no
+	// other field claims.
+	for _, f := range cc.fields {
+		vr, ok := f.v.(pdf.Ref)
+		if !ok || !f.sig || !d.fresh[vr.Num] || cc.claims[vr.Num] != f || len(f.objs) == 0 || pc.fields[f.objs[0]].signed() {
+			continue
+		}
+		d.signs[f] = true
 	}
 	for _, ch := range changes {
 		if ch.class == "" {
-			v.classify(ch, pc, cc)
+			d.classify(ch)
+		}
+	}
+	// Existing streams rewritten in place, once the fields that this
+	// update fills and signs are known.
+	allowed := map[int]string{}
+	for f := range d.fills {
+		for _, n := range f.objs {
+			allowed[n] = FormFilling
+		}
+	}
+	for f := range d.signs {
+		for _, n := range f.objs {
+			allowed[n] = ClassSignature
+		}
+	}
+	for n := range d.annots {
+		allowed[n] = Annotations
+	}
+	for _, ch := range changes {
+		var err error
+		switch {
+		case ch.old == nil && ch.new != nil:
+			err = d.checkDangling(ch)
+		case ch.inPlace:
+			err = d.classifyInPlace(ch, allowed)
+		case ch.onlyFor != nil && ch.class != Other:
+			err = d.checkExclusive(ch)
+		}
+		if errors.Is(err, errUses) {
+			if ch.desc == "" {
+				ch.desc = fmt.Sprintf("object %d: %s changed", ch.num, kind(ch.old))
+			}
+			ch.class, ch.desc, err = Other, fmt.Sprintf("%s; whether anything else uses it is not known: %v", ch.desc, err), nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	// New objects belong to the change that refers to them.
 	for _, ch := range changes {
 		if ch.class != "" && ch.class != Other && ch.new != nil {
-			v.own(ch.new, ch.class, byNum, 0)
+			for _, root := range d.ownRoots(ch) {
+				v.own(root, ch.class, d.byNum, 0)
+			}
 		}
+	}
+	// Damage that reading this revision needed makes what it shows
+	// ambiguous: viewers repair differently.
+	repairs, err := cur.Repairs()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range repairs {
+		u.Class = Other
+		u.Changes = append(u.Changes, "reading this revision needed a repair: "+r)
 	}
 	for _, ch := range changes {
 		if ch.class == "" {
@@ -424,8 +512,8 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 			u.Class = ch.class
 		}
 		if ch.class == FormFilling {
-			if role, ok := cc.fields[ch.num]; ok {
-				u.filled = append(u.filled, role.name)
+			if f := cc.fields[ch.num]; f != nil {
+				u.filled = append(u.filled, f.name)
 			}
 		}
 		if ch.desc != "" {
@@ -437,6 +525,64 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 		}
 	}
 	return u, nil
+}
+
+// isSigDict reports whether o is a signature or document timestamp
+// dictionary (a missing /Type is allowed).
+func isSigDict(o pdf.Object) bool {
+	d, ok := o.(pdf.Dict)
+	if !ok {
+		return false
+	}
+	t := d.Name("Type")
+	return t == "Sig" || t == "DocTimeStamp" || t == "" && d["ByteRange"] != nil
+}
+
+// endsAt reports whether a signature dictionary's /ByteRange ends exactly
+// at the end of revision rv: only such a signature signs rv.
+func endsAt(o pdf.Object, rv *pdf.Revision) bool {
+	d, _ := o.(pdf.Dict)
+	sf := sigField{dict: d}
+	br, ok := sf.ranges()
+	end := br[2] + br[3]
+	return ok && (end == rv.End || end == rv.EOF)
+}
+
+// ownKeys are the keys of a form field or widget through which it may
+// bring new objects: its value, its appearance and what signing uses.
+var ownKeys = map[pdf.Name]bool{"V": true, "AP": true, "MK": true, "Lock": true, "SV": true}
+
+// ownRoots returns the parts of a change through which it may bring new
+// objects: the values of the keys it changed (for a form field, of the
+// keys in ownKeys only), or the elements it added to an array.
+func (d *diffState) ownRoots(ch *change) []pdf.Object {
+	newD, isD := asDict(ch.new)
+	if !isD {
+		if na, ok := ch.new.(pdf.Array); ok {
+			oa, _ := ch.old.(pdf.Array)
+			var out []pdf.Object
+			added, _ := refDiff(oa, na)
+			for _, r := range added {
+				out = append(out, r)
+			}
+			return out
+		}
+		return []pdf.Object{ch.new}
+	}
+	oldD, _ := asDict(ch.old)
+	if oldD == nil {
+		oldD = pdf.Dict{}
+	}
+	var out []pdf.Object
+	for _, k := range changedKeys(d.v, oldD, newD) {
+		if d.cc.fields[ch.num] != nil && !ownKeys[k] {
+			continue
+		}
+		if x, ok := newD[k]; ok {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // own assigns class to the new, unclassified objects reachable from o.
@@ -533,103 +679,140 @@ func isAnnot(o pdf.Object) bool {
 }
 
 // classify sets ch.class (or leaves it "" for a new object that must be
-// owned by another change) and ch.desc.
-func (v *verifier) classify(ch *change, pc, cc *revCtx) {
+// owned by another change, or marks an existing stream rewritten in place)
+// and ch.desc.
+func (d *diffState) classify(ch *change) {
 	n := ch.num
+	pc, cc := d.pc, d.cc
 	set := func(class, format string, args ...any) {
 		ch.class = class
 		ch.desc = fmt.Sprintf("object %d: ", n) + fmt.Sprintf(format, args...)
 	}
 	oldD, oldIsD := asDict(ch.old)
 	newD, newIsD := asDict(ch.new)
+	_, oldIsS := ch.old.(*pdf.Stream)
+	_, newIsS := ch.new.(*pdf.Stream)
 	switch {
 	case n == cc.catRef.Num:
-		v.classifyKeys(ch, oldD, newD, pc, cc, "catalog", map[pdf.Name]string{
+		d.classifyKeys(ch, oldD, newD, "catalog", map[pdf.Name]string{
 			"AcroForm": "acroform", "DSS": ClassDSS, "Metadata": ClassMetadata,
 			"Version": ClassMetadata, "Extensions": ClassMetadata,
 		})
 	case n == cc.afRef.Num && cc.afRef.Num != 0:
-		v.classifyKeys(ch, oldD, newD, pc, cc, "AcroForm", acroFormKeys)
+		d.classifyKeys(ch, oldD, newD, "AcroForm", acroFormKeys)
 	case n == cc.fieldArr.Num && cc.fieldArr.Num != 0:
-		class, desc := v.fieldsDiff(ch.old, ch.new, pc, cc)
+		class, desc := d.fieldsDiff(ch.old, ch.new)
 		set(class, "%s", desc)
-	case cc.sigDicts[n]:
-		if ch.old != nil {
-			set(Other, "an existing signature dictionary was changed")
-		} else {
-			set(ClassSignature, "new signature dictionary")
-		}
-	case cc.fields[n] != (fieldRole{}):
-		v.classifyField(ch, oldD, newD, cc.fields[n])
+	case cc.claims[n] != nil || d.fresh[n] || pc.claims[n] != nil:
+		d.classifySigDict(ch)
+	case pc.fields[n].signed():
+		set(Other, "signature field %q, signed before this update, changed (%s)", pc.fields[n].name, joinNames(changedKeys(d.v, orEmpty(oldD), orEmpty(newD))))
+	case cc.fields[n] != nil:
+		d.classifyField(ch, oldD, newD, cc.fields[n])
 	case cc.dss[n]:
 		set(ClassDSS, "DSS validation data")
+		ch.onlyFor = func(h holder) bool {
+			return h.num == cc.catRef.Num && h.key == "DSS" || pc.dss[h.num] || cc.dss[h.num]
+		}
 	case n == cc.info.Num && cc.info.Num != 0:
 		set(ClassMetadata, "document information dictionary")
+		ch.onlyFor = func(h holder) bool { return h.num == trailer && h.key == "Info" }
 	case n == cc.metadata.Num && cc.metadata.Num != 0:
 		set(ClassMetadata, "XMP metadata")
+		ch.onlyFor = func(h holder) bool { return h.num == cc.catRef.Num && h.key == "Metadata" }
+	case ch.old != nil && hasKey(cc.dr, n):
+		if d.additionsOnly(ch.old, ch.new, cc.dr[n]) {
+			set(ClassMetadata, "form resources (/DR): entries added")
+		} else {
+			set(Other, "form resources (/DR): existing entries changed or removed")
+		}
+		ch.onlyFor = func(h holder) bool {
+			return h.key == "DR" && (h.num == cc.afRef.Num || h.num == pc.afRef.Num) ||
+				h.key == "AcroForm" && h.num == cc.catRef.Num || hasKey(cc.dr, h.num) || hasKey(pc.dr, h.num)
+		}
 	case isAnnot(ch.new) && (ch.old == nil || isAnnot(ch.old)):
 		if ch.old == nil {
 			set(Annotations, "new /%s annotation", newD.Name("Subtype"))
 		} else {
 			set(Annotations, "/%s annotation changed", newD.Name("Subtype"))
 		}
-		cc.addAP(newD, Annotations)
+		d.annots[n] = true
+		ch.onlyFor = func(h holder) bool { return annotUses[h.key] }
 	case ch.old != nil && oldIsD && newIsD && oldD.Name("Type") == "Page" && newD.Name("Type") == "Page":
-		keys := changedKeys(v, oldD, newD)
+		keys := changedKeys(d.v, oldD, newD)
 		if len(keys) == 1 && keys[0] == "Annots" {
-			class, desc := v.annotsDiff(oldD["Annots"], newD["Annots"], pc, cc)
+			class, desc := d.annotsDiff(oldD["Annots"], newD["Annots"])
 			set(class, "page: %s", desc)
 			return
 		}
 		set(Other, "page dictionary changed (%s)", joinNames(keys))
-	case ch.old != nil && isArray(ch.old) && isArray(ch.new) && v.allAnnots(ch.old, pc) && v.allAnnots(ch.new, cc):
-		class, desc := v.annotsDiff(ch.old, ch.new, pc, cc)
+	case ch.old != nil && isArray(ch.old) && isArray(ch.new) && d.v.allAnnots(ch.old, pc) && d.v.allAnnots(ch.new, cc):
+		class, desc := d.annotsDiff(ch.old, ch.new)
 		set(class, "annotation array: %s", desc)
-	case ch.old != nil && cc.ap[n] != "":
-		set(cc.ap[n], "appearance stream changed")
 	case ch.old == nil:
 		// A new object: owned by the change that refers to it.
+	case oldIsS && newIsS:
+		ch.inPlace = true
 	default:
 		set(Other, "%s changed", kind(ch.old))
 	}
 }
 
+// annotUses are the keys under which an annotation is referred to: a
+// page's /Annots (or an /Annots array, ""), another annotation's /Popup,
+// /IRT or /Parent, a structure element's /K (an object reference
+// dictionary in it) or an indirect object reference's /Obj.
+var annotUses = map[pdf.Name]bool{"Annots": true, "": true, "Popup": true, "IRT": true, "Parent": true, "K": true, "Obj": true}
+
+func hasKey(m map[int]int, n int) bool { _, ok := m[n]; return ok }
+
+func orEmpty(d pdf.Dict) pdf.Dict {
+	if d == nil {
+		return pdf.Dict{}
+	}
+	return d
+}
+
 var acroFormKeys = map[pdf.Name]string{
-	"Fields": "fields", "SigFlags": ClassSignature, "DR": ClassMetadata, "DA": ClassMetadata,
+	"Fields": "fields", "SigFlags": ClassSignature, "DR": "dr", "DA": ClassMetadata,
 	"NeedAppearances": FormFilling,
 }
 
 // classifyKeys classifies a change of the catalog or the AcroForm by the
 // keys that changed.
-func (v *verifier) classifyKeys(ch *change, oldD, newD pdf.Dict, pc, cc *revCtx, what string, allowed map[pdf.Name]string) {
+func (d *diffState) classifyKeys(ch *change, oldD, newD pdf.Dict, what string, allowed map[pdf.Name]string) {
 	if newD == nil {
 		ch.class, ch.desc = Other, fmt.Sprintf("object %d: the %s is not a dictionary", ch.num, what)
 		return
 	}
-	if oldD == nil {
-		oldD = pdf.Dict{}
-	}
+	oldD = orEmpty(oldD)
 	class := ClassMetadata
 	var descs []string
-	for _, k := range changedKeys(v, oldD, newD) {
+	for _, k := range changedKeys(d.v, oldD, newD) {
 		c, ok := allowed[k]
 		switch {
 		case !ok:
 			c = Other
 		case c == "acroform":
-			if _, direct := newD[k].(pdf.Dict); direct {
+			if nd, direct := newD[k].(pdf.Dict); direct {
 				od, _ := oldD[k].(pdf.Dict)
-				sub := &change{num: ch.num, old: od, new: newD[k]}
-				v.classifyKeys(sub, od, newD[k].(pdf.Dict), pc, cc, "AcroForm", acroFormKeys)
+				sub := &change{num: ch.num, old: od, new: nd}
+				d.classifyKeys(sub, od, nd, "AcroForm", acroFormKeys)
 				c = sub.class
 				descs = append(descs, strings.TrimPrefix(sub.desc, fmt.Sprintf("object %d: ", ch.num)))
 			} else {
 				c = ClassMetadata // an indirect AcroForm is classified on its own
 			}
 		case c == "fields":
-			var d string
-			c, d = v.fieldsDiff(oldD[k], newD[k], pc, cc)
-			descs = append(descs, d)
+			var desc string
+			c, desc = d.fieldsDiff(oldD[k], newD[k])
+			descs = append(descs, desc)
+		case c == "dr":
+			c = ClassMetadata
+			if _, had := oldD[k]; had && !d.additionsOnly(oldD[k], newD[k], 0) {
+				c = Other
+				descs = append(descs, "existing /DR entries changed or removed")
+			}
 		}
 		if severity(c) > severity(class) {
 			class = c
@@ -640,53 +823,307 @@ func (v *verifier) classifyKeys(ch *change, oldD, newD pdf.Dict, pc, cc *revCtx,
 	ch.desc = fmt.Sprintf("object %d: %s changed: %s", ch.num, what, joinStrings(descs))
 }
 
-// classifyField classifies a change of a form field or widget.
-func (v *verifier) classifyField(ch *change, oldD, newD pdf.Dict, role fieldRole) {
+// additionsOnly reports whether the resource dictionary new (as of this
+// update) keeps every entry of old (as of the previous revision): at
+// depth 0 a /DR whose sub-dictionaries (/Font, ...) are compared at depth
+// 1, where every old entry must be unchanged.
+func (d *diffState) additionsOnly(old, new pdf.Object, depth int) bool {
+	od, err1 := d.pc.rv.Dict(old)
+	nd, err2 := d.cc.rv.Dict(new)
+	if err1 != nil || err2 != nil {
+		return d.v.mustEqual(old, new)
+	}
+	for k, ov := range od {
+		nv, ok := nd[k]
+		switch {
+		case !ok:
+			return false
+		case depth == 0:
+			if !d.additionsOnly(ov, nv, 1) {
+				return false
+			}
+		case !d.v.mustEqual(ov, nv):
+			return false
+		}
+	}
+	return true
+}
+
+// classifySigDict classifies a change of an object that a signature
+// field's /V names: only a new signature dictionary that signs this very
+// revision, the value of a field that this update signs, is a signature.
+func (d *diffState) classifySigDict(ch *change) {
 	n := ch.num
+	f := d.cc.claims[n]
+	name := ""
+	if f != nil {
+		name = f.name
+	}
+	switch {
+	case ch.old != nil:
+		ch.class, ch.desc = Other, fmt.Sprintf("object %d: an existing signature dictionary was changed", n)
+	case !d.fresh[n]:
+		ch.class, ch.desc = Other, fmt.Sprintf("object %d: the /V of signature field %q is not a signature dictionary whose /ByteRange ends at the end of this revision", n, name)
+	case f == nil || !d.signs[f]:
+		ch.class, ch.desc = Other, fmt.Sprintf("object %d: new signature dictionary that no field this update signs holds", n)
+	default:
+		ch.class, ch.desc = ClassSignature, fmt.Sprintf("object %d: new signature dictionary", n)
+	}
+}
+
+// sigFieldSignKeys are the keys of an unsigned signature field that
+// signing it may change.
+var sigFieldSignKeys = map[pdf.Name]bool{"V": true, "AP": true, "AS": true, "F": true, "MK": true, "P": true, "Lock": true, "SV": true, "DA": true}
+
+// classifyField classifies a change of a form field or widget that was not
+// a signed signature field before this update.
+func (d *diffState) classifyField(ch *change, oldD, newD pdf.Dict, f *fieldInfo) {
+	n := ch.num
+	set := func(class, format string, args ...any) {
+		ch.class = class
+		ch.desc = fmt.Sprintf("object %d: ", n) + fmt.Sprintf(format, args...)
+	}
 	if newD == nil {
-		ch.class, ch.desc = Other, fmt.Sprintf("object %d: field %q is not a dictionary", n, role.name)
+		set(Other, "field %q is not a dictionary", f.name)
 		return
 	}
-	if ch.old == nil {
-		if role.sig && visibleUnsigned(newD) {
-			ch.class, ch.desc = Annotations, fmt.Sprintf("object %d: new unsigned signature field %q with a visible appearance", n, role.name)
-		} else if role.sig {
-			ch.class, ch.desc = ClassSignature, fmt.Sprintf("object %d: new signature field %q", n, role.name)
-		} else {
-			ch.class, ch.desc = Other, fmt.Sprintf("object %d: new form field %q", n, role.name)
-		}
+	keys := changedKeys(d.v, orEmpty(oldD), newD)
+	if f.sig && slices.ContainsFunc(keys, func(k pdf.Name) bool { return k == "A" || k == "AA" }) {
+		// Actions run; they are no part of a signature.
+		set(Other, "signature field %q gains actions (%s)", f.name, joinNames(keys))
 		return
+	}
+	switch {
+	case f.sig && d.signs[f]:
+		if ch.old == nil {
+			set(ClassSignature, "new signature field %q", f.name)
+			return
+		}
+		for _, k := range keys {
+			if !sigFieldSignKeys[k] {
+				set(Other, "signature field %q changed beyond signing (%s)", f.name, joinNames(keys))
+				return
+			}
+		}
+		set(ClassSignature, "signature field %q signed", f.name)
+	case f.sig && f.v != nil:
+		// A /V that this update did not sign: another revision's
+		// signature dictionary (reuse), a copy, or anything else.
+		what := "is not a signature dictionary made for this revision"
+		if vr, ok := f.v.(pdf.Ref); ok {
+			if of := d.pc.claims[vr.Num]; of != nil {
+				what = fmt.Sprintf("is the signature dictionary %d of field %q from an earlier revision", vr.Num, of.name)
+			} else if d.cc.claims[vr.Num] != f {
+				what = fmt.Sprintf("is the signature dictionary %d of field %q", vr.Num, d.cc.claims[vr.Num].name)
+			}
+		}
+		set(Other, "signature field %q: its /V %s, so it is not a new signature", f.name, what)
+	case f.sig:
+		// An invisible, unsigned signature field shows and signs nothing
+		// (a field placed for the next signer); pyHanko counts it with
+		// validation data.
+		class, what := ClassMetadata, "invisible"
+		if visibleUnsigned(newD) {
+			class, what = Annotations, "visible"
+		}
+		if ch.old == nil {
+			set(class, "new unsigned signature field %q (%s)", f.name, what)
+		} else {
+			set(class, "unsigned signature field %q changed (%s; %s)", f.name, what, joinNames(keys))
+		}
+	case ch.old == nil:
+		set(Other, "new form field %q", f.name)
+	default:
+		for _, k := range keys {
+			if k != "V" && k != "AS" && k != "AP" {
+				set(Other, "field %q changed beyond filling (%s)", f.name, joinNames(keys))
+				return
+			}
+		}
+		d.fills[f] = true
+		set(FormFilling, "field %q (%s)", f.name, FormFilling)
+	}
+}
+
+// classifyInPlace classifies an existing stream rewritten in place by the
+// places that use it, in the previous revision and in this one: it may be
+// only an appearance stream (/AP) of the widgets that this update fills or
+// signs, or of the annotations it changes. A stream also used by a page,
+// another widget or annotation, another XObject or the trailer changes
+// what those show too.
+func (d *diffState) classifyInPlace(ch *change, allowed map[int]string) error {
+	hs, err := d.holders(ch.num)
+	if err != nil {
+		return err
+	}
+	if len(hs) == 0 {
+		ch.class, ch.desc = Other, fmt.Sprintf("object %d: %s changed", ch.num, kind(ch.old))
+		return nil
 	}
 	class := ClassMetadata
-	for _, k := range changedKeys(v, oldD, newD) {
-		c := Other
-		switch {
-		case role.sig && k == "V":
-			if _, had := oldD["V"]; !had {
-				c = ClassSignature
-			}
-		case role.sig && (k == "AP" || k == "AS" || k == "F" || k == "MK" || k == "P"):
-			c = ClassSignature
-		case !role.sig && (k == "V" || k == "AS" || k == "AP"):
-			c = FormFilling
+	for _, h := range hs {
+		c, err := d.holderClass(h, allowed, 0)
+		if err != nil {
+			return err
+		}
+		if c == "" {
+			ch.class, ch.desc = Other, fmt.Sprintf("object %d: %s rewritten in place, used by %s", ch.num, kind(ch.old), d.describe(h))
+			return nil
 		}
 		if severity(c) > severity(class) {
 			class = c
 		}
 	}
-	ch.class = class
-	if class == Other {
-		ch.desc = fmt.Sprintf("object %d: field %q changed beyond filling or signing (%s)", n, role.name, joinNames(changedKeys(v, oldD, newD)))
-	} else {
-		ch.desc = fmt.Sprintf("object %d: field %q (%s)", n, role.name, class)
+	ch.class, ch.desc = class, fmt.Sprintf("object %d: appearance stream rewritten in place (%s)", ch.num, class)
+	return nil
+}
+
+// checkExclusive makes a change other when an existing object changed in
+// a role that shows nothing (document information, XMP metadata, DSS,
+// /DR) or only itself (an annotation) is also used elsewhere, in the
+// previous revision or in this one: a dictionary that is both the document
+// information and a page's resources, say, would change the page under the
+// name of metadata.
+func (d *diffState) checkExclusive(ch *change) error {
+	if ch.old == nil {
+		return nil // a new object is owned by the change that refers to it
 	}
+	hs, err := d.holders(ch.num)
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if !ch.onlyFor(h) {
+			ch.class = Other
+			ch.desc += fmt.Sprintf(", but the object is also used by %s", d.describe(h))
+			return nil
+		}
+	}
+	return nil
+}
+
+// checkDangling makes a new object other when the previous revision
+// already refers to its number and generation: a reference that named
+// nothing when the document was signed (read as null) resolves now, so the
+// new object changes whatever holds that reference, a page's content, say,
+// whichever allowed change it is brought in by. In a revision too large to
+// look uses up (see maxRefObjects) the check is skipped.
+func (d *diffState) checkDangling(ch *change) error {
+	idx, err := d.v.referrers(d.pc.rv)
+	if errors.Is(err, errUses) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	gen := d.gen(ch.num)
+	for _, h := range idx[ch.num] {
+		if h.gen == gen {
+			ch.class = Other
+			ch.desc = fmt.Sprintf("object %d: new, but the previous revision already refers to it from %s: a reference that named nothing when signed now resolves", ch.num, d.describe(h))
+			return nil
+		}
+	}
+	return nil
+}
+
+// holders lists the places that refer to object n in the previous
+// revision and in this one: the previous revision's referrers, and the
+// references in this revision's trailer and in the objects this update
+// changes (the only places where the two revisions differ).
+func (d *diffState) holders(n int) ([]holder, error) {
+	idx, err := d.v.referrers(d.pc.rv)
+	if err != nil {
+		return nil, err
+	}
+	if d.curRefs == nil {
+		d.curRefs = map[int][]holder{}
+		addRefs(d.curRefs, trailer, d.cc.rv.Trailer)
+		for _, ch := range d.byNum {
+			addRefs(d.curRefs, ch.num, ch.new) // xref streams are not changes
+		}
+	}
+	var out []holder
+	seen := map[holder]bool{}
+	for _, h := range append(append([]holder{}, idx[n]...), d.curRefs[n]...) {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// holderClass returns the class of a use of a rewritten stream: the class
+// of the allowed widget or annotation whose /AP holds it, possibly through
+// an indirect appearance dictionary; "" for any other use.
+func (d *diffState) holderClass(h holder, allowed map[int]string, depth int) (string, error) {
+	if h.num == trailer {
+		return "", nil
+	}
+	if c, ok := allowed[h.num]; ok {
+		if h.key == "AP" {
+			return c, nil
+		}
+		return "", nil
+	}
+	if depth >= 2 {
+		return "", nil
+	}
+	// An indirect /AP dictionary or appearance state dictionary: allowed
+	// when every use of it is.
+	o, err := d.cc.rv.Resolve(pdf.Ref{Num: h.num, Gen: d.gen(h.num)})
+	if _, plain := o.(pdf.Dict); err != nil || !plain || isAnnot(o) || isWidget(o) || d.cc.fields[h.num] != nil {
+		return "", nil
+	}
+	hs, err := d.holders(h.num)
+	if err != nil || len(hs) == 0 {
+		return "", err
+	}
+	class := ClassMetadata
+	for _, hh := range hs {
+		c, err := d.holderClass(hh, allowed, depth+1)
+		if err != nil || c == "" {
+			return "", err
+		}
+		if severity(c) > severity(class) {
+			class = c
+		}
+	}
+	return class, nil
+}
+
+// gen returns object n's generation in this revision.
+func (d *diffState) gen(n int) int {
+	e, _, _ := d.cc.rv.Entry(n)
+	return entryGen(e)
+}
+
+// describe names a holder for change descriptions.
+func (d *diffState) describe(h holder) string {
+	if h.num == trailer {
+		return fmt.Sprintf("the trailer (/%s)", h.key)
+	}
+	what := "object"
+	if o, err := d.cc.rv.Get(pdf.Ref{Num: h.num, Gen: d.gen(h.num)}); err == nil {
+		what = kind(o)
+	} else if o, err := d.pc.rv.Get(pdf.Ref{Num: h.num, Gen: d.gen(h.num)}); err == nil {
+		what = kind(o)
+	}
+	if f := d.pc.fields[h.num]; f != nil {
+		what = fmt.Sprintf("the widget of field %q", f.name)
+	}
+	if h.key == "" {
+		return fmt.Sprintf("object %d (%s)", h.num, what)
+	}
+	return fmt.Sprintf("object %d (%s, /%s)", h.num, what, h.key)
 }
 
 // fieldsDiff classifies a change of the AcroForm /Fields array: only new
-// signature fields may be added.
-func (v *verifier) fieldsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, string) {
-	oldA, _ := pc.rv.Array(oldO)
-	newA, err := cc.rv.Array(newO)
+// signature fields may be added; each one is classified on its own.
+func (d *diffState) fieldsDiff(oldO, newO pdf.Object) (string, string) {
+	oldA, _ := d.pc.rv.Array(oldO)
+	newA, err := d.cc.rv.Array(newO)
 	if err != nil {
 		return Other, "AcroForm /Fields is not an array"
 	}
@@ -694,16 +1131,23 @@ func (v *verifier) fieldsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, st
 	if len(removed) > 0 {
 		return Other, fmt.Sprintf("form fields removed: %v", removed)
 	}
+	if !d.v.sameDirect(oldA, newA) {
+		return Other, "direct form field dictionaries in /Fields changed"
+	}
 	for _, r := range added {
-		if !cc.fields[r.Num].sig {
+		switch f := d.cc.fields[r.Num]; {
+		case f == nil || !f.sig:
 			return Other, fmt.Sprintf("form field %v added that is not a signature field", r)
+		case !d.isNew(r.Num):
+			return Other, fmt.Sprintf("object %v, which existed before this update, added as a form field", r)
 		}
 	}
-	return ClassSignature, fmt.Sprintf("%d signature field(s) added", len(added))
+	return ClassMetadata, fmt.Sprintf("%d signature field(s) added", len(added))
 }
 
 // annotsDiff classifies a change of a page's /Annots.
-func (v *verifier) annotsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, string) {
+func (d *diffState) annotsDiff(oldO, newO pdf.Object) (string, string) {
+	pc, cc := d.pc, d.cc
 	oldA, _ := pc.rv.Array(oldO)
 	newA, err := cc.rv.Array(newO)
 	if err != nil && newO != nil {
@@ -712,25 +1156,30 @@ func (v *verifier) annotsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, st
 	added, removed := refDiff(oldA, newA)
 	class := ClassMetadata
 	var descs []string
-	raise := func(c, d string) {
+	raise := func(c, desc string) {
 		if severity(c) > severity(class) {
 			class = c
 		}
-		descs = append(descs, d)
+		descs = append(descs, desc)
 	}
 	for _, r := range added {
-		role, isField := cc.fields[r.Num]
-		d, _ := cc.rv.Dict(r)
+		f := cc.fields[r.Num]
+		ad, _ := cc.rv.Dict(r)
 		switch {
-		case isField && role.sig && d != nil && visibleUnsigned(d):
-			raise(Annotations, fmt.Sprintf("unsigned signature widget %v with a visible appearance added", r))
-		case isField && role.sig:
+		case f != nil && d.signs[f]:
 			raise(ClassSignature, fmt.Sprintf("signature widget %v added", r))
-		case isField:
+		case f.signed() || pc.fields[r.Num].signed():
+			raise(Other, fmt.Sprintf("widget %v of a signed signature field added to a page", r))
+		case f != nil && d.isNew(r.Num):
+			raise(ClassMetadata, fmt.Sprintf("widget %v of field %q added", r, f.name)) // classified with the field
+		case f != nil && f.sig && ad != nil && visibleUnsigned(ad):
+			raise(Annotations, fmt.Sprintf("unsigned signature widget %v with a visible appearance added", r))
+		case f != nil && f.sig:
+			raise(ClassMetadata, fmt.Sprintf("invisible unsigned signature widget %v added", r))
+		case f != nil:
 			raise(Other, fmt.Sprintf("form field widget %v added", r))
-		case isAnnot(d):
-			raise(Annotations, fmt.Sprintf("/%s annotation %v added", d.Name("Subtype"), r))
-			cc.addAP(d, Annotations)
+		case isAnnot(ad):
+			raise(Annotations, fmt.Sprintf("/%s annotation %v added", ad.Name("Subtype"), r))
 		default:
 			raise(Annotations, fmt.Sprintf("annotation %v added", r))
 		}
@@ -743,7 +1192,7 @@ func (v *verifier) annotsDiff(oldO, newO pdf.Object, pc, cc *revCtx) (string, st
 		}
 	}
 	// Direct annotation dictionaries are compared as a whole.
-	if countDirect(oldA) != countDirect(newA) {
+	if !d.v.sameDirect(oldA, newA) {
 		raise(Annotations, "direct annotations changed")
 	}
 	if len(descs) == 0 {
@@ -778,14 +1227,19 @@ func visibleUnsigned(d pdf.Dict) bool {
 	return f[2] != f[0] && f[3] != f[1]
 }
 
-func countDirect(a pdf.Array) int {
-	n := 0
-	for _, x := range a {
-		if _, ok := x.(pdf.Ref); !ok {
-			n++
+// sameDirect reports whether two arrays hold the same direct (not
+// reference) elements in the same order.
+func (v *verifier) sameDirect(a, b pdf.Array) bool {
+	direct := func(arr pdf.Array) pdf.Array {
+		out := pdf.Array{}
+		for _, x := range arr {
+			if _, ok := x.(pdf.Ref); !ok {
+				out = append(out, x)
+			}
 		}
+		return out
 	}
-	return n
+	return v.mustEqual(direct(a), direct(b))
 }
 
 // allAnnots reports whether o is a non-empty array of annotation

@@ -258,7 +258,7 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 	}
 	v := &verifier{ctx: ctx, ra: ra, size: size, r: r, opts: opts, at: at, now: now()}
 	rep := &Report{Size: size, Revisions: len(r.Revisions()), ValidatedAt: at.UTC(),
-		Signatures: []Signature{}, Reasons: []string{}, Warnings: append([]string{}, r.Warnings()...)}
+		Signatures: []Signature{}, Reasons: []string{}}
 
 	sigs, err := v.signatures()
 	if err != nil {
@@ -300,6 +300,9 @@ func Verify(ctx context.Context, ra io.ReaderAt, size int64, opts Options) (*Rep
 		}
 	}
 	provenAfterRevocation(rep.Signatures)
+	// The damage the reader tolerated, including the object offsets it
+	// repaired while the checks read objects.
+	rep.Warnings = append([]string{}, r.Warnings()...)
 	rep.Verdict = Valid
 	if len(rep.Signatures) == 0 {
 		rep.Verdict = Invalid
