@@ -92,10 +92,11 @@ func TestRelativePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := rawConfig(t, dir)
-	if m["database"] != SQLiteName || m["kek_file"] != KeyringName || m["checkpoint_key_file"] != outside {
-		t.Errorf("config.json = %v; want the database and keyring relative, the outside key absolute", m)
+	if m["database"] != SQLiteName || m["kek_file"] != KeyringName || m["checkpoint_key_file"] != outside || m["checkpoint_dir"] != CheckpointDirName {
+		t.Errorf("config.json = %v; want the database, keyring and checkpoint directory relative, the outside key absolute", m)
 	}
-	if c, err := Load(dir); err != nil || !reflect.DeepEqual(c, res.Config) || c.Database != filepath.Join(dir, SQLiteName) {
+	if c, err := Load(dir); err != nil || !reflect.DeepEqual(c, res.Config) || c.Database != filepath.Join(dir, SQLiteName) ||
+		c.CheckpointDir != filepath.Join(dir, CheckpointDirName) {
 		t.Errorf("Load = %+v, %v; want absolute paths %+v", c, err, res.Config)
 	}
 	// Loading through a relative directory name resolves against it.
