@@ -9,10 +9,10 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/fileperm"
-	"sealkeep/internal/translog"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/signer"
 	"sealkeep/internal/store"
+	"sealkeep/internal/translog"
 )
 
 // Exit codes (documented in the package doc and the README).
