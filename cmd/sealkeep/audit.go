@@ -19,7 +19,8 @@ func init() { register(newAuditCmd) }
 
 func newAuditCmd() *cobra.Command {
 	cmd := group("audit", "Verify, export and checkpoint the hash-chained audit trail")
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditCheckpointCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditCheckpointCmd(),
+		newAuditProveCmd(), newAuditVerifyProofCmd(), newAuditLogKeyCmd())
 	return cmd
 }
 
@@ -68,9 +69,13 @@ records creating). The first broken entry is named with what is wrong: edited,
 deleted, reordered, inserted, duplicated. The chain's head row must agree with
 its last entry (else head, truncated, inserted or rewritten at the first seq
 concerned), and an organization's chain must begin with org.create.
-With --checkpoint FILE (from audit checkpoint) the chain must also reach the
-signed head unchanged: a truncated or rewritten tail is detected. For org
-chains, every stored certificate status must equal the status the trail gives.`,
+Every chain must also extend its newest checkpoint in the checkpoint
+directory (written after every append): a truncated or rewritten history is
+reported with no flag, and the stored Merkle tree must match the entries,
+with a consistency proof from the checkpoint. With --checkpoint FILE (from
+audit checkpoint) the chain must also reach that signed head unchanged. For
+org chains, every stored certificate status must equal the status the trail
+gives.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cp *audit.Checkpoint

@@ -42,7 +42,7 @@ Back the KEK keyring up apart from the database: without it, the database
 			if globals.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{
 					"data_dir": o.Dir, "database": config.RedactDSN(c.Database), "kek_file": c.KEKFile,
-					"kek_env": c.KEKEnv, "kek_awskms": c.KEKAWSKMS, "checkpoint_key_file": c.CheckpointKeyFile,
+					"kek_env": c.KEKEnv, "kek_awskms": c.KEKAWSKMS, "checkpoint_key_file": c.CheckpointKeyFile, "checkpoint_dir": c.CheckpointDir,
 					"created": res.Made, "reused": res.Reused,
 				})
 			}
@@ -58,6 +58,7 @@ Back the KEK keyring up apart from the database: without it, the database
 				{"  database", config.RedactDSN(c.Database)},
 				{"  KEK keyring", kek},
 				{"  checkpoint key", c.CheckpointKeyFile},
+				{"  checkpoints", c.CheckpointDir},
 				{"  config", filepath.Join(o.Dir, config.FileName)},
 			})
 			if c.KEKAWSKMS != nil {
@@ -76,6 +77,7 @@ Back the KEK keyring up apart from the database: without it, the database
 	f.StringVar(&o.Database, "database", "", "PostgreSQL DSN (postgres://...) or SQLite path (default DATA_DIR/sealkeep.db)")
 	f.StringVar(&o.KEKFile, "kek-file", "", "KEK keyring file (created if missing; default DATA_DIR/kek.keyring)")
 	f.StringVar(&o.KEKEnv, "kek-env", "", "environment variable holding the KEK keyring instead of a file")
+	f.StringVar(&o.CheckpointDir, "checkpoint-dir", "", "directory for the signed checkpoints written after every append, on storage apart from the database (default DATA_DIR/checkpoints)")
 	f.StringVar(&o.CheckpointKeyFile, "checkpoint-key-file", "", "Ed25519 checkpoint key file (created if missing; default DATA_DIR/checkpoint.key)")
 	f.StringVar(&o.KEKAWSKMS, "kek-awskms", "", "symmetric AWS KMS key (ID, ARN or alias) that holds the KEK instead of a file")
 	f.StringVar(&o.KEKAWSKMSRegion, "kek-awskms-region", "", "AWS region of --kek-awskms (default: from the ARN or AWS_REGION)")

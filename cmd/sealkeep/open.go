@@ -45,12 +45,17 @@ func openService(ctx context.Context) (*custody.Service, func(), error) {
 		// that signs or re-encrypts several times calls KMS once per DEK.
 		opts.DEKCache = envelope.NewDEKCache(dekCacheTTL)
 	}
-	svc := custody.New(env.Store, env.KEK, opts)
+	pub, err := env.Publisher(globals.logger)
+	if err != nil {
+		env.Store.Close()
+		return nil, nil, err
+	}
+	svc := custody.New(pub, env.KEK, opts)
 	return svc, func() {
 		if opts.DEKCache != nil {
 			opts.DEKCache.Close()
 		}
-		env.Store.Close()
+		pub.Close() // writes the pending checkpoints, closes env.Store
 	}, nil
 }
 

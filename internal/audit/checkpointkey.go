@@ -3,13 +3,20 @@ package audit
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"sealkeep/internal/errs"
 	"sealkeep/internal/fileperm"
@@ -69,6 +76,45 @@ func (k CheckpointKey) KeyID() string { return KeyID(k.Public()) }
 // SignCheckpoint signs head at time now; see [SignCheckpoint].
 func (k CheckpointKey) SignCheckpoint(head Entry, now time.Time) (Checkpoint, error) {
 	return SignCheckpoint(k.key(), head, now)
+}
+
+// NoteSigner returns a signer of C2SP signed notes (golang.org/x/mod/sumdb/note)
+// with this key under the key name name: an Ed25519 note key, whose key ID
+// is the first four bytes of SHA-256(name || "\n" || 0x01 || public key), as
+// note.NewEd25519VerifierKey(name, k.Public()) computes it. The name must be
+// non-empty UTF-8 without spaces or "+". A note's text is UTF-8 without NUL,
+// so a note signature can never be mistaken for a [Checkpoint] signature,
+// whose message starts with a zero byte.
+func (k CheckpointKey) NoteSigner(name string) (note.Signer, error) {
+	priv := k.key()
+	if priv == nil {
+		return nil, fmt.Errorf("%w: no key", ErrCheckpointKey)
+	}
+	if name == "" || !utf8.ValidString(name) || strings.ContainsRune(name, '+') || strings.IndexFunc(name, unicode.IsSpace) >= 0 {
+		return nil, fmt.Errorf("audit: invalid note key name %q", name)
+	}
+	h := sha256.New()
+	h.Write([]byte(name + "\n\x01"))
+	h.Write(priv.Public().(ed25519.PublicKey))
+	return noteSigner{name: name, hash: binary.BigEndian.Uint32(h.Sum(nil)), key: k}, nil
+}
+
+// noteSigner signs notes with a [CheckpointKey]; it holds the key, never
+// its bytes, so it prints redacted too.
+type noteSigner struct {
+	name string
+	hash uint32
+	key  CheckpointKey
+}
+
+func (s noteSigner) Name() string    { return s.name }
+func (s noteSigner) KeyHash() uint32 { return s.hash }
+func (s noteSigner) Sign(msg []byte) ([]byte, error) {
+	priv := s.key.key()
+	if priv == nil {
+		return nil, fmt.Errorf("%w: no key", ErrCheckpointKey)
+	}
+	return ed25519.Sign(priv, msg), nil
 }
 
 // String returns a redacted description.

@@ -30,6 +30,17 @@
 // only by a checkpoint. [Verifier.ExpectFirst] requires a chain's genesis
 // (an organization's chain begins with org.create).
 //
+// # Merkle tree
+//
+// Each chain is also an RFC 6962 Merkle tree over its entry hashes: leaf i
+// is [LeafHash] of entry i+1. A [Tree] holds its right edge, appends in
+// O(log n) and yields the hashes golang.org/x/mod/sumdb/tlog stores for
+// proofs; the store keeps both. A [Verifier] builds the tree in the same
+// pass ([Report.Tree]) and, given a signed tree head
+// ([Verifier.ExpectTree], from a C2SP checkpoint: package translog),
+// reports a chain that does not reach it as truncated and one whose tree
+// at that size has another root as rewritten.
+//
 // # Checkpoints
 //
 // A [Checkpoint] is an Ed25519-signed statement of (chain, seq, head hash,

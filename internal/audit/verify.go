@@ -5,6 +5,7 @@ import (
 	"iter"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
 	"sealkeep/internal/errs"
 )
 
@@ -46,12 +47,13 @@ const (
 	ProblemTime Problem = "time"
 	// ProblemInvalid: a correctly linked entry fails [Entry.Validate].
 	ProblemInvalid Problem = "invalid"
-	// ProblemTruncated: the chain ends before the seq a checkpoint signed
-	// or its head record names, or it must begin with an entry and is empty
-	// (see [Verifier.ExpectFirst]).
+	// ProblemTruncated: the chain ends before the seq (or tree size) a
+	// checkpoint signed or its head record names, or it must begin with an
+	// entry and is empty (see [Verifier.ExpectFirst]).
 	ProblemTruncated Problem = "truncated"
 	// ProblemRewritten: the entry at a checkpoint's seq has a different hash
-	// than the checkpoint signed.
+	// than the checkpoint signed, or the Merkle tree of the entries up to a
+	// checkpoint's tree size has a different root.
 	ProblemRewritten Problem = "rewritten"
 	// ProblemHead: the store holds entries of the chain but no head record
 	// for it (see [CheckHead]).
@@ -89,6 +91,9 @@ type Report struct {
 	Head  Entry
 	Break *Break // the first break, or nil
 	Err   error  // reading the chain failed, or the checkpoint did not verify
+	// Tree is the size and root of the Merkle tree ([Tree]) of the entries
+	// read, built in the same pass; zero unless the whole chain verified.
+	Tree tlog.Tree
 }
 
 // OK reports whether the whole chain verified.
@@ -129,10 +134,13 @@ type Verifier struct {
 	maxTime time.Time
 	recent  [window]Hash // recent[s%window] is the hash of verified entry s
 	cp      *Checkpoint
-	rec     *Head  // the store's head record ([Verifier.ExpectHead])
-	recSet  bool   // ExpectHead was called
-	first   Action // the action entry 1 must have ([Verifier.ExpectFirst])
-	readErr error  // reading stopped early: no truncation verdict
+	tree    Tree          // Merkle tree of the verified entries
+	scratch [64]tlog.Hash // Tree.Append's output, reused
+	expect  *tlog.Tree    // a signed tree head the chain must extend
+	rec     *Head         // the store's head record ([Verifier.ExpectHead])
+	recSet  bool          // ExpectHead was called
+	first   Action        // the action entry 1 must have ([Verifier.ExpectFirst])
+	readErr error         // reading stopped early: no truncation verdict
 
 	brk   *Break
 	final bool
@@ -145,7 +153,9 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier for chain; an empty chain means "the chain
 // of the first entry".
-func NewVerifier(chain string) *Verifier { return &Verifier{chain: chain} }
+func NewVerifier(chain string) *Verifier {
+	return &Verifier{chain: chain, tree: Tree{edge: make([]tlog.Hash, 0, 64)}}
+}
 
 // Verify reads entries (one chain, in storage order) to the end or to the
 // first definite break and reports. An error from entries ends the read and
@@ -215,7 +225,30 @@ func (v *Verifier) Report() Report {
 	if v.brk == nil && v.readErr == nil {
 		v.checkEnd()
 	}
-	return Report{Chain: v.chain, Read: v.read, Head: v.head, Break: v.brk, Err: v.readErr}
+	if v.brk == nil && v.readErr == nil && v.expect != nil && v.head.Seq < uint64(v.expect.N) {
+		v.brk = &Break{Chain: v.chain, Seq: v.head.Seq + 1, Problem: ProblemTruncated,
+			Reason: fmt.Sprintf("the chain ends at seq %d, but a signed checkpoint covers a tree of %d entries: the tail was cut off",
+				v.head.Seq, v.expect.N)}
+		v.final = true
+	}
+	r := Report{Chain: v.chain, Read: v.read, Head: v.head, Break: v.brk, Err: v.readErr}
+	if r.OK() {
+		r.Tree = v.tree.Head()
+	}
+	return r
+}
+
+// ExpectTree makes v also check a signed tree head (from a checkpoint whose
+// signature the caller verified): the Merkle tree of entries 1..head.N must
+// have root head.Hash (else [ProblemRewritten]) and the chain must reach
+// head.N entries (else [ProblemTruncated]). Call it before the first
+// [Verifier.Add].
+func (v *Verifier) ExpectTree(head tlog.Tree) error {
+	if head.N < 1 {
+		return fmt.Errorf("%w: tree size %d", ErrCheckpointFormat, head.N)
+	}
+	v.expect = &head
+	return nil
 }
 
 func (v *Verifier) breakAt(seq uint64, p Problem, final bool, format string, args ...any) {
@@ -311,6 +344,17 @@ func (v *Verifier) check(e Entry) {
 			e.Seq, e.Hash, v.cp.Time.Format(time.RFC3339), v.cp.Head, e.Seq)
 		return
 	}
+	if v.expect != nil && v.tree.size+1 == v.expect.N {
+		t := v.tree.Clone()
+		t.Append(nil, e.Hash)
+		if root := t.Root(); root != v.expect.Hash {
+			v.breakAt(e.Seq, ProblemRewritten, true,
+				"the Merkle tree of entries 1..%d has root %s, but a signed checkpoint says %s: history up to entry %d was rewritten",
+				e.Seq, root, v.expect.Hash, e.Seq)
+			return
+		}
+	}
+	v.tree.Append(v.scratch[:0], e.Hash)
 	v.prev, v.head = v.head, e
 	v.recent[e.Seq%window] = e.Hash
 	if e.Time.After(v.maxTime) {

@@ -11,8 +11,12 @@
 //	│                           unless the database is PostgreSQL
 //	├── kek.keyring       0600  KEK keyring, unless the KEK comes from another
 //	│                           file, an environment variable or AWS KMS
-//	└── checkpoint.key    0600  Ed25519 audit-checkpoint signing key, unless
-//	                            another file was named
+//	├── checkpoint.key    0600  Ed25519 audit-checkpoint signing key, unless
+//	│                           another file was named
+//	└── checkpoints/      0700  signed checkpoints of every chain, written
+//	                            after every append, unless another directory
+//	                            was named: it belongs on separate storage
+//	                            (see package translog)
 //
 // The KEK keyring must be backed up apart from the database: a database
 // backup alone is unreadable, which is the point.
@@ -72,6 +76,7 @@ const (
 	SQLiteName        = "sealkeep.db"
 	KeyringName       = "kek.keyring"
 	CheckpointKeyName = "checkpoint.key"
+	CheckpointDirName = "checkpoints"
 )
 
 // EnvHome names the environment variable that overrides the default data
@@ -99,6 +104,20 @@ type Config struct {
 	KEKAWSKMS *AWSKMSKEK `json:"kek_awskms,omitempty"`
 	// CheckpointKeyFile is the Ed25519 checkpoint signing key.
 	CheckpointKeyFile string `json:"checkpoint_key_file"`
+	// CheckpointDir receives a signed checkpoint of a chain after every
+	// transaction that appends to it (package translog). It belongs on
+	// storage apart from the database. Default DATA_DIR/checkpoints.
+	CheckpointDir string `json:"checkpoint_dir,omitempty"`
+	// Witnesses are sent every checkpoint (c2sp.org/tlog-witness); their
+	// cosignatures are kept in CheckpointDir.
+	Witnesses []Witness `json:"witnesses,omitempty"`
+}
+
+// Witness is a c2sp.org/tlog-witness witness: its submission URL and its
+// cosignature verifier key (name+keyhash+base64).
+type Witness struct {
+	URL string `json:"url"`
+	Key string `json:"key"`
 }
 
 // AWSKMSKEK is the version map of a KEK held in AWS KMS (see package
@@ -143,6 +162,7 @@ func Default(dir string) Config {
 		Database:          filepath.Join(dir, SQLiteName),
 		KEKFile:           filepath.Join(dir, KeyringName),
 		CheckpointKeyFile: filepath.Join(dir, CheckpointKeyName),
+		CheckpointDir:     filepath.Join(dir, CheckpointDirName),
 	}
 }
 
@@ -163,6 +183,9 @@ func Load(dir string) (Config, error) {
 	}
 	if c.Version != 1 {
 		return Config{}, fmt.Errorf("%s: unsupported config version %d", filepath.Join(dir, FileName), c.Version)
+	}
+	if c.CheckpointDir == "" {
+		c.CheckpointDir = CheckpointDirName // resolved below
 	}
 	if c.Database == "" || c.kekSources() != 1 || c.CheckpointKeyFile == "" {
 		return Config{}, fmt.Errorf("%s: incomplete config (database, one KEK source and the checkpoint key are required)", filepath.Join(dir, FileName))
@@ -208,13 +231,14 @@ func readConfigFile(dir string) ([]byte, error) {
 const maxConfigSize = 1 << 20
 
 // paths returns the fields of c that name files: the SQLite database
-// (a plain path, not a DSN), the KEK keyring and the checkpoint key.
+// (a plain path, not a DSN), the KEK keyring, the checkpoint key and the
+// checkpoint directory.
 func (c *Config) paths() []*string {
 	var out []*string
 	if c.Database != "" && !c.IsPostgres() && !strings.Contains(c.Database, ":") {
 		out = append(out, &c.Database)
 	}
-	for _, p := range []*string{&c.KEKFile, &c.CheckpointKeyFile} {
+	for _, p := range []*string{&c.KEKFile, &c.CheckpointKeyFile, &c.CheckpointDir} {
 		if *p != "" {
 			out = append(out, p)
 		}

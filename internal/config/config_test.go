@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestInit(t *testing.T) {
 		}
 	}
 	c, err := Load(dir)
-	if err != nil || c != res.Config {
+	if err != nil || !reflect.DeepEqual(c, res.Config) {
 		t.Fatalf("Load = %+v, %v; want %+v", c, err, res.Config)
 	}
 	if _, err := Init(ctx, InitOptions{Dir: dir}); !errors.Is(err, ErrExists) {

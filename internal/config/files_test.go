@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -91,10 +92,11 @@ func TestRelativePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := rawConfig(t, dir)
-	if m["database"] != SQLiteName || m["kek_file"] != KeyringName || m["checkpoint_key_file"] != outside {
-		t.Errorf("config.json = %v; want the database and keyring relative, the outside key absolute", m)
+	if m["database"] != SQLiteName || m["kek_file"] != KeyringName || m["checkpoint_key_file"] != outside || m["checkpoint_dir"] != CheckpointDirName {
+		t.Errorf("config.json = %v; want the database, keyring and checkpoint directory relative, the outside key absolute", m)
 	}
-	if c, err := Load(dir); err != nil || c != res.Config || c.Database != filepath.Join(dir, SQLiteName) {
+	if c, err := Load(dir); err != nil || !reflect.DeepEqual(c, res.Config) || c.Database != filepath.Join(dir, SQLiteName) ||
+		c.CheckpointDir != filepath.Join(dir, CheckpointDirName) {
 		t.Errorf("Load = %+v, %v; want absolute paths %+v", c, err, res.Config)
 	}
 	// Loading through a relative directory name resolves against it.
@@ -137,7 +139,7 @@ func TestLegacyAbsolutePaths(t *testing.T) {
 	m["database"], m["kek_file"], m["checkpoint_key_file"] = res.Config.Database, res.Config.KEKFile, res.Config.CheckpointKeyFile
 	writeRaw(t, dir, m)
 	createOrg(t, dir, "acme")
-	if c, err := Load(dir); err != nil || c != res.Config {
+	if c, err := Load(dir); err != nil || !reflect.DeepEqual(c, res.Config) {
 		t.Fatalf("legacy config: %+v, %v", c, err)
 	}
 	copied := filepath.Join(base, "copy")

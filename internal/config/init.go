@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"sealkeep/internal/fileperm"
 	"sealkeep/internal/store"
 	storeopen "sealkeep/internal/store/open"
+	"sealkeep/internal/translog"
 )
 
 // InitOptions names the sources init records; empty fields mean "create it
@@ -34,6 +36,9 @@ type InitOptions struct {
 	KEKAWSKMSRegion   string
 	KEKAWSKMSEndpoint string
 	CheckpointKeyFile string // used if it exists, else created
+	// CheckpointDir receives the signed checkpoints (created if missing;
+	// default DATA_DIR/checkpoints). It belongs on separate storage.
+	CheckpointDir string
 }
 
 // Created reports what init made and what it found.
@@ -111,6 +116,11 @@ func Init(ctx context.Context, o InitOptions) (Created, error) {
 			return out, err
 		}
 	}
+	if o.CheckpointDir != "" {
+		if c.CheckpointDir, err = filepath.Abs(o.CheckpointDir); err != nil {
+			return out, err
+		}
+	}
 	if c.IsPostgres() {
 		// A shared PostgreSQL database may already hold data: join it only
 		// with a KEK that unwraps its data keys, never with a new one.
@@ -142,6 +152,16 @@ func Init(ctx context.Context, o InitOptions) (Created, error) {
 		return out, fmt.Errorf("checkpoint key: %w", err)
 	}
 	record(&out, c.CheckpointKeyFile, made)
+	if _, err := os.Stat(c.CheckpointDir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(c.CheckpointDir, 0o700); err != nil {
+			return out, fmt.Errorf("checkpoint directory: %w", err)
+		}
+		out.Made = append(out.Made, c.CheckpointDir)
+	} else if err != nil {
+		return out, fmt.Errorf("checkpoint directory: %w", err)
+	} else {
+		out.Reused = append(out.Reused, c.CheckpointDir)
+	}
 	if !c.IsPostgres() {
 		// An empty file is a new SQLite database; creating it first gives
 		// it mode 0600 (SQLite gives its -wal and -shm files the same).
@@ -301,6 +321,21 @@ func checkSQLiteFiles(path string) error {
 		}
 	}
 	return fileperm.Dirs(path, "the database "+path)
+}
+
+// Publisher wraps e's store so that every append is followed by a signed
+// checkpoint (with the checkpoint key) in the checkpoint directory, sent
+// to the configured witnesses; failures to publish go to logger.
+func (e *Env) Publisher(logger *slog.Logger) (*translog.Publisher, error) {
+	key, err := audit.LoadCheckpointKey(e.Config.CheckpointKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	var ws []translog.Witness
+	for _, w := range e.Config.Witnesses {
+		ws = append(ws, translog.Witness{URL: w.URL, Key: w.Key})
+	}
+	return translog.NewPublisher(e.Store, key, translog.Dir(e.Config.CheckpointDir), translog.Options{Witnesses: ws, Logger: logger}), nil
 }
 
 // openKEK opens c's KEK. A KEK in AWS KMS persists its changed version map

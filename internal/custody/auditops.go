@@ -40,7 +40,12 @@ func (s *Service) Chains(ctx context.Context) ([]string, error) {
 }
 
 // VerifyChain verifies one chain by streaming it in constant memory, and
-// against cp (signed by pub) when cp is not nil. The returned report names
+// against cp (signed by pub) when cp is not nil. When the store publishes
+// checkpoints ([translog.Publisher]), the chain must also extend its newest
+// checkpoint (else the report names the truncation or rewrite), and the
+// stored Merkle tree must be the tree of the entries, built in the same
+// pass, with a consistency proof from the checkpoint ([ErrTreeMismatch]);
+// a checkpoint that cannot be read or verified wraps [ErrCheckpoint]. The returned report names
 // the first broken entry; the error is for failures to read or to check the
 // checkpoint's own signature. For an org chain it also checks, in the same
 // pass over the chain, that every stored version agrees with the fold of
@@ -63,6 +68,10 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			return audit.Report{Chain: chain}, err
 		}
 	}
+	signed, err := s.expectCheckpoint(v, chain)
+	if err != nil {
+		return audit.Report{Chain: chain}, err
+	}
 	fold := chain != audit.SystemChain
 	if fold {
 		v.ExpectFirst(audit.ActionOrgCreate)
@@ -72,7 +81,7 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		created   = make(map[string]bool) // orgs the system chain creates
 		orgsBreak *audit.Break
 	)
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
+	err = s.st.View(ctx, func(tx store.ReadTx) error {
 		switch rec, err := tx.AuditHeadRecord(chain); {
 		case err == nil:
 			v.ExpectHead(&rec)
@@ -106,6 +115,11 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		}
 		if !fold {
 			orgsBreak, err = checkSystemOrgs(tx, created, v.Report().Head.Seq)
+			if err != nil || orgsBreak != nil {
+				return err
+			}
+		}
+		if err := checkTree(tx, chain, v.Report().Tree, signed); err != nil || !fold {
 			return err
 		}
 		if foldErr != nil {
@@ -125,7 +139,7 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	switch {
 	case err == nil, errors.Is(err, audit.ErrBroken):
 		return rep, nil
-	case errors.Is(err, ErrStateMismatch):
+	case errors.Is(err, ErrStateMismatch), errors.Is(err, ErrTreeMismatch):
 		return rep, err
 	default:
 		return rep, fmt.Errorf("read chain %q: %w", chain, err)

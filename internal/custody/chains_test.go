@@ -98,6 +98,8 @@ func testVerifyChainTampered(t *testing.T, open func(*testing.T) (store.Store, f
 	// the store directly, as a tool with the database could).
 	exec(`DELETE FROM audit_entries WHERE chain = 'beta'`)
 	exec(`DELETE FROM audit_heads WHERE chain = 'beta'`)
+	exec(`DELETE FROM audit_trees WHERE chain = 'beta'`)
+	exec(`DELETE FROM audit_tree_hashes WHERE chain = 'beta'`)
 	if err := st.Update(f.ctx, func(tx store.Tx) error {
 		_, err := tx.AppendAudit(f.svc.entry("beta", testActor, audit.ActionIdentityCreate, audit.Subject{Org: "beta", Identity: "joe"}, nil))
 		return err

@@ -20,6 +20,7 @@ import (
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/store"
 	storeopen "sealkeep/internal/store/open"
+	"sealkeep/internal/translog"
 )
 
 // Crash-consistency tests. The parent re-executes this test binary as a
@@ -37,6 +38,7 @@ const (
 	envDB    = "SEALKEEP_CUSTODY_CRASH_DB"
 	envKEK   = "SEALKEEP_CUSTODY_CRASH_KEK"
 	envArg   = "SEALKEEP_CUSTODY_CRASH_ARG"
+	envCP    = "SEALKEEP_CUSTODY_CRASH_CHECKPOINTS"
 )
 
 // TestCrashChild is the child process; it does nothing in a normal run.
@@ -46,10 +48,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("crash-test child only")
 	}
 	ctx := context.Background()
-	st, err := storeopen.Open(ctx, os.Getenv(envDB))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := crashEnv{dsn: os.Getenv(envDB), cpDir: os.Getenv(envCP)}.store(t)
 	kek, err := envelope.OpenKeyringFile(os.Getenv(envKEK))
 	if err != nil {
 		t.Fatal(err)
@@ -90,17 +89,44 @@ func TestCrashChild(t *testing.T) {
 	t.Fatalf("fault point %q never reached", point)
 }
 
-// crashEnv is a data directory shared by parent and children.
+// crashEnv is a data directory shared by parent and children. Its store
+// publishes checkpoints into cpDir (signed by cpDir/../checkpoint.key), so
+// that every append is followed by one and every verification checks the
+// newest.
 type crashEnv struct {
-	dsn, kekPath string
+	dsn, kekPath, cpDir string
 }
 
-func (c crashEnv) open(t *testing.T) *fixture {
+// newCrashEnv makes the keyring and checkpoint key of a crash test.
+func newCrashEnv(t *testing.T, dsn string) crashEnv {
+	dir := t.TempDir()
+	c := crashEnv{dsn: dsn, kekPath: filepath.Join(dir, "kek.keyring"), cpDir: filepath.Join(dir, "checkpoints")}
+	if _, err := envelope.CreateKeyringFile(c.kekPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.CreateCheckpointKeyFile(filepath.Join(dir, "checkpoint.key")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// store opens the database, publishing checkpoints.
+func (c crashEnv) store(t *testing.T) store.Store {
 	t.Helper()
 	st, err := storeopen.Open(context.Background(), c.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	key, err := audit.LoadCheckpointKey(filepath.Join(filepath.Dir(c.cpDir), "checkpoint.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return translog.NewPublisher(st, key, translog.Dir(c.cpDir), translog.Options{})
+}
+
+func (c crashEnv) open(t *testing.T) *fixture {
+	t.Helper()
+	st := c.store(t)
 	kek, err := envelope.OpenKeyringFile(c.kekPath)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +143,7 @@ func (c crashEnv) child(t *testing.T, op, point, arg string, delay time.Duration
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envChild+"="+op, envPoint+"="+point, envDB+"="+c.dsn, envKEK+"="+c.kekPath, envArg+"="+arg)
+	cmd.Env = append(os.Environ(), envChild+"="+op, envPoint+"="+point, envDB+"="+c.dsn, envKEK+"="+c.kekPath, envArg+"="+arg, envCP+"="+c.cpDir)
 	out := &limitedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -244,10 +270,7 @@ func TestCrashConsistency(t *testing.T) {
 		{"postgres", func(t *testing.T) string { return freshPostgresDSN(t) }},
 	} {
 		t.Run(b.name, func(t *testing.T) {
-			env := crashEnv{dsn: b.dsn(t), kekPath: filepath.Join(t.TempDir(), "kek.keyring")}
-			if _, err := envelope.CreateKeyringFile(env.kekPath); err != nil {
-				t.Fatal(err)
-			}
+			env := newCrashEnv(t, b.dsn(t))
 			f := env.open(t)
 			f.orgIdentity(t, "acme", "alice")
 			v := f.ready(t, "alice").Version

@@ -107,6 +107,7 @@ import (
 	"sealkeep/internal/audit"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/store"
+	"sealkeep/internal/translog"
 )
 
 // Options tune a [Service]. The zero value is valid.
@@ -142,15 +143,19 @@ type Service struct {
 	maxEnc   uint64
 	dekCache *envelope.DEKCache
 	faultFn  func(string)
+	pub      *translog.Publisher // st, when it publishes checkpoints
 	folds    foldCache
 }
 
-// New returns a service over st whose org DEKs are wrapped by kek.
+// New returns a service over st whose org DEKs are wrapped by kek. When st
+// is a [translog.Publisher], every append is followed by a signed
+// checkpoint and audit verification checks the newest one.
 func New(st store.Store, kek envelope.KEK, opts Options) *Service {
 	s := &Service{st: chainGuard{st}, kek: kek, clock: opts.Clock, log: opts.Logger, maxEnc: opts.MaxEncryptionsPerDEK, dekCache: opts.DEKCache, faultFn: opts.fault}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
+	s.pub, _ = st.(*translog.Publisher)
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

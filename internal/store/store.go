@@ -4,7 +4,9 @@
 //
 // Every state change happens inside [Store.Update] together with the audit
 // entry that records it: if the entry cannot be written, the change does not
-// happen. [Tx.AppendAudit] serialises appends per chain, across goroutines
+// happen. Each append also extends the chain's RFC 6962 Merkle tree
+// ([audit.Tree]), whose stored hashes serve inclusion and consistency
+// proofs ([ReadTx.AuditTreeHashes]). [Tx.AppendAudit] serialises appends per chain, across goroutines
 // and across processes, so each chain stays linear.
 //
 // # Opening
@@ -66,6 +68,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/errs"
@@ -140,6 +144,14 @@ type ReadTx interface {
 	// [ErrInvalid]). The entries are as stored; only verifying their chain
 	// proves them.
 	AuditSeals(key, value string) ([]audit.Entry, error)
+	// AuditTree returns the size and root of a chain's stored Merkle tree
+	// ([audit.Tree]; size 0 for an empty or unknown chain). Every append
+	// extends it in the same transaction.
+	AuditTree(chain string) (tlog.Tree, error)
+	// AuditTreeHashes returns stored hashes of a chain's Merkle tree at
+	// the given tlog.StoredHashIndex indexes, as a tlog.HashReader does
+	// (ErrNotFound for an index not stored).
+	AuditTreeHashes(chain string, indexes []int64) ([]tlog.Hash, error)
 }
 
 // Tx is a read-write transaction.
@@ -167,6 +179,11 @@ type Tx interface {
 	// [audit.Entry.Validate] refuses is not stored ([ErrInvalid]).
 	AppendAudit(e audit.Entry) (audit.Entry, error)
 	AuthTx
+	// AuditTreeBase returns the Merkle tree of chain as the transaction
+	// found it when it first appended to the chain (under the chain's head
+	// lock, before that append), and false if it has not appended to it.
+	// It costs no query.
+	AuditTreeBase(chain string) (tlog.Tree, bool)
 }
 
 // Org is a tenant.

@@ -8,6 +8,8 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -73,4 +75,21 @@ func Tool(t testing.TB, name string) string {
 		missing(t, "the "+name+" command")
 	}
 	return p
+}
+
+// BuildTool builds the command pkg of the Go module in dir (a test-only
+// module under testdata, so that its dependencies stay out of sealkeep's
+// go.mod) into a temporary directory and returns the binary's path, or
+// skips when it cannot be built (no go command, or the module proxy is
+// out of reach for its first download).
+func BuildTool(t testing.TB, dir, pkg string) string {
+	t.Helper()
+	gobin := Tool(t, "go")
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command(gobin, "build", "-mod=mod", "-o", out, pkg)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		missing(t, "the test tool "+pkg+" (go build in "+dir+" failed: "+strings.TrimSpace(string(b))+")")
+	}
+	return out
 }

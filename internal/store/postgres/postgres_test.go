@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"strings"
@@ -22,6 +23,7 @@ var backend = storetest.Backend{
 	Fresh: pgtest.Fresh,
 	Open:  postgres.Open,
 	Exec:  func(t testing.TB, dsn, query string) { pgtest.Exec(t, dsn, query) },
+	Blob:  func(b []byte) string { return `'\x` + hex.EncodeToString(b) + `'::bytea` },
 	FailAuditSQL: `CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS
 		$$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
 		CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries FOR EACH ROW
@@ -137,3 +139,7 @@ func TestOpenHidesPassword(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) { storetest.BenchmarkAppend(b, backend) }
+
+// BenchmarkAppendCheckpoint compares appends with and without automatic
+// checkpoints, side by side.
+func BenchmarkAppendCheckpoint(b *testing.B) { storetest.BenchmarkAppendCheckpoint(b, backend) }

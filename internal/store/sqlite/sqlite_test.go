@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -26,6 +27,7 @@ var backend = storetest.Backend{
 			t.Fatalf("exec: %v", err)
 		}
 	},
+	Blob: func(b []byte) string { return "x'" + hex.EncodeToString(b) + "'" },
 	FailAuditSQL: `CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries
 		WHEN NEW.actor_id = 'storetest-fail'
 		BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END`,
@@ -45,6 +47,10 @@ func TestOpenRejectsURIs(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) { storetest.BenchmarkAppend(b, backend) }
+
+// BenchmarkAppendCheckpoint compares appends with and without automatic
+// checkpoints, side by side.
+func BenchmarkAppendCheckpoint(b *testing.B) { storetest.BenchmarkAppendCheckpoint(b, backend) }
 
 // BenchmarkStream1M streams a chain of 1,000,000 entries, alone and into
 // audit.Verifier, and reports CPU seconds per million entries against

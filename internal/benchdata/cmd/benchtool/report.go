@@ -309,6 +309,19 @@ func appends(t *table, r results) {
 		}
 		t.row(cells...)
 	}
+	t.section("Audit appends with automatic checkpoints (plain and checkpointed appends alternating, one goroutine)",
+		"| backend | plain | with a signed checkpoint after each | time ratio | goal | verdict |")
+	for _, be := range []string{"sqlite", "postgres"} {
+		key := "store/" + be + " BenchmarkAppendCheckpoint"
+		x, ok := r.get(key, "x-no-checkpoint")
+		if !ok {
+			t.row(be, "", "", "", "≤ 1.10", t.missing(be+" append with checkpoints"))
+			continue
+		}
+		plain, _ := r.get(key, "plain-appends/s")
+		cp, _ := r.get(key, "checkpointed-appends/s")
+		t.row(be, f0(plain)+" /s", f0(cp)+" /s", f3(x), "≤ 1.10", t.verdict(x <= 1.10))
+	}
 }
 
 func pdfSealing(t *table, r results) {

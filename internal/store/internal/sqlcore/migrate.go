@@ -107,16 +107,23 @@ func migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error 
 	if len(applied) == len(ms) {
 		return nil
 	}
+	var todo []Migration
 	for _, m := range ms {
 		if applied[m.Version] {
 			continue
 		}
+		todo = append(todo, m)
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_us) VALUES ($1, $2, $3)`,
 			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
+		}
+	}
+	if appliesTreeMigration(todo) {
+		if err := backfillTrees(ctx, tx); err != nil {
+			return fmt.Errorf("store: migration: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -20,6 +20,17 @@
 // transaction already holds the database write lock. The entry is inserted
 // and the head moved in the same transaction.
 //
+// # Merkle trees
+//
+// AppendAudit extends the chain's tree (audit.Tree) in the same
+// transaction: its new stored hashes go into audit_tree_hashes (one
+// multi-row INSERT), its right edge into audit_trees once, before commit.
+// The tree is read when the chain is first appended to in a transaction,
+// unless the store itself committed the chain's current head (same seq
+// and hash under the head lock: no other process appended since), in
+// which case its own copy is used. A tree whose size is not the head's seq
+// refuses the append.
+//
 // # Reading audit chains
 //
 // AuditEntries reads a chain in pages of auditBatch entries by keyset
@@ -39,6 +50,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"sealkeep/internal/store"
@@ -91,8 +103,10 @@ const (
 type Store struct {
 	db       *sql.DB
 	d        *Dialect
-	writeSem chan struct{}        // nil unless d.SerialWrites
-	stmts    map[string]*sql.Stmt // every query of tx.go, prepared; read-only
+	writeSem chan struct{} // nil unless d.SerialWrites
+	treeMu   sync.Mutex
+	trees    map[string]cachedTree // chain -> tree as last committed here (see chainTree)
+	stmts    map[string]*sql.Stmt  // every query of tx.go, prepared; read-only
 }
 
 // New migrates db with the numbered migrations in fsys and returns a store
@@ -190,12 +204,18 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := fn(t); err != nil {
 		return err
 	}
+	if t.poison == nil {
+		if err := t.flushTrees(); err != nil {
+			return err
+		}
+	}
 	if t.poison != nil {
 		return fmt.Errorf("store: rolled back after an earlier failure: %w", t.poison)
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	t.committed()
 	return nil
 }
 

@@ -28,8 +28,9 @@ type tx struct {
 	ctx    context.Context
 	sqlTx  *sql.Tx
 	s      *Store
-	stmts  map[string]*sql.Stmt // the store's statements bound to sqlTx
-	poison error                // first database failure; Update will not commit
+	stmts  map[string]*sql.Stmt  // the store's statements bound to sqlTx
+	poison error                 // first database failure; Update will not commit
+	trees  map[string]*treeState // Merkle trees extended by this transaction
 	// readConn is the connection of a View (nil in Update): its snapshot
 	// cannot change.
 	readConn *sql.Conn
@@ -820,6 +821,10 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if err := t.checkHead(e.Chain, head, last); err != nil {
 		return audit.Entry{}, err
 	}
+	ts, err := t.chainTree(e.Chain, head)
+	if err != nil {
+		return audit.Entry{}, err
+	}
 	e.Seq, e.PrevHash = head.Seq+1, head.Hash
 	e.Hash = e.ComputeHash()
 	var details any // NULL for nil
@@ -834,6 +839,9 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 	if _, err := t.exec(qMoveHead,
 		e.Chain, int64(e.Seq), e.Hash[:]); err != nil {
 		return audit.Entry{}, t.fail(err, "move head of audit chain %q", e.Chain)
+	}
+	if err := t.appendTree(ts, e); err != nil {
+		return audit.Entry{}, err
 	}
 	return e, nil
 }
@@ -911,7 +919,7 @@ var (
 )
 
 // statements lists every query a transaction runs.
-var statements = []string{
+var statements = append([]string{
 	qOrg,
 	qOrgs,
 	qPutOrg,
@@ -937,4 +945,7 @@ var statements = []string{
 	qLockHead,
 	qAppend,
 	qMoveHead,
-}
+	qTree,
+	qPutTree,
+	qTreeHash,
+}, qPutTreeHashes...)
