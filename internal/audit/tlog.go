@@ -3,15 +3,15 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/bits"
+	"sealkeep/internal/errs"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // ErrTreeFormat reports a malformed [Tree] encoding.
-var ErrTreeFormat = errors.New("audit: malformed Merkle tree state")
+var ErrTreeFormat = errs.New(errs.Verification, "audit: malformed Merkle tree state")
 
 // LeafHash is the RFC 6962 leaf hash of an entry in its chain's Merkle
 // tree: SHA-256(0x00 || entry hash), the same as tlog.RecordHash(h[:]).

@@ -2,8 +2,8 @@ package custody
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sealkeep/internal/errs"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -15,11 +15,11 @@ import (
 // ErrTreeMismatch means a chain's stored Merkle tree (its size, root or
 // proof hashes) differs from the tree of its entries: the database was
 // edited outside sealkeep.
-var ErrTreeMismatch = errors.New("stored Merkle tree differs from the audit trail")
+var ErrTreeMismatch = errs.New(errs.Verification, "stored Merkle tree differs from the audit trail")
 
 // ErrCheckpoint means a chain's newest checkpoint cannot be read or does
 // not verify under the checkpoint key.
-var ErrCheckpoint = errors.New("audit checkpoint")
+var ErrCheckpoint = errs.New(errs.Verification, "audit checkpoint")
 
 // expectCheckpoint makes v check chain's newest checkpoint when the store
 // publishes checkpoints: the chain must extend the signed tree. It returns
@@ -74,7 +74,7 @@ func checkTree(tx store.ReadTx, chain string, built tlog.Tree, cp *tlog.Tree) er
 }
 
 // ErrNoCheckpoints means the store publishes no checkpoints.
-var ErrNoCheckpoints = errors.New("no checkpoint directory is configured")
+var ErrNoCheckpoints = errs.New(errs.Invalid, "no checkpoint directory is configured")
 
 // Prove returns the inclusion proof of entry seq of chain against the
 // chain's newest checkpoint; the proof is checked before it is returned.

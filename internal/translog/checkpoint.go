@@ -47,6 +47,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sealkeep/internal/errs"
 	"strconv"
 	"strings"
 
@@ -63,13 +64,13 @@ const MaxNoteSize = 16 << 10
 // Errors.
 var (
 	// ErrFormat reports a malformed checkpoint, note or proof.
-	ErrFormat = errors.New("translog: malformed")
+	ErrFormat = errs.New(errs.Invalid, "translog: malformed")
 	// ErrSignature reports a checkpoint whose signature does not verify
 	// under the expected key, or that names another log.
-	ErrSignature = errors.New("translog: checkpoint signature does not verify")
+	ErrSignature = errs.New(errs.Verification, "translog: checkpoint signature does not verify")
 	// ErrProof reports an inclusion or consistency proof that does not
 	// verify.
-	ErrProof = errors.New("translog: proof does not verify")
+	ErrProof = errs.New(errs.Verification, "translog: proof does not verify")
 )
 
 // Checkpoint is a signed tree head of one chain's Merkle tree.

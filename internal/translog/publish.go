@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sealkeep/internal/errs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,7 +154,7 @@ func (p *Publisher) Close() error {
 // ErrDiverged means a chain's stored tree is not the tree of its newest
 // checkpoint: the chain was truncated or rewritten, and nothing more is
 // appended to it.
-var ErrDiverged = errors.New("translog: the chain does not extend its newest checkpoint")
+var ErrDiverged = errs.New(errs.Verification, "translog: the chain does not extend its newest checkpoint")
 
 // appendTx records the chains a transaction appends to, and checks each
 // chain's stored tree against its newest checkpoint before the first

@@ -7,10 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sealkeep/internal/errs"
 	"strconv"
 	"strings"
 
@@ -27,7 +27,7 @@ const maxWitnessResponse = 16 << 10
 
 // ErrWitness reports a witness that refused a checkpoint or answered
 // something that is not a valid cosignature.
-var ErrWitness = errors.New("translog: witness")
+var ErrWitness = errs.New(errs.Unavailable, "translog: witness")
 
 // Witness is a c2sp.org/tlog-witness witness: URL is its submission
 // prefix (add-checkpoint is posted to URL + "/add-checkpoint"); Key is its
