@@ -121,10 +121,9 @@ func (c *foldCache) get(org string) *chainFold {
 
 // foldOrg returns the verified fold of org's chain as tx reads it (see
 // [feed]), from the fold cache where it can. A chain whose last verified
-// entry changed, or which a writing transaction (one that holds the chain
-// lock, so it reads the latest state) finds shorter than already verified,
-// is an [ErrStateMismatch]. A read-only transaction whose snapshot predates
-// the cache folds from the start.
+// entry changed is an [ErrStateMismatch]. A transaction that finds the
+// chain shorter than the cache (an older snapshot, or cached entries of a
+// transaction that rolled back) folds from the start and resets the cache.
 func (s *Service) foldOrg(tx store.ReadTx, org string) (*audit.State, error) {
 	cf := s.folds.get(org)
 	cf.mu.Lock()
@@ -136,13 +135,13 @@ func (s *Service) foldOrg(tx store.ReadTx, org string) (*audit.State, error) {
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	_, writing := tx.(store.Tx)
 	switch {
-	case cf.v != nil && head.Seq < cf.head.Seq && writing:
-		cf.v = nil
-		return nil, mismatchf("the audit trail of org %q ends at entry %d, but entry %d was verified before: its tail was cut off",
-			org, head.Seq, cf.head.Seq)
 	case cf.v != nil && head.Seq < cf.head.Seq:
+		// Behind the cache: an older snapshot, or a cached entry whose
+		// transaction rolled back afterwards (a retried Update). Fold
+		// afresh and start the cache again; a cut-off tail is caught by
+		// the head record, the Merkle tree and the checkpoints instead.
+		cf.v = nil
 		return foldAll(tx, org)
 	case cf.v != nil && head.Seq == cf.head.Seq:
 		if head.Hash != cf.head.Hash || head.ComputeHash() != head.Hash {

@@ -410,8 +410,8 @@ func TestFoldCache(t *testing.T) {
 			}
 
 			// The tail cut off, head row and all (here a security event that
-			// changed no version): a new process sees a consistent, shorter
-			// chain; the running service knows better.
+			// changed no version): the chain's stored Merkle tree still has
+			// the cut entry, so the next append refuses the chain.
 			err = f.st.Update(f.ctx, func(tx store.Tx) error {
 				_, err := tx.AppendAudit(f.svc.entry("acme", testActor, audit.ActionSecuritySignFailed,
 					audit.Subject{Org: "acme", Identity: "jane", Version: 2}, map[string]string{audit.DetailError: "test"}))
@@ -424,7 +424,7 @@ func TestFoldCache(t *testing.T) {
 			edit(t, fmt.Sprintf(`DELETE FROM audit_entries WHERE chain = 'acme' AND seq = %d`, head),
 				fmt.Sprintf(`UPDATE audit_heads SET seq = %d, hash = (SELECT hash FROM audit_entries WHERE chain = 'acme' AND seq = %d) WHERE chain = 'acme'`, head-1, head-1))
 			_, err = svc.Activate(f.ctx, testActor, "jane", 2, "")
-			if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "its tail was cut off") {
+			if !errors.Is(err, audit.ErrBroken) || !strings.Contains(err.Error(), "truncated") {
 				t.Fatalf("tail cut off: %v", err)
 			}
 
