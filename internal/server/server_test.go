@@ -680,7 +680,9 @@ func TestPlainHTTPLoopbackOnly(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	var doc bytes.Buffer
 	benchdata.WritePDF(&doc, 64<<10, 1)
-	srv, _ := New(Config{ShutdownTimeout: time.Minute})
+	// One verification slot: a second request answered 429 proves that the
+	// first one is inside its handler before shutdown starts.
+	srv, _ := New(Config{ShutdownTimeout: time.Minute, MaxVerifies: 1})
 	ln, url, err := Listen("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -709,6 +711,17 @@ func TestGracefulShutdown(t *testing.T) {
 	half := doc.Len() / 2
 	if _, err := pw.Write(doc.Bytes()[:half]); err != nil {
 		t.Fatal(err)
+	}
+	for {
+		resp, err := http.Post(url+"/api/v1/verify", "application/pdf", strings.NewReader("%PDF-"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
