@@ -75,7 +75,10 @@
 //   - Dangling references: a new object whose number and generation the
 //     previous revision already refers to is other, whatever change brings
 //     it: the reference named nothing when the document was signed (it
-//     read as null) and now resolves, in a page's content, say.
+//     read as null) and now resolves, in a page's content, say. In a
+//     revision of more than 65536 objects, where references are not looked
+//     up, every new object is other (a second signature included): the
+//     check fails closed.
 //   - Resources: /DR may gain entries; changing or removing one is other.
 //   - Quiet roles: an existing object changed as document information,
 //     XMP metadata, DSS data or /DR, or as an annotation, is other when the

@@ -476,7 +476,11 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 			err = d.checkExclusive(ch)
 		}
 		if errors.Is(err, errUses) {
-			if ch.desc == "" {
+			switch {
+			case ch.desc != "":
+			case ch.old == nil:
+				ch.desc = fmt.Sprintf("new object %d (%s)", ch.num, kind(ch.new))
+			default:
 				ch.desc = fmt.Sprintf("object %d: %s changed", ch.num, kind(ch.old))
 			}
 			ch.class, ch.desc, err = Other, fmt.Sprintf("%s; whether anything else uses it is not known: %v", ch.desc, err), nil
@@ -1007,12 +1011,11 @@ func (d *diffState) checkExclusive(ch *change) error {
 // nothing when the document was signed (read as null) resolves now, so the
 // new object changes whatever holds that reference, a page's content, say,
 // whichever allowed change it is brought in by. In a revision too large to
-// look uses up (see maxRefObjects) the check is skipped.
+// look references up (see maxRefObjects) it fails closed with errUses:
+// skipping the check would let a metadata update give a page the content
+// a dangling reference names.
 func (d *diffState) checkDangling(ch *change) error {
 	idx, err := d.v.referrers(d.pc.rv)
-	if errors.Is(err, errUses) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
