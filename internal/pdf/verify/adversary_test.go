@@ -2,6 +2,8 @@ package verify
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"sealkeep/internal/pdf"
@@ -39,4 +41,73 @@ func TestDanglingReferenceBeyondBound(t *testing.T) {
 	}, nil)
 	expectUpdate(t, after, fmt.Sprintf("object %d: XMP metadata; whether anything else uses it is not known", ghost))
 	assertVisible(t, signed, after, 1)
+}
+
+// TestAnnotsReordered: two overlapping opaque annotations, black under
+// white when sealed (certified P=2, which forbids annotation changes);
+// an update that only swaps them in the page's /Annots shows black on
+// top. It used to be metadata ("annotations reordered"), so the seal
+// verified as valid with DocMDP satisfied; now it is annotations. Repeating
+// the lower one at the end of the array does the same.
+func TestAnnotsReordered(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "chromium-invoice.pdf"))
+	pref, page, rv := page1(t, orig)
+	n := nextNum(t, orig)
+	annots, _ := rv.Array(page["Annots"]) // none, or links
+	square := func(ap int) string {
+		return objText(t, pdf.Dict{"Type": pdf.Name("Annot"), "Subtype": pdf.Name("Square"), "F": pdf.Integer(4),
+			"Rect": pdf.Array{pdf.Integer(50), pdf.Integer(300), pdf.Integer(400), pdf.Integer(500)}, "AP": pdf.Dict{"N": pdf.Ref{Num: ap}}})
+	}
+	fill := func(gray string) string {
+		data := gray + " g 0 0 350 200 re f"
+		return fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 350 200] /Length %d >>\nstream\n%s\nendstream", len(data), data)
+	}
+	black, white := pdf.Ref{Num: n}, pdf.Ref{Num: n + 1}
+	p := page.Clone()
+	p["Annots"] = append(append(pdf.Array{}, annots...), black, white)
+	prepared := appendRevision(t, orig, map[int]string{black.Num: square(n + 2), white.Num: square(n + 3),
+		n + 2: fill("0"), n + 3: fill("1"), pref.Num: objText(t, p)}, nil)
+	signed := sealBytes(t, prepared, sealCfg{opts: pdf.SealOptions{DocMDP: 2}})
+	if rep := mustVerify(t, signed, Options{}); rep.Verdict != Valid {
+		t.Fatalf("prepared and sealed: %+v", rep.Signatures)
+	}
+	pref, page, rv = page1(t, signed)
+	annots, err := rv.Array(page["Annots"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAnnots := func(a pdf.Array) []byte {
+		if ar, ok := page["Annots"].(pdf.Ref); ok {
+			return appendRevision(t, signed, map[int]string{ar.Num: objText(t, a)}, nil)
+		}
+		p := page.Clone()
+		p["Annots"] = a
+		return appendRevision(t, signed, map[int]string{pref.Num: objText(t, p)}, nil)
+	}
+	swapped := append(pdf.Array{}, annots...)
+	for i, x := range swapped {
+		switch x {
+		case black:
+			swapped[i] = white
+		case white:
+			swapped[i] = black
+		}
+	}
+	for name, after := range map[string][]byte{
+		"swapped":  withAnnots(swapped),
+		"repeated": withAnnots(append(append(pdf.Array{}, annots...), black)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep := expect(t, after, Modified, Annotations)
+			if s := rep.Signatures[0]; s.DocMDPOK || !strings.Contains(strings.Join(s.Updates[0].Changes, "\n"), "which one is drawn on top changes") {
+				t.Fatalf("%+v", s)
+			}
+			assertVisible(t, signed, after, 1)
+		})
+	}
+	// The same annotations in the same order (the array rewritten as it
+	// was) change nothing.
+	if s := mustVerify(t, withAnnots(annots), Options{}).Signatures[0]; s.Verdict != Valid || !s.DocMDPOK {
+		t.Fatalf("unchanged /Annots: %+v", s)
+	}
 }

@@ -64,6 +64,9 @@
 //     metadata otherwise (a field placed for the next signer shows and
 //     signs nothing; pyHanko counts it with validation data).
 //   - Form filling: a field's /V, /AS and /AP, and new appearance streams.
+//   - Annotation order: a page's annotations are drawn in /Annots order,
+//     the last on top, so reordering or repeating the ones that stay is an
+//     annotations change, like adding one.
 //   - Streams rewritten in place: an existing stream object redefined by
 //     an update is allowed only as an appearance stream (/AP) of the
 //     widgets that the same update fills or signs, or of the annotations

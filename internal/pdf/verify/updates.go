@@ -1198,10 +1198,33 @@ func (d *diffState) annotsDiff(oldO, newO pdf.Object) (string, string) {
 	if !d.v.sameDirect(oldA, newA) {
 		raise(Annotations, "direct annotations changed")
 	}
+	// Annotations are drawn in array order, the last on top: reordering
+	// (or repeating) the ones that stay changes which of two overlapping
+	// annotations shows.
+	if !slices.Equal(kept(newA, oldA), kept(oldA, newA)) {
+		raise(Annotations, "annotations reordered or repeated (which one is drawn on top changes)")
+	}
 	if len(descs) == 0 {
-		descs = append(descs, "annotations reordered")
+		descs = append(descs, "the same annotations in the same order")
 	}
 	return class, joinStrings(descs)
+}
+
+// kept returns the references of a that b holds too, in a's order.
+func kept(a, b pdf.Array) []pdf.Ref {
+	in := map[pdf.Ref]bool{}
+	for _, x := range b {
+		if r, ok := x.(pdf.Ref); ok {
+			in[r] = true
+		}
+	}
+	var out []pdf.Ref
+	for _, x := range a {
+		if r, ok := x.(pdf.Ref); ok && in[r] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // visibleUnsigned reports whether a signature field's widget has no /V
