@@ -111,3 +111,38 @@ func TestAnnotsReordered(t *testing.T) {
 		t.Fatalf("unchanged /Annots: %+v", s)
 	}
 }
+
+// TestAcroFormDA: libreoffice-acroform.pdf has /NeedAppearances true, so
+// viewers draw its fields from their values and default appearances. The
+// FullName field, filled and without a /DA of its own, inherits the
+// AcroForm's /DA; after an approval seal, an update that only turns that
+// /DA white erases the value from the page. It used to be metadata, and
+// the seal verified as valid; now it is other (pyHanko compares the
+// AcroForm strictly but for /Fields, /DR and /SigFlags).
+func TestAcroFormDA(t *testing.T) {
+	orig := readFile(t, filepath.Join(corpusDir, "libreoffice-acroform.pdf"))
+	full, _ := formField(t, orig, "FullName")
+	withDA := func(b []byte, da string) map[int]string {
+		catRef, cat, err := open(t, b).Latest().Catalog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cat.Clone()
+		af := c["AcroForm"].(pdf.Dict).Clone() // direct in this file
+		af["DA"] = pdf.String{Value: []byte(da)}
+		c["AcroForm"] = af
+		return map[int]string{catRef.Num: objText(t, c)}
+	}
+	f := full.Dict.Clone()
+	delete(f, "DA")
+	f["V"] = pdf.Text("PAID 100")
+	objs := withDA(orig, "0 0 0 rg /He 8 Tf")
+	objs[full.Ref.Num] = objText(t, f)
+	signed := sealBytes(t, appendRevision(t, orig, objs, nil), sealCfg{})
+	if rep := mustVerify(t, signed, Options{}); rep.Verdict != Valid {
+		t.Fatalf("prepared and sealed: %+v", rep.Signatures)
+	}
+	after := appendRevision(t, signed, withDA(signed, "1 1 1 rg /He 8 Tf"), nil)
+	expectUpdate(t, after, "/DA (other)")
+	assertVisible(t, signed, after, 1)
+}

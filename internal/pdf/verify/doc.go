@@ -83,6 +83,9 @@
 //     up, every new object is other (a second signature included): the
 //     check fails closed.
 //   - Resources: /DR may gain entries; changing or removing one is other.
+//     So is a change of the AcroForm /DA: the fields that have no /DA of
+//     their own are drawn with it whenever a viewer generates their
+//     appearance (they have none, or /NeedAppearances is true).
 //   - Quiet roles: an existing object changed as document information,
 //     XMP metadata, DSS data or /DR, or as an annotation, is other when the
 //     document also uses it for something else it shows (a dictionary that

@@ -777,8 +777,12 @@ func orEmpty(d pdf.Dict) pdf.Dict {
 	return d
 }
 
+// acroFormKeys are the AcroForm keys an update may change, and how. /DA
+// is not among them: it is how the fields without their own /DA are drawn
+// whenever a viewer generates their appearance (they have none, or
+// /NeedAppearances is true), so changing it redraws them.
 var acroFormKeys = map[pdf.Name]string{
-	"Fields": "fields", "SigFlags": ClassSignature, "DR": "dr", "DA": ClassMetadata,
+	"Fields": "fields", "SigFlags": ClassSignature, "DR": "dr",
 	"NeedAppearances": FormFilling,
 }
 
