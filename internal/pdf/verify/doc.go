@@ -64,6 +64,9 @@
 //     metadata otherwise (a field placed for the next signer shows and
 //     signs nothing; pyHanko counts it with validation data).
 //   - Form filling: a field's /V, /AS and /AP, and new appearance streams.
+//   - Annotation order: a page's annotations are drawn in /Annots order,
+//     the last on top, so reordering or repeating the ones that stay is an
+//     annotations change, like adding one.
 //   - Streams rewritten in place: an existing stream object redefined by
 //     an update is allowed only as an appearance stream (/AP) of the
 //     widgets that the same update fills or signs, or of the annotations
@@ -75,8 +78,14 @@
 //   - Dangling references: a new object whose number and generation the
 //     previous revision already refers to is other, whatever change brings
 //     it: the reference named nothing when the document was signed (it
-//     read as null) and now resolves, in a page's content, say.
+//     read as null) and now resolves, in a page's content, say. In a
+//     revision of more than 65536 objects, where references are not looked
+//     up, every new object is other (a second signature included): the
+//     check fails closed.
 //   - Resources: /DR may gain entries; changing or removing one is other.
+//     So is a change of the AcroForm /DA: the fields that have no /DA of
+//     their own are drawn with it whenever a viewer generates their
+//     appearance (they have none, or /NeedAppearances is true).
 //   - Quiet roles: an existing object changed as document information,
 //     XMP metadata, DSS data or /DR, or as an annotation, is other when the
 //     document also uses it for something else it shows (a dictionary that

@@ -476,7 +476,11 @@ func (v *verifier) diffUncached(j int) (*update, error) {
 			err = d.checkExclusive(ch)
 		}
 		if errors.Is(err, errUses) {
-			if ch.desc == "" {
+			switch {
+			case ch.desc != "":
+			case ch.old == nil:
+				ch.desc = fmt.Sprintf("new object %d (%s)", ch.num, kind(ch.new))
+			default:
 				ch.desc = fmt.Sprintf("object %d: %s changed", ch.num, kind(ch.old))
 			}
 			ch.class, ch.desc, err = Other, fmt.Sprintf("%s; whether anything else uses it is not known: %v", ch.desc, err), nil
@@ -773,8 +777,12 @@ func orEmpty(d pdf.Dict) pdf.Dict {
 	return d
 }
 
+// acroFormKeys are the AcroForm keys an update may change, and how. /DA
+// is not among them: it is how the fields without their own /DA are drawn
+// whenever a viewer generates their appearance (they have none, or
+// /NeedAppearances is true), so changing it redraws them.
 var acroFormKeys = map[pdf.Name]string{
-	"Fields": "fields", "SigFlags": ClassSignature, "DR": "dr", "DA": ClassMetadata,
+	"Fields": "fields", "SigFlags": ClassSignature, "DR": "dr",
 	"NeedAppearances": FormFilling,
 }
 
@@ -1007,12 +1015,11 @@ func (d *diffState) checkExclusive(ch *change) error {
 // nothing when the document was signed (read as null) resolves now, so the
 // new object changes whatever holds that reference, a page's content, say,
 // whichever allowed change it is brought in by. In a revision too large to
-// look uses up (see maxRefObjects) the check is skipped.
+// look references up (see maxRefObjects) it fails closed with errUses:
+// skipping the check would let a metadata update give a page the content
+// a dangling reference names.
 func (d *diffState) checkDangling(ch *change) error {
 	idx, err := d.v.referrers(d.pc.rv)
-	if errors.Is(err, errUses) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -1195,10 +1202,33 @@ func (d *diffState) annotsDiff(oldO, newO pdf.Object) (string, string) {
 	if !d.v.sameDirect(oldA, newA) {
 		raise(Annotations, "direct annotations changed")
 	}
+	// Annotations are drawn in array order, the last on top: reordering
+	// (or repeating) the ones that stay changes which of two overlapping
+	// annotations shows.
+	if !slices.Equal(kept(newA, oldA), kept(oldA, newA)) {
+		raise(Annotations, "annotations reordered or repeated (which one is drawn on top changes)")
+	}
 	if len(descs) == 0 {
-		descs = append(descs, "annotations reordered")
+		descs = append(descs, "the same annotations in the same order")
 	}
 	return class, joinStrings(descs)
+}
+
+// kept returns the references of a that b holds too, in a's order.
+func kept(a, b pdf.Array) []pdf.Ref {
+	in := map[pdf.Ref]bool{}
+	for _, x := range b {
+		if r, ok := x.(pdf.Ref); ok {
+			in[r] = true
+		}
+	}
+	var out []pdf.Ref
+	for _, x := range a {
+		if r, ok := x.(pdf.Ref); ok && in[r] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // visibleUnsigned reports whether a signature field's widget has no /V
