@@ -85,6 +85,7 @@ func Run(t *testing.T, b Backend) {
 		{"Versions", testVersions},
 		{"Thumbprints", testThumbprints},
 		{"ThumbprintsMigration", testThumbprintsMigration},
+		{"TrailIndex", testTrailIndex},
 		{"DEKs", testDEKs},
 		{"InvalidValues", testInvalid},
 		{"Audit", testAudit},

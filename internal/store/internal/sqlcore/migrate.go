@@ -21,7 +21,10 @@ type Migration struct {
 }
 
 // LoadMigrations reads the files NNNN_description.sql of dir in fsys. Their
-// numbers must run 1, 2, 3, ... without gaps.
+// numbers must start at 1 and increase; gaps are allowed, so that schema
+// steps developed on separate branches (say 0002 and 0004) can land in
+// either order: [migrate] applies every step a database lacks, not only
+// those above its highest.
 func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -34,8 +37,11 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		if !ok || err != nil || len(num) != 4 || !strings.HasSuffix(e.Name(), ".sql") {
 			return nil, fmt.Errorf("store: migration %q: want NNNN_description.sql", e.Name())
 		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("store: migration %q: want number %d", e.Name(), len(ms)+1)
+		switch {
+		case len(ms) == 0 && v != 1:
+			return nil, fmt.Errorf("store: migration %q: the first migration is number 1", e.Name())
+		case len(ms) > 0 && v <= ms[len(ms)-1].Version:
+			return nil, fmt.Errorf("store: migration %q: number %d is used twice", e.Name(), v)
 		}
 		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
@@ -49,8 +55,10 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	return ms, nil
 }
 
-// migrate applies the migrations db lacks, all in one transaction, and
-// refuses a database that has more than it knows.
+// migrate applies, in number order and all in one transaction, every
+// migration db lacks (a step below the database's highest too, when
+// branches landed out of order), and refuses a database that has a step it
+// does not know.
 func migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error {
 	tx, err := db.BeginTx(ctx, &d.Write)
 	if err != nil {
@@ -68,18 +76,41 @@ func migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error 
 		applied_us BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	var cur int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-		return fmt.Errorf("store: migrate: read version: %w", err)
+	applied := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("store: migrate: read versions: %w", err)
 	}
-	if cur > len(ms) {
-		return fmt.Errorf("%w: the database is at schema version %d and this sealkeep knows versions up to %d; run a newer sealkeep",
-			store.ErrSchemaTooNew, cur, len(ms))
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: migrate: read versions: %w", err)
+		}
+		applied[v] = true
 	}
-	if cur == len(ms) {
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: migrate: read versions: %w", err)
+	}
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	newest := ms[len(ms)-1].Version
+	for v := range applied {
+		if !known[v] {
+			return fmt.Errorf("%w: the database has schema version %d and this sealkeep knows versions up to %d; run a newer sealkeep",
+				store.ErrSchemaTooNew, v, newest)
+		}
+	}
+	if len(applied) == len(ms) {
 		return nil
 	}
-	for _, m := range ms[cur:] {
+	for _, m := range ms {
+		if applied[m.Version] {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
 		}

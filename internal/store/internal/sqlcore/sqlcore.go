@@ -64,6 +64,11 @@ type Dialect struct {
 	// Classify tells retryable and duplicate-key errors from the rest; it
 	// must look through wrapping (errors.As).
 	Classify func(error) Class
+	// Detail returns the SQL expression of an audit row's details key
+	// (from its details JSON text), exactly as the expression indexes of
+	// migration 0006 are built on it, so that a query using it probes the
+	// index.
+	Detail func(key string) string
 	// ConcurrentReads says that a transaction's connection may run a query
 	// while other statements of the same transaction are open, so
 	// AuditEntries in a View can read the next batch while fn runs.

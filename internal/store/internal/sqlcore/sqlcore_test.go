@@ -17,8 +17,12 @@ func TestLoadMigrations(t *testing.T) {
 	if err != nil || len(ms) != 2 || ms[1].Version != 2 || ms[1].SQL != "B" || ms[0].Name != "0001_a.sql" {
 		t.Fatalf("LoadMigrations = %+v, %v", ms, err)
 	}
+	gap := fstest.MapFS{"m/0001_a.sql": {}, "m/0004_d.sql": {Data: []byte("D")}}
+	if ms, err := sqlcore.LoadMigrations(gap, "m"); err != nil || len(ms) != 2 || ms[1].Version != 4 {
+		t.Errorf("LoadMigrations with a gap = %+v, %v", ms, err)
+	}
 	for name, fsys := range map[string]fstest.MapFS{
-		"gap":       {"m/0001_a.sql": {}, "m/0003_c.sql": {}},
+		"no first":  {"m/0002_b.sql": {}},
 		"duplicate": {"m/0001_a.sql": {}, "m/0001_b.sql": {}},
 		"no number": {"m/init.sql": {}},
 		"short":     {"m/1_a.sql": {}},
