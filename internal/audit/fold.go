@@ -18,6 +18,10 @@ type VersionState struct {
 	Status   Status
 	Since    time.Time // time of the entry that set Status
 	Seq      uint64    // seq of that entry
+	// History is every status the version had, oldest first, Status last
+	// ([VersionState.StatusAt] reads it). It is never changed in place, so
+	// copies of a VersionState may share it.
+	History []Transition
 	// RevokedAt and RevokeReason are set by version.revoke and kept after a
 	// later destroy. RevokedAt is the entry's revoked_at detail when given
 	// (a compromise may predate the revocation), else the entry's time.
@@ -41,6 +45,37 @@ type VersionState struct {
 	DEKVersion uint32
 }
 
+// Transition is one change of a version's status: the status an entry
+// set, the entry's seq, and the chain's time at that entry (the latest
+// entry time up to and including it, so that times that step back within
+// [MaxClockSkew] never move a transition before an earlier entry).
+type Transition struct {
+	Status Status
+	Seq    uint64
+	Time   time.Time
+}
+
+// StatusAt returns the status the version had at time t: the status set by
+// the last of its transitions whose chain time is at or before t (that is,
+// the fold of the chain's entries before the first one recorded after t),
+// [StatusNone] if there is none. A revocation recorded later whose
+// RevokedAt is at or before t counts too (a key compromise found after the
+// fact), so a seal made after the compromise shows as made by a revoked
+// version.
+func (v VersionState) StatusAt(t time.Time) Status {
+	st, revoked := StatusNone, false
+	for _, tr := range v.History {
+		if tr.Time.After(t) {
+			break
+		}
+		st, revoked = tr.Status, revoked || tr.Status == StatusRevoked
+	}
+	if st != StatusNone && !revoked && !v.RevokedAt.IsZero() && !v.RevokedAt.After(t) {
+		return StatusRevoked
+	}
+	return st
+}
+
 type versionKey struct {
 	identity string
 	version  int
@@ -57,6 +92,7 @@ type versionKey struct {
 type State struct {
 	versions map[versionKey]*VersionState
 	active   map[string]int // identity -> its active version
+	latest   time.Time      // the latest entry time applied
 }
 
 // change is one version's new state, planned before it is applied.
@@ -78,6 +114,9 @@ func (s *State) Apply(e Entry) error {
 	changes, err := s.plan(e)
 	if err != nil {
 		return err
+	}
+	if e.Time.After(s.latest) {
+		s.latest = e.Time
 	}
 	if e.Action == ActionDEKCreate {
 		return s.applyDEKRotation(e)
@@ -101,7 +140,7 @@ func (s *State) Apply(e Entry) error {
 // Clone returns a copy of s: applying entries to either leaves the other
 // unchanged.
 func (s *State) Clone() *State {
-	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active)}
+	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active), latest: s.latest}
 	for k, v := range s.versions {
 		vv := *v
 		c.versions[k] = &vv
@@ -245,7 +284,7 @@ func (s *State) plan(e Entry) ([]change, error) {
 	}
 	next := cur
 	if to != cur.Status {
-		next.Status, next.Since, next.Seq = to, e.Time, e.Seq
+		s.transition(&next, to, e)
 	}
 	switch e.Action {
 	case ActionKeyGenerate, ActionKeyExternal, ActionCertImport, ActionCertUpload:
@@ -313,8 +352,19 @@ func (s *State) planRotate(e Entry, active int, hasActive bool) (change, error) 
 	if err != nil {
 		return change{}, err
 	}
-	cur.Status, cur.Since, cur.Seq = to, e.Time, e.Seq
+	s.transition(&cur, to, e)
 	return change{versionKey{e.Subject.Identity, old}, cur}, nil
+}
+
+// transition sets v's status to to, as entry e records it, and appends it
+// to a copy of v's history.
+func (s *State) transition(v *VersionState, to Status, e Entry) {
+	at := s.latest
+	if e.Time.After(at) {
+		at = e.Time
+	}
+	v.Status, v.Since, v.Seq = to, e.Time, e.Seq
+	v.History = append(slices.Clip(v.History), Transition{Status: to, Seq: e.Seq, Time: at})
 }
 
 // Fold applies entries (one chain, in order) to an empty [State]. It stops
@@ -333,37 +383,27 @@ func Fold(entries iter.Seq2[Entry, error]) (*State, error) {
 	return s, nil
 }
 
-// StatusAt returns the state that version of identity had at time t: the
-// fold of the entries before the first one recorded after t. A revocation
-// recorded later whose revoked_at is at or before t counts too (a key
-// compromise found after the fact), so a seal made after the compromise
-// shows as made by a revoked version. The whole chain is folded, so a
-// lifecycle error anywhere is returned.
+// StatusAt folds entries (one chain, in order) and returns the state of
+// version of identity with Status as at time t ([VersionState.StatusAt]);
+// RevokedAt and RevokeReason are kept only when the revocation counts at t
+// (recorded by then, or dated at or before t).
+// A lifecycle error anywhere in the chain is returned. A caller that holds
+// the fold already asks its [State] instead of folding again.
 func StatusAt(entries iter.Seq2[Entry, error], identity string, version int, t time.Time) (VersionState, error) {
-	var (
-		s     State
-		snap  VersionState
-		taken bool
-	)
-	for e, err := range entries {
-		if err != nil {
-			return VersionState{}, fmt.Errorf("audit: fold: %w", err)
-		}
-		if !taken && e.Time.After(t) {
-			snap, taken = s.Version(identity, version), true
-		}
-		if err := s.Apply(e); err != nil {
-			return VersionState{}, fmt.Errorf("audit: fold: entry %d: %w", e.Seq, err)
-		}
+	s, err := Fold(entries)
+	if err != nil {
+		return VersionState{}, err
 	}
-	if !taken {
-		return s.Version(identity, version), nil
+	v := s.Version(identity, version)
+	v.Status = v.StatusAt(t)
+	counts := v.Status == StatusRevoked
+	for _, tr := range v.History {
+		counts = counts || (tr.Status == StatusRevoked && !tr.Time.After(t))
 	}
-	final := s.Version(identity, version)
-	if snap.Status != StatusNone && snap.RevokedAt.IsZero() && !final.RevokedAt.IsZero() && !final.RevokedAt.After(t) {
-		snap.Status, snap.RevokedAt, snap.RevokeReason = StatusRevoked, final.RevokedAt, final.RevokeReason
+	if !counts {
+		v.RevokedAt, v.RevokeReason = time.Time{}, ""
 	}
-	return snap, nil
+	return v, nil
 }
 
 // Slice returns entries as the iterator [Verify], [Fold] and the others

@@ -340,32 +340,52 @@ func isHeld(err error) bool {
 
 // checkNotHeld refuses a certificate (certDER, nil for none) or public key
 // (pubDER) that a version other than (identity, version) already holds, in
-// any org and any status, destroyed included. The message names the holder
-// only when it is the same identity.
+// any org and any status, destroyed included: one that a version row holds,
+// or that the audit trail records (so that a version row deleted outside
+// sealkeep makes no room for the certificate or key elsewhere). The
+// message names the holder only when it is the same identity.
 func checkNotHeld(tx store.ReadTx, identity string, version int, certDER, pubDER []byte) error {
 	for _, c := range []struct {
-		what string
-		der  []byte
-		find func([32]byte) (store.Version, error)
+		what  string
+		der   []byte
+		row   func([32]byte) (store.Version, error)
+		trail func([32]byte) ([]audit.Entry, error)
 	}{
-		{"certificate", certDER, tx.VersionByCertSHA256},
-		{"key", pubDER, tx.VersionBySPKISHA256},
+		{"certificate", certDER, tx.VersionByCertSHA256, tx.AuditByCertSHA256},
+		{"key", pubDER, tx.VersionBySPKISHA256, tx.AuditBySPKISHA256},
 	} {
 		if len(c.der) == 0 {
 			continue
 		}
-		held, err := c.find(sha256.Sum256(c.der))
-		switch {
+		sum := sha256.Sum256(c.der)
+		type holder struct {
+			identity string
+			version  int
+		}
+		var holders []holder
+		switch held, err := c.row(sum); {
 		case errors.Is(err, store.ErrNotFound):
-			continue
 		case err != nil:
 			return corrupt(err)
-		case held.IdentityID == identity && held.Version == version:
-			continue
-		case held.IdentityID == identity:
-			return heldError{fmt.Sprintf("this %s is already held in custody as version %d of this identity", c.what, held.Version)}
+		default:
+			holders = append(holders, holder{held.IdentityID, held.Version})
 		}
-		return heldError{fmt.Sprintf("this %s is already held in custody by another identity", c.what)}
+		es, err := c.trail(sum)
+		if err != nil {
+			return corrupt(err)
+		}
+		for _, e := range es {
+			holders = append(holders, holder{e.Subject.Identity, e.Subject.Version})
+		}
+		for _, h := range holders {
+			switch {
+			case h.identity == identity && h.version == version:
+				continue
+			case h.identity == identity:
+				return heldError{fmt.Sprintf("this %s is already held in custody as version %d of this identity", c.what, h.version)}
+			}
+			return heldError{fmt.Sprintf("this %s is already held in custody by another identity", c.what)}
+		}
 	}
 	return nil
 }

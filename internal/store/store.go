@@ -117,6 +117,18 @@ type ReadTx interface {
 	// (ErrNotFound if none does).
 	VersionByCertSHA256(sum [32]byte) (Version, error)
 	VersionBySPKISHA256(sum [32]byte) (Version, error)
+	// AuditByCertSHA256 returns the entries, of every chain, that record
+	// the certificate whose DER has this SHA-256 (cert.import and
+	// cert.upload entries whose thumbprint detail is its lower-case hex);
+	// AuditBySPKISHA256 those that record the public key
+	// (SubjectPublicKeyInfo DER) with it (key.generate, key.external,
+	// cert.import and cert.upload entries, by their spki_sha256 detail).
+	// Both are ordered by chain and seq, and are indexed lookups on the
+	// entries themselves, not on a copy: a version row deleted or edited
+	// leaves them as they were. The entries are as stored; only verifying
+	// their chain proves them.
+	AuditByCertSHA256(sum [32]byte) ([]audit.Entry, error)
+	AuditBySPKISHA256(sum [32]byte) ([]audit.Entry, error)
 	// DEK returns one wrapped data key of an org; DEKs lists an org's, oldest
 	// first; AllDEKs lists every org's (for KEK rotation).
 	DEK(orgID string, version uint32) (WrappedDEK, error)

@@ -46,7 +46,7 @@ var dialect = &sqlcore.Dialect{
 	Read:          sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
 	Classify:      classify,
-	SealDetail:    func(key string) string { return `((details::jsonb) ->> '` + key + `')` },
+	Detail:        func(key string) string { return `((details::jsonb) ->> '` + key + `')` },
 }
 
 func classify(err error) sqlcore.Class {

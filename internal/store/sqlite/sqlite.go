@@ -75,7 +75,7 @@ var dialect = &sqlcore.Dialect{
 	ConcurrentReads: true,
 	SerialWrites:    true,
 	Classify:        classify,
-	SealDetail:      func(key string) string { return `json_extract(details, '$.` + key + `')` },
+	Detail:          func(key string) string { return `json_extract(details, '$.` + key + `')` },
 }
 
 func classify(err error) sqlcore.Class {

@@ -93,6 +93,7 @@ func Run(t *testing.T, b Backend) {
 		{"Versions", testVersions},
 		{"Thumbprints", testThumbprints},
 		{"ThumbprintsMigration", testThumbprintsMigration},
+		{"TrailIndex", testTrailIndex},
 		{"DEKs", testDEKs},
 		{"Auth", testAuth},
 		{"InvalidValues", testInvalid},

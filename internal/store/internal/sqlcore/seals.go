@@ -9,7 +9,7 @@ import (
 
 // AuditSeals finds seal entries by their signature_sha256 or
 // intent_sha256 detail through the partial expression indexes of migration
-// 0005 (Dialect.SealDetail builds the indexed expression).
+// 0005 (Dialect.Detail builds the indexed expression).
 func (t *tx) AuditSeals(key, value string) ([]audit.Entry, error) {
 	if key != audit.DetailSignatureSHA256 && key != audit.DetailIntentSHA256 {
 		return nil, fmt.Errorf("store: seal entries by %.64q: only %s and %s are indexed: %w", key, audit.DetailSignatureSHA256, audit.DetailIntentSHA256, store.ErrInvalid)
@@ -18,7 +18,7 @@ func (t *tx) AuditSeals(key, value string) ([]audit.Entry, error) {
 		return nil, nil
 	}
 	q := `SELECT ` + entryCols + ` FROM audit_entries
-		WHERE action = 'seal' AND ` + t.s.d.SealDetail(key) + ` = $1 ORDER BY chain, seq`
+		WHERE action = 'seal' AND ` + t.s.d.Detail(key) + ` = $1 ORDER BY chain, seq`
 	what := fmt.Sprintf("seal entries by %s %.64s", key, value)
 	rows, err := t.query(q, value)
 	if err != nil {

@@ -83,10 +83,11 @@ type Dialect struct {
 	// SerialWrites makes Update transactions of one Store wait for each
 	// other in Go rather than on the database lock.
 	SerialWrites bool
-	// SealDetail returns the SQL expression of an audit row's detail key
-	// (read from its details JSON text), exactly as the seal indexes of
-	// migration 0005 are built on it; key is a constant, never user input.
-	SealDetail func(key string) string
+	// Detail returns the SQL expression of an audit row's detail key (read
+	// from its details JSON text), exactly as the partial expression
+	// indexes of migrations 0005 (seals) and 0006 (certificates and keys)
+	// are built on it; key is a constant, never user input.
+	Detail func(key string) string
 }
 
 // MaxAttempts is how many times Update runs fn before it gives up on
