@@ -63,20 +63,21 @@ var errInvitation = fmt.Errorf("%w: the invitation is unknown, used or expired",
 // that has none; the operator account is never a member. One transaction:
 // user.create and user.invite in the system chain, member.add in the
 // org's.
-func (s *Service) AddMember(ctx context.Context, actorID, org, login string, role Role, newAccount bool) (store.User, *Invitation, error) {
+func (s *Service) AddMember(ctx context.Context, actorID, org, login string, role Role, newAccount bool) (Member, *Invitation, error) {
 	if !audit.ValidRole(string(role)) {
-		return store.User{}, nil, fmt.Errorf("%w: unknown role %q", ErrInvalidInput, role)
+		return Member{}, nil, fmt.Errorf("%w: unknown role %q", ErrInvalidInput, role)
 	}
 	l, err := normLogin(login)
 	if err != nil {
-		return store.User{}, nil, err
+		return Member{}, nil, err
 	}
 	var u store.User
 	var inv *Invitation
 	var invRow store.Invitation
+	m := Member{Role: role, Pending: newAccount}
 	if newAccount {
 		if u, err = s.unusableUser(ctx, l); err != nil {
-			return store.User{}, nil, err
+			return Member{}, nil, err
 		}
 		inv, invRow = s.newInvitation(u.ID, actorID)
 	}
@@ -124,7 +125,8 @@ func (s *Service) AddMember(ctx context.Context, actorID, org, login string, rol
 				return err
 			}
 		}
-		if err := tx.PutMembership(store.Membership{OrgID: org, UserID: u.ID, Role: string(role), CreatedAt: s.now()}); err != nil {
+		m.User, m.Since = u, s.now()
+		if err := tx.PutMembership(store.Membership{OrgID: org, UserID: u.ID, Role: string(role), CreatedAt: m.Since}); err != nil {
 			return err
 		}
 		_, err := tx.AppendAudit(s.entry(org, userActor(actorID), audit.ActionMemberAdd, audit.Subject{Org: org},
@@ -135,10 +137,13 @@ func (s *Service) AddMember(ctx context.Context, actorID, org, login string, rol
 		if inv != nil {
 			inv.Token.Zero()
 		}
-		return store.User{}, nil, fmt.Errorf("add member %q to org %q: %w", l, org, err)
+		return Member{}, nil, fmt.Errorf("add member %q to org %q: %w", l, org, err)
+	}
+	if inv != nil {
+		m.InvitationExpires = inv.ExpiresAt
 	}
 	s.log.InfoContext(ctx, "member added", "org", org, "user", u.ID, "role", string(role), "new_account", newAccount)
-	return u, inv, nil
+	return m, inv, nil
 }
 
 // unusableUser returns a new account for login whose password hash is

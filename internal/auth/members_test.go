@@ -33,10 +33,11 @@ func TestInvitations(t *testing.T) {
 		opActor := audit.Actor{Kind: audit.ActorUser, ID: w.op.ID}
 		_, err := f.custody.CreateOrg(f.ctx, opActor, "globex", "Globex")
 		f.must(err)
-		gina, inv, err := f.svc.AddMember(f.ctx, w.op.ID, "globex", "Gina", auth.RoleOwner, true)
+		ginaM, inv, err := f.svc.AddMember(f.ctx, w.op.ID, "globex", "Gina", auth.RoleOwner, true)
 		f.must(err)
 		f.seen(inv.Token)
-		if gina.Login != "gina" || !inv.ExpiresAt.Equal(f.clk.now().Add(time.Hour)) {
+		gina := ginaM.User
+		if gina.Login != "gina" || !ginaM.Pending || ginaM.Role != auth.RoleOwner || !inv.ExpiresAt.Equal(f.clk.now().Add(time.Hour)) {
 			t.Fatalf("new owner %+v, invitation expires %v", gina, inv.ExpiresAt)
 		}
 		// The operator may make no second owner, even while the first is
@@ -70,8 +71,9 @@ func TestInvitations(t *testing.T) {
 		}
 
 		// An owner's new member, with an invitation that expires.
-		gus, inv2, err := f.svc.AddMember(f.ctx, gina.ID, "globex", "gus", auth.RoleSealer, true)
+		gusM, inv2, err := f.svc.AddMember(f.ctx, gina.ID, "globex", "gus", auth.RoleSealer, true)
 		f.must(err)
+		gus := gusM.User
 		f.seen(inv2.Token)
 		f.clk.add(time.Hour)
 		_, err = f.svc.Activate(f.ctx, inv2.Token, f.secret("gus password 12345"))
@@ -134,8 +136,9 @@ func TestInvitationOperatorReinvite(t *testing.T) {
 	w := f.world()
 	_, err := f.custody.CreateOrg(f.ctx, audit.Actor{Kind: audit.ActorUser, ID: w.op.ID}, "initech", "")
 	f.must(err)
-	bill, inv, err := f.svc.AddMember(f.ctx, w.op.ID, "initech", "bill", auth.RoleOwner, true)
+	billM, inv, err := f.svc.AddMember(f.ctx, w.op.ID, "initech", "bill", auth.RoleOwner, true)
 	f.must(err)
+	bill := billM.User
 	f.seen(inv.Token)
 	inv2, err := f.svc.Reinvite(f.ctx, w.op.ID, "initech", bill.ID)
 	f.must(err)
@@ -146,8 +149,9 @@ func TestInvitationOperatorReinvite(t *testing.T) {
 	f.must(err)
 	// Bill adds a second owner; the operator cannot renew that one's
 	// invitation since an owner is active.
-	bob, inv3, err := f.svc.AddMember(f.ctx, bill.ID, "initech", "bob", auth.RoleOwner, true)
+	bobM, inv3, err := f.svc.AddMember(f.ctx, bill.ID, "initech", "bob", auth.RoleOwner, true)
 	f.must(err)
+	bob := bobM.User
 	f.seen(inv3.Token)
 	_, err = f.svc.Reinvite(f.ctx, w.op.ID, "initech", bob.ID)
 	f.wantErr("operator reinviting with an active owner", err, auth.ErrForbidden)

@@ -112,6 +112,17 @@ func activeUser(tx store.ReadTx, id string) (store.User, error) {
 // member; the last owner cannot be demoted. Audited in the org's chain as
 // member.add or member.role, in the same transaction.
 func (s *Service) SetMember(ctx context.Context, actorID, org, userID string, role Role) error {
+	return s.setMember(ctx, actorID, org, userID, role, false)
+}
+
+// SetRole is [Service.SetMember] for a member only: a user who is not a
+// member of org (any more) is ErrNotFound, so that a role change racing
+// a removal never adds the user back.
+func (s *Service) SetRole(ctx context.Context, actorID, org, userID string, role Role) error {
+	return s.setMember(ctx, actorID, org, userID, role, true)
+}
+
+func (s *Service) setMember(ctx context.Context, actorID, org, userID string, role Role, mustExist bool) error {
 	if !audit.ValidRole(string(role)) {
 		return fmt.Errorf("%w: unknown role %q", ErrInvalidInput, role)
 	}
@@ -136,6 +147,8 @@ func (s *Service) SetMember(ctx context.Context, actorID, org, userID string, ro
 		switch {
 		case err == nil && Role(old.Role) == role:
 			return nil
+		case errors.Is(err, store.ErrNotFound) && mustExist:
+			return fmt.Errorf("user %q is not a member of org %q: %w", userID, org, ErrNotFound)
 		case err == nil:
 			if Role(old.Role) == RoleOwner && owners == 1 {
 				return fmt.Errorf("user %q is the last owner of org %q; make another owner first: %w", userID, org, ErrConflict)
