@@ -67,6 +67,9 @@ func (s *Server) beginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if req.Password.Len() == 0 {
+		return errs.New(errs.Invalid, "the request has no password")
+	}
 	if err := s.cfg.Auth.Reauthenticate(r.Context(), p.User.ID, &req.Password, remoteHost(r.RemoteAddr)); err != nil {
 		return err
 	}
