@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -212,4 +213,48 @@ func TestReauthenticate(t *testing.T) {
 	f.wantErr("wrong password", f.svc.Reauthenticate(f.ctx, w.jane.ID, f.secret("not her password"), "192.0.2.1"), auth.ErrUnauthenticated)
 	f.wantErr("wrong password", f.svc.Reauthenticate(f.ctx, w.jane.ID, f.secret("not her password"), "192.0.2.1"), auth.ErrUnauthenticated)
 	f.wantErr("locked", f.svc.Reauthenticate(f.ctx, w.jane.ID, f.secret(janePassword), "192.0.2.1"), auth.ErrLocked)
+}
+
+// failMemberAdd fails the member.add append, the last write of
+// AddMember, as a database failing at that moment would.
+type failMemberAdd struct{ store.Store }
+
+var errInjected = errors.New("injected failure")
+
+func (s failMemberAdd) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(failMemberAddTx{tx}) })
+}
+
+type failMemberAddTx struct{ store.Tx }
+
+func (tx failMemberAddTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
+	if e.Action == audit.ActionMemberAdd {
+		return audit.Entry{}, errInjected
+	}
+	return tx.Tx.AppendAudit(e)
+}
+
+// TestAddMemberFailsWhole: a failure at the last write of AddMember
+// leaves no account, invitation or entry behind: the login is free and
+// the trail is the stored state.
+func TestAddMemberFailsWhole(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st, auth.Options{})
+		w := f.world()
+		broken := auth.New(failMemberAdd{st}, f.kek, auth.Options{Clock: f.clk.now, Password: cheap})
+		users := f.count(audit.SystemChain, audit.ActionUserCreate)
+		_, inv, err := broken.AddMember(f.ctx, w.owner.ID, "acme", "pete", auth.RolePreparer, true)
+		if !errors.Is(err, errInjected) || inv != nil {
+			t.Fatalf("AddMember = %v, %v; want the injected failure and no invitation", inv, f.err(err))
+		}
+		_, err = f.svc.UserByLogin(f.ctx, "pete")
+		f.wantErr("the account after the failure", err, auth.ErrNotFound)
+		if n := f.count(audit.SystemChain, audit.ActionUserCreate); n != users || f.count(audit.SystemChain, audit.ActionUserInvite) != 0 {
+			t.Errorf("entries written by the failed AddMember: %d user.create (was %d)", n, users)
+		}
+		_, inv, err = f.svc.AddMember(f.ctx, w.owner.ID, "acme", "pete", auth.RolePreparer, true)
+		f.must(err)
+		f.seen(inv.Token)
+		f.verifyChains()
+	})
 }
