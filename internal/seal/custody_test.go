@@ -45,21 +45,25 @@ import (
 // the only one who may seal.
 var admin = audit.Actor{Kind: audit.ActorCLI, ID: "admin"}
 
-// backend is a fresh store plus raw SQL on it (the insider).
+// backend is a fresh store, raw SQL on it (the insider), and a way to
+// open a second handle on the same database (another server instance).
 type backend struct {
 	name string
-	open func(t *testing.T) (store.Store, func(query string))
+	open func(t *testing.T) (st store.Store, exec func(query string), reopen func() store.Store)
 }
 
 var backends = []backend{
-	{"sqlite", func(t *testing.T) (store.Store, func(string)) {
+	{"sqlite", func(t *testing.T) (store.Store, func(string), func() store.Store) {
 		path := filepath.Join(t.TempDir(), "sk.db")
-		st, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
+		open := func() store.Store {
+			st, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
 		}
-		t.Cleanup(func() { st.Close() })
-		return st, func(q string) {
+		return open(), func(q string) {
 			db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 			if err != nil {
 				t.Fatal(err)
@@ -68,16 +72,19 @@ var backends = []backend{
 			if _, err := db.Exec(q); err != nil {
 				t.Fatalf("exec %s: %v", q, err)
 			}
-		}
+		}, open
 	}},
-	{"postgres", func(t *testing.T) (store.Store, func(string)) {
+	{"postgres", func(t *testing.T) (store.Store, func(string), func() store.Store) {
 		dsn := pgtest.Fresh(t)
-		st, err := postgres.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
+		open := func() store.Store {
+			st, err := postgres.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
 		}
-		t.Cleanup(func() { st.Close() })
-		return st, func(q string) { pgtest.Exec(t, dsn, q) }
+		return open(), func(q string) { pgtest.Exec(t, dsn, q) }, open
 	}},
 }
 
@@ -94,23 +101,20 @@ type fixture struct {
 	roots *x509.CertPool
 	dir   string
 	in    string // the document to seal
+	// reopen opens another handle on the store's database.
+	reopen func() store.Store
 	*world
 }
 
 func newFixture(t *testing.T, b backend) *fixture {
 	t.Helper()
-	st, exec := b.open(t)
-	return newFixtureOn(t, st, exec)
-}
-
-func newFixtureOn(t *testing.T, st store.Store, exec func(string)) *fixture {
-	t.Helper()
+	st, exec, reopen := b.open(t)
 	kek, err := envelope.CreateKeyringFile(filepath.Join(t.TempDir(), "kek.keyring"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: t0}
-	f := &fixture{ctx: context.Background(), st: st, svc: custody.New(st, kek, custody.Options{Clock: clk.now}), kek: kek, exec: exec,
+	f := &fixture{ctx: context.Background(), st: st, svc: custody.New(st, kek, custody.Options{Clock: clk.now}), kek: kek, exec: exec, reopen: reopen,
 		pki: pkitest.NewChain(t, keypolicy.ECDSAP256, "seal test"), dir: t.TempDir()}
 	f.roots = x509.NewCertPool()
 	f.roots.AddCert(f.pki.Root.Cert)
@@ -170,7 +174,6 @@ func (a stub) Method() string                          { return "totp" }
 func (a stub) Evidence() map[string]string             { return map[string]string{"totp_step": "1"} }
 func (a stub) Commit(store.Tx) error                   { return nil }
 func (a stub) Failed(_ context.Context, e error) error { return e }
-func (f *fixture) docSHA256(t *testing.T) string       { return fileSHA256(t, f.in) }
 func (f *fixture) out(name string) string              { return filepath.Join(f.dir, name) }
 func (f *fixture) activeKey(t *testing.T) custody.SealKey {
 	return must(f.svc.ActiveKey(f.ctx, f.actor(f.jane), "jane-pe"))(t)
@@ -218,7 +221,13 @@ func (f *fixture) approveAs(t *testing.T, user store.User, in intent.Intent, cod
 // clock.
 func (f *fixture) sealCustody(t *testing.T, svc *custody.Service, out string, a seal.Approval, opts seal.Options) (*seal.Result, error) {
 	t.Helper()
-	job, err := seal.Open(f.in, out, seal.Output{})
+	return f.sealFile(t, svc, f.in, out, a, opts)
+}
+
+// sealFile runs the custody pipeline from in to out, on the test clock.
+func (f *fixture) sealFile(t *testing.T, svc *custody.Service, in, out string, a seal.Approval, opts seal.Options) (*seal.Result, error) {
+	t.Helper()
+	job, err := seal.Open(in, out, seal.Output{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,44 +472,72 @@ func oracles(t *testing.T, path string) {
 }
 
 // failingStore makes every seal entry append fail, as a database that
-// fails at that moment would.
-type failingStore struct{ store.Store }
+// fails at that moment would; with step set, it is the recording of a
+// TOTP step that fails instead.
+type failingStore struct {
+	store.Store
+	step bool
+}
 
 var errInjected = errors.New("injected audit failure")
 
 func (s failingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(failingTx{tx}) })
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(failingTx{tx, s.step}) })
 }
 
-type failingTx struct{ store.Tx }
+type failingTx struct {
+	store.Tx
+	step bool
+}
+
+func (tx failingTx) UseTOTPStep(u store.TOTPUse) error {
+	if tx.step {
+		return errInjected
+	}
+	return tx.Tx.UseTOTPStep(u)
+}
 
 func (tx failingTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
-	if e.Action == audit.ActionSeal {
+	if e.Action == audit.ActionSeal && !tx.step {
 		return audit.Entry{}, errInjected
 	}
 	return tx.Tx.AppendAudit(e)
 }
 
-// TestCustodySealEntryFails: when the seal entry cannot be written, no
-// sealed file is released, the temporary file is gone and the chain holds
-// no seal (fail closed).
+// TestCustodySealEntryFails: when the seal entry cannot be written (the
+// database fails at the append, or at the recording of the TOTP step in
+// the same transaction), no sealed file is released, the temporary file is
+// gone, the chain holds no seal and the code's step is not recorded: it
+// rolled back with the entry, so the same code then seals once.
 func TestCustodySealEntryFails(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			f := newFixture(t, b)
-			broken := custody.New(failingStore{f.st}, f.kek, custody.Options{})
-			opts := seal.Options{}
-			_, err := f.sealCustody(t, broken, f.out("sealed.pdf"), f.approve(t, opts), opts)
-			var se *seal.Error
-			if !errors.Is(err, errInjected) || !errors.As(err, &se) || se.Step != seal.StepRecord {
-				t.Fatalf("err = %v", err)
-			}
-			f.onlyFiles(t)
-			if got := f.seals(t); len(got) != 0 {
-				t.Fatalf("seal entries: %+v", got)
-			}
-			f.chainOK(t)
-		})
+		for _, step := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/step=%v", b.name, step), func(t *testing.T) {
+				f := newFixture(t, b)
+				broken := custody.New(failingStore{f.st, step}, f.kek, custody.Options{Clock: f.clk.now})
+				opts := seal.Options{}
+				code := f.nextCode(t, f.jane)
+				_, err := f.sealCustody(t, broken, f.out("sealed.pdf"), f.approveAs(t, f.jane, f.intent(t, f.jane, f.in, opts), code), opts)
+				var se *seal.Error
+				if !errors.Is(err, errInjected) || !errors.As(err, &se) || se.Step != seal.StepRecord {
+					t.Fatalf("err = %v", err)
+				}
+				f.onlyFiles(t)
+				if got := f.seals(t); len(got) != 0 {
+					t.Fatalf("seal entries: %+v", got)
+				}
+				if last := f.lastStep(t, f.jane); last >= f.step() {
+					t.Fatalf("the step of the failed seal was recorded (%d)", last)
+				}
+				f.chainOK(t)
+				if _, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), f.approveAs(t, f.jane, f.intent(t, f.jane, f.in, opts), code), opts); err != nil {
+					t.Fatalf("the same code after the failure: %v", err)
+				}
+				if got := f.seals(t); len(got) != 1 || f.lastStep(t, f.jane) != f.step() {
+					t.Fatalf("%d seal entries, last step %d", len(got), f.lastStep(t, f.jane))
+				}
+			})
+		}
 	}
 }
 
