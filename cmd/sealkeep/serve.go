@@ -12,8 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"sealkeep/internal/auth"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/envelope"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
@@ -125,11 +127,24 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	defer env.Store.Close()
+	// Every write goes through the publisher, which writes the signed
+	// checkpoints (and asks the witnesses) after each append.
+	pub, err := env.Publisher(log)
+	if err != nil {
+		env.Store.Close()
+		return err
+	}
+	defer pub.Close()
+	// One DEK cache for custody and accounts (keys are per org), so that a
+	// KMS-held KEK is not called on every seal and step-up.
+	dekCache := envelope.NewDEKCache(dekCacheTTL)
+	defer dekCache.Close()
 	cfg := server.Config{
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
 		Custody: newStoreCustody(env.Store, log),
+		Auth:    auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
+		Keys:    custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
 		Ready: []server.Check{
 			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),
 		},

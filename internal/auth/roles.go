@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
@@ -136,4 +137,37 @@ func authorize(tx store.ReadTx, userID string, op Op, r Resource) error {
 		return fmt.Errorf("%w: %s in org %q is not allowed for this account", ErrForbidden, op, r.Org)
 	}
 	return nil
+}
+
+// AuthorizePath is [Service.Authorize] for a request path naming an org
+// and, if identity is not "", one of its identities: the caller's role in
+// org must allow op, judged with whether the caller owns the identity. An
+// identity that is not in org is ErrNotFound, and only for a caller whose
+// role there allows op on some identity, so that nobody learns of another
+// org's identities by their IDs.
+func (s *Service) AuthorizePath(ctx context.Context, userID string, op Op, org, identity string) error {
+	return s.st.View(ctx, func(tx store.ReadTx) error {
+		if identity == "" {
+			return authorize(tx, userID, op, Resource{Org: org})
+		}
+		role, err := RoleIn(tx, userID, org)
+		if err != nil {
+			return err
+		}
+		r, ok := rules[op]
+		if !ok || !slices.Contains(r.roles, role) {
+			return fmt.Errorf("%w: %s in org %q is not allowed for this account", ErrForbidden, op, org)
+		}
+		id, err := tx.Identity(identity)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && id.OrgID != org) {
+			return fmt.Errorf("identity %q in org %q: %w", identity, org, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !Allowed(role, op, id.Owner == userID) {
+			return fmt.Errorf("%w: %s with identity %q is for its owner only", ErrForbidden, op, identity)
+		}
+		return nil
+	})
 }

@@ -297,3 +297,17 @@ func (s *Service) setPasswordHash(ctx context.Context, userID, from, hash, reaso
 		return err
 	})
 }
+
+// User returns an enabled account by ID (ErrNotFound otherwise).
+func (s *Service) User(ctx context.Context, id string) (store.User, error) {
+	var u store.User
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		u, err = activeUser(tx, id)
+		if errors.Is(err, ErrUnauthenticated) {
+			return fmt.Errorf("user %q: %w", id, ErrNotFound)
+		}
+		return err
+	})
+	return u, err
+}

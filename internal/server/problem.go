@@ -83,6 +83,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem, err error) 
 	st := stateOf(r.Context())
 	p.RequestID = st.id
 	st.err = err
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sealkeep"`)
+	}
 	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
 		if d, ok := retry.RetryAfter(err); ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(d.Seconds()+0.999))))

@@ -39,14 +39,16 @@ package server
 import (
 	"context"
 	"crypto/x509"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
+	"sealkeep/internal/auth"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/errs"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
@@ -55,9 +57,8 @@ import (
 // Access says who may call a route.
 type Access string
 
-// Access levels. Only Public exists so far: the account routes add the
-// authenticated levels (a session or API token, a role in the path's
-// organization), and New refuses a route whose access it cannot check.
+// Access levels (see access.go for Authenticated and Authorized); New
+// refuses a route whose access it cannot check.
 const (
 	// Public routes need no credentials (health, metrics, the OpenAPI
 	// document, verification).
@@ -70,6 +71,9 @@ type Route struct {
 	Method, Path string
 	// Access says who may call it.
 	Access Access
+	// Op is what an Authorized route does, judged by auth.Allowed; empty
+	// for other routes.
+	Op auth.Op
 	// MaxBody bounds the request body in bytes; 0 means no body is read
 	// (a body is refused past 0 bytes).
 	MaxBody int64
@@ -104,6 +108,12 @@ type Config struct {
 	// Custody, if not nil, adds the custody status (the server's store)
 	// to verification reports.
 	Custody verify.CustodyLookup
+	// Auth is the account service: sessions, API tokens, roles, MFA. Nil
+	// serves only the Public routes (the others answer 503).
+	Auth *auth.Service
+	// Keys is the custody service (identities, versions, keys, the audit
+	// trail) that the authenticated routes act on.
+	Keys *custody.Service
 	// Limits bounds the reading of an uploaded PDF; nil means
 	// pdf.DefaultLimits.
 	Limits *pdf.Limits
@@ -142,12 +152,6 @@ type Server struct {
 	verifySlots chan struct{}
 }
 
-//go:embed openapi.json
-var openAPIDoc []byte
-
-// OpenAPI returns the OpenAPI 3.1 document of the API.
-func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
-
 // errPanic answers a request whose handler panicked.
 var errPanic = errors.New("handler panicked")
 
@@ -181,8 +185,11 @@ func New(cfg Config) (*Server, error) {
 	s.routes = s.table()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
-		if rt.Access != Public {
-			return nil, fmt.Errorf("server: route %s: access %q cannot be checked", rt.Pattern(), rt.Access)
+		switch {
+		case rt.Access == Authorized && rt.Op != "",
+			(rt.Access == Public || rt.Access == Authenticated) && rt.Op == "":
+		default:
+			return nil, fmt.Errorf("server: route %s: access %q with op %q cannot be checked", rt.Pattern(), rt.Access, rt.Op)
 		}
 		mux.Handle(rt.Pattern(), s.route(rt))
 	}
@@ -190,8 +197,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// table is the route table: every endpoint of the server.
+// table is the route table: every endpoint of the server, the public
+// ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes())
+}
+
+// publicRoutes need no credentials.
+func (s *Server) publicRoutes() []Route {
 	return []Route{
 		{Method: "GET", Path: "/healthz", Access: Public, Handler: s.healthz},
 		{Method: "GET", Path: "/readyz", Access: Public, Handler: s.readyz},
@@ -211,8 +224,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // route wraps a route's handler: it names the route for the log and the
-// metrics, enforces the body limit, and turns an error into problem
-// details.
+// metrics, enforces the body limit, checks the route's access, and turns
+// an error into problem details.
 func (s *Server) route(rt Route) http.Handler {
 	pattern := rt.Pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +235,12 @@ func (s *Server) route(rt Route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
-		if err := rt.Handler(w, r); err != nil {
+		ar, err := s.checkAccess(r, rt)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := rt.Handler(w, ar); err != nil {
 			writeError(w, r, err)
 		}
 	})
