@@ -343,3 +343,48 @@ func TestAnotherUsersIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordHook: the caller's Record runs in the seal entry's
+// transaction with the committed entry and exactly the released bytes;
+// its failure rolls back the entry and the approval and releases nothing.
+func TestRecordHook(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			opts := seal.Options{Now: f.clk.now}
+			code := f.nextCode(t, f.jane)
+			run := func(out string, rec func(store.Tx, audit.Entry, []byte) error) (*seal.Result, error) {
+				job, err := seal.Open(f.in, out, seal.Output{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer job.Close()
+				a := f.approveAs(t, f.jane, f.intent(t, f.jane, f.in, opts), code)
+				return job.SealCustody(f.ctx, f.svc, seal.CustodyRequest{Identity: "jane-pe", Approval: a, Options: opts, Record: rec})
+			}
+			_, err := run(f.out("failed.pdf"), func(store.Tx, audit.Entry, []byte) error { return errInjected })
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("err = %v", err)
+			}
+			f.onlyFiles(t)
+			if len(f.seals(t)) != 0 || f.lastStep(t, f.jane) >= f.step() {
+				t.Fatal("a failed Record left a seal entry or a used step")
+			}
+			var got audit.Entry
+			var bytes []byte
+			res, err := run(f.out("sealed.pdf"), func(tx store.Tx, e audit.Entry, sealed []byte) error {
+				got, bytes = e, sealed
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Hash != res.Receipt.Hash || got.Seq != res.Receipt.Seq {
+				t.Errorf("Record saw entry %+v, the receipt is %+v", got, res.Receipt)
+			}
+			if sum := sha256.Sum256(bytes); fmt.Sprintf("%x", sum) != fileSHA256(t, f.out("sealed.pdf")) {
+				t.Error("Record saw other bytes than the released file")
+			}
+		})
+	}
+}

@@ -60,6 +60,12 @@ type CustodyRequest struct {
 	RequestID string
 	// Options describes the seal.
 	Options Options
+	// Record, if set, runs in the transaction that appends the seal entry,
+	// after the entry and the approval, with the entry and the sealed
+	// file's bytes: what the caller keeps with the seal (the server's
+	// idempotent result). Its error rolls the seal back and nothing is
+	// released. Like every transaction function it may run more than once.
+	Record func(tx store.Tx, entry audit.Entry, sealed []byte) error
 }
 
 // SealCustody seals the input with the active version of req.Identity,
@@ -126,10 +132,20 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 		if req.RequestID != "" {
 			d[audit.DetailRequestID] = req.RequestID
 		}
+		var sealed []byte
+		if req.Record != nil {
+			sealed = make([]byte, r.Size)
+			if _, err := j.dst.File.ReadAt(sealed, 0); err != nil {
+				return fmt.Errorf("reading the sealed file back: %w", err)
+			}
+		}
 		var err error
-		receipt, err = svc.RecordSeal(ctx, actor, key, d, func(tx store.Tx) error {
+		receipt, err = svc.RecordSeal(ctx, actor, key, d, func(tx store.Tx, e audit.Entry) error {
 			if err := req.Approval.Commit(tx); err != nil {
 				return commitError{err}
+			}
+			if req.Record != nil {
+				return req.Record(tx, e, sealed)
 			}
 			return nil
 		})
