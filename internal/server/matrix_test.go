@@ -45,6 +45,27 @@ var matrix = map[string][]string{
 	"GET /api/v1/tokens":            anyUser,
 	"DELETE /api/v1/tokens/{token}": anyUser,
 	"GET /api/v1/me":                anyUser,
+	// Accounts: the caller's own MFA and password; activation with an
+	// invitation needs no login.
+	"POST /api/v1/me/totp":           anyUser,
+	"POST /api/v1/me/totp/confirm":   anyUser,
+	"POST /api/v1/me/totp/reset":     anyUser,
+	"POST /api/v1/me/recovery-codes": anyUser,
+	"POST /api/v1/me/password":       anyUser,
+	"POST /api/v1/activation":        everyone,
+	// Organizations: the operator creates them and their first owner (of
+	// acme too, as far as access goes: acme having an owner, the handler
+	// refuses); only acme's owner manages its members, and its owner and
+	// auditor read them.
+	"GET /api/v1/orgs":                                   anyUser,
+	"POST /api/v1/orgs":                                  {"operator"},
+	"POST /api/v1/orgs/{org}/first-owner":                {"operator"},
+	"POST /api/v1/orgs/{org}/first-owner/invitation":     {"operator"},
+	"GET /api/v1/orgs/{org}/members":                     {"olive", "audrey"},
+	"POST /api/v1/orgs/{org}/members":                    {"olive"},
+	"PUT /api/v1/orgs/{org}/members/{login}":             {"olive"},
+	"DELETE /api/v1/orgs/{org}/members/{login}":          {"olive"},
+	"POST /api/v1/orgs/{org}/members/{login}/invitation": {"olive"},
 }
 
 // pathParam is the value of each path parameter in the matrix requests.
