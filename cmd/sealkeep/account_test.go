@@ -224,7 +224,7 @@ func TestClientAccounts(t *testing.T) {
 		}
 		secrets = append(secrets, creds[0].Token)
 	}
-	log := []byte(s.srv.log.String())
+	log := s.srv.log.Bytes()
 	for _, sec := range append(secrets, "operator password 1") {
 		if form, found := redact.ScanForSecret(log, []byte(sec)); found {
 			t.Errorf("the server log holds a secret (%s)", form)
