@@ -689,3 +689,27 @@ func TestLastOwnerRace(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountBodiesNotQuoted: malformed bodies of the account routes are
+// 422, and no answer or log line quotes the secret they carried.
+func TestAccountBodiesNotQuoted(t *testing.T) {
+	w := newWorld(t, stores(t)["sqlite"](t), Config{})
+	tok := w.token("jane")
+	const pw = "secret-pw-9876543"
+	w.secret(pw)
+	for _, c := range []struct{ path, body string }{
+		{"/api/v1/me/totp", `{"password":"` + pw + `","extra":1}`},
+		{"/api/v1/me/totp", `{"password":["` + pw + `"]}`},
+		{"/api/v1/me/totp/confirm", `{"code":"` + pw + `"} {}`},
+		{"/api/v1/me/recovery-codes", `{"code":` + pw[10:] + `}`},
+		{"/api/v1/me/password", `{"old_password":"` + pw + `","new_password":"` + pw + `","x":0}`},
+		{"/api/v1/activation", `{"invitation":"ski_` + pw + `","password":"` + pw + `","login":"jane"}`},
+		{"/api/v1/activation", `{"invitation":"ski_` + pw + `","password":"` + pw + `"`},
+	} {
+		resp, out := w.post(c.path, "application/json", []byte(c.body), "Authorization", "Bearer "+tok)
+		if resp.StatusCode != 422 || bytes.Contains(out, []byte(pw)) || bytes.Contains(out, []byte(pw[10:])) {
+			t.Errorf("%s %s: %d %s", c.path, c.body, resp.StatusCode, out)
+		}
+	}
+	w.checkNoLeaks()
+}
