@@ -18,6 +18,8 @@ func (s *Server) sessionRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/session", Access: Public, MaxBody: maxJSONBody, Handler: s.login},
 		{Method: "DELETE", Path: "/api/v1/session", Access: Authenticated, Handler: s.logout},
 		{Method: "POST", Path: "/api/v1/tokens", Access: Public, MaxBody: maxJSONBody, Handler: s.issueToken},
+		{Method: "GET", Path: "/api/v1/tokens", Access: Authenticated, Handler: s.listTokens},
+		{Method: "DELETE", Path: "/api/v1/tokens/{token}", Access: Authenticated, Handler: s.revokeToken},
 		{Method: "GET", Path: "/api/v1/me", Access: Authenticated, Handler: s.me},
 	}
 }
@@ -206,5 +208,31 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, "application/json", http.StatusOK, out)
+	return nil
+}
+
+// listTokens lists the caller's API tokens (never the tokens themselves).
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	ts, err := s.cfg.Auth.APITokens(r.Context(), p.User.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]tokenJSON, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, tokenOf(t))
+	}
+	writeJSON(w, "application/json", http.StatusOK, map[string]any{"tokens": out})
+	return nil
+}
+
+// revokeToken revokes one of the caller's API tokens by ID; another
+// user's token is 404, as an unknown one.
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	if err := s.cfg.Auth.RevokeAPIToken(r.Context(), p.User.ID, r.PathValue("token")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
