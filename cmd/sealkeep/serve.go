@@ -153,9 +153,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		SealTimeout: f.sealTimeout, MaxSealsPerUser: f.maxSeals, TSA: f.tsa,
 		// A pending Idempotency-Key is held longer than a seal may run.
 		Idempotency: idempotency.New(pub, idempotency.Options{Lease: max(idempotency.DefaultLease, 2*f.sealTimeout)}),
-		Custody: newStoreCustody(env.Store, log),
-		Auth:    auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
-		Keys:    custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
+		Custody:     newStoreCustody(env.Store, log),
+		Auth:        auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
+		Keys:        custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
 		Ready: []server.Check{
 			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),
 		},
