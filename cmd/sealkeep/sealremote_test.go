@@ -3,17 +3,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +33,7 @@ import (
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
+	"sealkeep/internal/store/postgres/pgtest"
 	"sealkeep/internal/testenv"
 )
 
@@ -192,5 +199,100 @@ func TestClientSeal(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(code); strings.Contains(s.srv.log.String(), strings.TrimSpace(string(b))) {
 		t.Error("the server log holds the TOTP code")
+	}
+}
+
+// TestScaleOutSeal: two server processes on one PostgreSQL database are
+// one service for seals: of four requests with one code, two on each,
+// exactly one seals; the winner's retry with its Idempotency-Key on the
+// other server gets the same sealed PDF back and seals nothing more; the
+// trail stays valid.
+func TestScaleOutSeal(t *testing.T) {
+	s := newSealService(t, pgtest.Fresh(t))
+	b := startServe(t, s.home)
+	code0, err := totp.GenerateCode(s.secret, time.Now())
+	must(t, err)
+	body, _ := json.Marshal(map[string]string{"login": "jane", "password": accountPassword, "code": code0, "name": "scale-out"})
+	resp, err := http.Post(s.srv.url+"/api/v1/tokens", "application/json", bytes.NewReader(body))
+	must(t, err)
+	var tok struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	code, err := totp.GenerateCode(s.secret, time.Now().Add(30*time.Second))
+	must(t, err)
+	doc, err := os.ReadFile("../../internal/pdf/testdata/corpus/libreoffice-report.pdf")
+	must(t, err)
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("file", "drawing.pdf")
+	fw.Write(doc)
+	mw.WriteField("code", code)
+	mw.Close()
+	send := func(srv *serveChild, key string) (int, []byte, http.Header) {
+		req, _ := http.NewRequest("POST", srv.url+"/api/v1/orgs/acme/identities/jane-pe/seal", bytes.NewReader(form.Bytes()))
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, nil, nil
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, out, resp.Header
+	}
+	type answer struct {
+		status int
+		body   []byte
+		key    string
+		srv    int
+	}
+	answers := make([]answer, 4)
+	servers := []*serveChild{s.srv, b}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range answers {
+		wg.Go(func() {
+			key := fmt.Sprintf("drawing-%d", i)
+			<-start
+			st, out, _ := send(servers[i%2], key)
+			answers[i] = answer{st, out, key, i % 2}
+		})
+	}
+	close(start)
+	wg.Wait()
+	var won *answer
+	for i, a := range answers {
+		switch {
+		case a.status == 200 && won == nil:
+			won = &answers[i]
+		case a.status == 401:
+		default:
+			t.Fatalf("answers %v", []int{answers[0].status, answers[1].status, answers[2].status, answers[3].status})
+		}
+	}
+	if won == nil {
+		t.Fatal("no request sealed")
+	}
+	st, again, hdr := send(servers[1-won.srv], won.key)
+	if st != 200 || !bytes.Equal(again, won.body) || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the retry on the other server: %d, same PDF %v, %v", st, bytes.Equal(again, won.body), hdr)
+	}
+	s.srv.stop(t)
+	b.stop(t)
+	mustSK(t, 0, []string{"SEALKEEP_HOME=" + s.home}, "audit", "verify")
+	seals := 0
+	for _, line := range strings.Split(mustSK(t, 0, []string{"SEALKEEP_HOME=" + s.home}, "audit", "export"), "\n") {
+		var e struct{ Action string }
+		if json.Unmarshal([]byte(line), &e) == nil && e.Action == "seal" {
+			seals++
+		}
+	}
+	if seals != 1 {
+		t.Fatalf("%d seal entries, want 1", seals)
 	}
 }
