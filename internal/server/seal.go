@@ -152,22 +152,28 @@ func (s *Server) seal(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if done != nil {
-			return writeSealed(w, done.Ref, done.Result, true)
+			return writeSealed(w, done.Ref, bytes.NewReader(done.Result), int64(len(done.Result)), true)
 		}
 		claim = c
 	}
-	ref, sealed, err := s.sealWith(r, p, identity, form, opts, claim)
+	ref, res, err := s.sealWith(r, p, identity, form, opts, claim)
 	if err != nil {
 		if claim != nil {
 			err = errors.Join(err, claim.Release(context.WithoutCancel(r.Context())))
 		}
 		return err
 	}
-	return writeSealed(w, ref, sealed, false)
+	f, err := os.Open(res.Output)
+	if err != nil {
+		return fmt.Errorf("reading the sealed file back: %w", err)
+	}
+	defer f.Close()
+	return writeSealed(w, ref, f, res.Size, false)
 }
 
-// sealWith runs the seal and returns its reference and the sealed bytes.
-func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, form *sealForm, opts seal.Options, claim *idempotency.Claim) (string, []byte, error) {
+// sealWith runs the seal and returns its reference and the result (the
+// sealed file is at its Output).
+func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, form *sealForm, opts seal.Options, claim *idempotency.Claim) (string, *seal.Result, error) {
 	// The seal runs to its end (or its time limit) even if the client goes
 	// away: a retry with the Idempotency-Key then finds the result.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.SealTimeout)
@@ -195,17 +201,14 @@ func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, fo
 	if form.name == "" {
 		filename = "sealed.pdf"
 	}
-	var ref string
-	var sealed []byte
-	req := seal.CustodyRequest{Identity: identity, Approval: a, RequestID: RequestID(r.Context()), Options: opts,
-		Record: func(tx store.Tx, e audit.Entry, b []byte) error {
-			ref, sealed = refOf(e, filename), b
-			if claim == nil {
-				return nil
-			}
-			return claim.Complete(tx, ref, b)
-		}}
-	if _, err := job.SealCustody(ctx, s.cfg.Keys, req); err != nil {
+	req := seal.CustodyRequest{Identity: identity, Approval: a, RequestID: RequestID(r.Context()), Options: opts}
+	if claim != nil {
+		// The sealed bytes are kept with the key, in the entry's
+		// transaction.
+		req.Record = func(tx store.Tx, e audit.Entry, b []byte) error { return claim.Complete(tx, refOf(e, filename), b) }
+	}
+	res, err := job.SealCustody(ctx, s.cfg.Keys, req)
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 			err = errs.With(errs.Unavailable, fmt.Errorf("the seal took longer than %s and was abandoned; nothing was sealed", s.cfg.SealTimeout))
 		}
@@ -213,7 +216,7 @@ func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, fo
 	}
 	s.metrics.SealDuration.WithLabelValues(key.Provider).Observe(time.Since(start).Seconds())
 	s.metrics.Seals.WithLabelValues("sealed").Inc()
-	return ref, sealed, nil
+	return refOf(*res.Receipt, filename), res, nil
 }
 
 // refOf is the reference a seal answer carries: its entry and file name.
@@ -222,15 +225,16 @@ func refOf(e audit.Entry, filename string) string {
 	return string(b)
 }
 
-// writeSealed answers the sealed PDF with the headers of its seal entry.
-func writeSealed(w http.ResponseWriter, ref string, sealed []byte, replay bool) error {
+// writeSealed answers the sealed PDF (size bytes of body) with the
+// headers of its seal entry.
+func writeSealed(w http.ResponseWriter, ref string, body io.Reader, size int64, replay bool) error {
 	var rf sealRef
 	if err := json.Unmarshal([]byte(ref), &rf); err != nil {
 		return fmt.Errorf("the kept seal reference: %w", err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/pdf")
-	h.Set("Content-Length", strconv.Itoa(len(sealed)))
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": rf.Filename}))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -244,8 +248,10 @@ func writeSealed(w http.ResponseWriter, ref string, sealed []byte, replay bool) 
 		h.Set(IdempotentReplayHeader, "true")
 	}
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(sealed)
-	return err
+	// The status is sent: a client that goes away now gets a short body
+	// (the Content-Length says so) and retries with its Idempotency-Key.
+	_, _ = io.Copy(w, body)
+	return nil
 }
 
 // stepUpFailed counts a failed step-up (a wrong, replayed or locked-out
