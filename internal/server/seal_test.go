@@ -23,6 +23,7 @@ import (
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/store"
 	"sealkeep/internal/testenv"
@@ -348,6 +349,13 @@ func TestSealIdempotent(t *testing.T) {
 			if n := len(w.seals()); n != 1 {
 				t.Fatalf("%d seal entries", n)
 			}
+			// Keys are per user: sam's request with jane's key is his own
+			// (refused: his identity has no active version), not her PDF.
+			w.nextStep()
+			if resp, out := w.sealReq(sealPath("acme", "id-sam"), w.token("sam"), sealParts{file: doc, code: w.codeOf("sam"), options: parts.options},
+				IdempotencyKeyHeader, "drawing-42"); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("sam with jane's key: %d %.200s", resp.StatusCode, out)
+			}
 
 			// Three requests with one new key and code at once.
 			w.nextStep()
@@ -475,6 +483,21 @@ func TestSealRefusals(t *testing.T) {
 		t.Fatalf("%d seal entries", n)
 	}
 	w.checkNoLeaks()
+}
+
+// TestSealOverProcessingLimit: a document over a reading limit is 422
+// "over the processing limit" and seals nothing.
+func TestSealOverProcessingLimit(t *testing.T) {
+	limits := pdf.DefaultLimits
+	limits.MaxObjects = 3
+	w := newWorld(t, stores(t)["sqlite"](t), Config{Limits: &limits})
+	resp, out := w.sealReq(sealPath("acme", "id-jane"), w.token("jane"), sealParts{file: document(t), code: w.codeOf("jane")})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(problemOf(t, out).Detail, "over the processing limit") {
+		t.Fatalf("over the limit: %d %s", resp.StatusCode, out)
+	}
+	if n := len(w.seals()); n != 0 {
+		t.Fatalf("%d seal entries", n)
+	}
 }
 
 // TestSealBusy: over the per-user number of seals in progress, 429 with
