@@ -104,8 +104,8 @@ func (w *world) verifyTrail() {
 	}
 }
 
-// codeOf is the current code of a base32 TOTP secret, registered.
-func (w *world) codeOf(secret string) string {
+// secretCode is the current code of a base32 TOTP secret, registered.
+func (w *world) secretCode(secret string) string {
 	w.t.Helper()
 	c, err := totp.GenerateCode(secret, w.clk.now())
 	w.must(err)
@@ -177,9 +177,9 @@ func TestTOTPEnrolment(t *testing.T) {
 			// 401; the right one answers the recovery codes once.
 			oldSecret := mustQuery(t, firstURI, "secret")
 			w.secret(oldSecret)
-			w.want(401, "POST", begin+"/confirm", tok, map[string]any{"code": w.codeOf(oldSecret)})
+			w.want(401, "POST", begin+"/confirm", tok, map[string]any{"code": w.secretCode(oldSecret)})
 			w.want(422, "POST", begin+"/confirm", tok, map[string]any{"code": ""})
-			code := w.codeOf(secret)
+			code := w.secretCode(secret)
 			s, rc, resp := w.call("POST", begin+"/confirm", tok, map[string]any{"code": code})
 			if s != 200 || resp.Header.Get("Cache-Control") != "no-store" {
 				t.Fatalf("confirm: %d %v", s, rc)
@@ -209,7 +209,7 @@ func TestTOTPEnrolment(t *testing.T) {
 			w.want(401, "POST", "/api/v1/me/recovery-codes", tok, map[string]any{"code": codes[0]})
 			w.want(401, "POST", "/api/v1/me/recovery-codes", tok, map[string]any{"code": code})
 			w.nextStep()
-			fresh := strs(w.want(201, "POST", "/api/v1/me/recovery-codes", tok, map[string]any{"code": w.codeOf(secret)})["recovery_codes"])
+			fresh := strs(w.want(201, "POST", "/api/v1/me/recovery-codes", tok, map[string]any{"code": w.secretCode(secret)})["recovery_codes"])
 			for _, c := range fresh {
 				w.secret(c)
 			}
@@ -225,7 +225,7 @@ func TestTOTPEnrolment(t *testing.T) {
 			// works for a reset.
 			w.want(401, "POST", begin+"/reset", tok, map[string]any{"code": fresh[0]}) // spent at sign-in
 			w.want(204, "POST", begin+"/reset", tok, map[string]any{"code": fresh[1]})
-			w.want(403, "POST", begin+"/reset", tok, map[string]any{"code": w.codeOf(secret)})
+			w.want(403, "POST", begin+"/reset", tok, map[string]any{"code": w.secretCode(secret)})
 			delete(login, "code")
 			w.want(201, "POST", "/api/v1/tokens", "", login)
 

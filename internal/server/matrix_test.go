@@ -66,6 +66,8 @@ var matrix = map[string][]string{
 	"PUT /api/v1/orgs/{org}/members/{login}":             {"olive"},
 	"DELETE /api/v1/orgs/{org}/members/{login}":          {"olive"},
 	"POST /api/v1/orgs/{org}/members/{login}/invitation": {"olive"},
+	// Sealing with id-jane: jane only (her own identity, as a sealer).
+	"POST /api/v1/orgs/{org}/identities/{identity}/seal": {"jane"},
 }
 
 // pathParam is the value of each path parameter in the matrix requests.
