@@ -172,9 +172,10 @@ func newTOTPCmd() *cobra.Command {
 	cmd := group("totp", "Enrol, reset TOTP and renew recovery codes (--server)")
 	var pw passwordFlags
 	var code codeFlags
-	var qrOut string
+	var qrOut, uriOut string
+	var noConfirm bool
 	enrol := &cobra.Command{
-		Use:   "enrol --server URL [--qr-out FILE.png] [--password-file F | --password-env VAR] [--code-file F | --code-fd N]",
+		Use:   "enrol --server URL [--qr-out FILE.png] [--uri-out FILE] [--password-file F | --password-env VAR] [--code-file F | --code-fd N | --no-confirm]",
 		Short: "Enrol TOTP for your account and get recovery codes",
 		Long: `Enrol a TOTP authenticator for the account logged in to --server. The
 service asks for your password again, then makes a secret: this command
@@ -184,7 +185,11 @@ hold the secret: delete the PNG once scanned. It then asks for the app's
 first code (--code-file, --code-fd or the terminal) and prints ten
 single-use recovery codes, which are never shown again.
 
-An account with TOTP enrolled gets 409 (exit 3): reset it first.`,
+--uri-out also writes the URI to a new file (mode 0600), and --no-confirm
+stops there, for scripts: sealkeep account totp confirm then sends the
+first code. Until confirmed, the account signs in without a code, and a
+new enrol replaces the secret. An account with TOTP enrolled gets 409
+(exit 3): reset it first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needServer(); err != nil {
@@ -194,18 +199,16 @@ An account with TOTP enrolled gets 409 (exit 3): reset it first.`,
 			if err != nil {
 				return err
 			}
-			var png *os.File
-			if qrOut != "" {
-				if png, err = os.OpenFile(qrOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-					return usageError{fmt.Errorf("--qr-out: %w", err)}
-				}
-				defer func() {
-					if png != nil {
-						png.Close()
-						os.Remove(qrOut)
-					}
-				}()
+			png, err := newSecretFile("--qr-out", qrOut)
+			if err != nil {
+				return err
 			}
+			defer png.abandon()
+			uriFile, err := newSecretFile("--uri-out", uriOut)
+			if err != nil {
+				return err
+			}
+			defer uriFile.abandon()
 			p, err := pw.read("Password: ")
 			if err != nil {
 				return err
@@ -219,14 +222,11 @@ An account with TOTP enrolled gets 409 (exit 3): reset it first.`,
 				return err
 			}
 			defer clear(e.QR)
-			if png != nil {
-				if _, err := png.Write(e.QR); err != nil {
-					return fmt.Errorf("--qr-out: %w", err)
-				}
-				if err := png.Close(); err != nil {
-					return fmt.Errorf("--qr-out: %w", err)
-				}
-				png = nil
+			if err := png.keep(e.QR); err != nil {
+				return err
+			}
+			if err := uriFile.keep([]byte(e.URI + "\n")); err != nil {
+				return err
 			}
 			// The URI goes to the terminal (stderr) so that --json keeps
 			// stdout for the recovery codes only.
@@ -234,23 +234,43 @@ An account with TOTP enrolled gets 409 (exit 3): reset it first.`,
 			if qrOut != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "QR code written to %s (delete it once scanned)\n", qrOut)
 			}
-			first, err := code.read("First code from the app: ")
-			if err != nil {
-				return err
+			if noConfirm {
+				outf(cmd, "TOTP enrolment begun; confirm it with: sealkeep account totp confirm --server %s\n", c.URL())
+				return nil
 			}
-			defer first.Zero()
 			var rc struct {
 				Codes []string `json:"recovery_codes"`
 			}
-			if err := c.JSON(cmd.Context(), "POST", "/api/v1/me/totp/confirm", map[string]any{"code": client.SecretField(first)}, &rc); err != nil {
+			if err := postCode(cmd, &code, "First code from the app: ", "/api/v1/me/totp/confirm", &rc); err != nil {
 				return err
 			}
 			return printRecoveryCodes(cmd, rc.Codes)
 		},
 	}
 	enrol.Flags().StringVar(&qrOut, "qr-out", "", "write the QR code to this new PNG file")
+	enrol.Flags().StringVar(&uriOut, "uri-out", "", "write the otpauth URI to this new file")
+	enrol.Flags().BoolVar(&noConfirm, "no-confirm", false, "stop after the URI and QR code (confirm with totp confirm)")
 	pw.add(enrol, "password", "the account's password")
 	code.add(enrol)
+	enrol.MarkFlagsMutuallyExclusive("no-confirm", "code-file")
+	enrol.MarkFlagsMutuallyExclusive("no-confirm", "code-fd")
+
+	var confirmCode codeFlags
+	confirm := &cobra.Command{
+		Use:   "confirm --server URL [--code-file F | --code-fd N]",
+		Short: "Confirm a TOTP enrolment begun with enrol --no-confirm, and get recovery codes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rc struct {
+				Codes []string `json:"recovery_codes"`
+			}
+			if err := postCode(cmd, &confirmCode, "First code from the app: ", "/api/v1/me/totp/confirm", &rc); err != nil {
+				return err
+			}
+			return printRecoveryCodes(cmd, rc.Codes)
+		},
+	}
+	confirmCode.add(confirm)
 
 	var resetCode codeFlags
 	reset := &cobra.Command{
@@ -288,7 +308,7 @@ a current TOTP code; the old ones stop working. The codes are printed once.`,
 		},
 	}
 	rcCode.add(recovery)
-	cmd.AddCommand(remoteCmd(enrol), remoteCmd(reset), remoteCmd(recovery))
+	cmd.AddCommand(remoteCmd(enrol), remoteCmd(confirm), remoteCmd(reset), remoteCmd(recovery))
 	return cmd
 }
 
@@ -308,6 +328,54 @@ func postCode(cmd *cobra.Command, flags *codeFlags, prompt, path string, out any
 	}
 	defer code.Zero()
 	return c.JSON(cmd.Context(), "POST", path, map[string]any{"code": client.SecretField(code)}, out)
+}
+
+// secretFile is a new 0600 file for a secret that a command writes once
+// it has it; abandon removes it unless keep wrote it. The zero value
+// (no file asked for) does nothing.
+type secretFile struct {
+	flag, path string
+	f          *os.File
+}
+
+// newSecretFile creates path (which must not exist); "" asks for none.
+func newSecretFile(flag, path string) (*secretFile, error) {
+	sf := &secretFile{flag: flag, path: path}
+	if path == "" {
+		return sf, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", flag, err)}
+	}
+	sf.f = f
+	return sf, nil
+}
+
+// keep writes b and closes the file.
+func (sf *secretFile) keep(b []byte) error {
+	if sf.f == nil {
+		return nil
+	}
+	_, err := sf.f.Write(b)
+	if cerr := sf.f.Close(); err == nil {
+		err = cerr
+	}
+	sf.f = nil
+	if err != nil {
+		os.Remove(sf.path)
+		return fmt.Errorf("%s: %w", sf.flag, err)
+	}
+	return nil
+}
+
+// abandon removes a file that keep did not write.
+func (sf *secretFile) abandon() {
+	if sf.f != nil {
+		sf.f.Close()
+		os.Remove(sf.path)
+		sf.f = nil
+	}
 }
 
 // printInvitation prints a new account's invitation, shown once.

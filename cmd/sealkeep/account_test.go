@@ -178,6 +178,21 @@ func TestClientAccounts(t *testing.T) {
 	mustSK(t, 6, jane.env, "account", "activate", "--server", srv, "--invitation-file", writeSecret(t, "ji", janeInv), "--password-file", jane.pwFile)
 	mustSK(t, 0, jane.env, "account", "activate", "--server", srv, "--invitation-file", writeSecret(t, "ji2", janeInv2), "--password-file", jane.pwFile, "--json")
 	mustSK(t, 0, jane.env, "login", "--server", srv, "--login", "jane", "--password-file", jane.pwFile)
+	// Scripted enrolment: the URI to a file, the code confirmed after.
+	uriFile := filepath.Join(t.TempDir(), "jane.uri")
+	mustSK(t, 0, jane.env, "account", "totp", "enrol", "--server", srv, "--password-file", jane.pwFile, "--uri-out", uriFile, "--no-confirm")
+	b, err := os.ReadFile(uriFile)
+	if fi, _ := os.Stat(uriFile); err != nil || fi.Mode().Perm() != 0o600 || !strings.HasPrefix(string(b), "otpauth://totp/") {
+		t.Fatalf("--uri-out: %v", err)
+	}
+	janeSecret := mustSecret(t, strings.TrimSpace(string(b)))
+	secrets = append(secrets, strings.TrimSpace(string(b)), janeSecret)
+	mustSK(t, 2, jane.env, "account", "totp", "enrol", "--server", srv, "--password-file", jane.pwFile, "--uri-out", uriFile, "--no-confirm") // exists
+	out = mustSK(t, 0, jane.env, "account", "totp", "confirm", "--server", srv, "--code-file", writeSecret(t, "jc", totpCode(t, janeSecret, time.Now())), "--json")
+	if err := json.Unmarshal([]byte(out), &rc); err != nil || len(rc.Codes) != 10 {
+		t.Fatalf("totp confirm --json: %v %s", err, out)
+	}
+	secrets = append(secrets, rc.Codes...)
 	// A sealer manages no members and cannot make itself owner.
 	mustSK(t, 3, jane.env, "member", "add", "--org", "acme", "x", "--role", "sealer", "--new-account", "--server", srv)
 	mustSK(t, 3, jane.env, "member", "role", "--org", "acme", "jane", "owner", "--server", srv)
