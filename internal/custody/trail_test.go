@@ -135,12 +135,20 @@ func TestStateMismatchRefused(t *testing.T) {
 			_, err := f.svc.RotateDEK(f.ctx, testActor, "acme")
 			return err
 		},
+		"show identity": func(_ *testing.T, f *fixture, _ string) error {
+			_, err := f.svc.CheckedIdentity(f.ctx, testActor, "jane")
+			return err
+		},
+		"show version": func(_ *testing.T, f *fixture, _ string) error {
+			_, err := f.svc.CheckedVersion(f.ctx, testActor, "jane", 2)
+			return err
+		},
 		"verifier lookup": func(_ *testing.T, f *fixture, thumb string) error {
 			_, _, err := f.svc.CertificateStatus(f.ctx, testActor, thumb, time.Now())
 			return err
 		},
 	}
-	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "verifier lookup"}
+	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "show identity", "show version", "verifier lookup"}
 	for _, tc := range []struct {
 		name  string
 		edit  []string
