@@ -161,6 +161,8 @@ func TestStateMismatchRefused(t *testing.T) {
 		{"certificates swapped with keys and thumbprints", swapVersions, all, true, `identity "jane" version 1 holds certificate`},
 		{"certificate swapped alone", []string{`UPDATE cert_versions SET cert_der = (SELECT cert_der FROM cert_versions WHERE identity_id = 'jane' AND version = 2) WHERE identity_id = 'jane' AND version = 1`},
 			all, true, "thumbprint columns"},
+		{"identity's owner edited", []string{`UPDATE identities SET owner = 'mallory' WHERE id = 'jane'`},
+			all, true, `identity "jane" is stored as owned by "mallory", the audit trail says "jane"`},
 		{"key_ref edited", []string{`UPDATE cert_versions SET key_ref = 'fake:attacker', key_blob = NULL WHERE identity_id = 'jane' AND version = 2`},
 			all, true, `has key reference "fake:attacker", the audit trail recorded "local"`},
 		{"key blob removed", []string{`UPDATE cert_versions SET key_blob = NULL WHERE identity_id = 'jane' AND version = 2`},
