@@ -426,9 +426,9 @@ func TestCustodyImport(t *testing.T) {
 			mine := pkitest.Key(t, keypolicy.ECDSAP256, "mine")
 			otherCert := pkitest.Issue(t, w.ca, pkitest.LeafTemplate("other"), other.Public())
 			for what, f := range map[string][]byte{
-				"RSA-1024":             pemBundle(t, small, smallCert.Raw, w.ca.Cert.Raw),
-				"another key's cert":   pemBundle(t, mine, otherCert.Raw, w.ca.Cert.Raw),
-				"a file with no key":   pemChain(otherCert.Raw),
+				"RSA-1024":              pemBundle(t, small, smallCert.Raw, w.ca.Cert.Raw),
+				"another key's cert":    pemBundle(t, mine, otherCert.Raw, w.ca.Cert.Raw),
+				"a file with no key":    pemChain(otherCert.Raw),
 				"not a key file at all": []byte("hello"),
 			} {
 				ct, body := importForm(t, f, "")
