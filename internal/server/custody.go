@@ -110,21 +110,21 @@ func (s *Server) listIdentities(w http.ResponseWriter, r *http.Request) error {
 
 // identityRequest creates an identity.
 type identityRequest struct {
-	// ID is optional; custody chooses a random one.
-	ID string `json:"id"`
 	// Name is the name seals show, e.g. "Jane Doe, P.E. 12345, Texas".
 	Name string `json:"name"`
 }
 
 // createIdentity creates an identity of the caller in the org: the owner
-// is always the caller.
+// is always the caller, and custody chooses the ID (identity IDs are
+// unique across orgs, so one of the caller's choosing would tell whether
+// another org uses it).
 func (s *Server) createIdentity(w http.ResponseWriter, r *http.Request) error {
 	var req identityRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	p, _ := principal(r)
-	id, err := s.cfg.Keys.CreateIdentity(r.Context(), actorOf(r), custody.IdentitySpec{ID: req.ID, Org: r.PathValue("org"), Owner: p.User.ID, Name: req.Name})
+	id, err := s.cfg.Keys.CreateIdentity(r.Context(), actorOf(r), custody.IdentitySpec{Org: r.PathValue("org"), Owner: p.User.ID, Name: req.Name})
 	if err != nil {
 		return err
 	}

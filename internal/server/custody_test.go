@@ -182,10 +182,10 @@ func TestCustodyLifecycle(t *testing.T) {
 			sam := w.users["sam"]
 			tok := w.token("sam")
 
-			resp, out := w.postJSON(identities, tok, map[string]any{"id": "id-sam-2", "name": "Sam Smith, P.E. 777"})
+			resp, out := w.postJSON(identities, tok, map[string]any{"name": "Sam Smith, P.E. 777"})
 			want(t, "create identity", resp, out, 201)
 			id := decode[identityJSON](t, out)
-			if id.Owner != sam.id || id.Org != "acme" || resp.Header.Get("Location") != identities+"/id-sam-2" {
+			if id.Owner != sam.id || id.Org != "acme" || resp.Header.Get("Location") != identities+"/"+id.ID {
 				t.Fatalf("created %+v at %q", id, resp.Header.Get("Location"))
 			}
 			resp, out = w.request("GET", identities, tok, nil)
@@ -196,7 +196,7 @@ func TestCustodyLifecycle(t *testing.T) {
 
 			var csrs []string
 			for i := range 2 {
-				resp, out = w.postJSON(identities+"/id-sam-2/versions", tok, map[string]any{"algorithm": keypolicy.ECDSAP256,
+				resp, out = w.postJSON(identities+"/"+id.ID+"/versions", tok, map[string]any{"algorithm": keypolicy.ECDSAP256,
 					"subject": map[string]string{"common_name": "Sam Smith, P.E. 777", "organization": "Acme", "country": "US"}})
 				want(t, "generate", resp, out, 201)
 				nv := decode[newVersionJSON](t, out)
@@ -205,7 +205,7 @@ func TestCustodyLifecycle(t *testing.T) {
 				}
 				csrs = append(csrs, nv.CSR)
 				// The CSR download is the same request.
-				resp, out = w.request("GET", versionPath("id-sam-2", i+1)+"/csr", tok, nil)
+				resp, out = w.request("GET", versionPath(id.ID, i+1)+"/csr", tok, nil)
 				want(t, "CSR download", resp, out, 200)
 				if string(out) != nv.CSR {
 					t.Fatalf("downloaded CSR differs from the generated one")
@@ -220,13 +220,13 @@ func TestCustodyLifecycle(t *testing.T) {
 			}
 
 			// Activation before the certificate: 409.
-			resp, out = w.postJSON(versionPath("id-sam-2", 1)+"/activate", tok, map[string]any{"code": string(w.code(sam).Bytes())})
+			resp, out = w.postJSON(versionPath(id.ID, 1)+"/activate", tok, map[string]any{"code": string(w.code(sam).Bytes())})
 			want(t, "activate a pending version", resp, out, 409)
 
 			var thumbs []string
 			for i, csr := range csrs {
 				leaf := w.opensslSign(csr)
-				resp, out = w.send("PUT", versionPath("id-sam-2", i+1)+"/certificate", tok, "application/pem-certificate-chain", pemChain(leaf, w.ca.Cert.Raw))
+				resp, out = w.send("PUT", versionPath(id.ID, i+1)+"/certificate", tok, "application/pem-certificate-chain", pemChain(leaf, w.ca.Cert.Raw))
 				want(t, "upload", resp, out, 200)
 				v := decode[custody.VersionInfo](t, out)
 				sum := sha256.Sum256(leaf)
@@ -234,29 +234,29 @@ func TestCustodyLifecycle(t *testing.T) {
 					t.Fatalf("uploaded %+v", v)
 				}
 				thumbs = append(thumbs, v.Thumbprint)
-				resp, out = w.request("GET", versionPath("id-sam-2", i+1)+"/certificate", tok, nil)
+				resp, out = w.request("GET", versionPath(id.ID, i+1)+"/certificate", tok, nil)
 				want(t, "certificate download", resp, out, 200)
 				if !bytes.Equal(out, pemChain(leaf, w.ca.Cert.Raw)) {
 					t.Fatalf("the downloaded chain is not the uploaded one")
 				}
 			}
 			// A second upload to a ready version: 409.
-			resp, out = w.send("PUT", versionPath("id-sam-2", 1)+"/certificate", tok, "application/pem-certificate-chain", pemChain(w.opensslSign(csrs[0])))
+			resp, out = w.send("PUT", versionPath(id.ID, 1)+"/certificate", tok, "application/pem-certificate-chain", pemChain(w.opensslSign(csrs[0])))
 			want(t, "second upload", resp, out, 409)
 
 			// Activation needs a code; a wrong one is 401.
-			resp, out = w.postJSON(versionPath("id-sam-2", 1)+"/activate", tok, map[string]any{})
+			resp, out = w.postJSON(versionPath(id.ID, 1)+"/activate", tok, map[string]any{})
 			want(t, "activate without a code", resp, out, 401)
-			resp, out = w.postJSON(versionPath("id-sam-2", 1)+"/activate", tok, map[string]any{"code": ""})
+			resp, out = w.postJSON(versionPath(id.ID, 1)+"/activate", tok, map[string]any{"code": ""})
 			want(t, "activate with an empty code", resp, out, 401)
-			resp, out = w.postJSON(versionPath("id-sam-2", 1)+"/activate", tok, map[string]any{"code": "12345x"})
+			resp, out = w.postJSON(versionPath(id.ID, 1)+"/activate", tok, map[string]any{"code": "12345x"})
 			want(t, "activate with a wrong code", resp, out, 401)
 			// The thumbprint the caller approves must be the version's.
-			resp, out = w.postJSON(versionPath("id-sam-2", 1)+"/activate", tok, map[string]any{"code": string(w.code(sam).Bytes()), "thumbprint": thumbs[1]})
+			resp, out = w.postJSON(versionPath(id.ID, 1)+"/activate", tok, map[string]any{"code": string(w.code(sam).Bytes()), "thumbprint": thumbs[1]})
 			want(t, "activate another certificate", resp, out, 409)
 
 			code := w.code(sam)
-			resp, out = w.postJSON(versionPath("id-sam-2", 1)+"/activate", tok, map[string]any{"code": string(code.Bytes()), "thumbprint": strings.ToUpper(thumbs[0])})
+			resp, out = w.postJSON(versionPath(id.ID, 1)+"/activate", tok, map[string]any{"code": string(code.Bytes()), "thumbprint": strings.ToUpper(thumbs[0])})
 			want(t, "activate", resp, out, 200)
 			if v := decode[custody.VersionInfo](t, out); v.Status != "active" {
 				t.Fatalf("activated %+v", v)
@@ -268,7 +268,7 @@ func TestCustodyLifecycle(t *testing.T) {
 			if err := json.Unmarshal([]byte(act.Details[audit.DetailMFAEvidence]), &ev); err != nil {
 				t.Fatalf("mfa_evidence: %v", err)
 			}
-			digest := ActivationAction("acme", "id-sam-2", 1, thumbs[0]).Digest()
+			digest := ActivationAction("acme", id.ID, 1, thumbs[0]).Digest()
 			if act.Action != audit.ActionVersionActivate || act.Actor.ID != sam.id || act.Details[audit.DetailMFAMethod] != "totp" ||
 				act.Details[audit.DetailRequestID] != rid || ev["action_sha256"] != hex.EncodeToString(digest[:]) || ev["user"] != sam.id ||
 				act.Details[audit.DetailThumbprint] != thumbs[0] {
@@ -277,7 +277,7 @@ func TestCustodyLifecycle(t *testing.T) {
 
 			// The same code again, for the rotation to version 2: 401, audited.
 			replays := w.count(audit.SystemChain, audit.ActionSecurityTOTPReplay)
-			resp, out = w.postJSON(versionPath("id-sam-2", 2)+"/activate", tok, map[string]any{"code": string(code.Bytes()), "reason": "rotation"})
+			resp, out = w.postJSON(versionPath(id.ID, 2)+"/activate", tok, map[string]any{"code": string(code.Bytes()), "reason": "rotation"})
 			want(t, "replayed code", resp, out, 401)
 			if p := problemOf(t, out); !strings.Contains(p.Detail, "already used") {
 				t.Errorf("replay detail %q", p.Detail)
@@ -288,34 +288,34 @@ func TestCustodyLifecycle(t *testing.T) {
 			w.nextStep()
 			// A rotation needs a reason: refused without spending the code.
 			code = w.code(sam)
-			resp, out = w.postJSON(versionPath("id-sam-2", 2)+"/activate", tok, map[string]any{"code": string(code.Bytes())})
+			resp, out = w.postJSON(versionPath(id.ID, 2)+"/activate", tok, map[string]any{"code": string(code.Bytes())})
 			want(t, "rotation without a reason", resp, out, 422)
-			resp, out = w.postJSON(versionPath("id-sam-2", 2)+"/activate", tok, map[string]any{"code": string(code.Bytes()), "reason": "scheduled rotation"})
+			resp, out = w.postJSON(versionPath(id.ID, 2)+"/activate", tok, map[string]any{"code": string(code.Bytes()), "reason": "scheduled rotation"})
 			want(t, "rotation", resp, out, 200)
 			w.nextStep()
 			if es := w.entries("acme"); es[len(es)-1].Action != audit.ActionVersionRotate || es[len(es)-1].Details[audit.DetailMFAMethod] != "totp" {
 				t.Fatalf("rotation entry %+v", es[len(es)-1])
 			}
 
-			resp, out = w.postJSON(versionPath("id-sam-2", 2)+"/revoke", tok, map[string]any{"reason": " "})
+			resp, out = w.postJSON(versionPath(id.ID, 2)+"/revoke", tok, map[string]any{"reason": " "})
 			want(t, "revoke without a reason", resp, out, 422)
-			resp, out = w.postJSON(versionPath("id-sam-2", 2)+"/revoke", tok, map[string]any{"reason": "key compromise"})
+			resp, out = w.postJSON(versionPath(id.ID, 2)+"/revoke", tok, map[string]any{"reason": "key compromise"})
 			want(t, "revoke", resp, out, 200)
-			resp, out = w.request("POST", versionPath("id-sam-2", 2)+"/destroy", tok, nil)
+			resp, out = w.request("POST", versionPath(id.ID, 2)+"/destroy", tok, nil)
 			want(t, "destroy", resp, out, 200)
 			if v := decode[custody.VersionInfo](t, out); v.Status != "destroyed" || v.KeyPresent {
 				t.Fatalf("destroyed %+v", v)
 			}
-			resp, out = w.request("POST", versionPath("id-sam-2", 2)+"/destroy", tok, nil)
+			resp, out = w.request("POST", versionPath(id.ID, 2)+"/destroy", tok, nil)
 			want(t, "destroy twice", resp, out, 409)
 
-			resp, out = w.request("GET", identities+"/id-sam-2", tok, nil)
+			resp, out = w.request("GET", identities+"/"+id.ID, tok, nil)
 			want(t, "show identity", resp, out, 200)
 			shown := decode[identityJSON](t, out)
 			if len(shown.Versions) != 2 || shown.Versions[0].Status != "superseded" || shown.Versions[1].Status != "destroyed" {
 				t.Fatalf("identity %+v", shown)
 			}
-			resp, out = w.request("GET", versionPath("id-sam-2", 2), tok, nil)
+			resp, out = w.request("GET", versionPath(id.ID, 2), tok, nil)
 			want(t, "show version", resp, out, 200)
 			var actions []audit.Action
 			for _, h := range decode[custody.VersionInfo](t, out).History {
@@ -324,10 +324,10 @@ func TestCustodyLifecycle(t *testing.T) {
 			if fmt.Sprint(actions) != "[key.generate cert.upload version.rotate version.revoke version.destroy]" {
 				t.Errorf("history %v", actions)
 			}
-			resp, out = w.request("GET", identities+"/id-sam-2/versions", tok, nil)
+			resp, out = w.request("GET", identities+"/"+id.ID+"/versions", tok, nil)
 			want(t, "list versions", resp, out, 200)
 			for _, bad := range []string{"0", "-1", "01", "x", "99"} {
-				resp, out = w.request("GET", identities+"/id-sam-2/versions/"+bad, tok, nil)
+				resp, out = w.request("GET", identities+"/"+id.ID+"/versions/"+bad, tok, nil)
 				want(t, "version "+bad, resp, out, 404)
 			}
 			w.consistent()
