@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
+	"sealkeep/internal/signer"
 	"sealkeep/internal/store"
 )
 
@@ -27,15 +29,16 @@ func init() { register(newServeCmd) }
 // serveEnv names the environment variable of each serve flag; a flag given
 // on the command line wins over its variable.
 var serveEnv = map[string]string{
-	"listen":           "SEALKEEP_LISTEN",
-	"tls-cert":         "SEALKEEP_TLS_CERT",
-	"tls-key":          "SEALKEEP_TLS_KEY",
-	"trust":            "SEALKEEP_TRUST",
-	"max-upload":       "SEALKEEP_MAX_UPLOAD",
-	"max-decoded":      "SEALKEEP_MAX_DECODED",
-	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
-	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
-	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
+	"listen":               "SEALKEEP_LISTEN",
+	"tls-cert":             "SEALKEEP_TLS_CERT",
+	"tls-key":              "SEALKEEP_TLS_KEY",
+	"trust":                "SEALKEEP_TRUST",
+	"max-upload":           "SEALKEEP_MAX_UPLOAD",
+	"max-decoded":          "SEALKEEP_MAX_DECODED",
+	"verify-timeout":       "SEALKEEP_VERIFY_TIMEOUT",
+	"max-verifies":         "SEALKEEP_MAX_VERIFIES",
+	"shutdown-timeout":     "SEALKEEP_SHUTDOWN_TIMEOUT",
+	"external-key-schemes": "SEALKEEP_EXTERNAL_KEY_SCHEMES",
 }
 
 type serveFlags struct {
@@ -43,6 +46,7 @@ type serveFlags struct {
 	maxUpload, maxDecoded          maxDecodedFlag
 	verifyTimeout, shutdownTimeout time.Duration
 	maxVerifies                    int
+	externalSchemes                []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -67,8 +71,14 @@ in-flight requests finish for up to --shutdown-timeout.
 Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
-SEALKEEP_SHUTDOWN_TIMEOUT);
-the flag wins.`,
+SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_EXTERNAL_KEY_SCHEMES);
+the flag wins.
+
+--external-key-schemes lets sealers register keys held in a KMS through the
+API (POST .../external-keys): awskms, azurekv, gcpkms. The service opens
+such a key with its own cloud credentials, so enable only the providers
+whose credentials are meant for it. pkcs11 keys (a module and a PIN file on
+this host) and KMS endpoint overrides are never accepted over the API.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
@@ -88,6 +98,7 @@ the flag wins.`,
 	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
 	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	fl.StringSliceVar(&f.externalSchemes, "external-key-schemes", nil, "key URI schemes sealers may register as external keys through the API: awskms, azurekv, gcpkms (default: none)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
 }
@@ -110,6 +121,11 @@ func flagsFromEnv(fl *pflag.FlagSet) error {
 func runServe(cmd *cobra.Command, f serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	for _, scheme := range f.externalSchemes {
+		if scheme == "pkcs11" || !slices.Contains(signer.Schemes(), scheme) {
+			return usageError{fmt.Errorf("--external-key-schemes: %q is not one of awskms, azurekv, gcpkms", scheme)}
+		}
 	}
 	var tlsFiles *server.TLSFiles
 	if f.tlsCert != "" {
@@ -142,9 +158,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	cfg := server.Config{
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
-		Custody: newStoreCustody(env.Store, log),
-		Auth:    auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
-		Keys:    custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
+		ExternalKeySchemes: f.externalSchemes,
+		Custody:            newStoreCustody(env.Store, log),
+		Auth:               auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
+		Keys:               custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
 		Ready: []server.Check{
 			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),
 		},
