@@ -174,7 +174,11 @@ func (s *Service) CheckedVersion(ctx context.Context, actor audit.Actor, identit
 
 // CSR returns the PKCS#10 request (DER) made when a version's key was
 // generated in custody or referenced in a KMS or HSM; an imported version
-// has none (ErrNotFound).
+// has none (ErrNotFound). The trail does not record the request itself,
+// so it is checked against what it does record: the request must be
+// self-signed by the version's public key, which [Service.CheckedIdentity]
+// checks against the trail (a request for another key is an
+// [ErrStateMismatch]). Call that first.
 func (s *Service) CSR(ctx context.Context, identity string, version int) ([]byte, error) {
 	var csr []byte
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
@@ -184,6 +188,14 @@ func (s *Service) CSR(ctx context.Context, identity string, version int) ([]byte
 		}
 		if len(v.CSR) == 0 {
 			return fmt.Errorf("identity %q version %d has no CSR (its key and certificate were imported): %w", identity, version, ErrNotFound)
+		}
+		req, err := x509.ParseCertificateRequest(v.CSR)
+		if err == nil {
+			err = req.CheckSignature()
+		}
+		pub, perr := x509.ParsePKIXPublicKey(v.PublicKey)
+		if err != nil || perr != nil || !keypolicy.PublicKeysEqual(req.PublicKey, pub) {
+			return mismatchf("identity %q version %d holds a CSR that is not signed by the version's key", identity, version)
 		}
 		csr = v.CSR
 		return nil

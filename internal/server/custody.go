@@ -366,10 +366,14 @@ func formError(err error) error {
 	return errs.With(errs.Invalid, fmt.Errorf("reading the form: %w", err))
 }
 
-// downloadCSR answers a version's CSR as PEM.
+// downloadCSR answers a version's CSR as PEM, after checking the
+// identity's versions against the trail.
 func (s *Server) downloadCSR(w http.ResponseWriter, r *http.Request) error {
 	n, err := pathVersion(r)
 	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Keys.CheckedIdentity(r.Context(), actorOf(r), r.PathValue("identity")); err != nil {
 		return err
 	}
 	csr, err := s.cfg.Keys.CSR(r.Context(), r.PathValue("identity"), n)
@@ -381,10 +385,14 @@ func (s *Server) downloadCSR(w http.ResponseWriter, r *http.Request) error {
 }
 
 // downloadCertificate answers a version's certificate and chain as PEM,
-// leaf first (RFC 8555's application/pem-certificate-chain).
+// leaf first (RFC 8555's application/pem-certificate-chain), after
+// checking the identity's versions against the trail.
 func (s *Server) downloadCertificate(w http.ResponseWriter, r *http.Request) error {
 	n, err := pathVersion(r)
 	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Keys.CheckedIdentity(r.Context(), actorOf(r), r.PathValue("identity")); err != nil {
 		return err
 	}
 	leaf, chain, err := s.cfg.Keys.Certificate(r.Context(), r.PathValue("identity"), n)

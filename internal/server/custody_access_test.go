@@ -220,6 +220,10 @@ func TestCustodyTrailDecides(t *testing.T) {
 				"show identity": func() (*http.Response, []byte) { return w.request("GET", identities+"/id-jane", jane, nil) },
 				"list versions": func() (*http.Response, []byte) { return w.request("GET", identities+"/id-jane/versions", jane, nil) },
 				"show version":  func() (*http.Response, []byte) { return w.request("GET", versionPath("id-jane", 2), jane, nil) },
+				"CSR":           func() (*http.Response, []byte) { return w.request("GET", versionPath("id-jane", 2)+"/csr", jane, nil) },
+				"certificate": func() (*http.Response, []byte) {
+					return w.request("GET", versionPath("id-jane", 2)+"/certificate", jane, nil)
+				},
 				"activate": func() (*http.Response, []byte) {
 					defer w.nextStep()
 					return w.postJSON(versionPath("id-jane", 2)+"/activate", jane, map[string]any{"code": string(w.code(w.users["jane"]).Bytes()), "reason": "after the compromise"})
@@ -240,8 +244,8 @@ func TestCustodyTrailDecides(t *testing.T) {
 					t.Errorf("%s on the edited state: %d %+v", what, resp.StatusCode, p)
 				}
 			}
-			if n := w.count("acme", audit.ActionSecurityStateMismatch); n != mismatches+7 {
-				t.Errorf("%d refusals audited, want 7", n-mismatches)
+			if n := w.count("acme", audit.ActionSecurityStateMismatch); n != mismatches+9 {
+				t.Errorf("%d refusals audited, want 9", n-mismatches)
 			}
 			if n := w.count("acme", audit.ActionVersionRotate) + w.count("acme", audit.ActionVersionActivate); n != 1 {
 				t.Errorf("%d activations in the trail, want the world's first only", n)
@@ -255,6 +259,16 @@ func TestCustodyTrailDecides(t *testing.T) {
 			w.nextStep()
 			if es := w.entries("acme"); es[len(es)-1].Action != audit.ActionVersionActivate {
 				t.Errorf("after the restore: %s", es[len(es)-1].Action)
+			}
+
+			// The trail does not hold the CSR: one for another key put in
+			// its place is refused by its signature.
+			resp, out = w.postJSON(identities+"/id-sam/versions", sam, map[string]any{"algorithm": "ECDSA-P256", "subject": map[string]string{"common_name": "Sam"}})
+			want(t, "sam generates", resp, out, 201)
+			edit(`UPDATE cert_versions SET csr = (SELECT csr FROM cert_versions WHERE identity_id = 'id-sam' AND version = 1) WHERE identity_id = 'id-jane' AND version = 2`)
+			resp, out = w.request("GET", versionPath("id-jane", 2)+"/csr", jane, nil)
+			if p := problemOf(t, out); resp.StatusCode != 500 || !strings.Contains(p.Detail, "not signed by the version's key") {
+				t.Errorf("a swapped CSR: %d %+v", resp.StatusCode, p)
 			}
 
 			// sam's identity made jane's in the database: the path check
@@ -284,8 +298,8 @@ func TestCustodyTrailDecides(t *testing.T) {
 			var versions []custody.VersionInfo
 			resp, out = w.request("GET", identities+"/id-sam/versions", sam, nil)
 			want(t, "sam after the restore", resp, out, 200)
-			if versions = decode[map[string][]custody.VersionInfo](t, out)["versions"]; len(versions) != 0 {
-				t.Errorf("jane's attempts left versions on sam's identity: %+v", versions)
+			if versions = decode[map[string][]custody.VersionInfo](t, out)["versions"]; len(versions) != 1 {
+				t.Errorf("sam has %d versions, want his own one only: %+v", len(versions), versions)
 			}
 			w.consistent()
 			w.checkNoLeaks()
