@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -355,15 +354,6 @@ func readImport(r *http.Request) ([]byte, *redact.Secret, error) {
 		return nil, pass, errs.New(errs.Invalid, `the form has no "file" part`)
 	}
 	return file, pass, nil
-}
-
-// formError is the error of a multipart body that could not be read.
-func formError(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return errs.With(errs.TooLarge, err)
-	}
-	return errs.With(errs.Invalid, fmt.Errorf("reading the form: %w", err))
 }
 
 // downloadCSR answers a version's CSR as PEM, after checking the

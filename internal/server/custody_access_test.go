@@ -35,10 +35,7 @@ type custodyCall struct {
 // acme's path.
 func (w *world) custodyCalls(identity string) []custodyCall {
 	var out []custodyCall
-	for _, rt := range w.srv.Routes() {
-		if !strings.HasPrefix(rt.Path, identityBase) {
-			continue
-		}
+	for _, rt := range w.srv.custodyRoutes() {
 		p := strings.NewReplacer("{org}", "acme", "{identity}", identity, "{version}", "1").Replace(rt.Path)
 		c := custodyCall{route: rt, path: p, ct: "application/json", body: []byte(`{}`), manage: rt.Op == "identity.manage", createsOwn: rt.Own}
 		switch {
