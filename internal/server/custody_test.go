@@ -211,6 +211,14 @@ func TestCustodyLifecycle(t *testing.T) {
 					t.Fatalf("downloaded CSR differs from the generated one")
 				}
 			}
+			// The encrypted key blobs must not reach the log either.
+			w.must(w.st.View(w.ctx, func(tx store.ReadTx) error {
+				vs, err := tx.Versions(id.ID)
+				for _, v := range vs {
+					w.secrets = append(w.secrets, bytes.Clone(v.KeyBlob))
+				}
+				return err
+			}))
 			blk, _ := pem.Decode([]byte(csrs[0]))
 			req, err := x509.ParseCertificateRequest(blk.Bytes)
 			w.must(err)
