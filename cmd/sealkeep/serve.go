@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
+	"sealkeep/internal/signer"
 	"sealkeep/internal/store"
 )
 
@@ -28,18 +30,19 @@ func init() { register(newServeCmd) }
 // serveEnv names the environment variable of each serve flag; a flag given
 // on the command line wins over its variable.
 var serveEnv = map[string]string{
-	"listen":           "SEALKEEP_LISTEN",
-	"tls-cert":         "SEALKEEP_TLS_CERT",
-	"tls-key":          "SEALKEEP_TLS_KEY",
-	"trust":            "SEALKEEP_TRUST",
-	"max-upload":       "SEALKEEP_MAX_UPLOAD",
-	"max-decoded":      "SEALKEEP_MAX_DECODED",
-	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
-	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
-	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
-	"seal-timeout":     "SEALKEEP_SEAL_TIMEOUT",
-	"max-seals":        "SEALKEEP_MAX_SEALS",
-	"tsa":              "SEALKEEP_TSA",
+	"listen":               "SEALKEEP_LISTEN",
+	"tls-cert":             "SEALKEEP_TLS_CERT",
+	"tls-key":              "SEALKEEP_TLS_KEY",
+	"trust":                "SEALKEEP_TRUST",
+	"max-upload":           "SEALKEEP_MAX_UPLOAD",
+	"max-decoded":          "SEALKEEP_MAX_DECODED",
+	"verify-timeout":       "SEALKEEP_VERIFY_TIMEOUT",
+	"max-verifies":         "SEALKEEP_MAX_VERIFIES",
+	"shutdown-timeout":     "SEALKEEP_SHUTDOWN_TIMEOUT",
+	"seal-timeout":         "SEALKEEP_SEAL_TIMEOUT",
+	"max-seals":            "SEALKEEP_MAX_SEALS",
+	"tsa":                  "SEALKEEP_TSA",
+	"external-key-schemes": "SEALKEEP_EXTERNAL_KEY_SCHEMES",
 }
 
 type serveFlags struct {
@@ -47,6 +50,7 @@ type serveFlags struct {
 	maxUpload, maxDecoded                       maxDecodedFlag
 	verifyTimeout, shutdownTimeout, sealTimeout time.Duration
 	maxVerifies, maxSeals                       int
+	externalSchemes                             []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -72,8 +76,14 @@ Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
 SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_SEAL_TIMEOUT, SEALKEEP_MAX_SEALS,
-SEALKEEP_TSA);
-the flag wins.`,
+SEALKEEP_TSA, SEALKEEP_EXTERNAL_KEY_SCHEMES);
+the flag wins.
+
+--external-key-schemes lets sealers register keys held in a KMS through the
+API (POST .../external-keys): awskms, azurekv, gcpkms. The service opens
+such a key with its own cloud credentials, so enable only the providers
+whose credentials are meant for it. pkcs11 keys (a module and a PIN file on
+this host) and KMS endpoint overrides are never accepted over the API.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
@@ -96,6 +106,7 @@ the flag wins.`,
 	fl.DurationVar(&f.sealTimeout, "seal-timeout", server.DefaultSealTimeout, "longest one seal may take (abandoned past it, nothing sealed)")
 	fl.IntVar(&f.maxSeals, "max-seals", server.DefaultMaxSealsPerUser, "seals one user may have in progress at once on this server, past which 429")
 	fl.StringVar(&f.tsa, "tsa", "", "RFC 3161 timestamp authority URL of B-T seals (default: none, B-B only)")
+	fl.StringSliceVar(&f.externalSchemes, "external-key-schemes", nil, "key URI schemes sealers may register as external keys through the API: awskms, azurekv, gcpkms (default: none)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
 }
@@ -118,6 +129,11 @@ func flagsFromEnv(fl *pflag.FlagSet) error {
 func runServe(cmd *cobra.Command, f serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	for _, scheme := range f.externalSchemes {
+		if scheme == "pkcs11" || !slices.Contains(signer.Schemes(), scheme) {
+			return usageError{fmt.Errorf("--external-key-schemes: %q is not one of awskms, azurekv, gcpkms", scheme)}
+		}
 	}
 	var tlsFiles *server.TLSFiles
 	if f.tlsCert != "" {
@@ -151,6 +167,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
 		SealTimeout: f.sealTimeout, MaxSealsPerUser: f.maxSeals, TSA: f.tsa,
+		ExternalKeySchemes: f.externalSchemes,
 		// A pending Idempotency-Key is held longer than a seal may run.
 		Idempotency: idempotency.New(pub, idempotency.Options{Lease: max(idempotency.DefaultLease, 2*f.sealTimeout)}),
 		Custody:     newStoreCustody(env.Store, log),

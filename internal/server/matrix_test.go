@@ -68,7 +68,26 @@ var matrix = map[string][]string{
 	"POST /api/v1/orgs/{org}/members/{login}/invitation": {"olive"},
 	// Sealing with id-jane: jane only (her own identity, as a sealer).
 	"POST /api/v1/orgs/{org}/identities/{identity}/seal": {"jane"},
+	// Identities and versions: every member of acme reads; a sealer
+	// creates an identity of their own; only jane changes id-jane.
+	"GET /api/v1/orgs/{org}/identities":                                           acmeMembers,
+	"POST /api/v1/orgs/{org}/identities":                                          {"jane", "sam"},
+	"GET /api/v1/orgs/{org}/identities/{identity}":                                acmeMembers,
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions":                       acmeMembers,
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions":                      {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/imports":                       {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/external-keys":                 {"jane"},
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions/{version}":             acmeMembers,
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions/{version}/csr":         acmeMembers,
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions/{version}/certificate": acmeMembers,
+	"PUT /api/v1/orgs/{org}/identities/{identity}/versions/{version}/certificate": {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/activate":   {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/revoke":     {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/destroy":    {"jane"},
 }
+
+// acmeMembers is every member of acme, whatever the role.
+var acmeMembers = []string{"olive", "jane", "sam", "pete", "audrey"}
 
 // pathParam is the value of each path parameter in the matrix requests.
 var pathParam = map[string]string{"org": "acme", "identity": "id-jane"}
