@@ -26,7 +26,7 @@ func (s *Server) accountRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/me/totp/reset", Access: Authenticated, MaxBody: maxJSONBody, Handler: s.resetTOTP},
 		{Method: "POST", Path: "/api/v1/me/recovery-codes", Access: Authenticated, MaxBody: maxJSONBody, Handler: s.newRecoveryCodes},
 		{Method: "POST", Path: "/api/v1/me/password", Access: Authenticated, MaxBody: maxJSONBody, Handler: s.changePassword},
-		{Method: "POST", Path: "/api/v1/activation", Access: Public, MaxBody: maxJSONBody, Handler: s.activate},
+		{Method: "POST", Path: "/api/v1/activation", Access: Public, MaxBody: maxJSONBody, Handler: s.activateAccount},
 		{Method: "GET", Path: "/api/v1/orgs", Access: Authenticated, Handler: s.listOrgs},
 		{Method: "POST", Path: "/api/v1/orgs", Access: Authorized, Op: auth.OpOrgCreate, MaxBody: maxJSONBody, Handler: s.createOrg},
 		{Method: "POST", Path: "/api/v1/orgs/{org}/first-owner", Access: Authorized, Op: auth.OpOrgFirstOwner, MaxBody: maxJSONBody, Handler: s.firstOwner},
@@ -199,9 +199,9 @@ type activationRequest struct {
 	Password   redact.Secret `json:"password"`
 }
 
-// activate redeems an invitation: the account gets its first password
+// activateAccount redeems an invitation: the account gets its first password
 // and the person signs in with it.
-func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) activateAccount(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Auth == nil {
 		return errNoAuth
 	}

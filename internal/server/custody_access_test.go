@@ -57,8 +57,8 @@ func (w *world) custodyCalls(identity string) []custodyCall {
 	return out
 }
 
-// call sends c with bearer.
-func (w *world) call(c custodyCall, bearer string) (*http.Response, []byte) {
+// callCustody sends c with bearer.
+func (w *world) callCustody(c custodyCall, bearer string) (*http.Response, []byte) {
 	w.t.Helper()
 	if c.body == nil {
 		return w.request(c.route.Method, c.path, bearer, nil)
@@ -101,7 +101,7 @@ func TestCustodyAccess(t *testing.T) {
 						want = "allowed"
 					}
 					before := heads()
-					resp, out := w.call(c, tok)
+					resp, out := w.callCustody(c, tok)
 					ok := allowed(resp.StatusCode)
 					if want != "allowed" {
 						ok = strconv.Itoa(resp.StatusCode) == want
@@ -124,7 +124,7 @@ func TestCustodyAccess(t *testing.T) {
 				notSealer := map[bool]int{true: 403, false: 404}[c.manage]
 				for login, status := range map[string]int{"jane": 404, "olive": notSealer, "audrey": notSealer, "pete": notSealer} {
 					before := heads()
-					resp, out := w.call(c, toks[login])
+					resp, out := w.callCustody(c, toks[login])
 					if after := heads(); after != before {
 						t.Errorf("%s on id-gus as %s wrote audit entries: %v -> %v", c.route.Pattern(), login, before, after)
 					}
@@ -134,7 +134,7 @@ func TestCustodyAccess(t *testing.T) {
 				}
 				// Through globex's own path, acme's sealer is no member.
 				c.path = strings.Replace(c.path, "/orgs/acme/", "/orgs/globex/", 1)
-				if resp, out := w.call(c, toks["jane"]); resp.StatusCode != 403 {
+				if resp, out := w.callCustody(c, toks["jane"]); resp.StatusCode != 403 {
 					t.Errorf("%s on globex as jane: %d: %s", c.route.Pattern(), resp.StatusCode, out)
 				}
 			}

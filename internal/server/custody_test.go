@@ -131,16 +131,6 @@ func (w *world) opensslSign(csrPEM string) []byte {
 	return blk.Bytes
 }
 
-// orgEntries returns the entries of chain.
-func (w *world) entries(chain string) []audit.Entry {
-	w.t.Helper()
-	var out []audit.Entry
-	w.must(w.st.View(w.ctx, func(tx store.ReadTx) error {
-		return tx.AuditEntries(chain, 1, func(e audit.Entry) error { out = append(out, e); return nil })
-	}))
-	return out
-}
-
 // count returns how many entries of chain have action.
 func (w *world) count(chain string, a audit.Action) int {
 	n := 0
