@@ -258,6 +258,7 @@ func (s storeCustody) SealReceipt(ctx context.Context, thumb, sigSHA256 string) 
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &t
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
 		out.DocumentSHA256 = e.Details[audit.DetailDocumentSHA256]
+		out.ActorLogin = r.ActorLogin
 	}
 	return out, true, nil
 }

@@ -45,6 +45,9 @@ type Receipt struct {
 	// It was read from a chain that verified (hashes, links, head record,
 	// genesis) and folded.
 	Entry *audit.Entry
+	// ActorLogin is the login of the entry's actor, when the actor is a
+	// user the store knows (a login never changes once created).
+	ActorLogin string
 }
 
 // SealReceipt finds the seal entry of a signature: the one whose
@@ -78,7 +81,15 @@ func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 s
 				want[e.Seq] = e
 			}
 		}
-		return verifyReceipt(tx, ident.OrgID, v.Version, ident.ID, want, &out)
+		if err := verifyReceipt(tx, ident.OrgID, v.Version, ident.ID, want, &out); err != nil {
+			return err
+		}
+		if e := out.Entry; e != nil && e.Actor.Kind == audit.ActorUser {
+			if u, err := tx.User(e.Actor.ID); err == nil {
+				out.ActorLogin = u.Login
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Receipt{}, false, err

@@ -48,11 +48,13 @@ type SealReceipt struct {
 	Seq       uint64     `json:"seq"`
 	EntryHash string     `json:"entry_hash"`
 	Time      *time.Time `json:"time"`
-	// Actor is the user who approved the seal, MFAMethod the step-up,
-	// RequestID the request that sealed.
-	Actor     string `json:"actor"`
-	MFAMethod string `json:"mfa_method"`
-	RequestID string `json:"request_id"`
+	// Actor is the user (ID) who approved the seal, ActorLogin their login
+	// if custody knows it, MFAMethod the step-up, RequestID the request
+	// that sealed.
+	Actor      string `json:"actor"`
+	ActorLogin string `json:"actor_login,omitempty"`
+	MFAMethod  string `json:"mfa_method"`
+	RequestID  string `json:"request_id"`
 	// DocumentSHA256 is the SHA-256 of the document before it was sealed.
 	DocumentSHA256 string `json:"document_sha256"`
 	// Summary says it in words.
@@ -89,9 +91,12 @@ func (v *verifier) checkReceipt(s *Signature) (*time.Time, string, error) {
 		if req == "" {
 			req = "-"
 		}
+		by := r.Actor
+		if r.ActorLogin != "" {
+			by = r.ActorLogin + " (" + r.Actor + ")"
+		}
 		r.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d by %s, %s step-up, request %s (audit entry %s #%d)",
-			r.Org, r.Identity, r.Version, r.Actor, r.MFAMethod, req, r.Chain, r.Seq)
-		s.note("%s", r.Summary)
+			r.Org, r.Identity, r.Version, by, r.MFAMethod, req, r.Chain, r.Seq)
 		if r.Time != nil {
 			return r.Time, fmt.Sprintf("its seal entry (%s #%d)", r.Chain, r.Seq), nil
 		}
