@@ -89,7 +89,9 @@ func (s *Service) Entry(ctx context.Context, chain string, seq uint64) (audit.En
 // LatestCheckpoint returns chain's newest signed checkpoint, the C2SP
 // tlog-checkpoint note in the checkpoint directory, after checking its
 // signature and origin under the checkpoint key (else an error wrapping
-// [ErrCheckpoint]): a note that is not this log's is never handed out.
+// [ErrCheckpoint]): a note that is not this log's is never handed out. It
+// first waits for the checkpoints this process has still to write, so
+// that the note covers every append the process committed before.
 // ErrNotFound when the chain has none yet; [ErrNoCheckpoints] when the
 // store publishes none.
 func (s *Service) LatestCheckpoint(ctx context.Context, chain string) ([]byte, error) {
@@ -99,6 +101,7 @@ func (s *Service) LatestCheckpoint(ctx context.Context, chain string) ([]byte, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	s.pub.Flush() // the checkpoints of this process's commits so far
 	signed, err := s.pub.Dir().Latest(chain)
 	if err != nil {
 		return nil, fmt.Errorf("%w: chain %q: %w", ErrCheckpoint, chain, err)
