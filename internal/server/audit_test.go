@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -158,3 +161,168 @@ func TestAuditAccess(t *testing.T) {
 	}
 }
 
+// getJSON GETs path with the bearer token and decodes a 200 answer into v;
+// it returns the status and the body.
+func (w *world) getJSON(path, bearer string, v any) (int, []byte) {
+	w.t.Helper()
+	resp, out := w.request("GET", path, bearer, nil)
+	if resp.StatusCode == 200 && v != nil {
+		if err := json.Unmarshal(out, v); err != nil {
+			w.t.Fatalf("GET %s: %v\n%s", path, err, out)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// fill appends n entries to an org's chain in one transaction: refused
+// imports, which the status fold passes over, each with details of
+// detailBytes bytes.
+func fill(t *testing.T, st store.Store, org string, n, detailBytes int) {
+	t.Helper()
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			d := map[string]string{audit.DetailReason: fmt.Sprintf("filler %d", i)}
+			for k := 0; k*audit.MaxDetailValueLen < detailBytes && k < audit.MaxDetails-1; k++ {
+				d[fmt.Sprintf("pad%02d", k)] = strings.Repeat("x", min(audit.MaxDetailValueLen, detailBytes-k*audit.MaxDetailValueLen))
+			}
+			e := audit.Entry{Chain: org, Actor: audit.Actor{Kind: audit.ActorSystem}, Action: audit.ActionSecurityImportRejected,
+				Subject: audit.Subject{Org: org, Identity: "id-jane"}, Details: d}
+			if _, err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exportLocal is the chain as `sealkeep audit export` writes it (one
+// transaction of the custody service): the oracle of the API's answers.
+func (w *world) exportLocal(chain string) []byte {
+	w.t.Helper()
+	var b bytes.Buffer
+	if _, err := w.custody.ExportChain(w.ctx, chain, &b); err != nil {
+		w.t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// jsonlOf is entries as JSON Lines.
+func jsonlOf(t *testing.T, entries []audit.Entry) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := audit.WriteJSONL(&b, audit.Walk(func(fn func(audit.Entry) error) error {
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestAuditEntries: paging through a chain gives exactly the export of
+// the chain, page after page; one entry by its seq; a page stops early
+// past its byte budget; out-of-range, malformed, unknown and repeated
+// parameters are 422 and huge limits are refused, never served.
+func TestAuditEntries(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, open(t), Config{})
+			fill(t, w.st, "acme", 20, 10)
+			tok := w.token("audrey")
+			want := w.exportLocal("acme")
+			var all []audit.Entry
+			after, pages := uint64(0), 0
+			for {
+				var page entriesPage
+				if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries?after=%d&limit=7", after), tok, &page); st != 200 {
+					t.Fatalf("page after %d: %d %s", after, st, out)
+				}
+				pages++
+				if page.Chain != "acme" || len(page.Entries) > 7 || (page.NextAfter != nil && len(page.Entries) != 7) {
+					t.Fatalf("page after %d: %+v", after, page)
+				}
+				all = append(all, page.Entries...)
+				if page.NextAfter == nil {
+					break
+				}
+				after = *page.NextAfter
+			}
+			if got := jsonlOf(t, all); !bytes.Equal(got, want) {
+				t.Fatalf("the pages are not the chain:\n%s\nwant\n%s", got, want)
+			}
+			n := uint64(len(all))
+			if n < 30 || pages != int(n+6)/7 {
+				t.Fatalf("%d entries in %d pages", n, pages)
+			}
+			// The default page, and the end of the chain.
+			var page entriesPage
+			w.getJSON("/api/v1/orgs/acme/audit/entries", tok, &page)
+			if len(page.Entries) != int(n) || page.NextAfter != nil {
+				t.Fatalf("default page: %d entries, next %v", len(page.Entries), page.NextAfter)
+			}
+			for _, a := range []uint64{n, n + 1, 1<<63 - 1} {
+				page = entriesPage{}
+				if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries?after=%d&limit=1000", a), tok, &page); st != 200 || len(page.Entries) != 0 || page.NextAfter != nil ||
+					!strings.Contains(string(out), `"entries": []`) {
+					t.Fatalf("after %d: %d %s", a, st, out)
+				}
+			}
+			// One entry.
+			for _, i := range []int{0, 5, int(n) - 1} {
+				var e audit.Entry
+				if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries/%d", i+1), tok, &e); st != 200 || !bytes.Equal(jsonlOf(t, []audit.Entry{e}), jsonlOf(t, all[i:i+1])) {
+					t.Fatalf("entry %d: %d %s", i+1, st, out)
+				}
+			}
+			if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries/%d", n+1), tok, nil); st != 404 {
+				t.Errorf("entry past the head: %d %s", st, out)
+			}
+			// Refused parameters.
+			for _, q := range []string{
+				"/entries?limit=0", "/entries?limit=1001", "/entries?limit=-1", "/entries?limit=abc", "/entries?limit=1e3",
+				"/entries?limit=", "/entries?limit=99999999999999999999999", "/entries?limit=4294967297", "/entries?limit=%2B5",
+				"/entries?after=-1", "/entries?after=9223372036854775808", "/entries?after=0x10", "/entries?after=1.5",
+				"/entries?offset=5", "/entries?limit=1&limit=2", "/entries?after=%zz", "/entries?Limit=5",
+				"/entries/0", "/entries/-1", "/entries/abc", "/entries/1.0", "/entries/9223372036854775808", "/entries/1?x=1",
+				"/entries/0/proof", "/entries/abc/proof",
+				"/export?limit=5", "/export?after=-1", "/verify?chain=globex", "/verify?all=1", "/checkpoint?x=1",
+			} {
+				resp, out := w.request("GET", "/api/v1/orgs/acme/audit"+q, tok, nil)
+				if resp.StatusCode != 422 || problemOf(t, out).Type != ProblemBase+"invalid-input" {
+					t.Errorf("GET %s: %d %s", q, resp.StatusCode, out)
+				}
+				if strings.Contains(string(out), "zz") || strings.Contains(string(out), "99999999999") || strings.Contains(string(out), "offset") {
+					t.Errorf("GET %s: the problem quotes the query: %s", q, out)
+				}
+			}
+			// A page stops past its byte budget (about 1 MiB): entries of
+			// about 120 KiB each.
+			fill(t, w.st, "acme", 12, 120<<10)
+			var big []audit.Entry
+			after, pages = n, 0
+			for {
+				page = entriesPage{}
+				if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries?after=%d&limit=1000", after), tok, &page); st != 200 {
+					t.Fatalf("big page: %d %.200s", st, out)
+				}
+				pages++
+				big = append(big, page.Entries...)
+				if page.NextAfter == nil {
+					break
+				}
+				after = *page.NextAfter
+			}
+			if len(big) != 12 || pages < 2 || big[0].Seq != n+1 {
+				t.Fatalf("12 big entries came in %d pages, %d entries", pages, len(big))
+			}
+			w.checkNoLeaks()
+		})
+	}
+}
