@@ -326,3 +326,145 @@ func TestAuditEntries(t *testing.T) {
 		})
 	}
 }
+
+// verifyReport GETs the verification of path's chain (200 whatever the
+// verdict).
+func (w *world) verifyReport(path, bearer string) ChainReport {
+	w.t.Helper()
+	var rep ChainReport
+	if st, out := w.getJSON(path+"/verify", bearer, &rep); st != 200 {
+		w.t.Fatalf("GET %s/verify: %d %s", path, st, out)
+	}
+	return rep
+}
+
+// TestAuditVerifyTampering: an insider edits the database behind
+// sealkeep's back; the API's verify reports each edit at the position the
+// CLI names (200, "ok": false), another org's chain still verifies, and a
+// proof is refused for the edited entry while the others still verify.
+func TestAuditVerifyTampering(t *testing.T) {
+	at := func(seq uint64) func(uint64) uint64 { return func(uint64) uint64 { return seq } }
+	head := func(w *world) uint64 {
+		var page entriesPage
+		w.getJSON("/api/v1/orgs/acme/audit/entries?limit=1000", w.token("olive"), &page)
+		return page.Entries[len(page.Entries)-1].Seq
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(exec func(string), last uint64)
+		// problem and seq are the break expected, given the chain's last
+		// seq; why, for a break-less failure, a part of the error.
+		problem string
+		seq     func(last uint64) uint64
+		why     string
+	}{
+		{name: "detail edited", problem: "edited", seq: at(3), edit: func(exec func(string), _ uint64) {
+			exec(`UPDATE audit_entries SET details = '{"role":"owner","user":"u-someone-else"}' WHERE chain = 'acme' AND seq = 3`)
+		}},
+		{name: "entry deleted", problem: "deleted", seq: at(4), edit: func(exec func(string), _ uint64) {
+			exec(`DELETE FROM audit_entries WHERE chain = 'acme' AND seq = 4`)
+		}},
+		{name: "tail cut and head row rewritten", problem: "truncated", seq: func(last uint64) uint64 { return last }, edit: func(exec func(string), last uint64) {
+			exec(fmt.Sprintf(`DELETE FROM audit_entries WHERE chain = 'acme' AND seq = %d`, last))
+			exec(fmt.Sprintf(`UPDATE audit_heads SET seq = %d, hash = (SELECT hash FROM audit_entries WHERE chain = 'acme' AND seq = %d) WHERE chain = 'acme'`, last-1, last-1))
+		}},
+		{name: "head row deleted", problem: "head", seq: func(last uint64) uint64 { return last + 1 }, edit: func(exec func(string), _ uint64) {
+			exec(`DELETE FROM audit_heads WHERE chain = 'acme'`)
+		}},
+		{name: "stored status edited", seq: at(0), why: "differs from the audit trail", edit: func(exec func(string), _ uint64) {
+			exec(`UPDATE cert_versions SET status = 'revoked' WHERE identity_id = 'id-jane'`)
+		}},
+	} {
+		for name, open := range editableStores(t) {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				st, exec := open(t)
+				w, pub := auditWorld(t, st)
+				olive, audrey, gina := w.token("olive"), w.token("audrey"), w.token("gina")
+				last := head(w)
+				rep := w.verifyReport("/api/v1/orgs/acme/audit", audrey)
+				if !rep.OK || rep.Entries != last || rep.HeadSeq != last || rep.Problem != "" || rep.Error != "" {
+					t.Fatalf("before the edit: %+v", rep)
+				}
+				pub.Flush()
+				tc.edit(exec, last)
+				want := tc.seq(last)
+				for _, tok := range []string{olive, audrey} {
+					rep := w.verifyReport("/api/v1/orgs/acme/audit", tok)
+					if rep.OK || rep.Chain != "acme" || rep.Problem != tc.problem || rep.BrokenSeq != want || !strings.Contains(rep.Error, tc.why) || rep.Error == "" {
+						t.Fatalf("after the edit: %+v, want %s at %d (%q)", rep, tc.problem, want, tc.why)
+					}
+				}
+				// The oracle: the custody service's own verification.
+				local, err := w.custody.VerifyChain(w.ctx, "acme", nil, nil, nil)
+				if b := local.Break; (b == nil) != (tc.problem == "") || (b != nil && (string(b.Problem) != tc.problem || b.Seq != want)) || (b == nil && err == nil) {
+					t.Fatalf("custody.VerifyChain: %+v %v", local.Break, err)
+				}
+				if rep := w.verifyReport("/api/v1/orgs/globex/audit", gina); !rep.OK {
+					t.Fatalf("globex after acme's edit: %+v", rep)
+				}
+				if tc.name == "detail edited" {
+					// No proof of the edited entry; the entries before it
+					// still prove offline.
+					resp, out := w.request("GET", "/api/v1/orgs/acme/audit/entries/3/proof", audrey, nil)
+					if p := problemOf(t, out); resp.StatusCode != 500 || p.Type != ProblemBase+"verification-failed" || !strings.Contains(p.Detail, "not the hash of its fields") {
+						t.Fatalf("proof of the edited entry: %d %s", resp.StatusCode, out)
+					}
+					var p translog.InclusionProof
+					if st, out := w.getJSON("/api/v1/orgs/acme/audit/entries/2/proof", audrey, &p); st != 200 || p.Verify(verifierKey(t, pub, "acme")) != nil {
+						t.Fatalf("proof of entry 2: %d %s", st, out)
+					}
+				}
+				w.checkNoLeaks()
+			})
+		}
+	}
+}
+
+// verifierKey is chain's note verifier key (sealkeep audit log-key).
+func verifierKey(t *testing.T, pub *translog.Publisher, chain string) string {
+	t.Helper()
+	k, err := translog.VerifierKey(pub.Public(), chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestAuditSystemChain: the operator verifies the system chain and is
+// told when an entry of it is deleted; an org's verification is not
+// affected; org owners never see it.
+func TestAuditSystemChain(t *testing.T) {
+	for name, open := range editableStores(t) {
+		t.Run(name, func(t *testing.T) {
+			st, exec := open(t)
+			w, pub := auditWorld(t, st)
+			op := w.token("operator")
+			rep := w.verifyReport("/api/v1/system/audit", op)
+			if !rep.OK || rep.Chain != "system" || rep.Entries < 10 {
+				t.Fatalf("system chain: %+v", rep)
+			}
+			var page entriesPage
+			if st, out := w.getJSON("/api/v1/system/audit/entries?limit=1000", op, &page); st != 200 || page.Chain != "system" ||
+				!bytes.Equal(jsonlOf(t, page.Entries), w.exportLocal("system")) {
+				t.Fatalf("system entries: %d %.300s", st, out)
+			}
+			resp, body := w.request("GET", "/api/v1/system/audit/export", op, nil)
+			if resp.StatusCode != 200 || !bytes.Equal(body, w.exportLocal("system")) {
+				t.Fatalf("system export: %d", resp.StatusCode)
+			}
+			var p translog.InclusionProof
+			if st, out := w.getJSON("/api/v1/system/audit/entries/2/proof", op, &p); st != 200 || p.Verify(verifierKey(t, pub, "system")) != nil ||
+				p.Verify(verifierKey(t, pub, "acme")) == nil {
+				t.Fatalf("system proof: %d %s", st, out)
+			}
+			pub.Flush()
+			exec(`DELETE FROM audit_entries WHERE chain = 'system' AND seq = 2`)
+			if rep := w.verifyReport("/api/v1/system/audit", op); rep.OK || rep.Problem != "deleted" || rep.BrokenSeq != 2 {
+				t.Fatalf("system chain with entry 2 deleted: %+v", rep)
+			}
+			if rep := w.verifyReport("/api/v1/orgs/acme/audit", w.token("olive")); !rep.OK {
+				t.Fatalf("acme after the system chain's edit: %+v", rep)
+			}
+		})
+	}
+}
