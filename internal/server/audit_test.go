@@ -5,10 +5,16 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"sealkeep/internal/audit"
@@ -176,16 +182,16 @@ func (w *world) getJSON(path, bearer string, v any) (int, []byte) {
 
 // fill appends n entries to an org's chain in one transaction: refused
 // imports, which the status fold passes over, each with details of
-// detailBytes bytes.
-func fill(t *testing.T, st store.Store, org string, n, detailBytes int) {
+// detailBytes bytes, at the world's time.
+func fill(t *testing.T, w *world, org string, n, detailBytes int) {
 	t.Helper()
-	err := st.Update(context.Background(), func(tx store.Tx) error {
+	err := w.st.Update(context.Background(), func(tx store.Tx) error {
 		for i := range n {
 			d := map[string]string{audit.DetailReason: fmt.Sprintf("filler %d", i)}
 			for k := 0; k*audit.MaxDetailValueLen < detailBytes && k < audit.MaxDetails-1; k++ {
 				d[fmt.Sprintf("pad%02d", k)] = strings.Repeat("x", min(audit.MaxDetailValueLen, detailBytes-k*audit.MaxDetailValueLen))
 			}
-			e := audit.Entry{Chain: org, Actor: audit.Actor{Kind: audit.ActorSystem}, Action: audit.ActionSecurityImportRejected,
+			e := audit.Entry{Chain: org, Time: w.clk.now(), Actor: audit.Actor{Kind: audit.ActorSystem}, Action: audit.ActionSecurityImportRejected,
 				Subject: audit.Subject{Org: org, Identity: "id-jane"}, Details: d}
 			if _, err := tx.AppendAudit(e); err != nil {
 				return err
@@ -234,7 +240,7 @@ func TestAuditEntries(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			w := newWorld(t, open(t), Config{})
-			fill(t, w.st, "acme", 20, 10)
+			fill(t, w, "acme", 20, 10)
 			tok := w.token("audrey")
 			want := w.exportLocal("acme")
 			var all []audit.Entry
@@ -304,7 +310,7 @@ func TestAuditEntries(t *testing.T) {
 			}
 			// A page stops past its byte budget (about 1 MiB): entries of
 			// about 120 KiB each.
-			fill(t, w.st, "acme", 12, 120<<10)
+			fill(t, w, "acme", 12, 120<<10)
 			var big []audit.Entry
 			after, pages = n, 0
 			for {
@@ -465,6 +471,224 @@ func TestAuditSystemChain(t *testing.T) {
 			if rep := w.verifyReport("/api/v1/orgs/acme/audit", w.token("olive")); !rep.OK {
 				t.Fatalf("acme after the system chain's edit: %+v", rep)
 			}
+		})
+	}
+}
+
+// TestAuditProofAndCheckpoint: every entry's proof from the API verifies
+// with the chain's verifier key alone, against the checkpoint the API
+// serves; a proof with its entry or path edited does not; a new entry is
+// provable at once; a checkpoint file replaced by another chain's (or
+// garbage) is never served.
+func TestAuditProofAndCheckpoint(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			w, pub := auditWorld(t, open(t))
+			tok := w.token("audrey")
+			vkey := verifierKey(t, pub, "acme")
+			resp, note := w.request("GET", "/api/v1/orgs/acme/audit/checkpoint", tok, nil)
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+				t.Fatalf("checkpoint: %d %s", resp.StatusCode, note)
+			}
+			cp, err := translog.Open(note, vkey)
+			if err != nil {
+				t.Fatalf("the served checkpoint does not open under the verifier key: %v\n%s", err, note)
+			}
+			stored, err := pub.Dir().Latest("acme")
+			if err != nil || !bytes.Equal(stored, note) {
+				t.Fatalf("the served checkpoint is not the newest in the directory: %v", err)
+			}
+			var page entriesPage
+			w.getJSON("/api/v1/orgs/acme/audit/entries?limit=1000", tok, &page)
+			if cp.N != int64(len(page.Entries)) {
+				t.Fatalf("checkpoint of %d entries, the chain has %d", cp.N, len(page.Entries))
+			}
+			var p translog.InclusionProof
+			for _, e := range page.Entries {
+				p = translog.InclusionProof{}
+				if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries/%d/proof", e.Seq), tok, &p); st != 200 {
+					t.Fatalf("proof of %d: %d %s", e.Seq, st, out)
+				}
+				if err := p.Verify(vkey); err != nil || p.Checkpoint != string(note) || p.Entry.Hash != e.Hash {
+					t.Fatalf("proof of %d: %v", e.Seq, err)
+				}
+			}
+			// Edited proofs fail offline.
+			edited := p
+			edited.Entry.Details = map[string]string{"reason": "edited"}
+			other := p
+			other.Path = slices.Clone(p.Path)
+			other.Path[0][0] ^= 1
+			for what, q := range map[string]translog.InclusionProof{"entry": edited, "path": other} {
+				if q.Verify(vkey) == nil {
+					t.Errorf("a proof with its %s edited verifies", what)
+				}
+			}
+			if p.Verify(verifierKey(t, pub, "globex")) == nil {
+				t.Error("acme's proof verifies under globex's key")
+			}
+			for seq, want := range map[string]int{fmt.Sprint(cp.N + 1): 404, "0": 422} {
+				if resp, out := w.request("GET", "/api/v1/orgs/acme/audit/entries/"+seq+"/proof", tok, nil); resp.StatusCode != want {
+					t.Errorf("proof of %s: %d %s", seq, resp.StatusCode, out)
+				}
+			}
+			// A new entry: provable at once, and in the checkpoint.
+			fill(t, w, "acme", 1, 10)
+			p = translog.InclusionProof{}
+			if st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries/%d/proof", cp.N+1), tok, &p); st != 200 || p.Verify(vkey) != nil || p.TreeSize != cp.N+1 {
+				t.Fatalf("proof of the new entry: %d %s", st, out)
+			}
+			_, note = w.request("GET", "/api/v1/orgs/acme/audit/checkpoint", tok, nil)
+			if c, err := translog.Open(note, vkey); err != nil || c.N != cp.N+1 {
+				t.Fatalf("checkpoint after the append: %v %+v", err, c)
+			}
+			// The checkpoint directory edited: globex's note, then garbage,
+			// in acme's file.
+			globex, err := pub.Dir().Latest("globex")
+			if err != nil || globex == nil {
+				t.Fatal(err)
+			}
+			for _, b := range [][]byte{globex, []byte("garbage\n")} {
+				if err := os.WriteFile(pub.Dir().CheckpointPath("acme"), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				resp, out := w.request("GET", "/api/v1/orgs/acme/audit/checkpoint", tok, nil)
+				if resp.StatusCode != 500 || problemOf(t, out).Type != ProblemBase+"verification-failed" || bytes.Contains(out, globex) {
+					t.Errorf("a replaced checkpoint file: %d %s", resp.StatusCode, out)
+				}
+				if rep := w.verifyReport("/api/v1/orgs/acme/audit", tok); rep.OK {
+					t.Errorf("verify with a replaced checkpoint file: %+v", rep)
+				}
+			}
+			w.checkNoLeaks()
+		})
+	}
+}
+
+// countingStore counts the audit entries its transactions read.
+type countingStore struct {
+	store.Store
+	read *atomic.Int64
+	// failFrom, if not 0, makes reading entries from that seq on fail.
+	failFrom *atomic.Uint64
+}
+
+func (c countingStore) View(ctx context.Context, fn func(store.ReadTx) error) error {
+	return c.Store.View(ctx, func(tx store.ReadTx) error { return fn(countingTx{tx, c}) })
+}
+
+type countingTx struct {
+	store.ReadTx
+	c countingStore
+}
+
+func (t countingTx) AuditEntries(chain string, from uint64, fn func(audit.Entry) error) error {
+	if f := t.c.failFrom.Load(); f != 0 && from >= f {
+		return fmt.Errorf("the disk failed")
+	}
+	return t.ReadTx.AuditEntries(chain, from, func(e audit.Entry) error {
+		t.c.read.Add(1)
+		return fn(e)
+	})
+}
+
+// lineWriter counts the lines a handler writes and the most entries the
+// server held at once: read from the store and not yet written.
+type lineWriter struct {
+	http.ResponseWriter
+	read         *atomic.Int64
+	lines, ahead int64
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.ahead = max(l.ahead, l.read.Load()-l.lines)
+	l.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return l.ResponseWriter.Write(p)
+}
+
+// TestAuditExportStreams: the export of a chain of thousands of entries
+// is what `sealkeep audit export` writes, read here streamed line by line
+// (each line an AuditEntry of the OpenAPI document, the chain verified as
+// it comes); the server never holds more than about a page of entries,
+// whatever the chain's length (memory does not grow with the chain); a
+// store failing midway cuts the transfer instead of ending it cleanly.
+func TestAuditExportStreams(t *testing.T) {
+	const n = 3000
+	schema := loadDoc(t).Components.Schemas["AuditEntry"].Value
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			read := new(atomic.Int64)
+			cs := countingStore{Store: open(t), read: read, failFrom: new(atomic.Uint64)}
+			w := newWorld(t, cs, Config{})
+			fill(t, w, "acme", n, 200)
+			tok := w.token("audrey")
+			want := w.exportLocal("acme")
+			var lw *lineWriter
+			ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				read.Store(0)
+				lw = &lineWriter{ResponseWriter: rw, read: read}
+				w.srv.Handler().ServeHTTP(lw, r)
+			}))
+			defer ts.Close()
+			get := func(path string) *http.Response {
+				req, _ := http.NewRequest("GET", ts.URL+path, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := ts.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp
+			}
+			resp := get("/api/v1/orgs/acme/audit/export")
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != JSONLType || resp.ContentLength != -1 {
+				t.Fatalf("export: %d %q length %d", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ContentLength)
+			}
+			var got bytes.Buffer
+			v := audit.NewVerifier("acme")
+			lines := 0
+			for e, err := range audit.DecodeJSONL(io.TeeReader(resp.Body, &got)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Add(e); err != nil {
+					t.Fatal(err)
+				}
+				var doc any
+				b, _ := json.Marshal(e)
+				json.Unmarshal(b, &doc)
+				if err := schema.VisitJSON(doc); err != nil {
+					t.Fatalf("line %d is not an AuditEntry: %v", lines+1, err)
+				}
+				lines++
+			}
+			resp.Body.Close()
+			if rep := v.Report(); !rep.OK() || lines < n || !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("export: %d lines, report %+v, equal to audit export: %v", lines, rep, bytes.Equal(got.Bytes(), want))
+			}
+			if lw.ahead > 2*exportPage || lw.ahead > n/5 || lw.lines != int64(lines) {
+				t.Fatalf("the server held up to %d entries at once (a page is %d) of %d; wrote %d lines", lw.ahead, exportPage, lines, lw.lines)
+			}
+			t.Logf("%d entries exported, at most %d held at once", lines, lw.ahead)
+			// From an entry on.
+			resp = get("/api/v1/orgs/acme/audit/export?after=2000")
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !bytes.HasSuffix(want, b) || bytes.Count(b, []byte{'\n'}) != lines-2000 {
+				t.Fatalf("export after 2000: %v, %d lines", err, bytes.Count(b, []byte{'\n'}))
+			}
+			// The store fails after the first page: the client sees a cut
+			// transfer, never a clean end.
+			cs.failFrom.Store(1000)
+			resp = get("/api/v1/orgs/acme/audit/export")
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("export with a failing store: %d, %d bytes, %v", resp.StatusCode, len(b), err)
+			}
+			if !strings.Contains(w.log.String(), "the disk failed") {
+				t.Errorf("the cut export is not logged:\n%s", w.log.String())
+			}
+			w.checkNoLeaks()
 		})
 	}
 }
