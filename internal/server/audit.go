@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -267,31 +266,13 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ChainReport is the verification of one chain: what `sealkeep audit
-// verify --json` prints for each chain, and GET .../audit/verify answers.
-type ChainReport struct {
-	Chain string `json:"chain"`
-	// OK is true when every check passed.
-	OK bool `json:"ok"`
-	// Entries is the number of entries read; HeadSeq the last one that
-	// verified in order.
-	Entries uint64 `json:"entries"`
-	HeadSeq uint64 `json:"head_seq"`
-	// Problem and BrokenSeq name the first broken entry (audit.Problem:
-	// edited, deleted, reordered, inserted, duplicated, truncated,
-	// rewritten, head, ...), Error says what is wrong.
-	Problem   string `json:"problem,omitempty"`
-	BrokenSeq uint64 `json:"broken_seq,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
 // auditVerify verifies the chain as `sealkeep audit verify --chain` does
 // (custody.Service.VerifyChain: the hash chain, the head row, the newest
 // checkpoint and the stored Merkle tree, and for an organization its
 // stored certificate versions against the fold of the trail). A chain
 // that does not verify is a 200 report with "ok": false, as the CLI
 // reports it; an error that is not the chain's (the store failing) is a
-// problem. Chain verifications in progress at once are bounded like PDF
+// problem. The report is audit.ChainReport. Chain verifications in progress at once are bounded like PDF
 // verifications (429 past the limit).
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
 	keys, err := s.auditKeys()
@@ -313,13 +294,7 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && errs.KindOf(err) != errs.Verification {
 		return err
 	}
-	out := ChainReport{Chain: chain, OK: rep.OK() && err == nil, Entries: rep.Read, HeadSeq: rep.Head.Seq}
-	if rep.Break != nil {
-		out.Problem, out.BrokenSeq, out.Error = string(rep.Break.Problem), rep.Break.Seq, rep.Break.Reason
-	} else if e := errors.Join(rep.Err, err); e != nil {
-		out.Error = e.Error()
-	}
-	writeJSON(w, "application/json", http.StatusOK, out)
+	writeJSON(w, "application/json", http.StatusOK, rep.Summary(err))
 	return nil
 }
 

@@ -335,9 +335,9 @@ func TestAuditEntries(t *testing.T) {
 
 // verifyReport GETs the verification of path's chain (200 whatever the
 // verdict).
-func (w *world) verifyReport(path, bearer string) ChainReport {
+func (w *world) verifyReport(path, bearer string) audit.ChainReport {
 	w.t.Helper()
-	var rep ChainReport
+	var rep audit.ChainReport
 	if st, out := w.getJSON(path+"/verify", bearer, &rep); st != 200 {
 		w.t.Fatalf("GET %s/verify: %d %s", path, st, out)
 	}
