@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/benchdata"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres"
 	"sealkeep/internal/store/postgres/pgtest"
@@ -690,5 +691,75 @@ func TestAuditExportStreams(t *testing.T) {
 			}
 			w.checkNoLeaks()
 		})
+	}
+}
+
+// gateStore holds every read of audit entries, while armed, until gate
+// is closed; entered receives once per held read.
+type gateStore struct {
+	store.Store
+	armed   *atomic.Bool
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g gateStore) View(ctx context.Context, fn func(store.ReadTx) error) error {
+	return g.Store.View(ctx, func(tx store.ReadTx) error { return fn(gateTx{tx, g}) })
+}
+
+type gateTx struct {
+	store.ReadTx
+	g gateStore
+}
+
+func (t gateTx) AuditEntries(chain string, from uint64, fn func(audit.Entry) error) error {
+	if t.g.armed.Load() {
+		t.g.entered <- struct{}{}
+		<-t.g.gate
+	}
+	return t.ReadTx.AuditEntries(chain, from, fn)
+}
+
+// TestAuditVerifyBounded: chain verifications run at most MaxVerifies at
+// once (one more is 429 with Retry-After, counted), in a pool apart from
+// PDF verification, which an auditor's verifications do not starve.
+func TestAuditVerifyBounded(t *testing.T) {
+	g := gateStore{Store: stores(t)["sqlite"](t), armed: new(atomic.Bool), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := newWorld(t, g, Config{MaxVerifies: 1})
+	audrey, olive := w.token("audrey"), w.token("olive")
+	g.armed.Store(true)
+	first := make(chan audit.ChainReport, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", w.ts.URL+"/api/v1/orgs/acme/audit/verify", nil)
+		req.Header.Set("Authorization", "Bearer "+audrey)
+		resp, err := w.ts.Client().Do(req)
+		var rep audit.ChainReport
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&rep)
+			resp.Body.Close()
+		}
+		first <- rep
+	}()
+	<-g.entered // the first verification holds the only slot
+	resp, out := w.request("GET", "/api/v1/orgs/globex/audit/verify", w.token("gina"), nil)
+	if p := problemOf(t, out); resp.StatusCode != 429 || p.Type != ProblemBase+"too-many-requests" || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("a second chain verification: %d %s Retry-After %q", resp.StatusCode, out, resp.Header.Get("Retry-After"))
+	}
+	var doc bytes.Buffer
+	benchdata.WritePDF(&doc, 16<<10, 1)
+	if resp, out := w.post("/api/v1/verify", "application/pdf", doc.Bytes()); resp.StatusCode != 200 {
+		t.Fatalf("a PDF verification while a chain is verified: %d %s", resp.StatusCode, out)
+	}
+	g.armed.Store(false)
+	close(g.gate)
+	if rep := <-first; !rep.OK || rep.Chain != "acme" {
+		t.Fatalf("the first verification: %+v", rep)
+	}
+	if rep := w.verifyReport("/api/v1/orgs/acme/audit", olive); !rep.OK {
+		t.Fatalf("after the first finished: %+v", rep)
+	}
+	_, metrics := w.get("/metrics")
+	if !strings.Contains(string(metrics), `sealkeep_rate_limit_rejections_total{limit="audit_verify"} 1`) {
+		t.Error("the refused chain verification is not counted")
 	}
 }
