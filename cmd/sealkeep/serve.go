@@ -86,7 +86,7 @@ the flag wins.`,
 	fl.Var(&f.maxUpload, "max-upload", "largest document accepted, e.g. 64MiB")
 	addMaxDecodedFlag(cmd, &f.maxDecoded)
 	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
-	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
+	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "PDF verifications in progress at once, and audit chain verifications apart, past which 429 (default: twice the CPUs)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd

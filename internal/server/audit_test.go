@@ -400,6 +400,9 @@ func TestAuditVerifyTampering(t *testing.T) {
 					if rep.OK || rep.Chain != "acme" || rep.Problem != tc.problem || rep.BrokenSeq != want || !strings.Contains(rep.Error, tc.why) || rep.Error == "" {
 						t.Fatalf("after the edit: %+v, want %s at %d (%q)", rep, tc.problem, want, tc.why)
 					}
+					if (tc.problem == "edited" || tc.problem == "deleted") && rep.HeadSeq != want-1 {
+						t.Fatalf("after the edit: head %d, want %d", rep.HeadSeq, want-1)
+					}
 				}
 				// The oracle: the custody service's own verification.
 				local, err := w.custody.VerifyChain(w.ctx, "acme", nil, nil, nil)
