@@ -48,6 +48,12 @@
 // data keys ([SystemDEKOrg]) go through the DEK methods beside the org
 // DEKs, so that KEK rotation re-wraps them too.
 //
+// # Idempotency keys
+//
+// [IdempotencyReadTx] and [IdempotencyTx] keep the server's
+// Idempotency-Key records, unique per (user, key) across instances, with
+// the result a retry gets back for a bounded time.
+//
 // # Values
 //
 // Times are stored as UTC microseconds and read back in UTC. Byte slices
@@ -149,6 +155,7 @@ type ReadTx interface {
 	// beyond seq 0. Deleting one kind of row hides no chain.
 	AuditChains() ([]string, error)
 	AuthReadTx
+	IdempotencyReadTx
 	// AuditSeals returns the seal entries ([audit.ActionSeal]), of every
 	// chain, whose detail key is value, ordered by chain and seq: an
 	// indexed lookup of seal receipts by [audit.DetailSignatureSHA256] and
@@ -191,6 +198,7 @@ type Tx interface {
 	// [audit.Entry.Validate] refuses is not stored ([ErrInvalid]).
 	AppendAudit(e audit.Entry) (audit.Entry, error)
 	AuthTx
+	IdempotencyTx
 	// AuditTreeBase returns the Merkle tree of chain as the transaction
 	// found it when it first appended to the chain (under the chain's head
 	// lock, before that append), and false if it has not appended to it.

@@ -30,6 +30,8 @@ func testAuth(t *testing.T, b Backend) {
 		{"Limits", testLimits},
 		{"LimitsTwoStores", testLimitsTwoStores},
 		{"SystemDEK", testSystemDEK},
+		{"IdempotencyKeys", testIdempotencyKeys},
+		{"IdempotencyKeysTwoStores", testIdempotencyKeysTwoStores},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
