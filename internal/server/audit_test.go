@@ -148,6 +148,20 @@ func TestAuditAccess(t *testing.T) {
 			if pa.Type != pb.Type || pa.Status != pb.Status || strings.ReplaceAll(pa.Detail, "nope", "acme") != pb.Detail {
 				t.Errorf("an unknown org answers differently from another's: %+v %+v", pa, pb)
 			}
+			// A path that climbs out of acme's prefix is the route it
+			// names once cleaned (the mux redirects there), judged as that
+			// route; an encoded one names an org nobody belongs to.
+			for _, p := range []string{"/api/v1/orgs/acme/../../system/audit/verify", "/api/v1/orgs/acme/audit/../../globex/audit/verify",
+				"/api/v1/orgs/acme%2F..%2F..%2Fsystem/audit/verify", "/api/v1/orgs/acme/audit/../../system/audit/export"} {
+				req, err := http.NewRequest("GET", w.ts.URL+p, nil)
+				w.must(err)
+				req.URL.Opaque = p // sent as written, not cleaned by the client
+				req.Header.Set("Authorization", "Bearer "+tok["olive"])
+				resp, out := w.do(req, nil)
+				if resp.StatusCode != 404 && resp.StatusCode != 403 {
+					t.Errorf("GET %s as olive: %d %s", p, resp.StatusCode, out)
+				}
+			}
 			// No credentials; a browser session reads with GET, no CSRF
 			// token needed.
 			for _, p := range at(org, "acme") {
@@ -309,6 +323,31 @@ func TestAuditEntries(t *testing.T) {
 					t.Errorf("GET %s: the problem quotes the query: %s", q, out)
 				}
 			}
+			// Text a terminal would interpret: exact in every answer,
+			// written as \u escapes in the JSON ones (never raw), and in
+			// the export as audit export writes it.
+			hostile := "\x1b[2J\u202eVALID\u200b"
+			w.must(w.st.Update(w.ctx, func(tx store.Tx) error {
+				_, err := tx.AppendAudit(audit.Entry{Chain: "acme", Time: w.clk.now(), Actor: audit.Actor{Kind: audit.ActorUser, ID: w.users["olive"].id},
+					Action: audit.ActionSecurityImportRejected, Subject: audit.Subject{Org: "acme", Identity: "id-jane"},
+					Details: map[string]string{audit.DetailReason: hostile}})
+				return err
+			}))
+			n++
+			var e audit.Entry
+			st, out := w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries/%d", n), tok, &e)
+			if st != 200 || e.Details[audit.DetailReason] != hostile || bytes.ContainsAny(out, "\x1b\u202e\u200b") {
+				t.Fatalf("hostile entry: %d %q", st, out)
+			}
+			_, out = w.getJSON(fmt.Sprintf("/api/v1/orgs/acme/audit/entries?after=%d", n-1), tok, nil)
+			if bytes.ContainsAny(out, "\x1b\u202e\u200b") || !bytes.Contains(out, []byte(`\u001b[2J\u202eVALID\u200b`)) {
+				t.Fatalf("hostile page: %q", out)
+			}
+			if resp, out := w.request("GET", fmt.Sprintf("/api/v1/orgs/acme/audit/export?after=%d", n-1), tok, nil); resp.StatusCode != 200 ||
+				!bytes.Equal(out, bytes.TrimPrefix(w.exportLocal("acme"), jsonlOf(t, all))) {
+				t.Fatalf("hostile export: %q", out)
+			}
+
 			// A page stops past its byte budget (about 1 MiB): entries of
 			// about 120 KiB each.
 			fill(t, w, "acme", 12, 120<<10)
