@@ -2,7 +2,6 @@ package custody
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -19,17 +18,16 @@ const (
 	MaxEntriesPageBytes = 1 << 20
 )
 
-// errPageFull ends the stream of a page.
-type errPageFull struct{}
-
-func (errPageFull) Error() string { return "page full" }
+// pageChunk is how many entries [Service.Entries] reads by one query.
+const pageChunk = 64
 
 // Entries returns entries of chain after seq after, in order, as stored
 // (only [Service.VerifyChain] proves them): at most limit (1 to
 // [MaxEntriesPage]) and fewer past [MaxEntriesPageBytes]. more reports
 // whether an entry follows the last one returned. Each page is read in a
-// transaction of its own, so that a reader paging through a long chain
-// holds no transaction between pages. A chain without entries after
+// transaction of its own, by queries that read no entry past it, so that
+// a reader paging through a long chain holds no transaction between pages
+// and reads each entry about once. A chain without entries after
 // after (or no chain at all) gives none.
 func (s *Service) Entries(ctx context.Context, chain string, after uint64, limit int) (entries []audit.Entry, more bool, err error) {
 	if limit < 1 || limit > MaxEntriesPage {
@@ -40,20 +38,32 @@ func (s *Service) Entries(ctx context.Context, chain string, after uint64, limit
 	}
 	err = s.st.View(ctx, func(tx store.ReadTx) error {
 		entries, more = entries[:0], false
-		size := 0
-		err := tx.AuditEntries(chain, after+1, func(e audit.Entry) error {
-			if len(entries) == limit || size >= MaxEntriesPageBytes {
-				more = true
-				return errPageFull{}
+		size, next := 0, after+1
+		for {
+			// A chunk at a time, so that a page of large entries stops near
+			// the byte budget rather than reading them all first; one
+			// entry past the page says whether more follow.
+			want := min(pageChunk, limit+1-len(entries))
+			if size >= MaxEntriesPageBytes {
+				want = 1
 			}
-			entries = append(entries, e)
-			size += entrySize(e)
-			return nil
-		})
-		if errors.As(err, new(errPageFull)) {
-			err = nil
+			chunk, err := tx.AuditPage(chain, next, want)
+			if err != nil {
+				return err
+			}
+			for _, e := range chunk {
+				if len(entries) == limit || size >= MaxEntriesPageBytes {
+					more = true
+					return nil
+				}
+				entries = append(entries, e)
+				size += entrySize(e)
+			}
+			if len(chunk) < want {
+				return nil // the chain ends
+			}
+			next = chunk[len(chunk)-1].Seq + 1
 		}
-		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("read chain %q: %w", chain, err)
