@@ -45,7 +45,8 @@ var matrix = map[string][]string{
 	"GET /api/v1/tokens":            anyUser,
 	"DELETE /api/v1/tokens/{token}": anyUser,
 	"GET /api/v1/me":                anyUser,
-
+	// The audit trail: acme's owner and auditor; the system chain, the
+	// operator.
 	"GET /api/v1/orgs/{org}/audit/entries":             {"olive", "audrey"},
 	"GET /api/v1/orgs/{org}/audit/entries/{seq}":       {"olive", "audrey"},
 	"GET /api/v1/orgs/{org}/audit/entries/{seq}/proof": {"olive", "audrey"},
@@ -58,6 +59,29 @@ var matrix = map[string][]string{
 	"GET /api/v1/system/audit/export":                  {"operator"},
 	"GET /api/v1/system/audit/verify":                  {"operator"},
 	"GET /api/v1/system/audit/checkpoint":              {"operator"},
+	// Accounts: the caller's own MFA and password; activation with an
+	// invitation needs no login.
+	"POST /api/v1/me/totp":           anyUser,
+	"POST /api/v1/me/totp/confirm":   anyUser,
+	"POST /api/v1/me/totp/reset":     anyUser,
+	"POST /api/v1/me/recovery-codes": anyUser,
+	"POST /api/v1/me/password":       anyUser,
+	"POST /api/v1/activation":        everyone,
+	// Organizations: the operator creates them and their first owner (of
+	// acme too, as far as access goes: acme having an owner, the handler
+	// refuses); only acme's owner manages its members, and its owner and
+	// auditor read them.
+	"GET /api/v1/orgs":                                   anyUser,
+	"POST /api/v1/orgs":                                  {"operator"},
+	"POST /api/v1/orgs/{org}/first-owner":                {"operator"},
+	"POST /api/v1/orgs/{org}/first-owner/invitation":     {"operator"},
+	"GET /api/v1/orgs/{org}/members":                     {"olive", "audrey"},
+	"POST /api/v1/orgs/{org}/members":                    {"olive"},
+	"PUT /api/v1/orgs/{org}/members/{login}":             {"olive"},
+	"DELETE /api/v1/orgs/{org}/members/{login}":          {"olive"},
+	"POST /api/v1/orgs/{org}/members/{login}/invitation": {"olive"},
+	// Sealing with id-jane: jane only (her own identity, as a sealer).
+	"POST /api/v1/orgs/{org}/identities/{identity}/seal": {"jane"},
 }
 
 // pathParam is the value of each path parameter in the matrix requests.
