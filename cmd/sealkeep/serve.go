@@ -101,7 +101,7 @@ this host) and KMS endpoint overrides are never accepted over the API.`,
 	fl.Var(&f.maxUpload, "max-upload", "largest document accepted, e.g. 64MiB")
 	addMaxDecodedFlag(cmd, &f.maxDecoded)
 	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
-	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
+	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "PDF verifications in progress at once, and audit chain verifications apart, past which 429 (default: twice the CPUs)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	fl.DurationVar(&f.sealTimeout, "seal-timeout", server.DefaultSealTimeout, "longest one seal may take (abandoned past it, nothing sealed)")
 	fl.IntVar(&f.maxSeals, "max-seals", server.DefaultMaxSealsPerUser, "seals one user may have in progress at once on this server, past which 429")

@@ -45,6 +45,20 @@ var matrix = map[string][]string{
 	"GET /api/v1/tokens":            anyUser,
 	"DELETE /api/v1/tokens/{token}": anyUser,
 	"GET /api/v1/me":                anyUser,
+	// The audit trail: acme's owner and auditor; the system chain, the
+	// operator.
+	"GET /api/v1/orgs/{org}/audit/entries":             {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/entries/{seq}":       {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/entries/{seq}/proof": {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/export":              {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/verify":              {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/checkpoint":          {"olive", "audrey"},
+	"GET /api/v1/system/audit/entries":                 {"operator"},
+	"GET /api/v1/system/audit/entries/{seq}":           {"operator"},
+	"GET /api/v1/system/audit/entries/{seq}/proof":     {"operator"},
+	"GET /api/v1/system/audit/export":                  {"operator"},
+	"GET /api/v1/system/audit/verify":                  {"operator"},
+	"GET /api/v1/system/audit/checkpoint":              {"operator"},
 	// Accounts: the caller's own MFA and password; activation with an
 	// invitation needs no login.
 	"POST /api/v1/me/totp":           anyUser,

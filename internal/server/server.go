@@ -135,7 +135,8 @@ type Config struct {
 	VerifyTimeout time.Duration
 	// MaxVerifies bounds the verifications in progress at once (the
 	// endpoint is public); one more is answered 429. 0 means twice the
-	// number of CPUs.
+	// number of CPUs. Audit chain verifications are bounded by the same
+	// number, in a pool of their own.
 	MaxVerifies int
 	// TempDir holds uploads while they are verified; "" means os.TempDir.
 	TempDir string
@@ -175,6 +176,10 @@ type Server struct {
 	handler http.Handler
 	// verifySlots holds one token per verification in progress.
 	verifySlots chan struct{}
+	// auditSlots holds one token per audit chain verification in
+	// progress, apart from verifySlots so that neither kind starves the
+	// other.
+	auditSlots chan struct{}
 	// sealing counts each user's seals in progress.
 	sealMu  sync.Mutex
 	sealing map[string]int
@@ -215,7 +220,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies), sealing: map[string]int{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies),
+		auditSlots: make(chan struct{}, cfg.MaxVerifies), sealing: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -242,7 +248,7 @@ func New(cfg Config) (*Server, error) {
 // table is the route table: every endpoint of the server, the public
 // ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
-	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes())
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes())
 }
 
 // publicRoutes need no credentials.

@@ -96,6 +96,9 @@ var (
 	ErrCorrupt = errs.New(errs.Verification, "stored data is inconsistent")
 )
 
+// MaxAuditPage bounds the entries one [ReadTx.AuditPage] returns.
+const MaxAuditPage = 1000
+
 // Store opens transactions.
 type Store interface {
 	// Update runs fn in one read-write transaction and commits if fn returns
@@ -145,6 +148,10 @@ type ReadTx interface {
 	// AuditEntries streams a chain in storage order (by seq), starting at
 	// fromSeq, without loading it into memory.
 	AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error
+	// AuditPage returns at most limit (1 to MaxAuditPage) entries of a
+	// chain from fromSeq on, in storage order, read by one query: a page
+	// for a reader that pages through a chain in short transactions.
+	AuditPage(chain string, fromSeq uint64, limit int) ([]audit.Entry, error)
 	// AuditHeadRecord returns the head record of a chain, the seq and hash
 	// its appender locks and moves (ErrNotFound when there is none). It
 	// must agree with the chain's last entry ([audit.CheckHead]).
