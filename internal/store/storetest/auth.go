@@ -32,6 +32,10 @@ func testAuth(t *testing.T, b Backend) {
 		{"SystemDEK", testSystemDEK},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"IdempotencyKeysTwoStores", testIdempotencyKeysTwoStores},
+		{"WebAuthnCredentials", testWebAuthnCredentials},
+		{"WebAuthnCeremonies", testWebAuthnCeremonies},
+		{"WebAuthnRace", testWebAuthnRace},
+		{"WebAuthnMigrationReplay", testWebAuthnMigrationReplay},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
