@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"sealkeep/internal/audit"
+)
 
 // MaxCredentialIDLen is the longest WebAuthn credential ID the store keeps
 // (the WebAuthn limit, 1023 bytes).
@@ -65,6 +69,12 @@ type WebAuthnReadTx interface {
 	// WebAuthnCredentials lists a user's credentials, by ID.
 	WebAuthnCredentials(userID string) ([]WebAuthnCredential, error)
 	WebAuthnCeremony(id string) (WebAuthnCeremony, error)
+	// AuditByCredentialID returns the passkey.register and passkey.remove
+	// entries whose credential_id detail is credentialID (base64url), of
+	// every chain, by chain and seq: an indexed lookup on the entries
+	// themselves, so an edited or inserted credential row is found out.
+	// The entries are as stored; only verifying their chain proves them.
+	AuditByCredentialID(credentialID string) ([]audit.Entry, error)
 }
 
 // WebAuthnTx changes passkeys and ceremonies.

@@ -36,6 +36,7 @@ func testAuth(t *testing.T, b Backend) {
 		{"WebAuthnCeremonies", testWebAuthnCeremonies},
 		{"WebAuthnRace", testWebAuthnRace},
 		{"WebAuthnMigrationReplay", testWebAuthnMigrationReplay},
+		{"WebAuthnTrailIndex", testWebAuthnTrailIndex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
 )
 
@@ -237,6 +238,38 @@ func testWebAuthnMigrationReplay(t *testing.T, b Backend) {
 	view(t, s, func(tx store.ReadTx) error {
 		if _, err := tx.WebAuthnCredential([]byte("kept")); err != nil {
 			t.Errorf("after replaying migration 10: %v", err)
+		}
+		return nil
+	})
+}
+
+// testWebAuthnTrailIndex finds a credential's passkey.register and
+// passkey.remove entries, and no other entry that names it, by chain and
+// seq; a credential row deleted leaves them as they were.
+func testWebAuthnTrailIndex(t *testing.T, b Backend) {
+	s, _ := fresh(t, b)
+	putUsers(t, s, "u-1")
+	pk := func(a audit.Action, id string) audit.Entry {
+		return audit.Entry{Chain: audit.SystemChain, Time: t0, Actor: audit.Actor{Kind: audit.ActorUser, ID: "u-1"}, Action: a,
+			Details: map[string]string{audit.DetailUser: "u-1", audit.DetailCredentialID: id, audit.DetailPublicKey: "pQ"}}
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, e := range []audit.Entry{pk(audit.ActionPasskeyRegister, "AAE"), pk(audit.ActionPasskeyRegister, "other"),
+			pk(audit.ActionSecurityPasskeyCounter, "AAE"), pk(audit.ActionPasskeyRemove, "AAE")} {
+			if _, err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.ReadTx) error {
+		got, err := tx.AuditByCredentialID("AAE")
+		if err != nil || len(got) != 2 || got[0].Seq != 1 || got[0].Action != audit.ActionPasskeyRegister ||
+			got[1].Seq != 4 || got[1].Action != audit.ActionPasskeyRemove {
+			t.Errorf("AuditByCredentialID(AAE) = %+v, %v; want the register (1) and remove (4) entries", got, err)
+		}
+		if got, err := tx.AuditByCredentialID("none"); err != nil || len(got) != 0 {
+			t.Errorf("AuditByCredentialID(none) = %+v, %v; want none", got, err)
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
 )
 
@@ -168,6 +169,22 @@ func (t *tx) DeleteExpiredWebAuthnCeremonies(now time.Time) (int64, error) {
 		return 0, t.fail(err, "delete expired WebAuthn ceremonies")
 	}
 	return n, nil
+}
+
+// passkeyActions are the actions of the index of migration 0010, whose
+// WHERE clause a query must repeat to use it.
+const passkeyActions = `action IN ('passkey.register', 'passkey.remove')`
+
+func (t *tx) AuditByCredentialID(credentialID string) ([]audit.Entry, error) {
+	if !validText(credentialID) {
+		return nil, nil
+	}
+	q := `SELECT ` + entryCols + ` FROM audit_entries WHERE ` + passkeyActions + ` AND ` + t.s.d.Detail(audit.DetailCredentialID) + ` = $1 ORDER BY chain, seq`
+	rows, err := t.query(q, credentialID)
+	if err != nil {
+		return nil, t.fail(err, "audit entries of a passkey")
+	}
+	return collect(t, rows, scanEntry, "audit entries of a passkey")
 }
 
 const (

@@ -31,3 +31,9 @@ CREATE TABLE IF NOT EXISTS webauthn_ceremonies (
 	expires_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webauthn_ceremonies_by_expiry ON webauthn_ceremonies (expires_us);
+-- The trail's own index of passkeys: the passkey.register and
+-- passkey.remove entries by their credential_id detail, so that a
+-- credential row is checked against the trail before it is used
+-- (store.WebAuthnReadTx.AuditByCredentialID).
+CREATE INDEX IF NOT EXISTS audit_entries_by_credential_id ON audit_entries (json_extract(details, '$.credential_id'))
+	WHERE action IN ('passkey.register', 'passkey.remove');
