@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -400,12 +401,13 @@ func TestCustodySeal(t *testing.T) {
 				audit.DetailMFAEvidence:     fmt.Sprintf(`{"totp_step":"%d"}`, f.step()),
 				audit.DetailRequestID:       "r-1234",
 				audit.DetailIntentSHA256:    hex.EncodeToString(ih[:]),
+				audit.DetailIntent:          base64.RawURLEncoding.EncodeToString(in.Canonical()),
 			} {
 				if got := e.Details[k]; got != want {
 					t.Errorf("seal entry %s = %q, want %q", k, got, want)
 				}
 			}
-			if len(e.Details) != 10 {
+			if len(e.Details) != 11 {
 				t.Errorf("seal entry details: %v", e.Details)
 			}
 			if got := f.seals(t); len(got) != 1 || got[0].Hash != e.Hash {
