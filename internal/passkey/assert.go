@@ -232,12 +232,19 @@ func (s *Service) AssertionFailed(ctx context.Context, a Assertion, err error) e
 		return err
 	}
 	id := b64.EncodeToString(a.CredentialID)
-	e := audit.Entry{Chain: audit.SystemChain, Time: s.now(), Actor: audit.Actor{Kind: audit.ActorUser, ID: a.User},
-		Action: audit.ActionSecurityPasskeyCounter, Details: map[string]string{audit.DetailUser: a.User,
-			audit.DetailCredentialID: id, audit.DetailSignCount: strconv.FormatUint(uint64(a.stored), 10),
-			"got": strconv.FormatUint(uint64(a.SignCount), 10), "purpose": "seal"}}
+	stored := a.stored
 	rerr := s.st.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		_, err := tx.AppendAudit(e)
+		// The counter now stored: another request may have advanced it
+		// since this assertion was checked.
+		if c, err := tx.WebAuthnCredential(a.CredentialID); err == nil {
+			stored = c.SignCount
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		_, err := tx.AppendAudit(audit.Entry{Chain: audit.SystemChain, Time: s.now(), Actor: audit.Actor{Kind: audit.ActorUser, ID: a.User},
+			Action: audit.ActionSecurityPasskeyCounter, Details: map[string]string{audit.DetailUser: a.User,
+				audit.DetailCredentialID: id, audit.DetailSignCount: strconv.FormatUint(uint64(stored), 10),
+				"got": strconv.FormatUint(uint64(a.SignCount), 10), "purpose": "seal"}})
 		return err
 	})
 	if rerr != nil {
@@ -245,6 +252,6 @@ func (s *Service) AssertionFailed(ctx context.Context, a Assertion, err error) e
 		return errors.Join(err, fmt.Errorf("record passkey counter: %w", rerr))
 	}
 	s.log.WarnContext(ctx, "passkey counter did not advance: possibly a cloned authenticator", "user", a.User,
-		"credential", id, "stored", a.stored, "got", a.SignCount)
+		"credential", id, "stored", stored, "got", a.SignCount)
 	return err
 }
