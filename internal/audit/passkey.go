@@ -135,11 +135,7 @@ func (p *Passkeys) Apply(e Entry) error {
 		return bad("malformed %s", DetailPublicKey)
 	}
 	user := e.Details[DetailUser]
-	regs := p.byID[string(id)]
-	var cur *Passkey
-	if n := len(regs); n > 0 && regs[n-1].Removed.IsZero() {
-		cur = regs[n-1]
-	}
+	regs, cur := p.byID[string(id)], p.Current(id)
 	if e.Action == ActionPasskeyRemove {
 		if cur == nil || cur.User != user || !bytes.Equal(cur.PublicKey, pub) {
 			return bad("removes a credential the user has not registered")
@@ -160,6 +156,27 @@ func (p *Passkeys) Apply(e Entry) error {
 	p.byID[string(id)] = append(regs, &Passkey{User: user, CredentialID: id, PublicKey: pub, Key: key,
 		RPID: e.Details[DetailRPID], Name: e.Details[DetailName], Seq: e.Seq, Time: e.Time})
 	return nil
+}
+
+// Current returns the registration of credential id that is not removed,
+// or nil.
+func (p *Passkeys) Current(id []byte) *Passkey {
+	regs := p.byID[string(id)]
+	if n := len(regs); n > 0 && regs[n-1].Removed.IsZero() {
+		return regs[n-1]
+	}
+	return nil
+}
+
+// Registered returns every credential registered and not removed.
+func (p *Passkeys) Registered() []*Passkey {
+	var out []*Passkey
+	for id := range p.byID {
+		if c := p.Current([]byte(id)); c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Login returns the login the trail created user with ("" if none).
@@ -190,10 +207,11 @@ func (p *Passkeys) registered(id []byte, user string, t time.Time) (*Passkey, er
 type SealApproval struct {
 	// Intent is the approved intent, when the entry records it.
 	Intent *intent.Intent
-	// Passkey is the credential that approved it, for a passkey approval;
-	// Login its user's login.
+	// Passkey is the credential that approved it, for a passkey approval.
 	Passkey *Passkey
-	Login   string
+	// Login is the login the system chain created the approving user
+	// with ("" if it does not say).
+	Login string
 }
 
 // CheckSealApproval checks the approval a seal entry records. When it
@@ -207,7 +225,10 @@ type SealApproval struct {
 // challenge is that intent digest and whose signature verifies under the
 // registered public key ([VerifyAssertion]), with the counter it names.
 func CheckSealApproval(e Entry, keys *Passkeys) (SealApproval, error) {
-	var out SealApproval
+	if keys == nil {
+		keys = new(Passkeys)
+	}
+	out := SealApproval{Login: keys.Login(e.Actor.ID)}
 	bad := func(format string, args ...any) (SealApproval, error) {
 		return SealApproval{}, fmt.Errorf("%w: the seal's approval: %s", ErrInvalidEntry, fmt.Sprintf(format, args...))
 	}
@@ -282,6 +303,6 @@ func CheckSealApproval(e Entry, keys *Passkeys) (SealApproval, error) {
 	if ev[EvidenceSignCount] != strconv.FormatUint(uint64(res.SignCount), 10) {
 		return bad("the evidence's sign count %.16q is not the authenticator data's %d", ev[EvidenceSignCount], res.SignCount)
 	}
-	out.Passkey, out.Login = pk, keys.Login(e.Actor.ID)
+	out.Passkey = pk
 	return out, nil
 }
