@@ -207,8 +207,10 @@ func (p *Passkeys) registered(id []byte, user string, t time.Time) (*Passkey, er
 type SealApproval struct {
 	// Intent is the approved intent, when the entry records it.
 	Intent *intent.Intent
-	// Passkey is the credential that approved it, for a passkey approval.
-	Passkey *Passkey
+	// Passkey is the credential that approved it, for a passkey approval,
+	// and SignCount the counter of its assertion.
+	Passkey   *Passkey
+	SignCount uint32
 	// Login is the login the system chain created the approving user
 	// with ("" if it does not say).
 	Login string
@@ -303,6 +305,6 @@ func CheckSealApproval(e Entry, keys *Passkeys) (SealApproval, error) {
 	if ev[EvidenceSignCount] != strconv.FormatUint(uint64(res.SignCount), 10) {
 		return bad("the evidence's sign count %.16q is not the authenticator data's %d", ev[EvidenceSignCount], res.SignCount)
 	}
-	out.Passkey = pk
+	out.Passkey, out.SignCount = pk, res.SignCount
 	return out, nil
 }

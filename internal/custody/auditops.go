@@ -99,7 +99,7 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		var approvals approvalChecker
 		reg := new(audit.Passkeys) // the system chain's, as it is read
 		if fold {
-			approvals.reg, approvals.regErr = s.passkeys(tx)
+			approvals.reg, approvals.regErr = loadPasskeys(tx)
 		}
 		err := tx.AuditEntries(chain, 1, func(e audit.Entry) error {
 			n++

@@ -145,7 +145,6 @@ type Service struct {
 	faultFn  func(string)
 	pub      *translog.Publisher // st, when it publishes checkpoints
 	folds    foldCache
-	pkCache  passkeyCache
 }
 
 // New returns a service over st whose org DEKs are wrapped by kek. When st

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sync"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
@@ -15,39 +14,24 @@ import (
 // registered for the seal's user ([audit.CheckSealApproval]), never under
 // the credentials table's.
 
-// passkeyCache keeps the passkey registry of the system chain as it was
-// at one head record, so that verifying every org chain reads the system
-// chain once.
-type passkeyCache struct {
-	mu   sync.Mutex
-	head audit.Head
-	reg  *audit.Passkeys
-}
-
-// passkeys returns the passkey registry of the system chain as tx sees
-// it, from a system chain that verifies (links, hashes, head record); an
-// error says why there is none.
-func (s *Service) passkeys(tx store.ReadTx) (*audit.Passkeys, error) {
-	rec, err := tx.AuditHeadRecord(audit.SystemChain)
-	switch {
+// loadPasskeys returns the passkey registry of the system chain as tx
+// sees it, from a system chain that verifies (links, hashes, head
+// record); an error says why there is none. It reads the whole system
+// chain: a registry kept from an earlier read would not see an entry
+// edited in place since.
+func loadPasskeys(tx store.ReadTx) (*audit.Passkeys, error) {
+	v := audit.NewVerifier(audit.SystemChain)
+	switch rec, err := tx.AuditHeadRecord(audit.SystemChain); {
+	case err == nil:
+		v.ExpectHead(&rec)
 	case errors.Is(err, store.ErrNotFound):
-		return new(audit.Passkeys), nil
-	case err != nil:
+		v.ExpectHead(nil)
+	default:
 		return nil, err
 	}
-	c := &s.pkCache
-	c.mu.Lock()
-	if c.reg != nil && c.head == rec {
-		reg := c.reg
-		c.mu.Unlock()
-		return reg, nil
-	}
-	c.mu.Unlock()
-	v := audit.NewVerifier(audit.SystemChain)
-	v.ExpectHead(&rec)
 	reg := new(audit.Passkeys)
 	var applyErr error
-	err = tx.AuditEntries(audit.SystemChain, 1, func(e audit.Entry) error {
+	err := tx.AuditEntries(audit.SystemChain, 1, func(e audit.Entry) error {
 		if err := v.Add(e); err != nil {
 			return err
 		}
@@ -65,21 +49,23 @@ func (s *Service) passkeys(tx store.ReadTx) (*audit.Passkeys, error) {
 	if applyErr != nil {
 		return nil, fmt.Errorf("the system chain, which registers passkeys: %w", applyErr)
 	}
-	c.mu.Lock()
-	c.head, c.reg = rec, reg
-	c.mu.Unlock()
 	return reg, nil
 }
 
 // approvalChecker checks the approvals of an org chain's seal entries
-// against the system chain's registry, loaded once per check.
+// against the system chain's registry, loaded once per check. Fed a
+// chain's seal entries in order, it also requires each passkey's
+// signature counter to grow from one seal entry to the next (unless the
+// authenticator keeps none): an approval recorded twice, or by a cloned
+// authenticator, does not pass.
 type approvalChecker struct {
 	reg    *audit.Passkeys
 	regErr error
+	last   map[string]uint32 // credential ID -> the counter of its last seal entry
 }
 
 // check returns the approval of seal entry e, or why it does not verify.
-func (c approvalChecker) check(e audit.Entry) (audit.SealApproval, error) {
+func (c *approvalChecker) check(e audit.Entry) (audit.SealApproval, error) {
 	if e.Details[audit.DetailMFAMethod] == audit.MethodWebAuthn && c.regErr != nil {
 		return audit.SealApproval{}, fmt.Errorf("the passkey approval cannot be checked: %w", c.regErr)
 	}
@@ -87,7 +73,20 @@ func (c approvalChecker) check(e audit.Entry) (audit.SealApproval, error) {
 	if reg == nil {
 		reg = new(audit.Passkeys)
 	}
-	return audit.CheckSealApproval(e, reg)
+	a, err := audit.CheckSealApproval(e, reg)
+	if err != nil || a.Passkey == nil {
+		return a, err
+	}
+	if c.last == nil {
+		c.last = map[string]uint32{}
+	}
+	id := string(a.Passkey.CredentialID)
+	prev, seen := c.last[id]
+	if seen && (a.SignCount != 0 || prev != 0) && a.SignCount <= prev {
+		return audit.SealApproval{}, fmt.Errorf("%w: the passkey's signature counter %d does not advance past %d of an earlier seal entry: the approval was recorded twice, or the authenticator was cloned", audit.ErrInvalidEntry, a.SignCount, prev)
+	}
+	c.last[id] = a.SignCount
+	return a, nil
 }
 
 // checkCredentials compares the credentials table with the registry of a

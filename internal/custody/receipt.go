@@ -89,7 +89,9 @@ func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 s
 			return err
 		}
 		var c approvalChecker
-		c.reg, c.regErr = s.passkeys(tx)
+		if out.Entry.Details[audit.DetailMFAMethod] == audit.MethodWebAuthn {
+			c.reg, c.regErr = loadPasskeys(tx)
+		}
 		ap, err := c.check(*out.Entry)
 		if err != nil {
 			return fmt.Errorf("%w: seal entry %d of org %q: %v", ErrReceiptUnverified, out.Entry.Seq, ident.OrgID, err)

@@ -295,6 +295,13 @@ func (l lookup) SealReceipt(ctx context.Context, thumb, sig string) (verify.Seal
 		tm := e.Time
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &tm
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+		out.DocumentSHA256, out.SealedSHA256 = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256]
+		if a := r.Approval; a != nil {
+			out.Approval = &verify.SealApproval{Method: e.Details[audit.DetailMFAMethod], Approver: a.Login}
+			if a.Passkey != nil {
+				out.Approval.Passkey = a.Passkey.Name
+			}
+		}
 	}
 	return out, true, nil
 }
