@@ -16,6 +16,7 @@ import (
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/idempotency"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
@@ -36,13 +37,16 @@ var serveEnv = map[string]string{
 	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
 	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
 	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
+	"seal-timeout":     "SEALKEEP_SEAL_TIMEOUT",
+	"max-seals":        "SEALKEEP_MAX_SEALS",
+	"tsa":              "SEALKEEP_TSA",
 }
 
 type serveFlags struct {
-	listen, tlsCert, tlsKey, trust string
-	maxUpload, maxDecoded          maxDecodedFlag
-	verifyTimeout, shutdownTimeout time.Duration
-	maxVerifies                    int
+	listen, tlsCert, tlsKey, trust, tsa         string
+	maxUpload, maxDecoded                       maxDecodedFlag
+	verifyTimeout, shutdownTimeout, sealTimeout time.Duration
+	maxVerifies, maxSeals                       int
 }
 
 func newServeCmd() *cobra.Command {
@@ -67,7 +71,8 @@ in-flight requests finish for up to --shutdown-timeout.
 Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
-SEALKEEP_SHUTDOWN_TIMEOUT);
+SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_SEAL_TIMEOUT, SEALKEEP_MAX_SEALS,
+SEALKEEP_TSA);
 the flag wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,6 +93,9 @@ the flag wins.`,
 	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
 	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	fl.DurationVar(&f.sealTimeout, "seal-timeout", server.DefaultSealTimeout, "longest one seal may take (abandoned past it, nothing sealed)")
+	fl.IntVar(&f.maxSeals, "max-seals", server.DefaultMaxSealsPerUser, "seals one user may have in progress at once on this server, past which 429")
+	fl.StringVar(&f.tsa, "tsa", "", "RFC 3161 timestamp authority URL of B-T seals (default: none, B-B only)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
 }
@@ -142,9 +150,12 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	cfg := server.Config{
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
-		Custody: newStoreCustody(env.Store, log),
-		Auth:    auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
-		Keys:    custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
+		SealTimeout: f.sealTimeout, MaxSealsPerUser: f.maxSeals, TSA: f.tsa,
+		// A pending Idempotency-Key is held longer than a seal may run.
+		Idempotency: idempotency.New(pub, idempotency.Options{Lease: max(idempotency.DefaultLease, 2*f.sealTimeout)}),
+		Custody:     newStoreCustody(env.Store, log),
+		Auth:        auth.New(pub, env.KEK, auth.Options{Logger: log, DEKCache: dekCache}),
+		Keys:        custody.New(pub, env.KEK, custody.Options{Logger: log, DEKCache: dekCache}),
 		Ready: []server.Check{
 			server.StoreCheck(env.Store), server.KEKCheck(env.KEK),
 		},

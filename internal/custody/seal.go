@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"strings"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
@@ -28,6 +29,9 @@ type SealKey struct {
 	Chain  []*x509.Certificate
 	// Thumbprint is the SHA-256 (hex) of Leaf's DER.
 	Thumbprint string
+	// Provider names where the key lives: "local" (in custody) or the
+	// scheme of its key URI ("awskms", "pkcs11", ...).
+	Provider string
 }
 
 // ActiveKey opens the active version of identity for sealing: the version
@@ -67,7 +71,17 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 		return SealKey{}, err
 	}
 	return SealKey{Org: ident.OrgID, Identity: ident.ID, Owner: ident.Owner, Version: v.Version,
-		Signer: sgn, Leaf: certs[0], Chain: certs[1:], Thumbprint: thumbprint(v.CertDER)}, nil
+		Signer: sgn, Leaf: certs[0], Chain: certs[1:], Thumbprint: thumbprint(v.CertDER), Provider: provider(v.KeyRef)}, nil
+}
+
+// provider is the provider name of a key reference: "local", or the
+// scheme of an external key URI.
+func provider(keyRef string) string {
+	if keyRef == KeyRefLocal {
+		return KeyRefLocal
+	}
+	scheme, _, _ := strings.Cut(keyRef, ":")
+	return scheme
 }
 
 // RecordSeal writes the seal entry of a seal made with key, in one

@@ -45,6 +45,8 @@ var matrix = map[string][]string{
 	"GET /api/v1/tokens":            anyUser,
 	"DELETE /api/v1/tokens/{token}": anyUser,
 	"GET /api/v1/me":                anyUser,
+	// Sealing with id-jane: jane only (her own identity, as a sealer).
+	"POST /api/v1/orgs/{org}/identities/{identity}/seal": {"jane"},
 }
 
 // pathParam is the value of each path parameter in the matrix requests.

@@ -45,11 +45,13 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"sealkeep/internal/auth"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/errs"
+	"sealkeep/internal/idempotency"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
 )
@@ -131,6 +133,20 @@ type Config struct {
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests
 	// when it stops; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Idempotency keeps the seal route's Idempotency-Key records (nil: a
+	// request with the header is answered 503).
+	Idempotency *idempotency.Service
+	// MaxSealsPerUser bounds the seals one user runs at once on this
+	// instance; one more is answered 429. 0 means DefaultMaxSealsPerUser.
+	MaxSealsPerUser int
+	// SealTimeout bounds one seal; 0 means DefaultSealTimeout.
+	SealTimeout time.Duration
+	// TSA, if set, is the RFC 3161 timestamp authority of B-T seals; a
+	// request cannot name one (the server would fetch any URL it named).
+	TSA string
+	// Clock is the time of seal intents; nil means time.Now. It must be
+	// the account service's clock.
+	Clock func() time.Time
 }
 
 // Defaults of Config.
@@ -150,6 +166,9 @@ type Server struct {
 	handler http.Handler
 	// verifySlots holds one token per verification in progress.
 	verifySlots chan struct{}
+	// sealing counts each user's seals in progress.
+	sealMu  sync.Mutex
+	sealing map[string]int
 }
 
 // errPanic answers a request whose handler panicked.
@@ -175,7 +194,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies)}
+	if cfg.MaxSealsPerUser <= 0 {
+		cfg.MaxSealsPerUser = DefaultMaxSealsPerUser
+	}
+	if cfg.SealTimeout <= 0 {
+		cfg.SealTimeout = DefaultSealTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies), sealing: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -200,7 +228,7 @@ func New(cfg Config) (*Server, error) {
 // table is the route table: every endpoint of the server, the public
 // ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
-	return slices.Concat(s.publicRoutes(), s.sessionRoutes())
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.sealRoutes())
 }
 
 // publicRoutes need no credentials.

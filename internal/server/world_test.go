@@ -19,6 +19,8 @@ import (
 	"sealkeep/internal/audit"
 	"sealkeep/internal/auth"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/envelope"
+	"sealkeep/internal/idempotency"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/redact"
@@ -73,21 +75,26 @@ type world struct {
 	clk     *testClock
 	auth    *auth.Service
 	custody *custody.Service
+	kek     envelope.KEK
 	ca      *pkitest.Cert
 	users   map[string]*member
 	thumb   map[string][32]byte // identity -> its active version's certificate SHA-256
 	secrets [][]byte
 }
 
-// newWorld builds a world on st; cfg's Auth and Keys are replaced.
+// newWorld builds a world on st; cfg's Auth, Keys and Clock are replaced
+// (and Idempotency set if nil).
 func newWorld(t *testing.T, st store.Store, cfg Config) *world {
 	t.Helper()
 	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	kek := keyring(t)
-	w := &world{t: t, ctx: context.Background(), st: st, clk: clk, users: map[string]*member{}, thumb: map[string][32]byte{}}
+	w := &world{t: t, ctx: context.Background(), st: st, clk: clk, kek: kek, users: map[string]*member{}, thumb: map[string][32]byte{}}
 	w.auth = auth.New(st, kek, auth.Options{Clock: clk.now, Password: cheapHash})
 	w.custody = custody.New(st, kek, custody.Options{Clock: clk.now})
-	cfg.Auth, cfg.Keys = w.auth, w.custody
+	cfg.Auth, cfg.Keys, cfg.Clock = w.auth, w.custody, clk.now
+	if cfg.Idempotency == nil {
+		cfg.Idempotency = idempotency.New(st, idempotency.Options{Clock: clk.now})
+	}
 	w.api = newAPI(t, cfg)
 	w.ca = pkitest.Root(t, "server test CA")
 
