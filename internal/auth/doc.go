@@ -65,6 +65,17 @@
 // (and [Service.ApprovalFailed] audits it); nothing signed under the loser
 // may be released.
 //
+// Operations other than seals that need the user's step-up (activating a
+// certificate version) name an [Action]: a name and the fields that bind
+// it (org, identity, version, certificate thumbprint).
+// [Service.CheckStepUp] checks a fresh code for it without accepting it,
+// [Service.CommitStepUp] accepts the step in the transaction that records
+// the operation, with the action's digest as the used step's purpose, and
+// [StepUp.Details] is the evidence its audit entry carries;
+// [Service.ApproveAction] does both in a transaction of its own. The same
+// single-use rule holds across seals and actions: a code accepted for
+// either is a replay for any other.
+//
 // # Sessions and API tokens
 //
 // Browser sessions ([Service.Login]) and API tokens
