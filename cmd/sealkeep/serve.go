@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	neturl "net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/idempotency"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
@@ -40,10 +44,16 @@ var serveEnv = map[string]string{
 	"seal-timeout":     "SEALKEEP_SEAL_TIMEOUT",
 	"max-seals":        "SEALKEEP_MAX_SEALS",
 	"tsa":              "SEALKEEP_TSA",
+	// WebAuthn (passkeys).
+	"webauthn-rp-id":       "SEALKEEP_WEBAUTHN_RP_ID",
+	"webauthn-origin":      "SEALKEEP_WEBAUTHN_ORIGIN",
+	"webauthn-attestation": "SEALKEEP_WEBAUTHN_ATTESTATION",
 }
 
 type serveFlags struct {
 	listen, tlsCert, tlsKey, trust, tsa         string
+	rpID, attestation                           string
+	origins                                     []string
 	maxUpload, maxDecoded                       maxDecodedFlag
 	verifyTimeout, shutdownTimeout, sealTimeout time.Duration
 	maxVerifies, maxSeals                       int
@@ -72,8 +82,18 @@ Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
 SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_SEAL_TIMEOUT, SEALKEEP_MAX_SEALS,
-SEALKEEP_TSA);
-the flag wins.`,
+SEALKEEP_TSA, SEALKEEP_WEBAUTHN_RP_ID, SEALKEEP_WEBAUTHN_ORIGIN,
+SEALKEEP_WEBAUTHN_ATTESTATION);
+the flag wins.
+
+Passkeys (WebAuthn) are scoped to a relying party ID, the host name the
+browser shows: --webauthn-rp-id (default: the listen address's host name, or
+localhost for a loopback address) and --webauthn-origin, the page origins
+ceremonies may come from (default: the listen URL with that host name). A
+server on an IP address that is not loopback has no passkeys unless both are
+given. --webauthn-attestation FORMAT requires every new passkey to carry an
+attestation statement of that format (packed, tpm, apple, ...; default: none
+asked for).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
@@ -96,6 +116,9 @@ the flag wins.`,
 	fl.DurationVar(&f.sealTimeout, "seal-timeout", server.DefaultSealTimeout, "longest one seal may take (abandoned past it, nothing sealed)")
 	fl.IntVar(&f.maxSeals, "max-seals", server.DefaultMaxSealsPerUser, "seals one user may have in progress at once on this server, past which 429")
 	fl.StringVar(&f.tsa, "tsa", "", "RFC 3161 timestamp authority URL of B-T seals (default: none, B-B only)")
+	fl.StringVar(&f.rpID, "webauthn-rp-id", "", "WebAuthn relying party ID of passkeys: the server's host name (default: from --listen)")
+	fl.StringSliceVar(&f.origins, "webauthn-origin", nil, "page origins of passkey ceremonies, https://host[:port] (default: from --listen)")
+	fl.StringVar(&f.attestation, "webauthn-attestation", "", "attestation format every new passkey must carry (default: none asked for)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
 }
@@ -165,6 +188,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			return usageError{err}
 		}
 	}
+	if pc, ok, err := webauthnConfig(f, url); err != nil {
+		return usageError{err}
+	} else if ok {
+		pc.Logger = log
+		if cfg.Passkeys, err = passkey.New(pub, pc); err != nil {
+			return usageError{err}
+		}
+		log.Info("passkeys", "rp_id", pc.RPID, "origins", strings.Join(pc.Origins, " "))
+	} else {
+		log.Warn("no passkeys: the listen address is an IP address; give --webauthn-rp-id and --webauthn-origin")
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -193,4 +227,40 @@ func serveLogger(cmd *cobra.Command) *slog.Logger {
 // for `sealkeep verify` and the service's POST /api/v1/verify.
 func newStoreCustody(st store.Store, log *slog.Logger) verify.CustodyLookup {
 	return storeCustody{custody.New(st, nil, custody.Options{Logger: log})}
+}
+
+// webauthnConfig is the relying party of the server's passkeys: the flags,
+// or else the listen URL's host name (localhost for a loopback address)
+// and that URL as the origin. ok is false when there is none (an IP
+// address that is not loopback, which cannot be a relying party ID).
+func webauthnConfig(f serveFlags, listenURL string) (passkey.Config, bool, error) {
+	c := passkey.Config{RPID: f.rpID, Origins: f.origins, Attestation: f.attestation}
+	if c.RPID != "" && len(c.Origins) > 0 {
+		return c, true, nil
+	}
+	u, err := neturl.Parse(listenURL)
+	if err != nil {
+		return c, false, err
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			if c.RPID != "" || len(c.Origins) > 0 {
+				return c, false, errors.New("--webauthn-rp-id and --webauthn-origin go together on a server that listens on an IP address")
+			}
+			return c, false, nil
+		}
+		host = "localhost"
+	}
+	if c.RPID == "" {
+		c.RPID = host
+	}
+	if len(c.Origins) == 0 {
+		o := u.Scheme + "://" + c.RPID
+		if p := u.Port(); p != "" {
+			o += ":" + p
+		}
+		c.Origins = []string{o}
+	}
+	return c, true, nil
 }

@@ -47,10 +47,17 @@ var matrix = map[string][]string{
 	"GET /api/v1/me":                anyUser,
 	// Sealing with id-jane: jane only (her own identity, as a sealer).
 	"POST /api/v1/orgs/{org}/identities/{identity}/seal": {"jane"},
+	// Passkeys: one's own account; a passkey approval of a seal with
+	// id-jane: jane only, as sealing.
+	"POST /api/v1/me/passkeys/registration":                      anyUser,
+	"POST /api/v1/me/passkeys":                                   anyUser,
+	"GET /api/v1/me/passkeys":                                    anyUser,
+	"DELETE /api/v1/me/passkeys/{credential}":                    anyUser,
+	"POST /api/v1/orgs/{org}/identities/{identity}/seal/passkey": {"jane"},
 }
 
 // pathParam is the value of each path parameter in the matrix requests.
-var pathParam = map[string]string{"org": "acme", "identity": "id-jane"}
+var pathParam = map[string]string{"org": "acme", "identity": "id-jane", "credential": "AAAA"}
 
 var paramRE = regexp.MustCompile(`\{([a-z_]+)\.{0,3}\}`)
 
