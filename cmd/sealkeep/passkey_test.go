@@ -214,3 +214,32 @@ func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
+
+// TestWebAuthnConfig: the relying party comes from the flags, else from
+// the listen URL (localhost for a loopback address, with its scheme and
+// port); an IP address that is not loopback has none unless both flags
+// are given, and one flag alone is refused there.
+func TestWebAuthnConfig(t *testing.T) {
+	for _, c := range []struct {
+		f       serveFlags
+		url     string
+		rpID    string
+		origins string
+		ok      bool
+		err     bool
+	}{
+		{serveFlags{}, "http://127.0.0.1:8080", "localhost", "http://localhost:8080", true, false},
+		{serveFlags{}, "http://[::1]:8080", "localhost", "http://localhost:8080", true, false},
+		{serveFlags{}, "https://sealkeep.example.com:8443", "sealkeep.example.com", "https://sealkeep.example.com:8443", true, false},
+		{serveFlags{rpID: "example.com"}, "https://sealkeep.example.com", "example.com", "https://example.com", true, false},
+		{serveFlags{}, "https://192.0.2.7:8443", "", "", false, false},
+		{serveFlags{rpID: "sealkeep.example.com"}, "https://192.0.2.7:8443", "", "", false, true},
+		{serveFlags{rpID: "sealkeep.example.com", origins: []string{"https://sealkeep.example.com"}}, "https://192.0.2.7:8443",
+			"sealkeep.example.com", "https://sealkeep.example.com", true, false},
+	} {
+		pc, ok, err := webauthnConfig(c.f, c.url)
+		if ok != c.ok || (err != nil) != c.err || (ok && (pc.RPID != c.rpID || strings.Join(pc.Origins, " ") != c.origins)) {
+			t.Errorf("webauthnConfig(%+v, %s) = %+v, %v, %v", c.f, c.url, pc, ok, err)
+		}
+	}
+}

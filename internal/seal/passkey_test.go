@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/intent"
 	"sealkeep/internal/passkey"
 	"sealkeep/internal/passkey/passkeytest"
@@ -281,4 +282,37 @@ func TestPasskeyForgedApprovals(t *testing.T) {
 			t.Errorf("receipt given with a broken system chain: %+v", s.Receipt)
 		}
 	})
+}
+
+// TestPasskeySealEntryFails: when the seal entry cannot be written, no
+// sealed file is released and the passkey approval is not used up (its
+// ceremony and counter rolled back with the entry): the same approval
+// then seals once.
+func TestPasskeySealEntryFails(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			svc, a := f.passkeys(t)
+			ap := f.approvePasskey(t, svc, a, seal.Options{})
+			broken := custody.New(failingStore{f.st, false}, f.kek, custody.Options{Clock: f.clk.now})
+			if _, err := f.sealCustody(t, broken, f.out("sealed.pdf"), ap, seal.Options{}); !errors.Is(err, errInjected) {
+				t.Fatalf("err = %v", err)
+			}
+			f.onlyFiles(t)
+			if got := f.seals(t); len(got) != 0 {
+				t.Fatalf("seal entries: %+v", got)
+			}
+			list := must(svc.Credentials(f.ctx, f.jane.ID))(t)
+			if list[0].SignCount != 0 || !list[0].LastUsedAt.IsZero() {
+				t.Fatalf("the failed seal advanced the counter: %+v", list[0])
+			}
+			if _, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), ap, seal.Options{}); err != nil {
+				t.Fatalf("the same approval after the failure: %v", err)
+			}
+			if got := f.seals(t); len(got) != 1 {
+				t.Fatalf("%d seal entries", len(got))
+			}
+			f.chainOK(t)
+		})
+	}
 }
