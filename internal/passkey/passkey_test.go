@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/intent"
 	"sealkeep/internal/passkey"
 	"sealkeep/internal/passkey/passkeytest"
@@ -445,5 +446,35 @@ func TestTrailDecides(t *testing.T) {
 				t.Errorf("mismatch entry %+v", e)
 			}
 		}
+	})
+}
+
+// TestSystemChainChecksCredentials: audit verify of the system chain
+// compares the credentials table with the passkeys the chain registers:
+// a row moved to another user, given another key, inserted or deleted
+// outside sealkeep is a state mismatch; the untouched table passes.
+func TestSystemChainChecksCredentials(t *testing.T) {
+	each(t, func(t *testing.T, w *world) {
+		w.register(t, w.pk, w.jane, passkeytest.New(origin), "jane's key")
+		w.register(t, w.pk, w.sam, passkeytest.New(origin), "sam's key")
+		check := func(what string, want error) {
+			t.Helper()
+			rep, err := w.custody.VerifyChain(w.ctx, audit.SystemChain, nil, nil, nil)
+			if !rep.OK() || !errors.Is(err, want) || (want == nil && err != nil) {
+				t.Errorf("%s: %+v, %v; want %v", what, rep.Break, err, want)
+			}
+		}
+		check("untouched", nil)
+		w.exec(`UPDATE webauthn_credentials SET user_id = '` + w.jane.ID + `' WHERE user_id = '` + w.sam.ID + `'`)
+		check("a row moved to jane", custody.ErrStateMismatch)
+		w.exec(`UPDATE webauthn_credentials SET user_id = '` + w.sam.ID + `' WHERE name = 'sam''s key'`)
+		check("moved back", nil)
+		w.exec(`UPDATE webauthn_credentials SET public_key = (SELECT public_key FROM webauthn_credentials WHERE name = 'sam''s key') WHERE name = 'jane''s key'`)
+		check("another key", custody.ErrStateMismatch)
+		w.exec(`DELETE FROM webauthn_credentials WHERE name = 'jane''s key'`)
+		check("a row deleted", custody.ErrStateMismatch)
+		w.exec(`INSERT INTO webauthn_credentials (cred_id, user_id, name, public_key, sign_count, backup_eligible, backup_state, aaguid, attestation, transports, created_us, last_used_us)
+			SELECT cred_id || cred_id, user_id, 'inserted', public_key, 0, false, false, aaguid, attestation, transports, created_us, 0 FROM webauthn_credentials`)
+		check("a row inserted", custody.ErrStateMismatch)
 	})
 }

@@ -73,8 +73,10 @@ type Credential struct {
 	RPID       string
 	UserHandle []byte
 	Counter    uint32
-	signer     crypto.Signer
-	alg        int
+	// PublicKey is the credential public key as a COSE_Key.
+	PublicKey []byte
+	signer    crypto.Signer
+	alg       int
 }
 
 // New returns an authenticator on origin with a random AAGUID, making
@@ -234,6 +236,7 @@ func (a *Authenticator) Create(options []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.PublicKey = cose
 	a.creds = append(a.creds, c)
 	return json.Marshal(map[string]any{
 		"id": b64.EncodeToString(c.ID), "rawId": b64.EncodeToString(c.ID), "type": "public-key",
