@@ -8,6 +8,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
+	"sealkeep/internal/signer"
 	"sealkeep/internal/store"
 )
 
@@ -32,18 +34,19 @@ func init() { register(newServeCmd) }
 // serveEnv names the environment variable of each serve flag; a flag given
 // on the command line wins over its variable.
 var serveEnv = map[string]string{
-	"listen":           "SEALKEEP_LISTEN",
-	"tls-cert":         "SEALKEEP_TLS_CERT",
-	"tls-key":          "SEALKEEP_TLS_KEY",
-	"trust":            "SEALKEEP_TRUST",
-	"max-upload":       "SEALKEEP_MAX_UPLOAD",
-	"max-decoded":      "SEALKEEP_MAX_DECODED",
-	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
-	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
-	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
-	"seal-timeout":     "SEALKEEP_SEAL_TIMEOUT",
-	"max-seals":        "SEALKEEP_MAX_SEALS",
-	"tsa":              "SEALKEEP_TSA",
+	"listen":               "SEALKEEP_LISTEN",
+	"tls-cert":             "SEALKEEP_TLS_CERT",
+	"tls-key":              "SEALKEEP_TLS_KEY",
+	"trust":                "SEALKEEP_TRUST",
+	"max-upload":           "SEALKEEP_MAX_UPLOAD",
+	"max-decoded":          "SEALKEEP_MAX_DECODED",
+	"verify-timeout":       "SEALKEEP_VERIFY_TIMEOUT",
+	"max-verifies":         "SEALKEEP_MAX_VERIFIES",
+	"shutdown-timeout":     "SEALKEEP_SHUTDOWN_TIMEOUT",
+	"seal-timeout":         "SEALKEEP_SEAL_TIMEOUT",
+	"max-seals":            "SEALKEEP_MAX_SEALS",
+	"tsa":                  "SEALKEEP_TSA",
+	"external-key-schemes": "SEALKEEP_EXTERNAL_KEY_SCHEMES",
 	// WebAuthn (passkeys).
 	"webauthn-rp-id":       "SEALKEEP_WEBAUTHN_RP_ID",
 	"webauthn-origin":      "SEALKEEP_WEBAUTHN_ORIGIN",
@@ -52,11 +55,12 @@ var serveEnv = map[string]string{
 
 type serveFlags struct {
 	listen, tlsCert, tlsKey, trust, tsa         string
-	rpID, attestation                           string
-	origins                                     []string
 	maxUpload, maxDecoded                       maxDecodedFlag
 	verifyTimeout, shutdownTimeout, sealTimeout time.Duration
 	maxVerifies, maxSeals                       int
+	externalSchemes                             []string
+	rpID, attestation                           string
+	origins                                     []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -82,9 +86,15 @@ Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
 SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_SEAL_TIMEOUT, SEALKEEP_MAX_SEALS,
-SEALKEEP_TSA, SEALKEEP_WEBAUTHN_RP_ID, SEALKEEP_WEBAUTHN_ORIGIN,
-SEALKEEP_WEBAUTHN_ATTESTATION);
+SEALKEEP_TSA, SEALKEEP_EXTERNAL_KEY_SCHEMES, SEALKEEP_WEBAUTHN_RP_ID,
+SEALKEEP_WEBAUTHN_ORIGIN, SEALKEEP_WEBAUTHN_ATTESTATION);
 the flag wins.
+
+--external-key-schemes lets sealers register keys held in a KMS through the
+API (POST .../external-keys): awskms, azurekv, gcpkms. The service opens
+such a key with its own cloud credentials, so enable only the providers
+whose credentials are meant for it. pkcs11 keys (a module and a PIN file on
+this host) and KMS endpoint overrides are never accepted over the API.
 
 Passkeys (WebAuthn) are scoped to a relying party ID, the host name the
 browser shows: --webauthn-rp-id (default: the listen address's host name, or
@@ -119,6 +129,7 @@ asked for).`,
 	fl.StringVar(&f.rpID, "webauthn-rp-id", "", "WebAuthn relying party ID of passkeys: the server's host name (default: from --listen)")
 	fl.StringSliceVar(&f.origins, "webauthn-origin", nil, "page origins of passkey ceremonies, https://host[:port] (default: from --listen)")
 	fl.StringVar(&f.attestation, "webauthn-attestation", "", "attestation format every new passkey must carry (default: none asked for)")
+	fl.StringSliceVar(&f.externalSchemes, "external-key-schemes", nil, "key URI schemes sealers may register as external keys through the API: awskms, azurekv, gcpkms (default: none)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
 }
@@ -141,6 +152,11 @@ func flagsFromEnv(fl *pflag.FlagSet) error {
 func runServe(cmd *cobra.Command, f serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	for _, scheme := range f.externalSchemes {
+		if scheme == "pkcs11" || !slices.Contains(signer.Schemes(), scheme) {
+			return usageError{fmt.Errorf("--external-key-schemes: %q is not one of awskms, azurekv, gcpkms", scheme)}
+		}
 	}
 	var tlsFiles *server.TLSFiles
 	if f.tlsCert != "" {
@@ -174,6 +190,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
 		SealTimeout: f.sealTimeout, MaxSealsPerUser: f.maxSeals, TSA: f.tsa,
+		ExternalKeySchemes: f.externalSchemes,
 		// A pending Idempotency-Key is held longer than a seal may run.
 		Idempotency: idempotency.New(pub, idempotency.Options{Lease: max(idempotency.DefaultLease, 2*f.sealTimeout)}),
 		Custody:     newStoreCustody(env.Store, log),

@@ -10,7 +10,8 @@ import "fmt"
 // code, a recovery code or a token, only what was done to them.
 const (
 	ActionUserCreate      Action = "user.create"      // details: user, login, operator ("true"/"false")
-	ActionUserPassword    Action = "user.password"    // details: user, reason ("change", "rehash")
+	ActionUserPassword    Action = "user.password"    // details: user, reason ("change", "rehash", "activate": the first password, set with an invitation)
+	ActionUserInvite      Action = "user.invite"      // an invitation to activate a new account was issued; details: user, expires (RFC 3339)
 	ActionMFAConfirm      Action = "mfa.totp_confirm" // TOTP enrolment confirmed with a first code
 	ActionMFAReset        Action = "mfa.totp_reset"   // TOTP enrolment removed
 	ActionMFARecoveryNew  Action = "mfa.recovery_new" // a new set of recovery codes replaced the old
@@ -59,7 +60,7 @@ func ValidRole(r string) bool {
 // isAccount reports whether a is an account action.
 func (a Action) isAccount() bool {
 	switch a {
-	case ActionUserCreate, ActionUserPassword,
+	case ActionUserCreate, ActionUserPassword, ActionUserInvite,
 		ActionMFAConfirm, ActionMFAReset, ActionMFARecoveryNew, ActionMFARecoveryUsed,
 		ActionTokenCreate, ActionTokenRevoke, ActionMemberAdd, ActionMemberRole, ActionMemberRemove,
 		ActionSecurityTOTPReplay, ActionSecurityLockout,

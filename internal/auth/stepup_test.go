@@ -133,6 +133,20 @@ func TestApproveAction(t *testing.T) {
 	// The refusals above accepted no step: this step's code still works.
 	_, err = a.svc.ApproveAction(a.ctx, w.jane.ID, a.code(secret), act, "")
 	a.must(err)
+	// Seals and actions share the single-use rule: a code that approved a
+	// seal is a replay for an action, and the other way round.
+	a.nextStep()
+	sealCode := a.code(secret)
+	_, err = a.svc.ApproveIntent(a.ctx, w.jane.ID, sealCode, a.intentFor(w.jane.ID, "sheet"), "")
+	a.must(err)
+	_, err = a.svc.ApproveAction(a.ctx, w.jane.ID, sealCode, act, "")
+	a.wantErr("a seal's code for an action", err, auth.ErrReplay)
+	a.nextStep()
+	actCode := a.code(secret)
+	_, err = a.svc.ApproveAction(a.ctx, w.jane.ID, actCode, act, "")
+	a.must(err)
+	_, err = a.svc.ApproveIntent(a.ctx, w.jane.ID, actCode, a.intentFor(w.jane.ID, "sheet 2"), "")
+	a.wantErr("an action's code for a seal", err, auth.ErrReplay)
 	a.verifyChains()
 }
 

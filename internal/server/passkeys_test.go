@@ -31,7 +31,7 @@ func (w *world) browserOf(login string) caller {
 }
 
 // call sends method path with body (JSON, nil for none) as c.
-func (w *world) call(c caller, method, path string, body any) (*http.Response, []byte) {
+func (w *world) callAs(c caller, method, path string, body any) (*http.Response, []byte) {
 	w.t.Helper()
 	return w.request(method, path, "", body, c...)
 }
@@ -39,7 +39,7 @@ func (w *world) call(c caller, method, path string, body any) (*http.Response, [
 // beginRegistration begins a passkey registration as c.
 func (w *world) beginRegistration(c caller) ceremonyJSON {
 	w.t.Helper()
-	resp, out := w.call(c, "POST", "/api/v1/me/passkeys/registration", nil)
+	resp, out := w.callAs(c, "POST", "/api/v1/me/passkeys/registration", nil)
 	if resp.StatusCode != http.StatusCreated {
 		w.t.Fatalf("begin registration: %d %s", resp.StatusCode, out)
 	}
@@ -65,7 +65,7 @@ func (w *world) registerPasskey(c caller, login string, a *passkeytest.Authentic
 	cer := w.beginRegistration(c)
 	cred, err := a.Create(options(w.t, cer))
 	w.must(err)
-	resp, out := w.call(c, "POST", "/api/v1/me/passkeys", map[string]any{"ceremony": cer.Ceremony, "name": name,
+	resp, out := w.callAs(c, "POST", "/api/v1/me/passkeys", map[string]any{"ceremony": cer.Ceremony, "name": name,
 		"code": w.codeOf(login), "credential": json.RawMessage(cred)})
 	w.nextStep()
 	if resp.StatusCode != http.StatusCreated {
@@ -84,7 +84,7 @@ func (w *world) beginPasskeySeal(c caller, org, identity string, doc []byte, opt
 	if opts != nil {
 		body["options"] = opts
 	}
-	resp, out := w.call(c, "POST", sealPath(org, identity)+"/passkey", body)
+	resp, out := w.callAs(c, "POST", sealPath(org, identity)+"/passkey", body)
 	var cer ceremonyJSON
 	if resp.StatusCode == http.StatusCreated {
 		w.must(json.Unmarshal(out, &cer))
@@ -174,21 +174,21 @@ func TestPasskeyAPI(t *testing.T) {
 			if resp.StatusCode != http.StatusUnauthorized || len(w.seals()) != 1 {
 				t.Fatalf("replayed passkey answer: %d %s, %d seal entries", resp.StatusCode, out, len(w.seals()))
 			}
-			resp, out = w.call(jane, "GET", "/api/v1/me/passkeys", nil)
+			resp, out = w.callAs(jane, "GET", "/api/v1/me/passkeys", nil)
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"sign_count": 1`) || !strings.Contains(string(out), pk.ID) {
 				t.Errorf("list: %d %s", resp.StatusCode, out)
 			}
 			gus := bearer(w.token("gus"))
-			if resp, _ := w.call(gus, "DELETE", "/api/v1/me/passkeys/"+pk.ID, nil); resp.StatusCode != http.StatusNotFound {
+			if resp, _ := w.callAs(gus, "DELETE", "/api/v1/me/passkeys/"+pk.ID, nil); resp.StatusCode != http.StatusNotFound {
 				t.Errorf("gus removes jane's passkey: %d, want 404", resp.StatusCode)
 			}
-			if resp, out := w.call(jane, "DELETE", "/api/v1/me/passkeys/"+pk.ID, nil); resp.StatusCode != http.StatusNoContent {
+			if resp, out := w.callAs(jane, "DELETE", "/api/v1/me/passkeys/"+pk.ID, nil); resp.StatusCode != http.StatusNoContent {
 				t.Fatalf("remove: %d %s", resp.StatusCode, out)
 			}
-			if resp, _ := w.call(jane, "DELETE", "/api/v1/me/passkeys/"+pk.ID, nil); resp.StatusCode != http.StatusNotFound {
+			if resp, _ := w.callAs(jane, "DELETE", "/api/v1/me/passkeys/"+pk.ID, nil); resp.StatusCode != http.StatusNotFound {
 				t.Errorf("removed twice: %d, want 404", resp.StatusCode)
 			}
-			if resp, out := w.call(jane, "GET", "/api/v1/me/passkeys", nil); resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"passkeys": []`) {
+			if resp, out := w.callAs(jane, "GET", "/api/v1/me/passkeys", nil); resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"passkeys": []`) {
 				t.Errorf("list after removal: %d %s", resp.StatusCode, out)
 			}
 			if n := len(w.systemEntries(audit.ActionPasskeyRemove)); n != 1 {
@@ -216,22 +216,22 @@ func TestPasskeyAPIRefusals(t *testing.T) {
 			cred, err := janeKey.Create(options(t, cer))
 			w.must(err)
 			reg := map[string]any{"ceremony": cer.Ceremony, "name": "key", "credential": json.RawMessage(cred)}
-			if resp, out := w.call(jane, "POST", "/api/v1/me/passkeys", reg); resp.StatusCode != http.StatusUnauthorized {
+			if resp, out := w.callAs(jane, "POST", "/api/v1/me/passkeys", reg); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("registration without a code: %d %s", resp.StatusCode, out)
 			}
 			reg["code"] = "000000"
-			if resp, out := w.call(jane, "POST", "/api/v1/me/passkeys", reg); resp.StatusCode != http.StatusUnauthorized {
+			if resp, out := w.callAs(jane, "POST", "/api/v1/me/passkeys", reg); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("registration with a wrong code: %d %s", resp.StatusCode, out)
 			}
 			code := w.codeOf("jane")
 			reg["code"] = code
-			if resp, out := w.call(jane, "POST", "/api/v1/me/passkeys", reg); resp.StatusCode != http.StatusCreated {
+			if resp, out := w.callAs(jane, "POST", "/api/v1/me/passkeys", reg); resp.StatusCode != http.StatusCreated {
 				t.Fatalf("registration: %d %s", resp.StatusCode, out)
 			}
 			cer = w.beginRegistration(jane)
 			cred2, err := passkeytest.New(testOrigin).Create(options(t, cer))
 			w.must(err)
-			if resp, out := w.call(jane, "POST", "/api/v1/me/passkeys", map[string]any{"ceremony": cer.Ceremony, "name": "second",
+			if resp, out := w.callAs(jane, "POST", "/api/v1/me/passkeys", map[string]any{"ceremony": cer.Ceremony, "name": "second",
 				"code": code, "credential": json.RawMessage(cred2)}); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("registration with a replayed code: %d %s", resp.StatusCode, out)
 			}
@@ -240,7 +240,7 @@ func TestPasskeyAPIRefusals(t *testing.T) {
 			cer = w.beginRegistration(jane)
 			cred3, err := passkeytest.New(testOrigin).Create(options(t, cer))
 			w.must(err)
-			if resp, out := w.call(sam, "POST", "/api/v1/me/passkeys", map[string]any{"ceremony": cer.Ceremony, "name": "stolen",
+			if resp, out := w.callAs(sam, "POST", "/api/v1/me/passkeys", map[string]any{"ceremony": cer.Ceremony, "name": "stolen",
 				"code": w.codeOf("sam"), "credential": json.RawMessage(cred3)}); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("sam finishes jane's ceremony: %d %s", resp.StatusCode, out)
 			}

@@ -45,6 +45,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,10 @@ type Route struct {
 	// Op is what an Authorized route does, judged by auth.Allowed; empty
 	// for other routes.
 	Op auth.Op
+	// Own marks an Authorized route without {identity} that creates what
+	// the caller will own (a new identity): an own-only Op is judged as
+	// on the caller's own. The handler must make the caller the owner.
+	Own bool
 	// MaxBody bounds the request body in bytes; 0 means no body is read
 	// (a body is refused past 0 bytes).
 	MaxBody int64
@@ -115,8 +120,12 @@ type Config struct {
 	// serves only the Public routes (the others answer 503).
 	Auth *auth.Service
 	// Keys is the custody service (identities, versions, keys, the audit
-	// trail) that the authenticated routes act on.
+	// trail) that the authenticated routes act on; required with Auth.
 	Keys *custody.Service
+	// ExternalKeySchemes are the key URI schemes (awskms, azurekv,
+	// gcpkms) that sealers may register as external keys through the API;
+	// none by default. pkcs11 is never accepted over the API.
+	ExternalKeySchemes []string
 	// Limits bounds the reading of an uploaded PDF; nil means
 	// pdf.DefaultLimits.
 	Limits *pdf.Limits
@@ -198,6 +207,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
+	if cfg.Auth != nil && cfg.Keys == nil {
+		return nil, errs.New(errs.Invalid, "server: an account service needs a custody service (Keys)")
+	}
 	if cfg.MaxSealsPerUser <= 0 {
 		cfg.MaxSealsPerUser = DefaultMaxSealsPerUser
 	}
@@ -218,6 +230,8 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
 		switch {
+		case rt.Own && (rt.Access != Authorized || strings.Contains(rt.Path, "{identity}")):
+			return nil, fmt.Errorf("server: route %s: only an Authorized route without {identity} creates what its caller owns", rt.Pattern())
 		case rt.Access == Authorized && rt.Op != "",
 			(rt.Access == Public || rt.Access == Authenticated) && rt.Op == "":
 		default:
@@ -232,7 +246,7 @@ func New(cfg Config) (*Server, error) {
 // table is the route table: every endpoint of the server, the public
 // ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
-	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.sealRoutes(), s.passkeyRoutes())
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.passkeyRoutes())
 }
 
 // publicRoutes need no credentials.
