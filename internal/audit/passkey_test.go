@@ -21,7 +21,7 @@ var b64 = base64.RawURLEncoding
 const rpID = "sealkeep.example"
 
 // newCredential makes a credential of alg on a software authenticator.
-func newCredential(t *testing.T, alg int) (*passkeytest.Authenticator, *passkeytest.Credential) {
+func newCredential(t testing.TB, alg int) (*passkeytest.Authenticator, *passkeytest.Credential) {
 	t.Helper()
 	a := passkeytest.New("https://" + rpID)
 	a.Alg = alg
@@ -43,7 +43,7 @@ func register(user string, c *passkeytest.Credential, seq uint64, t time.Time) a
 
 // sealBy is a seal entry of user at t approved by a's credential c over
 // a fresh intent.
-func sealBy(t *testing.T, a *passkeytest.Authenticator, c *passkeytest.Credential, user string, at time.Time) audit.Entry {
+func sealBy(t testing.TB, a *passkeytest.Authenticator, c *passkeytest.Credential, user string, at time.Time) audit.Entry {
 	t.Helper()
 	in, err := intent.New("acme", user, "id-jane", 1, sha256.Sum256([]byte("cert")), sha256.Sum256([]byte("doc")),
 		map[string]string{"field": "Signature1"}, at, time.Minute)
@@ -126,5 +126,23 @@ func TestPasskeyRegistry(t *testing.T) {
 	bad.Details[audit.DetailPublicKey] = b64.EncodeToString([]byte{0xa1, 0x01, 0x02})
 	if err := reg.Apply(bad); !errors.Is(err, audit.ErrInvalidEntry) {
 		t.Errorf("a key that is not a COSE key of an accepted algorithm: %v", err)
+	}
+}
+
+// BenchmarkCheckSealApproval is the cost audit verify adds per seal entry
+// approved with a passkey (ES256): parsing the intent, the evidence and
+// the COSE key, and one ECDSA verification.
+func BenchmarkCheckSealApproval(b *testing.B) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	a, c := newCredential(b, passkeytest.ES256)
+	var reg audit.Passkeys
+	if err := reg.Apply(register("u-jane", c, 1, t0)); err != nil {
+		b.Fatal(err)
+	}
+	e := sealBy(b, a, c, "u-jane", t0.Add(time.Hour))
+	for b.Loop() {
+		if _, err := audit.CheckSealApproval(e, &reg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
