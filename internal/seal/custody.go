@@ -113,7 +113,7 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 	// anything is signed.
 	canonical := base64.RawURLEncoding.EncodeToString(want.Canonical())
 	if len(canonical) > audit.MaxDetailValueLen {
-		return nil, fail(StepApproval, fmt.Errorf("%w: the seal's options are too long to record in its audit entry", ErrNotApproved))
+		return nil, fail(StepApproval, errs.With(errs.Invalid, fmt.Errorf("%w: the seal's options (name, reason, location, contact) are too long to record in its audit entry", ErrNotApproved)))
 	}
 	var receipt audit.Entry
 	// The key signs only the approved bytes: the copy of the input in the

@@ -13,6 +13,7 @@ import (
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/intent"
 	"sealkeep/internal/passkey"
 	"sealkeep/internal/passkey/passkeytest"
@@ -314,5 +315,24 @@ func TestPasskeySealEntryFails(t *testing.T) {
 			}
 			f.chainOK(t)
 		})
+	}
+}
+
+// TestIntentTooLongToRecord: a seal whose canonical intent does not fit
+// its audit entry (long reason, location and contact texts) is refused
+// before anything is signed, rather than sealed without its intent.
+func TestIntentTooLongToRecord(t *testing.T) {
+	f := newFixture(t, backends[0])
+	opts := seal.Options{}
+	long := strings.Repeat("x", 1000)
+	opts.PDF.Reason, opts.PDF.Location, opts.PDF.ContactInfo = long, long, long
+	_, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), stub{f.intent(t, f.jane, f.in, opts)}, opts)
+	var se *seal.Error
+	if !errors.Is(err, seal.ErrNotApproved) || errs.KindOf(err) != errs.Invalid || !errors.As(err, &se) || se.Step != seal.StepApproval || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("err = %v", err)
+	}
+	f.onlyFiles(t)
+	if got := f.seals(t); len(got) != 0 {
+		t.Fatalf("seal entries: %+v", got)
 	}
 }
