@@ -308,6 +308,11 @@ func TestPasskeyAPIRefusals(t *testing.T) {
 			if n := len(w.seals()); n != 2 {
 				t.Errorf("%d seal entries, want 2", n)
 			}
+			_, metrics := w.get("/metrics")
+			want := `sealkeep_login_failures_total{reason="passkey"} `
+			if i := strings.Index(string(metrics), want); i < 0 || strings.HasPrefix(string(metrics[i+len(want):]), "0\n") {
+				t.Errorf("refused passkey answers not counted in %s", want)
+			}
 			w.chainsOK()
 			w.checkNoLeaks()
 		})

@@ -23,6 +23,7 @@ import (
 	"sealkeep/internal/errs"
 	"sealkeep/internal/idempotency"
 	"sealkeep/internal/intent"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/seal"
@@ -273,6 +274,8 @@ func (s *Server) stepUpFailed(err error) error {
 	case errors.Is(err, auth.ErrLocked):
 		s.metrics.LoginFailures.WithLabelValues("locked").Inc()
 		s.metrics.RateLimited.WithLabelValues("login").Inc()
+	case errors.Is(err, passkey.ErrAssertion), errors.Is(err, passkey.ErrCeremony):
+		s.metrics.LoginFailures.WithLabelValues("passkey").Inc()
 	case errs.KindOf(err) == errs.Unauthenticated:
 		s.metrics.LoginFailures.WithLabelValues("totp").Inc()
 	}
