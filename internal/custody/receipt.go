@@ -45,6 +45,9 @@ type Receipt struct {
 	// It was read from a chain that verified (hashes, links, head record,
 	// genesis) and folded.
 	Entry *audit.Entry
+	// ActorLogin is the login of the entry's actor, when the actor is a
+	// user the store knows (a login never changes once created).
+	ActorLogin string
 	// Approval is what the entry's approval was found to be (its intent,
 	// and for a passkey approval the credential the system chain
 	// registered and its user's login), checked as audit verify checks
@@ -87,6 +90,11 @@ func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 s
 		}
 		if err := verifyReceipt(tx, ident.OrgID, v.Version, ident.ID, want, &out); err != nil || out.Entry == nil {
 			return err
+		}
+		if e := out.Entry; e.Actor.Kind == audit.ActorUser {
+			if u, err := tx.User(e.Actor.ID); err == nil {
+				out.ActorLogin = u.Login
+			}
 		}
 		var c approvalChecker
 		if out.Entry.Details[audit.DetailMFAMethod] == audit.MethodWebAuthn {

@@ -433,8 +433,8 @@ func TestCustodySeal(t *testing.T) {
 				t.Fatalf("receipt %+v", r)
 			}
 			want := "sealed through sealkeep: acme jane-pe v1 by " + f.jane.ID + ", totp step-up, request r-1234"
-			if !strings.HasPrefix(r.Summary, want) || !strings.Contains(strings.Join(s.Notes, "\n"), want) {
-				t.Errorf("summary %q, notes %q", r.Summary, s.Notes)
+			if !strings.HasPrefix(r.Summary, want) || strings.Contains(strings.Join(s.Notes, "\n"), want) {
+				t.Errorf("summary %q (the report's seal_receipt, not repeated in notes %q)", r.Summary, s.Notes)
 			}
 			oracles(t, out)
 			f.onlyFiles(t, "sealed.pdf")

@@ -51,11 +51,13 @@ type SealReceipt struct {
 	Seq       uint64     `json:"seq"`
 	EntryHash string     `json:"entry_hash"`
 	Time      *time.Time `json:"time"`
-	// Actor is the user who approved the seal, MFAMethod the step-up,
-	// RequestID the request that sealed.
-	Actor     string `json:"actor"`
-	MFAMethod string `json:"mfa_method"`
-	RequestID string `json:"request_id"`
+	// Actor is the user (ID) who approved the seal, ActorLogin their login
+	// if custody knows it, MFAMethod the step-up, RequestID the request
+	// that sealed.
+	Actor      string `json:"actor"`
+	ActorLogin string `json:"actor_login,omitempty"`
+	MFAMethod  string `json:"mfa_method"`
+	RequestID  string `json:"request_id"`
 	// DocumentSHA256 is the SHA-256 of the document before it was sealed;
 	// SealedSHA256 the sealed file's, which the verifier compares with the
 	// revision this signature signed.
@@ -116,9 +118,13 @@ func (v *verifier) checkReceipt(s *Signature) (*time.Time, string, error) {
 		if req == "" {
 			req = "-"
 		}
+		by := r.Actor
+		if r.ActorLogin != "" {
+			by = r.ActorLogin + " (" + r.Actor + ")"
+		}
 		r.ThisDocument = r.SealedSHA256 != "" && v.revisionSHA256(s) == r.SealedSHA256
 		r.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d by %s, %s step-up, request %s (audit entry %s #%d)",
-			r.Org, r.Identity, r.Version, r.Actor, r.MFAMethod, req, r.Chain, r.Seq)
+			r.Org, r.Identity, r.Version, by, r.MFAMethod, req, r.Chain, r.Seq)
 		if a := r.Approval; a != nil && a.Method == "webauthn" {
 			over := "over this document's SHA-256"
 			if !r.ThisDocument {
@@ -131,7 +137,6 @@ func (v *verifier) checkReceipt(s *Signature) (*time.Time, string, error) {
 			r.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d, approved by %s's passkey %q %s, request %s (audit entry %s #%d)",
 				r.Org, r.Identity, r.Version, who, a.Passkey, over, req, r.Chain, r.Seq)
 		}
-		s.note("%s", r.Summary)
 		if r.Time != nil {
 			return r.Time, fmt.Sprintf("its seal entry (%s #%d)", r.Chain, r.Seq), nil
 		}
