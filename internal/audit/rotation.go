@@ -34,15 +34,15 @@ import (
 // it, and so does any later lifecycle entry of its version (an upload, a
 // revocation, a destruction) or a newer request for the version.
 const (
-	ActionOrgPolicy          Action = "org.policy"
-	ActionActivationRequest  Action = "version.activation_request"
-	ActionActivationDecline  Action = "version.activation_decline"
-	ActionActivationApprove  Action = "version.activation_approve" // the step-up action name of an approval (no entry has it)
-	DetailRotationApproval          = "rotation_approval"
-	DetailRequestSeq                = "request_seq"
-	DetailRequestHash               = "request_hash"
-	DetailRequester                 = "requested_by"
-	DetailRequestEvidence           = "request_mfa_evidence"
+	ActionOrgPolicy         Action = "org.policy"
+	ActionActivationRequest Action = "version.activation_request"
+	ActionActivationDecline Action = "version.activation_decline"
+	ActionActivationApprove Action = "version.activation_approve" // the step-up action name of an approval (no entry has it)
+	DetailRotationApproval         = "rotation_approval"
+	DetailRequestSeq               = "request_seq"
+	DetailRequestHash              = "request_hash"
+	DetailRequester                = "requested_by"
+	DetailRequestEvidence          = "request_mfa_evidence"
 )
 
 // Values of the rotation_approval detail.
