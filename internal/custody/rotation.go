@@ -28,7 +28,9 @@ func (s *Service) RotationPolicy(ctx context.Context, org string) (audit.Policy,
 	var p audit.Policy
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		state, err := s.orgState(tx, org)
-		p = state.Policy()
+		if err == nil {
+			p = state.Policy()
+		}
 		return err
 	})
 	return p, err
@@ -51,7 +53,7 @@ func (s *Service) ActivationRequests(ctx context.Context, org string) ([]audit.A
 // orgState folds org's chain; an org without one does not exist.
 func (s *Service) orgState(tx store.ReadTx, org string) (*audit.State, error) {
 	if _, err := tx.Org(org); err != nil {
-		return new(audit.State), lookup(err, "organization %q", org)
+		return nil, lookup(err, "organization %q", org)
 	}
 	return s.foldOrg(tx, org)
 }

@@ -220,3 +220,82 @@ func TestRotationApproval(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationTrailDecides: the policy and the requests live in the trail
+// only, so an insider's database edit cannot waive the approval. Edited to
+// "none", the org.policy entry no longer verifies: audit verify names it
+// (edited, at its seq), a service that folds the chain afresh refuses to
+// act on it (verification failed), and the running one still holds the
+// policy it verified; jane's activation never activates. A stored status
+// set to active, as if the request had been approved, is refused naming
+// the difference, and audit verify reports it as the state cross-check
+// does; restored, the approval goes through.
+func TestRotationTrailDecides(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			st, edit := insiderStore(t, kind)
+			w := newWorld(t, st, Config{})
+			otok, jtok := w.token("olive"), w.token("jane")
+			resp, out := w.request("PUT", policyPath, otok, map[string]any{"rotation_approval": "required", "code": w.codeOf("olive")})
+			want(t, "set the policy", resp, out, 200)
+			w.nextStep()
+			policySeq := decode[policyJSON](t, out).Seq
+			n, _ := w.readyVersion("jane", "id-jane")
+			req := w.requestActivation(jtok, n, "rotation")
+
+			edit(`UPDATE audit_entries SET details = replace(details, '"required"', '"none"') WHERE chain = 'acme' AND action = 'org.policy'`)
+			if rep := w.verifyReport("/api/v1/orgs/acme/audit", otok); rep.OK || rep.Problem != "edited" || rep.BrokenSeq != policySeq {
+				t.Fatalf("audit verify after the policy edit: %+v", rep)
+			}
+			fresh := custody.New(st, w.kek, custody.Options{Clock: w.clk.now})
+			if _, err := fresh.RotationPolicy(w.ctx, "acme"); errs.KindOf(err) != errs.Verification {
+				t.Fatalf("a fresh fold of the edited chain: %v", err)
+			}
+			if _, err := fresh.Activate(w.ctx, audit.Actor{Kind: audit.ActorCLI, ID: "root"}, "id-jane", n, "rotation"); errs.KindOf(err) != errs.Verification {
+				t.Fatalf("a fresh service activating on the edited chain: %v", err)
+			}
+			resp, out = w.postJSON(versionPath("id-jane", n)+"/activate", jtok, map[string]any{"code": w.codeOf("jane"), "reason": "rotation"})
+			// The running service verified the entry before the edit and
+			// keeps the policy it verified: the activation is a request.
+			want(t, "activation after the policy edit", resp, out, 202)
+			if v, err := w.custody.Version(w.ctx, "id-jane", n); err != nil || v.Status != "ready" {
+				t.Fatalf("version after the policy edit %+v %v", v, err)
+			}
+			w.nextStep()
+			edit(`UPDATE audit_entries SET details = replace(details, '"none"', '"required"') WHERE chain = 'acme' AND action = 'org.policy'`)
+			if rep := w.verifyReport("/api/v1/orgs/acme/audit", otok); !rep.OK {
+				t.Fatalf("audit verify after the restore: %+v", rep)
+			}
+			// The latest request is the one that counts (a newer one replaced req).
+			var list map[string][]activationRequestJSON
+			if st, out := w.getJSON(requestsPath, otok, &list); st != 200 || len(list["requests"]) != 1 {
+				t.Fatalf("pending requests: %d %s", st, out)
+			}
+			latest := list["requests"][0]
+			if latest.RequestSeq == req.RequestSeq {
+				latest = req
+			}
+
+			// The version marked active in the database, as if approved.
+			edit(`UPDATE cert_versions SET status = 'superseded' WHERE identity_id = 'id-jane' AND version = 1`)
+			edit(`UPDATE cert_versions SET status = 'active' WHERE identity_id = 'id-jane' AND version = ` + strconv.Itoa(n))
+			resp, out = w.request("GET", versionPath("id-jane", n), jtok, nil)
+			want(t, "show the edited version", resp, out, 500)
+			if p := problemOf(t, out); !strings.Contains(p.Detail, `version 1 is stored as "superseded", the audit trail says "active"`) {
+				t.Fatalf("edited version: %s", p.Detail)
+			}
+			if rep := w.verifyReport("/api/v1/orgs/acme/audit", otok); rep.OK || !strings.Contains(rep.Error, "differs from the audit trail") {
+				t.Fatalf("audit verify after the status edit: %+v", rep)
+			}
+			resp, out = w.postJSON(versionPath("id-jane", n)+"/approve", otok, approval(latest, w.codeOf("olive")))
+			want(t, "approve on an edited store", resp, out, 500)
+			w.nextStep()
+			edit(`UPDATE cert_versions SET status = 'active' WHERE identity_id = 'id-jane' AND version = 1`)
+			edit(`UPDATE cert_versions SET status = 'ready' WHERE identity_id = 'id-jane' AND version = ` + strconv.Itoa(n))
+			resp, out = w.postJSON(versionPath("id-jane", n)+"/approve", otok, approval(latest, w.codeOf("olive")))
+			want(t, "approve after the restore", resp, out, 200)
+			w.consistent()
+			w.checkNoLeaks()
+		})
+	}
+}
