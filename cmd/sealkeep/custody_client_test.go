@@ -36,8 +36,8 @@ type clientUser struct {
 	env                       []string
 }
 
-// custodyServed is a served data directory with org acme (owner olive with TOTP,
-// and sealer jane with TOTP, preparer pete without), org globex (owner gina,
+// custodyServed is a served data directory with org acme (owner olive and
+// sealer jane with TOTP, preparer pete without), org globex (owner gina,
 // sealer gus with an identity), and the operator admin.
 type custodyServed struct {
 	*served
