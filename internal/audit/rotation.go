@@ -18,7 +18,8 @@ import (
 //	                             the owner's step-up (mfa_method, mfa_evidence)
 //	version.activation_request   with the policy required, the sealer's
 //	                             activation (their step-up) is a request:
-//	                             the version must be ready; details:
+//	                             made by the identity's owner, the
+//	                             version must be ready; details:
 //	                             thumbprint (the certificate's), reason,
 //	                             mfa_method, mfa_evidence
 //	version.activate/.rotate     with the policy required, names the
@@ -70,12 +71,6 @@ type Policy struct {
 	ApprovalRequired bool
 	Seq              uint64 // the org.policy entry that set it (0: never set)
 	SetBy            Actor
-}
-
-// isRotation reports whether a is one of the rotation-approval actions
-// recorded in a chain.
-func (a Action) isRotation() bool {
-	return a == ActionOrgPolicy || a == ActionActivationRequest || a == ActionActivationDecline
 }
 
 // Policy returns the organization's rotation policy.
@@ -163,6 +158,9 @@ func (s *State) planRotation(e Entry) error {
 		}
 		if e.Details[DetailThumbprint] != cur.CertSHA256 {
 			return fmt.Errorf("%w: the request's %s is not the version's certificate", ErrInvalidEntry, DetailThumbprint)
+		}
+		if owner, ok := s.owners[id]; ok && (e.Actor.Kind != ActorUser || e.Actor.ID != owner) {
+			return fmt.Errorf("%w: only the identity's owner requests the activation of its versions", ErrInvalidEntry)
 		}
 		return checkStepUp(e)
 	case ActionActivationDecline:

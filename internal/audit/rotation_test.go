@@ -93,6 +93,7 @@ func TestFoldRotationApproval(t *testing.T) {
 
 	c.refuse("an activation without a request", c.entry("jane", ActionVersionActivate, "id", 1, with(stepUp("jane"), DetailThumbprint, rcThumb)), ErrTransition)
 	c.refuse("a request for another certificate", c.entry("jane", ActionActivationRequest, "id", 1, with(stepUp("jane"), DetailThumbprint, strings.Repeat("2", 64))), ErrInvalidEntry)
+	c.refuse("a request by another than the identity's owner", c.entry("olive", ActionActivationRequest, "id", 1, with(stepUp("olive"), DetailThumbprint, rcThumb)), ErrInvalidEntry)
 	req := c.apply(c.entry("jane", ActionActivationRequest, "id", 1, with(stepUp("jane"), DetailThumbprint, rcThumb)))
 	approve := func(actor string, r Entry) Entry {
 		return c.entry(actor, ActionVersionActivate, "id", r.Subject.Version, with(stepUp(actor), DetailThumbprint, rcThumb,
