@@ -4,16 +4,11 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,13 +18,6 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"sealkeep/internal/audit"
-	"sealkeep/internal/auth"
-	"sealkeep/internal/config"
-	"sealkeep/internal/custody"
-	"sealkeep/internal/keypolicy"
-	"sealkeep/internal/keypolicy/pkitest"
-	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres/pgtest"
 )
@@ -50,62 +38,18 @@ func TestScaleOutSealsAndRotations(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "data")
 	mustSK(t, 0, nil, "--data-dir", home, "init", "--database", pgtest.Fresh(t))
-	ctx := context.Background()
-	env, err := config.Open(ctx, home)
-	must(t, err)
-	pub, err := env.Publisher(nil)
-	must(t, err)
-	as := auth.New(pub, env.KEK, auth.Options{})
-	cs := custody.New(pub, env.KEK, custody.Options{})
-	pw := func() *redact.Secret { return redact.NewSecret([]byte(accountPassword)) }
-	op, err := as.Setup(ctx, "admin", pw())
-	must(t, err)
-	_, err = cs.CreateOrg(ctx, audit.Actor{Kind: audit.ActorUser, ID: op.ID}, "acme", "Acme")
-	must(t, err)
-	olive, err := as.CreateUser(ctx, op.ID, "olive", pw())
-	must(t, err)
-	must(t, as.SetMember(ctx, op.ID, "acme", olive.ID, auth.RoleOwner))
-	root := pkitest.Root(t, "scale-out test CA")
+	fx := newAcme(t, home)
 	type sealer struct {
-		login, id, identity, secret, token string
-		thumb                              [2]string // of versions 1 and 2
+		user                           store.User
+		login, identity, secret, token string
+		thumb                          []string // of versions 1 and 2
 	}
 	ss := make([]*sealer, sealers)
 	for i := range ss {
 		s := &sealer{login: fmt.Sprintf("sealer%d", i), identity: fmt.Sprintf("pe-%d", i)}
-		u, err := as.CreateUser(ctx, olive.ID, s.login, pw())
-		must(t, err)
-		s.id = u.ID
-		must(t, as.SetMember(ctx, olive.ID, "acme", u.ID, auth.RoleSealer))
-		actor := audit.Actor{Kind: audit.ActorUser, ID: u.ID}
-		_, err = cs.CreateIdentity(ctx, actor, custody.IdentitySpec{ID: s.identity, Org: "acme", Owner: u.ID, Name: s.login + ", P.E."})
-		must(t, err)
-		for n := 1; n <= 2; n++ {
-			v, _, err := cs.GenerateKey(ctx, actor, s.identity, keypolicy.ECDSAP256, pkix.Name{CommonName: s.login})
-			must(t, err)
-			var pubKey crypto.PublicKey
-			must(t, pub.View(ctx, func(tx store.ReadTx) error {
-				sv, err := tx.Version(s.identity, v.Version)
-				if err != nil {
-					return err
-				}
-				pubKey, err = x509.ParsePKIXPublicKey(sv.PublicKey)
-				return err
-			}))
-			leaf := pkitest.Issue(t, root, pkitest.LeafTemplate(s.login), pubKey)
-			ver, err := cs.UploadCertificate(ctx, actor, s.identity, v.Version, leaf.Raw, [][]byte{root.Cert.Raw})
-			must(t, err)
-			s.thumb[n-1] = ver.Thumbprint
-			if n == 1 {
-				_, err = cs.Activate(ctx, actor, s.identity, 1, "first")
-				must(t, err)
-			}
-		}
-		e, err := as.BeginTOTP(ctx, u.ID)
-		must(t, err)
-		uri, err := url.Parse(string(e.URI.Bytes()))
-		must(t, err)
-		s.secret = uri.Query().Get("secret")
+		s.user = fx.sealer(s.login)
+		s.thumb = fx.identity(s.user, s.identity, 2)
+		s.secret = fx.beginTOTP(s.user)
 		ss[i] = s
 	}
 	a, b := startServe(t, home), startServe(t, home)
@@ -124,12 +68,9 @@ func TestScaleOutSealsAndRotations(t *testing.T) {
 			t.Fatalf("sign-in of %s: %d", s.login, resp.StatusCode)
 		}
 		s.token = tok.Token
-		code, err := totp.GenerateCode(s.secret, time.Now().Add(-30*time.Second))
-		must(t, err)
-		_, err = as.ConfirmTOTP(ctx, s.id, redact.NewSecret([]byte(code)), "")
-		must(t, err)
+		fx.confirmTOTP(s.user, s.secret)
 	}
-	must(t, pub.Close())
+	fx.close()
 
 	doc, err := os.ReadFile("../../internal/pdf/testdata/corpus/libreoffice-report.pdf")
 	must(t, err)
