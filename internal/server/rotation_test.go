@@ -299,3 +299,58 @@ func TestRotationTrailDecides(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationForgedApproval: an insider who writes a well-formed, hashed
+// and linked activation entry through the store itself (no approval named)
+// and marks the version active gains nothing: the fold refuses the entry,
+// so every custody route on acme refuses (verification failed), and
+// audit verify reports the fold's refusal naming that entry (the hash
+// chain itself is intact: the state cross-check catches it).
+func TestRotationForgedApproval(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, open(t), Config{})
+			otok, jtok := w.token("olive"), w.token("jane")
+			resp, out := w.request("PUT", policyPath, otok, map[string]any{"rotation_approval": "required", "code": w.codeOf("olive")})
+			want(t, "set the policy", resp, out, 200)
+			w.nextStep()
+			n, thumb := w.readyVersion("jane", "id-jane")
+			w.requestActivation(jtok, n, "rotation")
+			jane := audit.Actor{Kind: audit.ActorUser, ID: w.users["jane"].id}
+			var forged audit.Entry
+			w.must(w.st.Update(w.ctx, func(tx store.Tx) error {
+				var err error
+				forged, err = tx.AppendAudit(audit.Entry{Chain: "acme", Time: w.clk.now(), Actor: jane, Action: audit.ActionVersionRotate,
+					Subject: audit.Subject{Org: "acme", Identity: "id-jane", Version: n},
+					Details: map[string]string{audit.DetailOldVersion: "1", audit.DetailNewThumbprint: thumb, audit.DetailReason: "rotation",
+						audit.DetailOldThumbprint: hex.EncodeToString(func() []byte { s := w.thumb["id-jane"]; return s[:] }())}})
+				if err != nil {
+					return err
+				}
+				for _, v := range []struct {
+					n  int
+					st string
+				}{{1, "superseded"}, {n, "active"}} {
+					sv, err := tx.Version("id-jane", v.n)
+					if err != nil {
+						return err
+					}
+					sv.Status = v.st
+					if err := tx.PutVersion(sv); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			resp, out = w.request("GET", versionPath("id-jane", n), jtok, nil)
+			want(t, "show the forged version", resp, out, 500)
+			if p := problemOf(t, out); !strings.Contains(p.Detail, "requires an owner's approval") {
+				t.Fatalf("forged activation: %s", p.Detail)
+			}
+			if rep := w.verifyReport("/api/v1/orgs/acme/audit", otok); rep.OK || !strings.Contains(rep.Error, "entry "+strconv.FormatUint(forged.Seq, 10)+":") ||
+				!strings.Contains(rep.Error, "requires an owner's approval") {
+				t.Fatalf("audit verify after the forged activation: %+v", rep)
+			}
+		})
+	}
+}
