@@ -314,7 +314,7 @@ func newCertListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withService(cmd, func(svc *custody.Service) error {
-				vs, err := svc.Versions(cmd.Context(), vf.identity)
+				vs, err := svc.Versions(cmd.Context(), actor(), vf.identity)
 				if err != nil {
 					return err
 				}
@@ -340,7 +340,7 @@ func newCertShowCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withService(cmd, func(svc *custody.Service) error {
-				v, err := svc.Version(cmd.Context(), vf.identity, vf.version)
+				v, err := svc.Version(cmd.Context(), actor(), vf.identity, vf.version)
 				if err != nil {
 					return err
 				}

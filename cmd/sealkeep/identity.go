@@ -78,7 +78,7 @@ it instead of a random one.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withService(cmd, func(svc *custody.Service) error {
-				info, err := svc.Identity(cmd.Context(), args[0])
+				info, err := svc.Identity(cmd.Context(), actor(), args[0])
 				if err != nil {
 					return err
 				}

@@ -90,24 +90,36 @@ type IdentityInfo struct {
 	Versions []VersionInfo `json:"versions"`
 }
 
-// Identity returns an identity and its versions (without history).
-func (s *Service) Identity(ctx context.Context, id string) (IdentityInfo, error) {
+// Identity returns an identity and its versions (without history), after
+// checking every stored version of it against the fold of its org's audit
+// trail (see [Service.Versions]).
+func (s *Service) Identity(ctx context.Context, actor audit.Actor, id string) (IdentityInfo, error) {
 	var out IdentityInfo
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
 		ident, err := tx.Identity(id)
 		if err != nil {
 			return lookup(err, "identity %q", id)
 		}
-		vs, err := tx.Versions(id)
+		out.Identity = ident
+		state, err := s.foldOrg(tx, ident.OrgID)
 		if err != nil {
 			return err
 		}
-		out.Identity = ident
+		if err := checkIdentity(tx, state, id); err != nil {
+			return err
+		}
+		vs, err := tx.Versions(id)
+		if err != nil {
+			return corrupt(err)
+		}
 		out.Versions = make([]VersionInfo, 0, len(vs))
 		for _, v := range vs {
 			out.Versions = append(out.Versions, describe(ident, v))
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return IdentityInfo{}, s.refused(ctx, actor, out.Identity, 0, err)
+	}
+	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -68,9 +67,12 @@ func describe(ident store.Identity, v store.Version) VersionInfo {
 	return out
 }
 
-// Versions lists an identity's versions (without history).
-func (s *Service) Versions(ctx context.Context, identity string) ([]VersionInfo, error) {
-	info, err := s.Identity(ctx, identity)
+// Versions lists an identity's versions (without history), after checking
+// every stored version of the identity against the fold of its org's audit
+// trail as the lifecycle commands do: a mismatch is an [ErrStateMismatch],
+// audited as security.state_mismatch in actor's name, and nothing is listed.
+func (s *Service) Versions(ctx context.Context, actor audit.Actor, identity string) ([]VersionInfo, error) {
+	info, err := s.Identity(ctx, actor, identity)
 	if err != nil {
 		return nil, err
 	}
@@ -79,17 +81,19 @@ func (s *Service) Versions(ctx context.Context, identity string) ([]VersionInfo,
 
 // Version describes one version with its history from the audit trail
 // (every entry whose subject is that version, including the rotation that
-// superseded it).
-func (s *Service) Version(ctx context.Context, identity string, version int) (VersionInfo, error) {
+// superseded it), after checking the identity's stored versions against the
+// fold of the trail (see [Service.Versions]).
+func (s *Service) Version(ctx context.Context, actor audit.Actor, identity string, version int) (VersionInfo, error) {
 	var out VersionInfo
+	var ident store.Identity
 	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		ident, err := tx.Identity(identity)
-		if err != nil {
+		var err error
+		if ident, err = tx.Identity(identity); err != nil {
 			return lookup(err, "identity %q", identity)
 		}
-		v, err := tx.Version(identity, version)
+		v, _, err := s.checkedVersion(tx, ident, version)
 		if err != nil {
-			return lookup(err, "identity %q version %d", identity, version)
+			return err
 		}
 		out = describe(ident, v)
 		vs := strconv.Itoa(version)
@@ -103,21 +107,8 @@ func (s *Service) Version(ctx context.Context, identity string, version int) (Ve
 			return nil
 		})
 	})
-	return out, err
-}
-
-// Certificate returns a version's certificate DER and its chain, as stored.
-func (s *Service) Certificate(ctx context.Context, identity string, version int) (leaf []byte, chain [][]byte, err error) {
-	err = s.st.View(ctx, func(tx store.ReadTx) error {
-		v, err := tx.Version(identity, version)
-		if err != nil {
-			return lookup(err, "identity %q version %d", identity, version)
-		}
-		if v.CertDER == nil {
-			return fmt.Errorf("identity %q version %d has no certificate yet (%s): %w", identity, version, v.Status, ErrNotFound)
-		}
-		leaf, chain = v.CertDER, v.ChainDER
-		return nil
-	})
-	return leaf, chain, err
+	if err != nil {
+		return VersionInfo{}, s.refused(ctx, actor, ident, version, err)
+	}
+	return out, nil
 }

@@ -139,8 +139,31 @@ func TestStateMismatchRefused(t *testing.T) {
 			_, _, err := f.svc.CertificateStatus(f.ctx, testActor, thumb, time.Now())
 			return err
 		},
+		// cert show and cert list (and identity show) print nothing from
+		// a stored state that the trail contradicts.
+		"show": func(_ *testing.T, f *fixture, _ string) error {
+			v, err := f.svc.Version(f.ctx, testActor, "jane", 2)
+			if err != nil && v.Identity != "" {
+				return fmt.Errorf("refused, yet returned %+v", v)
+			}
+			return err
+		},
+		"list": func(_ *testing.T, f *fixture, _ string) error {
+			vs, err := f.svc.Versions(f.ctx, testActor, "jane")
+			if err != nil && vs != nil {
+				return fmt.Errorf("refused, yet returned %+v", vs)
+			}
+			return err
+		},
+		"identity show": func(_ *testing.T, f *fixture, _ string) error {
+			info, err := f.svc.Identity(f.ctx, testActor, "jane")
+			if err != nil && (info.ID != "" || info.Versions != nil) {
+				return fmt.Errorf("refused, yet returned %+v", info)
+			}
+			return err
+		},
 	}
-	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "verifier lookup"}
+	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "verifier lookup", "show", "list", "identity show"}
 	for _, tc := range []struct {
 		name  string
 		edit  []string
@@ -249,7 +272,7 @@ func TestOneKeyOnePlace(t *testing.T) {
 					t.Fatalf("%s, %s: not audited once: %+v", stage, tc.name, e)
 				}
 			}
-			if vs, _ := f.svc.Versions(f.ctx, "bob"); len(vs) != 0 {
+			if vs, _ := f.svc.Versions(f.ctx, testActor, "bob"); len(vs) != 0 {
 				t.Fatalf("%s: a refused import stored %d versions", stage, len(vs))
 			}
 		}
