@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -67,6 +68,52 @@ func encodeDetails(m map[string]string) string {
 		panic(err) // a map[string]string always encodes
 	}
 	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// appendDetails appends encodeDetails(m) to dst without encoding/json
+// when no key or value needs escaping (the usual case), and through it
+// otherwise: the result is always encodeDetails(m).
+func appendDetails(dst []byte, m map[string]string) []byte {
+	var stack [16]string // no allocation for the usual few details
+	keys := stack[:0]
+	for k, v := range m {
+		if !plainJSON(k) || !plainJSON(v) {
+			return append(dst, encodeDetails(m)...)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(append(append(dst, '"'), k...), `":"`...)
+		dst = append(append(dst, m[k]...), '"')
+	}
+	return append(dst, '}')
+}
+
+// plainJSON reports whether encoding/json writes s between quotes as it
+// is: valid UTF-8 without '"', '\\', control characters, U+2028 or U+2029
+// (which it escapes even with HTML escaping off).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return utf8.ValidString(s) && !strings.ContainsAny(s, "\"\\\u2028\u2029") && !hasControl(s)
+		}
+	}
+	return true
+}
+
+// hasControl reports whether s holds a byte below 0x20.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeDetails parses a details object; "{}" gives an empty, non-nil map.

@@ -121,6 +121,11 @@ func migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error 
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
 		}
 	}
+	if appliesMigration(todo, canonicalMigration) {
+		if err := addCanonical(ctx, tx); err != nil {
+			return fmt.Errorf("store: migration: the canonical encoding of audit entries: %w", err)
+		}
+	}
 	if appliesTreeMigration(todo) {
 		if err := backfillTrees(ctx, tx); err != nil {
 			return fmt.Errorf("store: migration: %w", err)
