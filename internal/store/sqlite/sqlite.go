@@ -68,8 +68,7 @@ const params = "?_txlock=immediate" +
 	"&_pragma=busy_timeout(10000)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=journal_mode(WAL)" +
-	"&_pragma=synchronous(FULL)" +
-	"&_pragma=mmap_size(1073741824)"
+	"&_pragma=synchronous(FULL)"
 
 var dialect = &sqlcore.Dialect{
 	Read:            sql.TxOptions{ReadOnly: true}, // deferred BEGIN
