@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -70,50 +69,38 @@ func encodeDetails(m map[string]string) string {
 	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
-// appendDetails appends encodeDetails(m) to dst without encoding/json
-// when no key or value needs escaping (the usual case), and through it
-// otherwise: the result is always encodeDetails(m).
-func appendDetails(dst []byte, m map[string]string) []byte {
-	var stack [16]string // no allocation for the usual few details
-	keys := stack[:0]
-	for k, v := range m {
-		if !plainJSON(k) || !plainJSON(v) {
-			return append(dst, encodeDetails(m)...)
-		}
-		keys = append(keys, k)
+// detailsEqual reports whether s is the canonical JSON of m, as
+// encodeDetails writes it when no string needs escaping (keys ascending,
+// no white space), without building a map; false means "decode s and
+// compare" (it may still hold m in another form).
+func detailsEqual(s string, m map[string]string) bool {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return false
 	}
-	slices.Sort(keys)
-	dst = append(dst, '{')
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
+	s = s[1 : len(s)-1]
+	n, prev := 0, ""
+	for s != "" {
+		k, rest, ok := plainJSONString(s)
+		if !ok || (n > 0 && k <= prev) || !strings.HasPrefix(rest, ":") {
+			return false
 		}
-		dst = append(append(append(dst, '"'), k...), `":"`...)
-		dst = append(append(dst, m[k]...), '"')
-	}
-	return append(dst, '}')
-}
-
-// plainJSON reports whether encoding/json writes s between quotes as it
-// is: valid UTF-8 without '"', '\\', control characters, U+2028 or U+2029
-// (which it escapes even with HTML escaping off).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			return utf8.ValidString(s) && !strings.ContainsAny(s, "\"\\\u2028\u2029") && !hasControl(s)
+		v, rest, ok := plainJSONString(rest[1:])
+		if !ok {
+			return false
 		}
-	}
-	return true
-}
-
-// hasControl reports whether s holds a byte below 0x20.
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 {
-			return true
+		if mv, ok := m[k]; !ok || mv != v {
+			return false
 		}
+		n, prev = n+1, k
+		if rest == "" {
+			break
+		}
+		if rest[0] != ',' || len(rest) == 1 {
+			return false
+		}
+		s = rest[1:]
 	}
-	return false
+	return n == len(m)
 }
 
 // decodeDetails parses a details object; "{}" gives an empty, non-nil map.

@@ -53,7 +53,7 @@ func TestDriverValues(t *testing.T) {
 		wantErr := db.QueryRow(q).Scan(scanDest(&want)...)
 		var wantE, gotE auditResult
 		if wantErr == nil {
-			wantE = result(want.entry("c", new([]byte)))
+			wantE = result(want.entry("c"))
 		}
 		conn, err := db.Conn(context.Background())
 		if err != nil {
@@ -79,7 +79,7 @@ func TestDriverValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		if gotErr == nil {
-			gotE = result(got.entry("c", new([]byte)))
+			gotE = result(got.entry("c"))
 		}
 		if (gotErr != nil) != (wantErr != nil) || !reflect.DeepEqual(gotE, wantE) {
 			t.Errorf("SELECT %s:\n driverValues %v, %+v\n Scan         %v, %+v", row, gotErr, gotE, wantErr, wantE)

@@ -408,8 +408,7 @@ func scanEntry(sc interface{ Scan(...any) error }) (e audit.Entry, err error) {
 		return e, err
 	}
 	r.canon, r.hash, r.action = canon, hash, action
-	var scratch []byte
-	return r.entry(chain, &scratch)
+	return r.entry(chain)
 }
 
 // streamCols are the columns AuditEntries reads: entryCols but the chain,
@@ -443,9 +442,7 @@ func (r *entryRow) dest() []any {
 // that the entry no longer hashes to its stored hash and verification
 // reports it as edited, exactly as an edit of the encoding itself. (The
 // other columns are a copy for SQL users; sealkeep never reads them.)
-//
-// scratch is a buffer for the details' JSON, reused between calls.
-func (r *entryRow) entry(chain string, scratch *[]byte) (audit.Entry, error) {
+func (r *entryRow) entry(chain string) (audit.Entry, error) {
 	if r.canon == nil || len(r.hash) != len(audit.Hash{}) || r.seq < 1 {
 		return audit.Entry{}, fmt.Errorf("audit entry %q/%d is malformed", chain, r.seq)
 	}
@@ -465,11 +462,8 @@ func (r *entryRow) entry(chain string, scratch *[]byte) (audit.Entry, error) {
 		}
 	case len(e.Details) == 0 && r.details.String == "{}":
 		e.Details = map[string]string{}
+	case detailsEqual(r.details.String, e.Details):
 	default:
-		*scratch = appendDetails((*scratch)[:0], e.Details)
-		if string(*scratch) == r.details.String {
-			break
-		}
 		col, err := decodeDetails(r.details.String)
 		if err != nil {
 			return audit.Entry{}, fmt.Errorf("audit entry %q/%d: %w", chain, r.seq, err)
@@ -529,8 +523,9 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 // auditEntriesAhead is AuditEntries with the reading done ahead: a
 // goroutine runs one query over the rest of the chain on a statement of
 // its own, through the driver (readAuditRows), and hands over its rows a
-// batch at a time, while the entries of the previous batch are decoded
-// and passed to fn here, so that reading and verifying use two cores. The
+// batch at a time to a second goroutine, which decodes them, while fn
+// runs here on the entries of the batch before: reading, decoding and
+// verifying share the cores. The
 // snapshot of a read-only transaction cannot change, so fn sees exactly
 // the entries, in the order, that reading one batch after the other would
 // give; it may still use the transaction (the driver serialises the
@@ -567,27 +562,67 @@ func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) e
 			}
 		}
 	}()
-	defer func() {
-		close(stop)
-		for range ahead { // wait for the reader to finish
+	// The decoder turns rows into entries between the reader and fn, so
+	// that the three stages share the cores.
+	type decoded struct {
+		entries []audit.Entry
+		err     error
+	}
+	var (
+		out       = make(chan decoded, 1)
+		freeEntry = make(chan []audit.Entry, 3)
+	)
+	go func() {
+		defer close(out)
+		for b := range ahead {
+			d := decoded{err: b.err}
+			if b.err == nil {
+				select {
+				case d.entries = <-freeEntry:
+				default:
+					d.entries = make([]audit.Entry, 0, auditBatch)
+				}
+				for i := range b.rows {
+					e, err := b.rows[i].entry(chain)
+					if err != nil {
+						d.err = err
+						break
+					}
+					d.entries = append(d.entries, e)
+				}
+				select {
+				case free <- b.rows:
+				default:
+				}
+			}
+			select {
+			case out <- d:
+			case <-stop:
+				return
+			}
+			if d.err != nil {
+				return
+			}
 		}
 	}()
-	var scratch []byte
-	for b := range ahead {
-		if b.err != nil {
-			return t.fail(b.err, "read audit chain %q", chain)
+	defer func() {
+		close(stop)
+		for range out { // wait for the decoder to finish
 		}
-		for i := range b.rows {
-			e, err := b.rows[i].entry(chain, &scratch)
-			if err != nil {
-				return t.fail(err, "read audit chain %q", chain)
-			}
+		for range ahead { // and the reader
+		}
+	}()
+	for d := range out {
+		for _, e := range d.entries {
 			if err := fn(e); err != nil {
 				return err
 			}
 		}
+		if d.err != nil {
+			return t.fail(d.err, "read audit chain %q", chain)
+		}
 		select {
-		case free <- b.rows:
+		case freeEntry <- d.entries[:0]:
 		default:
 		}
 	}
@@ -743,16 +778,13 @@ func readAuditBatch(query func(string, ...any) (*sql.Rows, error), chain string,
 		return buf, err
 	}
 	defer rows.Close()
-	var (
-		r       entryRow
-		scratch []byte
-	)
+	var r entryRow
 	dest := r.dest()
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return buf, err
 		}
-		e, err := r.entry(chain, &scratch)
+		e, err := r.entry(chain)
 		if err != nil {
 			return buf, err
 		}
