@@ -112,6 +112,17 @@ func testCanonicalEdits(t *testing.T, b Backend) {
 			if rep.Break == nil && !strings.Contains(rep.Err.Error(), "malformed") {
 				t.Errorf("read error %v, want a malformed entry", rep.Err)
 			}
+			// An edit of the columns hides nothing from the trail's
+			// index, which is built on the encoding.
+			if strings.Contains(tc.name, "column") && !strings.HasPrefix(tc.name, "seq") && !strings.HasPrefix(tc.name, "encoding") {
+				view(t, s, func(tx store.ReadTx) error {
+					found, err := tx.AuditByCertSHA256(mustSum(t, thumb))
+					if err != nil || len(found) != 1 || found[0].Seq != 3 {
+						t.Errorf("AuditByCertSHA256 after the edit = %+v, %v; want entry 3", found, err)
+					}
+					return nil
+				})
+			}
 		})
 	}
 
@@ -164,17 +175,21 @@ func mustSum(t testing.TB, h string) [32]byte {
 }
 
 // testCanonicalMigration: migration 0007 adds the canonical column to a
-// database that lacks it and fills it in from each entry's own columns;
-// an entry edited before the upgrade still fails verification after it,
-// and running the step again changes nothing.
+// database that lacks it and fills it in from each entry's own columns,
+// before 0008 indexes it; an entry edited before the upgrade still fails
+// verification after it, and running the step again changes nothing.
 func testCanonicalMigration(t *testing.T, b Backend) {
 	s, dsn := fresh(t, b)
 	Fill(t, s, "org-m", 2500, 900) // more than one backfill batch
 	Fill(t, s, "org-n", 3, 3)
 	before := verifyChain(t, s, "org-m")
 	s.Close()
+	// A database of schema 6: no indexes on the encoding, no encoding.
+	for _, ix := range []string{"cert", "spki", "seal_signature", "seal_intent"} {
+		b.Exec(t, dsn, `DROP INDEX audit_trail_by_`+ix)
+	}
 	b.Exec(t, dsn, `ALTER TABLE audit_entries DROP COLUMN canonical`)
-	b.Exec(t, dsn, `DELETE FROM schema_migrations WHERE name LIKE '%_audit_canonical.sql'`)
+	b.Exec(t, dsn, `DELETE FROM schema_migrations WHERE name LIKE '%_audit_canonical.sql' OR name LIKE '%_trail_keys.sql'`)
 	// Edited while the column did not exist (an old sealkeep's database).
 	b.Exec(t, dsn, `UPDATE audit_entries SET actor_id = 'mallory' WHERE chain = 'org-n' AND seq = 2`)
 	s = openStore(t, b, dsn)

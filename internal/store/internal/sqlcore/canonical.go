@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"sealkeep/internal/audit"
 )
@@ -12,18 +11,9 @@ import (
 // canonicalMigration names the migration that adds audit_entries.canonical
 // (each entry's audit.Entry.AppendCanonical encoding); addCanonical adds
 // the column where the migration's SQL cannot (SQLite has no ADD COLUMN IF
-// NOT EXISTS) and fills it in for the entries that lack it.
+// NOT EXISTS) and fills it in for the entries that lack it, right after
+// the step's SQL (migration 0008 indexes it).
 const canonicalMigration = "_audit_canonical.sql"
-
-// appliesMigration reports whether ms holds the migration named *suffix.
-func appliesMigration(ms []Migration, suffix string) bool {
-	for _, m := range ms {
-		if strings.HasSuffix(m.Name, suffix) {
-			return true
-		}
-	}
-	return false
-}
 
 // addCanonical adds audit_entries.canonical if it is missing (the
 // PostgreSQL migration adds it itself: ADD COLUMN IF NOT EXISTS) and

@@ -83,11 +83,6 @@ type Dialect struct {
 	// SerialWrites makes Update transactions of one Store wait for each
 	// other in Go rather than on the database lock.
 	SerialWrites bool
-	// Detail returns the SQL expression of an audit row's detail key (read
-	// from its details JSON text), exactly as the partial expression
-	// indexes of migrations 0005 (seals) and 0006 (certificates and keys)
-	// are built on it; key is a constant, never user input.
-	Detail func(key string) string
 }
 
 // MaxAttempts is how many times Update runs fn before it gives up on
