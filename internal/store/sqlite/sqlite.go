@@ -21,10 +21,9 @@
 // The package registers deterministic SQL functions with the driver:
 // sha256(BLOB), which the migrations use to backfill thumbprint columns,
 // and sealkeep_trail_key(CANONICAL, KIND), which the trail's indexes are
-// built on (sqlcore.TrailKey). A tool that writes audit_entries must
-// register the latter too (the sqlite3 shell cannot: its writes to the
-// audit table fail with "no such function", which is as it should be for
-// an append-only table).
+// built on (sqlcore.TrailKey). A tool that inserts or deletes audit
+// entries, or changes their encoding, must register the latter too (the
+// sqlite3 shell cannot: such writes fail with "unknown function").
 package sqlite
 
 import (
