@@ -28,6 +28,8 @@ var globals struct {
 	json     bool
 	logLevel string
 	logger   *slog.Logger
+	server   string
+	serverCA string
 }
 
 func addGlobalFlags(root *cobra.Command) {
@@ -35,6 +37,8 @@ func addGlobalFlags(root *cobra.Command) {
 	f.StringVar(&globals.dataDir, "data-dir", "", "data directory (default $SEALKEEP_HOME or ~/.sealkeep)")
 	f.BoolVar(&globals.json, "json", false, "print JSON for scripts instead of tables")
 	f.StringVar(&globals.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	f.StringVar(&globals.server, "server", "", "run as a client of the sealkeep service at URL (default $SEALKEEP_SERVER; commands that support it)")
+	f.StringVar(&globals.serverCA, "server-ca", "", "PEM trust anchors of the service's TLS certificate (default: the system's)")
 }
 
 // dataDir returns the data directory chosen by --data-dir or the default.

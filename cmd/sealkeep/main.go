@@ -80,6 +80,9 @@ Exit codes: 0 ok, 1 verification failed, 2 usage or input error,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkRemote(cmd); err != nil {
+				return err
+			}
 			return setupLogging(cmd)
 		},
 	}

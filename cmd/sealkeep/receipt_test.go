@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"time"
 
@@ -12,20 +11,20 @@ import (
 	"sealkeep/internal/audit"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/intent"
 	"sealkeep/internal/seal"
+	"sealkeep/internal/store"
 )
 
 // scriptApproval stands in for the auth layer's approval (a TOTP step-up)
 // in the scripts: sealkeep itself has no command that makes one.
-type scriptApproval struct {
-	intent seal.Intent
-	user   string
-}
+type scriptApproval struct{ intent intent.Intent }
 
-func (a scriptApproval) Intent() seal.Intent         { return a.intent }
-func (a scriptApproval) Actor() audit.Actor          { return audit.Actor{Kind: audit.ActorUser, ID: a.user} }
-func (a scriptApproval) Method() string              { return "totp" }
-func (a scriptApproval) Evidence() map[string]string { return map[string]string{"totp_step": "1"} }
+func (a scriptApproval) Intent() intent.Intent                   { return a.intent }
+func (a scriptApproval) Method() string                          { return "totp" }
+func (a scriptApproval) Evidence() map[string]string             { return map[string]string{"totp_step": "1"} }
+func (a scriptApproval) Commit(store.Tx) error                   { return nil }
+func (a scriptApproval) Failed(_ context.Context, e error) error { return e }
 
 // cmdApprovedSeal: approvedseal USER IDENTITY IN OUT REQUEST seals IN into
 // OUT through the seal pipeline with the active version of IDENTITY in the
@@ -47,9 +46,14 @@ func cmdApprovedSeal(ts *testscript.TestScript, neg bool, args []string) {
 	var res *seal.Result
 	key, err := svc.ActiveKey(ctx, audit.Actor{Kind: audit.ActorUser, ID: user}, identity)
 	if err == nil {
-		a := scriptApproval{seal.IntentFor(key, hex.EncodeToString(sum[:]), seal.Options{}, "script-nonce", time.Now().Add(time.Minute)), user}
+		var it intent.Intent
+		it, err = seal.IntentFor(key, user, sum, seal.Options{}, time.Now(), time.Minute)
 		var job *seal.Job
-		if job, err = seal.Open(in, out, seal.Output{}); err == nil {
+		if err == nil {
+			job, err = seal.Open(in, out, seal.Output{})
+		}
+		if err == nil {
+			a := scriptApproval{it}
 			res, err = job.SealCustody(ctx, svc, seal.CustodyRequest{Identity: identity, Approval: a, RequestID: args[4]})
 			job.Close()
 		}

@@ -39,13 +39,16 @@ type sealFlags struct {
 	docMDP                                              int
 	force                                               bool
 	maxDecoded                                          maxDecodedFlag
+	// The --server form: the custody identity and the step-up.
+	org, identity, idempotencyKey string
+	code                          codeFlags
 }
 
 func newSealCmd() *cobra.Command {
 	var f sealFlags
 	cmd := &cobra.Command{
-		Use:   "seal IN.pdf OUT.pdf (--key FILE.p12|FILE.pem | --key-uri URI --cert FILE [--chain FILE])",
-		Short: "Seal a PDF with a key you hold (PAdES B-B or B-T, incremental update)",
+		Use:   "seal IN.pdf OUT.pdf (--key FILE.p12|FILE.pem | --key-uri URI --cert FILE [--chain FILE] | --server URL --org ORG --identity ID)",
+		Short: "Seal a PDF with a key you hold, or with your custody identity through the service (PAdES B-B or B-T)",
 		Long: `Seal IN.pdf into OUT.pdf: the output is the input, byte for byte, followed by one
 incremental update that holds a PAdES signature (ETSI.CAdES.detached; with
 --subfilter pkcs7 the legacy adbe.pkcs7.detached). Earlier signatures stay
@@ -71,7 +74,17 @@ The key and certificate must pass the key policy: an expired or not yet valid
 certificate, a weak key or a certificate that may not sign is refused.
 
 This command never unwraps a key held in sealkeep's custody: sealing with a
-custody key goes through the authenticated, MFA-gated service.
+custody key goes through the authenticated, MFA-gated service:
+  --server URL --org ORG --identity ID
+                        seals through the service (after sealkeep login) with
+                        your identity ID of ORG, on your current TOTP code,
+                        asked on the terminal or read from --code-file or
+                        --code-fd; the seal is an entry in ORG's audit chain
+                        and OUT.pdf is written only after it committed. The
+                        request carries an Idempotency-Key (--idempotency-key,
+                        default random): a request cut off by the network is
+                        sent again and never seals twice. --level B-T uses the
+                        service's timestamp authority (--tsa is refused).
 
 --level B-T (or --tsa URL alone) adds an RFC 3161 timestamp from the TSA.
 --visible-page N places a visible seal on page N in --visible-rect
@@ -109,10 +122,13 @@ A progress bar is shown on a terminal while large files are hashed.`,
 	fl.IntVar(&f.docMDP, "docmdp", 0, "certify with DocMDP permissions 1, 2 or 3 (default: approval signature)")
 	fl.BoolVar(&f.force, "force", false, "replace OUT.pdf if it exists (never the input, a directory or a device)")
 	addMaxDecodedFlag(cmd, &f.maxDecoded)
+	fl.StringVar(&f.org, "org", "", "with --server: the organization of --identity")
+	fl.StringVar(&f.identity, "identity", "", "with --server: your signing identity in custody")
+	fl.StringVar(&f.idempotencyKey, "idempotency-key", "", "with --server: the request's Idempotency-Key (default: random)")
+	f.code.add(cmd)
 	cmd.MarkFlagsMutuallyExclusive("key", "key-uri")
-	cmd.MarkFlagsOneRequired("key", "key-uri")
 	cmd.MarkFlagsMutuallyExclusive("passphrase-file", "passphrase-env")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 // sealError reports a failed step of the seal pipeline: a refused output,
@@ -154,6 +170,17 @@ func inputError(cmd *cobra.Command, what string, err error) error {
 }
 
 func runSeal(cmd *cobra.Command, in, out string, f sealFlags) error {
+	if serverURL() != "" {
+		return runRemoteSeal(cmd, in, out, f)
+	}
+	if f.key == "" && f.keyURI == "" {
+		return usageError{errors.New("--key FILE or --key-uri URI names the key you seal with (or --server URL --org ORG --identity ID your identity in custody)")}
+	}
+	for _, name := range []string{"org", "identity", "idempotency-key", "code-file", "code-fd"} {
+		if cmd.Flags().Changed(name) {
+			return usageError{fmt.Errorf("--%s goes with --server", name)}
+		}
+	}
 	ctx := cmd.Context()
 	opts, err := sealOptions(f)
 	if err != nil {
@@ -205,9 +232,11 @@ func nonNil(s []string) []string {
 // sealOptions checks the flags and builds the seal options (without the
 // signer).
 func sealOptions(f sealFlags) (seal.Options, error) {
-	o := seal.Options{TSA: f.tsa, PDF: pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact,
-		DocMDP: f.docMDP, Limits: f.maxDecoded.limits()}}
-	opts := &o.PDF
+	o, err := documentOptions(f)
+	if err != nil {
+		return o, err
+	}
+	o.TSA, o.PDF.Limits = f.tsa, f.maxDecoded.limits()
 	switch strings.ToUpper(f.level) {
 	case "", "B-B":
 		if f.level != "" && f.tsa != "" {
@@ -220,6 +249,23 @@ func sealOptions(f sealFlags) (seal.Options, error) {
 	default:
 		return o, fmt.Errorf("--level %q: want B-B or B-T", f.level)
 	}
+	if f.keyURI == "" && (f.certFile != "" || f.chainFile != "") {
+		return o, fmt.Errorf("--cert and --chain go with --key-uri (a --key file carries its certificates)")
+	}
+	if f.keyURI != "" && f.certFile == "" {
+		return o, fmt.Errorf("--key-uri needs --cert FILE: the key's certificate")
+	}
+	return o, nil
+}
+
+// documentOptions are the options that shape the signature in the
+// document, of a local seal and a seal through the service alike: the
+// signature dictionary's fields, the subfilter, DocMDP and the visible
+// seal.
+func documentOptions(f sealFlags) (seal.Options, error) {
+	o := seal.Options{PDF: pdf.SealOptions{Name: f.name, Reason: f.reason, Location: f.location, ContactInfo: f.contact,
+		DocMDP: f.docMDP}}
+	opts := &o.PDF
 	switch f.subfilter {
 	case "cades", "":
 		opts.SubFilter = pdf.CAdESDetached
@@ -230,12 +276,6 @@ func sealOptions(f sealFlags) (seal.Options, error) {
 	}
 	if f.docMDP < 0 || f.docMDP > 3 {
 		return o, fmt.Errorf("--docmdp %d: want 1, 2 or 3", f.docMDP)
-	}
-	if f.keyURI == "" && (f.certFile != "" || f.chainFile != "") {
-		return o, fmt.Errorf("--cert and --chain go with --key-uri (a --key file carries its certificates)")
-	}
-	if f.keyURI != "" && f.certFile == "" {
-		return o, fmt.Errorf("--key-uri needs --cert FILE: the key's certificate")
 	}
 	if f.visiblePage == 0 {
 		if f.visibleRect != "" || f.sealImage != "" {

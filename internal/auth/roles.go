@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
@@ -42,11 +43,17 @@ const (
 	OpSeal            Op = "seal"             // seal with an identity: own only
 	OpAuditRead       Op = "audit.read"       // list and export the org's audit trail
 	OpAuditVerify     Op = "audit.verify"     // verify the trail and make checkpoints
+	// OpSystemAudit is reading and verifying the system chain (platform
+	// events: organizations created, KEK rotation, accounts, sign-in
+	// lockouts), which spans every tenant and holds no key material. It
+	// is judged on paths without {org}, where only the operator has a
+	// role.
+	OpSystemAudit Op = "system.audit"
 )
 
 // Ops lists every operation.
 var Ops = []Op{OpOrgCreate, OpOrgFirstOwner, OpMembersManage, OpMembersRead, OpRotationApprove,
-	OpIdentityRead, OpIdentityManage, OpDocumentStage, OpSeal, OpAuditRead, OpAuditVerify}
+	OpIdentityRead, OpIdentityManage, OpDocumentStage, OpSeal, OpAuditRead, OpAuditVerify, OpSystemAudit}
 
 // rule is who may do an operation; own means only on a resource (an
 // identity) the caller owns.
@@ -57,8 +64,9 @@ type rule struct {
 
 // rules is the authorization table: the one place that says who may do
 // what. The operator appears only where the design allows it (creating
-// orgs and their first owner); no rule lets anyone act with another
-// user's identity.
+// orgs and their first owner, and the platform's own system chain); no
+// rule lets anyone act with another user's identity or read an
+// organization's trail but its owners and auditors.
 var rules = map[Op]rule{
 	OpOrgCreate:       {roles: []Role{RoleOperator}},
 	OpOrgFirstOwner:   {roles: []Role{RoleOperator}},
@@ -71,6 +79,7 @@ var rules = map[Op]rule{
 	OpSeal:            {roles: []Role{RoleSealer}, own: true},
 	OpAuditRead:       {roles: []Role{RoleOwner, RoleAuditor}},
 	OpAuditVerify:     {roles: []Role{RoleOwner, RoleAuditor}},
+	OpSystemAudit:     {roles: []Role{RoleOperator}},
 }
 
 // Allowed reports whether role may do op; own says whether the resource
@@ -136,4 +145,37 @@ func authorize(tx store.ReadTx, userID string, op Op, r Resource) error {
 		return fmt.Errorf("%w: %s in org %q is not allowed for this account", ErrForbidden, op, r.Org)
 	}
 	return nil
+}
+
+// AuthorizePath is [Service.Authorize] for a request path naming an org
+// and, if identity is not "", one of its identities: the caller's role in
+// org must allow op, judged with whether the caller owns the identity. An
+// identity that is not in org is ErrNotFound, and only for a caller whose
+// role there allows op on some identity, so that nobody learns of another
+// org's identities by their IDs.
+func (s *Service) AuthorizePath(ctx context.Context, userID string, op Op, org, identity string) error {
+	return s.st.View(ctx, func(tx store.ReadTx) error {
+		if identity == "" {
+			return authorize(tx, userID, op, Resource{Org: org})
+		}
+		role, err := RoleIn(tx, userID, org)
+		if err != nil {
+			return err
+		}
+		r, ok := rules[op]
+		if !ok || !slices.Contains(r.roles, role) {
+			return fmt.Errorf("%w: %s in org %q is not allowed for this account", ErrForbidden, op, org)
+		}
+		id, err := tx.Identity(identity)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && id.OrgID != org) {
+			return fmt.Errorf("identity %q in org %q: %w", identity, org, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !Allowed(role, op, id.Owner == userID) {
+			return fmt.Errorf("%w: %s with identity %q is for its owner only", ErrForbidden, op, identity)
+		}
+		return nil
+	})
 }

@@ -195,8 +195,9 @@ func (s *Service) ApproveIntent(ctx context.Context, userID string, code *redact
 // well formed and unexpired (intent.Intent.Check), on an identity the
 // user owns and may seal with in the intent's org, with the version's
 // certificate thumbprint; the code must match the user's confirmed secret
-// within one step. A recovery code is not a step-up. A wrong code counts
-// towards lockout.
+// within one step and be later than every step accepted for the user (a
+// replay is refused with ErrReplay and audited). A recovery code is not a
+// step-up. A wrong code counts towards lockout.
 //
 // The step is only accepted by [Service.CommitApproval], which a seal
 // pipeline calls in the transaction that appends the seal's audit entry,
@@ -219,7 +220,23 @@ func (s *Service) CheckIntentCode(ctx context.Context, userID string, code *reda
 	if c.enrol.ConfirmedAt.IsZero() {
 		return Approval{}, fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
 	}
-	return Approval{User: userID, Method: "totp", Step: c.step, IntentSHA256: in.Digest(), At: c.now, check: c, intent: in}, nil
+	a := Approval{User: userID, Method: "totp", Step: c.step, IntentSHA256: in.Digest(), At: c.now, check: c, intent: in}
+	// A code already accepted is refused now, before anything is signed
+	// under it; CommitApproval decides races between requests.
+	err = s.st.View(ctx, func(tx store.ReadTx) error {
+		last, err := tx.LastTOTPStep(userID)
+		switch {
+		case err == nil && c.step <= last.Step:
+			return errReplay
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return Approval{}, s.codeFailed(ctx, c, a.purpose(), err)
+	}
+	return a, nil
 }
 
 // CommitApproval records, in tx, the step of an approval from

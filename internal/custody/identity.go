@@ -61,7 +61,7 @@ func (s *Service) CreateIdentity(ctx context.Context, actor audit.Actor, spec Id
 			return err
 		}
 		_, err := tx.AppendAudit(s.entry(spec.Org, actor, audit.ActionIdentityCreate,
-			audit.Subject{Org: spec.Org, Identity: spec.ID}, map[string]string{"owner": spec.Owner, "name": spec.Name}))
+			audit.Subject{Org: spec.Org, Identity: spec.ID}, map[string]string{audit.DetailOwner: spec.Owner, "name": spec.Name}))
 		return err
 	})
 	if err != nil {
@@ -88,38 +88,4 @@ func (s *Service) Identities(ctx context.Context, org string) ([]store.Identity,
 type IdentityInfo struct {
 	store.Identity
 	Versions []VersionInfo `json:"versions"`
-}
-
-// Identity returns an identity and its versions (without history), after
-// checking every stored version of it against the fold of its org's audit
-// trail (see [Service.Versions]).
-func (s *Service) Identity(ctx context.Context, actor audit.Actor, id string) (IdentityInfo, error) {
-	var out IdentityInfo
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		ident, err := tx.Identity(id)
-		if err != nil {
-			return lookup(err, "identity %q", id)
-		}
-		out.Identity = ident
-		state, err := s.foldOrg(tx, ident.OrgID)
-		if err != nil {
-			return err
-		}
-		if err := checkIdentity(tx, state, id); err != nil {
-			return err
-		}
-		vs, err := tx.Versions(id)
-		if err != nil {
-			return corrupt(err)
-		}
-		out.Versions = make([]VersionInfo, 0, len(vs))
-		for _, v := range vs {
-			out.Versions = append(out.Versions, describe(ident, v))
-		}
-		return nil
-	})
-	if err != nil {
-		return IdentityInfo{}, s.refused(ctx, actor, out.Identity, 0, err)
-	}
-	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"strings"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/store"
@@ -28,6 +29,9 @@ type SealKey struct {
 	Chain  []*x509.Certificate
 	// Thumbprint is the SHA-256 (hex) of Leaf's DER.
 	Thumbprint string
+	// Provider names where the key lives: "local" (in custody) or the
+	// scheme of its key URI ("awskms", "pkcs11", ...).
+	Provider string
 }
 
 // ActiveKey opens the active version of identity for sealing: the version
@@ -67,7 +71,17 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 		return SealKey{}, err
 	}
 	return SealKey{Org: ident.OrgID, Identity: ident.ID, Owner: ident.Owner, Version: v.Version,
-		Signer: sgn, Leaf: certs[0], Chain: certs[1:], Thumbprint: thumbprint(v.CertDER)}, nil
+		Signer: sgn, Leaf: certs[0], Chain: certs[1:], Thumbprint: thumbprint(v.CertDER), Provider: provider(v.KeyRef)}, nil
+}
+
+// provider is the provider name of a key reference: "local", or the
+// scheme of an external key URI.
+func provider(keyRef string) string {
+	if keyRef == KeyRefLocal {
+		return KeyRefLocal
+	}
+	scheme, _, _ := strings.Cut(keyRef, ":")
+	return scheme
 }
 
 // RecordSeal writes the seal entry of a seal made with key, in one
@@ -79,9 +93,14 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 // [ErrTransition] or [ErrConflict]), no seal entry may have used the same
 // approval (intent_sha256; [ErrConflict]: an approval seals once), and
 // the entry must pass
-// [audit.CheckSeal] ([ErrInvalidInput] otherwise). The seal pipeline
-// releases the sealed file only once this returns without error.
-func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey, details map[string]string) (audit.Entry, error) {
+// [audit.CheckSeal] ([ErrInvalidInput] otherwise). Once the entry is
+// appended, commit (if not nil) runs in the same transaction with the
+// entry: the seal pipeline records the approval there (the step-up's
+// single-use record), and its caller what it keeps with the seal, so that
+// all of it commits together or not at all. An error from commit rolls
+// everything back and is returned wrapped. The seal pipeline releases the
+// sealed file only once this returns without error.
+func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey, details map[string]string, commit func(store.Tx, audit.Entry) error) (audit.Entry, error) {
 	d := maps.Clone(details)
 	d[audit.DetailThumbprint] = key.Thumbprint
 	e := s.entry(key.Org, actor, audit.ActionSeal, audit.Subject{Org: key.Org, Identity: key.Identity, Version: key.Version}, d)
@@ -111,8 +130,10 @@ func (s *Service) RecordSeal(ctx context.Context, actor audit.Actor, key SealKey
 		if len(used) > 0 {
 			return fmt.Errorf("this approval was used by seal entry %s #%d already; an approval seals once: %w", used[0].Chain, used[0].Seq, ErrConflict)
 		}
-		out, err = tx.AppendAudit(e)
-		return err
+		if out, err = tx.AppendAudit(e); err != nil || commit == nil {
+			return err
+		}
+		return commit(tx, out)
 	})
 	if err != nil {
 		return audit.Entry{}, fmt.Errorf("record seal: %w", s.refused(ctx, actor, ident, key.Version, err))

@@ -36,7 +36,9 @@
 package redact
 
 import (
+	"bytes"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 )
@@ -109,3 +111,26 @@ func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`
 
 // MarshalText returns [Redacted].
 func (Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
+// UnmarshalJSON reads a JSON string into the secret (for request bodies
+// that carry a password or a code). A string without escapes is copied
+// straight from the input, so no Go string copy of it is left to the
+// garbage collector; one with escapes is decoded by encoding/json. null
+// leaves the secret empty.
+func (s *Secret) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var b []byte
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' && !bytes.ContainsAny(data[1:n-1], "\\\"") {
+		b = append([]byte(nil), data[1:n-1]...)
+	} else {
+		var str string
+		if err := json.Unmarshal(data, &str); err != nil {
+			return fmt.Errorf("a secret must be a JSON string")
+		}
+		b = []byte(str)
+	}
+	*s = *NewSecret(b)
+	return nil
+}

@@ -169,3 +169,29 @@ func TestSecretSlog(t *testing.T) {
 		t.Errorf("slog output has %d redactions, want at least 12:\n%s", c, &buf)
 	}
 }
+
+// TestSecretUnmarshalJSON: a request body's secret is read with and
+// without escapes, and marshals back redacted.
+func TestSecretUnmarshalJSON(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"password":"hunter2"}`:       "hunter2",
+		`{"password":"a\"b\\c\u00e9"}`: "a\"b\\cé",
+		`{"password":null}`:            "",
+		`{}`:                           "",
+	} {
+		var v struct{ Password redact.Secret }
+		if err := json.Unmarshal([]byte(in), &v); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := string(v.Password.Bytes()); got != want {
+			t.Errorf("%s: got %q, want %q", in, got, want)
+		}
+		if out, _ := json.Marshal(v); strings.Contains(string(out), "hunter2") {
+			t.Errorf("%s marshals back as %s", in, out)
+		}
+	}
+	var v struct{ Password redact.Secret }
+	if err := json.Unmarshal([]byte(`{"password":12}`), &v); err == nil || strings.Contains(err.Error(), "12") {
+		t.Errorf("a number as a secret: %v", err)
+	}
+}

@@ -7,9 +7,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,10 +27,12 @@ import (
 	"sealkeep/internal/cms"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
+	"sealkeep/internal/intent"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/keypolicy/pkitest"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/redact"
 	"sealkeep/internal/seal"
 	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres"
@@ -37,27 +42,29 @@ import (
 )
 
 // admin sets up orgs, identities and versions (the CLI on the data
-// directory); jane owns the identity and is the only one who may seal.
-var (
-	admin = audit.Actor{Kind: audit.ActorCLI, ID: "admin"}
-	jane  = audit.Actor{Kind: audit.ActorUser, ID: "jane"}
-)
+// directory); jane (a sealer of acme, see world) owns the identity and is
+// the only one who may seal.
+var admin = audit.Actor{Kind: audit.ActorCLI, ID: "admin"}
 
-// backend is a fresh store plus raw SQL on it (the insider).
+// backend is a fresh store, raw SQL on it (the insider), and a way to
+// open a second handle on the same database (another server instance).
 type backend struct {
 	name string
-	open func(t *testing.T) (store.Store, func(query string))
+	open func(t *testing.T) (st store.Store, exec func(query string), reopen func() store.Store)
 }
 
 var backends = []backend{
-	{"sqlite", func(t *testing.T) (store.Store, func(string)) {
+	{"sqlite", func(t *testing.T) (store.Store, func(string), func() store.Store) {
 		path := filepath.Join(t.TempDir(), "sk.db")
-		st, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
+		open := func() store.Store {
+			st, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
 		}
-		t.Cleanup(func() { st.Close() })
-		return st, func(q string) {
+		return open(), func(q string) {
 			db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 			if err != nil {
 				t.Fatal(err)
@@ -66,21 +73,25 @@ var backends = []backend{
 			if _, err := db.Exec(q); err != nil {
 				t.Fatalf("exec %s: %v", q, err)
 			}
-		}
+		}, open
 	}},
-	{"postgres", func(t *testing.T) (store.Store, func(string)) {
+	{"postgres", func(t *testing.T) (store.Store, func(string), func() store.Store) {
 		dsn := pgtest.Fresh(t)
-		st, err := postgres.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
+		open := func() store.Store {
+			st, err := postgres.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
 		}
-		t.Cleanup(func() { st.Close() })
-		return st, func(q string) { pgtest.Exec(t, dsn, q) }
+		return open(), func(q string) { pgtest.Exec(t, dsn, q) }, open
 	}},
 }
 
 // fixture is custody with one org ("acme") and one identity ("jane-pe",
-// owned by jane) whose version 1 is active.
+// owned by jane) whose version 1 is active, and the accounts of the auth
+// layer (see world), on a test clock.
 type fixture struct {
 	ctx   context.Context
 	st    store.Store
@@ -91,28 +102,28 @@ type fixture struct {
 	roots *x509.CertPool
 	dir   string
 	in    string // the document to seal
+	// reopen opens another handle on the store's database.
+	reopen func() store.Store
+	*world
 }
 
 func newFixture(t *testing.T, b backend) *fixture {
 	t.Helper()
-	st, exec := b.open(t)
-	return newFixtureOn(t, st, exec)
-}
-
-func newFixtureOn(t *testing.T, st store.Store, exec func(string)) *fixture {
-	t.Helper()
+	st, exec, reopen := b.open(t)
 	kek, err := envelope.CreateKeyringFile(filepath.Join(t.TempDir(), "kek.keyring"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{ctx: context.Background(), st: st, svc: custody.New(st, kek, custody.Options{}), kek: kek, exec: exec,
+	clk := &clock{t: t0}
+	f := &fixture{ctx: context.Background(), st: st, svc: custody.New(st, kek, custody.Options{Clock: clk.now}), kek: kek, exec: exec, reopen: reopen,
 		pki: pkitest.NewChain(t, keypolicy.ECDSAP256, "seal test"), dir: t.TempDir()}
 	f.roots = x509.NewCertPool()
 	f.roots.AddCert(f.pki.Root.Cert)
 	if _, err := f.svc.CreateOrg(f.ctx, admin, "acme", "Acme Engineering"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.CreateIdentity(f.ctx, admin, custody.IdentitySpec{ID: "jane-pe", Org: "acme", Owner: "jane", Name: "Jane Doe, P.E. 12345, Texas"}); err != nil {
+	f.world = newWorld(t, f.ctx, st, kek, clk)
+	if _, err := f.svc.CreateIdentity(f.ctx, admin, custody.IdentitySpec{ID: "jane-pe", Org: "acme", Owner: f.jane.ID, Name: "Jane Doe, P.E. 12345, Texas"}); err != nil {
 		t.Fatal(err)
 	}
 	f.generate(t, "jane-pe")
@@ -153,21 +164,20 @@ func (f *fixture) generate(t *testing.T, identity string) custody.VersionInfo {
 	return v
 }
 
-// approval is a test approval: what the auth layer makes once a TOTP code
-// for this intent was accepted.
-type approval struct {
-	intent seal.Intent
-	actor  audit.Actor
-}
+// stub is an approval that no auth layer checked, with a commit that
+// records nothing: what a caller that bypassed auth could hand the
+// pipeline. The pipeline's own checks must still refuse every seal it
+// does not approve.
+type stub struct{ intent intent.Intent }
 
-func (a approval) Intent() seal.Intent           { return a.intent }
-func (a approval) Actor() audit.Actor            { return a.actor }
-func (a approval) Method() string                { return "totp" }
-func (a approval) Evidence() map[string]string   { return map[string]string{"totp_step": "59207512"} }
-func (f *fixture) docSHA256(t *testing.T) string { return fileSHA256(t, f.in) }
-func (f *fixture) out(name string) string        { return filepath.Join(f.dir, name) }
+func (a stub) Intent() intent.Intent                   { return a.intent }
+func (a stub) Method() string                          { return "totp" }
+func (a stub) Evidence() map[string]string             { return map[string]string{"totp_step": "1"} }
+func (a stub) Commit(store.Tx) error                   { return nil }
+func (a stub) Failed(_ context.Context, e error) error { return e }
+func (f *fixture) out(name string) string              { return filepath.Join(f.dir, name) }
 func (f *fixture) activeKey(t *testing.T) custody.SealKey {
-	return must(f.svc.ActiveKey(f.ctx, jane, "jane-pe"))(t)
+	return must(f.svc.ActiveKey(f.ctx, f.actor(f.jane), "jane-pe"))(t)
 }
 
 func must[T any](v T, err error) func(t *testing.T) T {
@@ -180,21 +190,54 @@ func must[T any](v T, err error) func(t *testing.T) T {
 	}
 }
 
-// approve approves sealing f.in with opts as jane.
-func (f *fixture) approve(t *testing.T, opts seal.Options) approval {
+// approve has jane approve sealing f.in with opts with a fresh TOTP code
+// (the clock moves to the next step first), through the auth layer.
+func (f *fixture) approve(t *testing.T, opts seal.Options) seal.Approval {
 	t.Helper()
-	return approval{seal.IntentFor(f.activeKey(t), f.docSHA256(t), opts, "nonce-1", time.Now().Add(2*time.Minute)), jane}
+	code := f.nextCode(t, f.jane)
+	return f.approveAs(t, f.jane, f.intent(t, f.jane, f.in, opts), code)
 }
 
-// sealCustody runs the custody pipeline from f.in to out.
+// intent is user's intent of sealing path with jane-pe's active version.
+func (f *fixture) intent(t *testing.T, user store.User, path string, opts seal.Options) intent.Intent {
+	t.Helper()
+	in, err := seal.IntentFor(f.activeKey(t), user.ID, sha256.Sum256(must(os.ReadFile(path))(t)), opts, f.clk.now(), 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// approveAs checks user's code as the approval of in.
+func (f *fixture) approveAs(t *testing.T, user store.User, in intent.Intent, code *redact.Secret) seal.Approval {
+	t.Helper()
+	a, err := seal.CheckTOTP(f.ctx, f.auth, user.ID, code, in, "192.0.2.7")
+	if err != nil {
+		t.Fatal(f.err(err))
+	}
+	return a
+}
+
+// sealCustody runs the custody pipeline from f.in to out, on the test
+// clock.
 func (f *fixture) sealCustody(t *testing.T, svc *custody.Service, out string, a seal.Approval, opts seal.Options) (*seal.Result, error) {
 	t.Helper()
-	job, err := seal.Open(f.in, out, seal.Output{})
+	return f.sealFile(t, svc, f.in, out, a, opts)
+}
+
+// sealFile runs the custody pipeline from in to out, on the test clock.
+func (f *fixture) sealFile(t *testing.T, svc *custody.Service, in, out string, a seal.Approval, opts seal.Options) (*seal.Result, error) {
+	t.Helper()
+	job, err := seal.Open(in, out, seal.Output{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer job.Close()
-	return job.SealCustody(f.ctx, svc, seal.CustodyRequest{Identity: "jane-pe", Approval: a, RequestID: "r-1234", Options: opts})
+	if opts.Now == nil {
+		opts.Now = f.clk.now
+	}
+	res, err := job.SealCustody(f.ctx, svc, seal.CustodyRequest{Identity: "jane-pe", Approval: a, RequestID: "r-1234", Options: opts})
+	return res, f.err(err)
 }
 
 func fileSHA256(t *testing.T, path string) string {
@@ -252,6 +295,13 @@ func (l lookup) SealReceipt(ctx context.Context, thumb, sig string) (verify.Seal
 		tm := e.Time
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &tm
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+		out.DocumentSHA256, out.SealedSHA256 = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256]
+		if a := r.Approval; a != nil {
+			out.Approval = &verify.SealApproval{Method: e.Details[audit.DetailMFAMethod], Approver: a.Login}
+			if a.Passkey != nil {
+				out.Approval.Passkey = a.Passkey.Name
+			}
+		}
 	}
 	return out, true, nil
 }
@@ -328,14 +378,25 @@ func TestCustodySeal(t *testing.T) {
 			}
 			key := f.activeKey(t)
 			e := res.Receipt
-			if e == nil || e.Action != audit.ActionSeal || e.Chain != "acme" || e.Actor != jane ||
+			if e == nil || e.Action != audit.ActionSeal || e.Chain != "acme" || e.Actor != f.actor(f.jane) ||
 				e.Subject != (audit.Subject{Org: "acme", Identity: "jane-pe", Version: 1}) {
 				t.Fatalf("receipt %+v", e)
 			}
 			// The entry's details, each against an independent computation.
 			rep := f.verifyFile(t, out)
 			s := rep.Signatures[0]
-			ih := a.intent.Hash()
+			// The intent, written out by hand: jane's, with the version's
+			// certificate, the input's digest and every option as applied.
+			got := a.Intent()
+			in := intent.Intent{Org: "acme", User: f.jane.ID, Identity: "jane-pe", Version: 1,
+				Thumbprint: sha256.Sum256(key.Leaf.Raw), DocumentSHA256: sha256.Sum256(must(os.ReadFile(f.in))(t)),
+				Options: map[string]string{"subfilter": "ETSI.CAdES.detached", "pades_level": "B-B", "tsa": "", "field": "",
+					"docmdp": "0", "name": "Jane Doe", "reason": "Issued for construction", "location": "", "contact": ""},
+				Nonce: got.Nonce, Expires: got.Expires}
+			ih := in.Digest()
+			if got.Expires.Sub(f.clk.now()) != 2*time.Minute || got.Nonce == ([16]byte{}) {
+				t.Errorf("intent nonce %x, expires %v", got.Nonce, got.Expires)
+			}
 			for k, want := range map[string]string{
 				audit.DetailDocumentSHA256:  fileSHA256(t, f.in),
 				audit.DetailSealedSHA256:    fileSHA256(t, out),
@@ -344,15 +405,16 @@ func TestCustodySeal(t *testing.T) {
 				audit.DetailField:           s.Field,
 				audit.DetailPAdESLevel:      "B-B",
 				audit.DetailMFAMethod:       "totp",
-				audit.DetailMFAEvidence:     `{"totp_step":"59207512"}`,
+				audit.DetailMFAEvidence:     fmt.Sprintf(`{"totp_step":"%d"}`, f.step()),
 				audit.DetailRequestID:       "r-1234",
 				audit.DetailIntentSHA256:    hex.EncodeToString(ih[:]),
+				audit.DetailIntent:          base64.RawURLEncoding.EncodeToString(in.Canonical()),
 			} {
 				if got := e.Details[k]; got != want {
 					t.Errorf("seal entry %s = %q, want %q", k, got, want)
 				}
 			}
-			if len(e.Details) != 10 {
+			if len(e.Details) != 11 {
 				t.Errorf("seal entry details: %v", e.Details)
 			}
 			if got := f.seals(t); len(got) != 1 || got[0].Hash != e.Hash {
@@ -370,9 +432,9 @@ func TestCustodySeal(t *testing.T) {
 			if r == nil || !r.Found || r.KeyOrigin != verify.KeyGenerated || r.Seq != e.Seq || r.EntryHash != e.Hash.String() {
 				t.Fatalf("receipt %+v", r)
 			}
-			const want = "sealed through sealkeep: acme jane-pe v1 by jane, totp step-up, request r-1234"
-			if !strings.HasPrefix(r.Summary, want) || !strings.Contains(strings.Join(s.Notes, "\n"), want) {
-				t.Errorf("summary %q, notes %q", r.Summary, s.Notes)
+			want := "sealed through sealkeep: acme jane-pe v1 by " + f.jane.ID + ", totp step-up, request r-1234"
+			if !strings.HasPrefix(r.Summary, want) || strings.Contains(strings.Join(s.Notes, "\n"), want) {
+				t.Errorf("summary %q (the report's seal_receipt, not repeated in notes %q)", r.Summary, s.Notes)
 			}
 			oracles(t, out)
 			f.onlyFiles(t, "sealed.pdf")
@@ -419,44 +481,72 @@ func oracles(t *testing.T, path string) {
 }
 
 // failingStore makes every seal entry append fail, as a database that
-// fails at that moment would.
-type failingStore struct{ store.Store }
+// fails at that moment would; with step set, it is the recording of a
+// TOTP step that fails instead.
+type failingStore struct {
+	store.Store
+	step bool
+}
 
 var errInjected = errors.New("injected audit failure")
 
 func (s failingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(failingTx{tx}) })
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(failingTx{tx, s.step}) })
 }
 
-type failingTx struct{ store.Tx }
+type failingTx struct {
+	store.Tx
+	step bool
+}
+
+func (tx failingTx) UseTOTPStep(u store.TOTPUse) error {
+	if tx.step {
+		return errInjected
+	}
+	return tx.Tx.UseTOTPStep(u)
+}
 
 func (tx failingTx) AppendAudit(e audit.Entry) (audit.Entry, error) {
-	if e.Action == audit.ActionSeal {
+	if e.Action == audit.ActionSeal && !tx.step {
 		return audit.Entry{}, errInjected
 	}
 	return tx.Tx.AppendAudit(e)
 }
 
-// TestCustodySealEntryFails: when the seal entry cannot be written, no
-// sealed file is released, the temporary file is gone and the chain holds
-// no seal (fail closed).
+// TestCustodySealEntryFails: when the seal entry cannot be written (the
+// database fails at the append, or at the recording of the TOTP step in
+// the same transaction), no sealed file is released, the temporary file is
+// gone, the chain holds no seal and the code's step is not recorded: it
+// rolled back with the entry, so the same code then seals once.
 func TestCustodySealEntryFails(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			f := newFixture(t, b)
-			broken := custody.New(failingStore{f.st}, f.kek, custody.Options{})
-			opts := seal.Options{}
-			_, err := f.sealCustody(t, broken, f.out("sealed.pdf"), f.approve(t, opts), opts)
-			var se *seal.Error
-			if !errors.Is(err, errInjected) || !errors.As(err, &se) || se.Step != seal.StepRecord {
-				t.Fatalf("err = %v", err)
-			}
-			f.onlyFiles(t)
-			if got := f.seals(t); len(got) != 0 {
-				t.Fatalf("seal entries: %+v", got)
-			}
-			f.chainOK(t)
-		})
+		for _, step := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/step=%v", b.name, step), func(t *testing.T) {
+				f := newFixture(t, b)
+				broken := custody.New(failingStore{f.st, step}, f.kek, custody.Options{Clock: f.clk.now})
+				opts := seal.Options{}
+				code := f.nextCode(t, f.jane)
+				_, err := f.sealCustody(t, broken, f.out("sealed.pdf"), f.approveAs(t, f.jane, f.intent(t, f.jane, f.in, opts), code), opts)
+				var se *seal.Error
+				if !errors.Is(err, errInjected) || !errors.As(err, &se) || se.Step != seal.StepRecord {
+					t.Fatalf("err = %v", err)
+				}
+				f.onlyFiles(t)
+				if got := f.seals(t); len(got) != 0 {
+					t.Fatalf("seal entries: %+v", got)
+				}
+				if last := f.lastStep(t, f.jane); last >= f.step() {
+					t.Fatalf("the step of the failed seal was recorded (%d)", last)
+				}
+				f.chainOK(t)
+				if _, err := f.sealCustody(t, f.svc, f.out("sealed.pdf"), f.approveAs(t, f.jane, f.intent(t, f.jane, f.in, opts), code), opts); err != nil {
+					t.Fatalf("the same code after the failure: %v", err)
+				}
+				if got := f.seals(t); len(got) != 1 || f.lastStep(t, f.jane) != f.step() {
+					t.Fatalf("%d seal entries, last step %d", len(got), f.lastStep(t, f.jane))
+				}
+			})
+		}
 	}
 }
 
@@ -519,7 +609,7 @@ func TestSignedOutsideApproval(t *testing.T) {
 // seal entry gets a note and keeps its verdict.
 func TestImportedKeyNotThroughSealkeep(t *testing.T) {
 	f := newFixture(t, backends[0])
-	if _, err := f.svc.CreateIdentity(f.ctx, admin, custody.IdentitySpec{ID: "jane-import", Org: "acme", Owner: "jane", Name: "Jane Doe (own key)"}); err != nil {
+	if _, err := f.svc.CreateIdentity(f.ctx, admin, custody.IdentitySpec{ID: "jane-import", Org: "acme", Owner: f.jane.ID, Name: "Jane Doe (own key)"}); err != nil {
 		t.Fatal(err)
 	}
 	priv := pkitest.Key(t, keypolicy.ECDSAP256, "imported")
@@ -608,14 +698,16 @@ func TestForgedReceipt(t *testing.T) {
 }
 
 // TestApprovalRefused: without an approval, or with one that approves
-// another seal, nothing is signed, written or recorded.
+// another seal, nothing is signed, written or recorded. The approvals are
+// stubs that no auth layer checked: the pipeline refuses on its own.
 func TestApprovalRefused(t *testing.T) {
 	f := newFixture(t, backends[0])
 	opts := seal.Options{}
-	good := f.approve(t, opts)
-	edit := func(fn func(a *approval)) approval {
+	good := stub{f.intent(t, f.jane, f.in, opts)}
+	edit := func(fn func(in *intent.Intent)) stub {
 		a := good
-		fn(&a)
+		a.intent.Options = maps.Clone(a.intent.Options)
+		fn(&a.intent)
 		return a
 	}
 	cases := map[string]struct {
@@ -623,15 +715,17 @@ func TestApprovalRefused(t *testing.T) {
 		opts seal.Options
 	}{
 		"none":             {nil, opts},
-		"another document": {edit(func(a *approval) { a.intent.DocumentSHA256 = strings.Repeat("0", 64) }), opts},
-		"another version":  {edit(func(a *approval) { a.intent.Version = 2 }), opts},
-		"another cert":     {edit(func(a *approval) { a.intent.CertSHA256 = strings.Repeat("0", 64) }), opts},
-		"another org":      {edit(func(a *approval) { a.intent.Org = "other" }), opts},
-		"another user":     {edit(func(a *approval) { a.actor = audit.Actor{Kind: audit.ActorUser, ID: "mallory"} }), opts},
-		"the cli":          {edit(func(a *approval) { a.actor = admin }), opts},
-		"expired":          {edit(func(a *approval) { a.intent.Expires = time.Now().Add(-time.Second) }), opts},
-		"too long":         {edit(func(a *approval) { a.intent.Expires = time.Now().Add(time.Hour) }), opts},
-		"no nonce":         {edit(func(a *approval) { a.intent.Nonce = "" }), opts},
+		"another document": {edit(func(in *intent.Intent) { in.DocumentSHA256[0] ^= 1 }), opts},
+		"another version":  {edit(func(in *intent.Intent) { in.Version = 2 }), opts},
+		"another cert":     {edit(func(in *intent.Intent) { in.Thumbprint[0] ^= 1 }), opts},
+		"another org":      {edit(func(in *intent.Intent) { in.Org = "other" }), opts},
+		"another identity": {edit(func(in *intent.Intent) { in.Identity = "mallory-pe" }), opts},
+		"another user":     {edit(func(in *intent.Intent) { in.User = f.mal.ID }), opts},
+		"no user":          {edit(func(in *intent.Intent) { in.User = "" }), opts},
+		"expired":          {edit(func(in *intent.Intent) { in.Expires = f.clk.now().Add(-time.Second) }), opts},
+		"too long":         {edit(func(in *intent.Intent) { in.Expires = f.clk.now().Add(time.Hour) }), opts},
+		"no nonce":         {edit(func(in *intent.Intent) { in.Nonce = [16]byte{} }), opts},
+		"an extra option":  {edit(func(in *intent.Intent) { in.Options["x"] = "" }), opts},
 		"other options":    {good, seal.Options{PDF: pdf.SealOptions{DocMDP: 1}}},
 		"other reason":     {good, seal.Options{PDF: pdf.SealOptions{Reason: "not what was approved"}}},
 	}
@@ -672,7 +766,7 @@ func TestReceiptProvesExistence(t *testing.T) {
 			outside := f.out("outside.pdf")
 			f.sealOutside(t, seal.Key{Signer: k.Signer, Leaf: k.Leaf, Chain: k.Chain}, outside)
 			// The revocation is recorded a second later than both signatures.
-			later := custody.New(f.st, f.kek, custody.Options{Clock: func() time.Time { return time.Now().Add(time.Second) }})
+			later := custody.New(f.st, f.kek, custody.Options{Clock: func() time.Time { return f.clk.now().Add(time.Second) }})
 			if _, err := later.Revoke(f.ctx, admin, "jane-pe", k.Version, "keyCompromise"); err != nil {
 				t.Fatal(err)
 			}
@@ -724,7 +818,7 @@ func TestApprovalSealsOnce(t *testing.T) {
 // signed.
 func TestInputChangedAfterApproval(t *testing.T) {
 	f := newFixture(t, backends[0])
-	opts := seal.Options{}
+	opts := seal.Options{Now: f.clk.now}
 	a := f.approve(t, opts)
 	changed := false
 	// Progress is first called after the approval was checked (while the

@@ -25,14 +25,17 @@
 //
 // [Job.SealCustody] seals with an identity's active version, held in
 // custody, on an [Approval]: the user's own step-up over the canonical
-// [Intent] (organization, identity, version, certificate, document
-// SHA-256, options, nonce, expiry). Only the auth layer makes approvals; no
-// command, flag or configuration of sealkeep does, so nobody seals on
-// another user's behalf. Between steps 5 and 6 the seal is recorded as an
-// audit entry ([audit.ActionSeal], checked by [audit.CheckSeal]) in the
-// organization's chain; the sealed file is renamed into place only after
-// that entry committed. If it cannot be written, the temporary file is
-// removed and nothing is released (fail closed).
+// seal intent ([intent.Intent], built by [IntentFor]: organization, user,
+// identity, version, certificate thumbprint, document SHA-256, the
+// [IntentOptions], nonce, expiry). Only the auth layer makes approvals
+// ([CheckTOTP]); no command, flag or configuration of sealkeep does, so
+// nobody seals on another user's behalf. Between steps 5 and 6 the seal is
+// recorded as an audit entry ([audit.ActionSeal], checked by
+// [audit.CheckSeal]) in the organization's chain, and the approval is
+// committed as used in the same transaction ([custody.Service.RecordSeal]),
+// so that one code seals once; the sealed file is renamed into place only
+// after that transaction committed. If it cannot be written, the temporary
+// file is removed and nothing is released (fail closed).
 //
 // # Errors
 //

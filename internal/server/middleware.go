@@ -17,11 +17,12 @@ const RequestIDHeader = "X-Request-Id"
 
 // reqState is what the middleware learns about one request: its ID, the
 // route that matched (set by the route's own handler, since the mux
-// matches below the middleware), and the error a problem answer was made
-// of (for the log).
+// matches below the middleware), the authenticated user, and the error a
+// problem answer was made of (for the log).
 type reqState struct {
 	id    string
 	route string
+	user  string // the authenticated caller's user ID, if any
 	err   error
 }
 
@@ -92,6 +93,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
+					// A handler cut its answer short (a stream that
+					// failed midway): log the request, then let net/http
+					// close the connection.
+					s.finish(r, sw, st, time.Since(start))
 					panic(v)
 				}
 				// The panic value may hold anything, a secret included:
@@ -123,6 +128,9 @@ func (s *Server) finish(r *http.Request, sw *statusWriter, st *reqState, d time.
 		slog.String("request_id", st.id), slog.String("method", r.Method), slog.String("route", route),
 		slog.String("path", r.URL.Path), slog.Int("status", status), slog.Int64("bytes", sw.bytes),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", remoteHost(r.RemoteAddr)),
+	}
+	if st.user != "" {
+		attrs = append(attrs, slog.String("user", st.user))
 	}
 	lvl := slog.LevelInfo
 	if st.err != nil {

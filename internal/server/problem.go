@@ -72,7 +72,8 @@ func ProblemFor(err error, requestID string) Problem {
 
 // writeError answers a request with the problem details of err: the one
 // place where errors become HTTP responses. A Retry-After header goes
-// with a 429 or 503 when err carries a delay ([retry.RetryAfter]).
+// with a 409 (a request still in progress), 429 or 503 when err carries a
+// delay ([retry.RetryAfter]).
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, ProblemFor(err, ""), err)
 }
@@ -83,7 +84,10 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem, err error) 
 	st := stateOf(r.Context())
 	p.RequestID = st.id
 	st.err = err
-	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sealkeep"`)
+	}
+	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests || p.Status == http.StatusConflict {
 		if d, ok := retry.RetryAfter(err); ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(d.Seconds()+0.999))))
 		}

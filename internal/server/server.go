@@ -39,15 +39,21 @@ package server
 import (
 	"context"
 	"crypto/x509"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	"sealkeep/internal/auth"
+	"sealkeep/internal/custody"
 	"sealkeep/internal/errs"
+	"sealkeep/internal/idempotency"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
 )
@@ -55,9 +61,8 @@ import (
 // Access says who may call a route.
 type Access string
 
-// Access levels. Only Public exists so far: the account routes add the
-// authenticated levels (a session or API token, a role in the path's
-// organization), and New refuses a route whose access it cannot check.
+// Access levels (see access.go for Authenticated and Authorized); New
+// refuses a route whose access it cannot check.
 const (
 	// Public routes need no credentials (health, metrics, the OpenAPI
 	// document, verification).
@@ -70,6 +75,13 @@ type Route struct {
 	Method, Path string
 	// Access says who may call it.
 	Access Access
+	// Op is what an Authorized route does, judged by auth.Allowed; empty
+	// for other routes.
+	Op auth.Op
+	// Own marks an Authorized route without {identity} that creates what
+	// the caller will own (a new identity): an own-only Op is judged as
+	// on the caller's own. The handler must make the caller the owner.
+	Own bool
 	// MaxBody bounds the request body in bytes; 0 means no body is read
 	// (a body is refused past 0 bytes).
 	MaxBody int64
@@ -104,6 +116,16 @@ type Config struct {
 	// Custody, if not nil, adds the custody status (the server's store)
 	// to verification reports.
 	Custody verify.CustodyLookup
+	// Auth is the account service: sessions, API tokens, roles, MFA. Nil
+	// serves only the Public routes (the others answer 503).
+	Auth *auth.Service
+	// Keys is the custody service (identities, versions, keys, the audit
+	// trail) that the authenticated routes act on; required with Auth.
+	Keys *custody.Service
+	// ExternalKeySchemes are the key URI schemes (awskms, azurekv,
+	// gcpkms) that sealers may register as external keys through the API;
+	// none by default. pkcs11 is never accepted over the API.
+	ExternalKeySchemes []string
 	// Limits bounds the reading of an uploaded PDF; nil means
 	// pdf.DefaultLimits.
 	Limits *pdf.Limits
@@ -114,13 +136,31 @@ type Config struct {
 	VerifyTimeout time.Duration
 	// MaxVerifies bounds the verifications in progress at once (the
 	// endpoint is public); one more is answered 429. 0 means twice the
-	// number of CPUs.
+	// number of CPUs. Audit chain verifications are bounded by the same
+	// number, in a pool of their own.
 	MaxVerifies int
 	// TempDir holds uploads while they are verified; "" means os.TempDir.
 	TempDir string
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests
 	// when it stops; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Idempotency keeps the seal route's Idempotency-Key records (nil: a
+	// request with the header is answered 503).
+	Idempotency *idempotency.Service
+	// Passkeys is the WebAuthn service: passkey registration and passkey
+	// approvals of seals (nil: those routes answer 503).
+	Passkeys *passkey.Service
+	// MaxSealsPerUser bounds the seals one user runs at once on this
+	// instance; one more is answered 429. 0 means DefaultMaxSealsPerUser.
+	MaxSealsPerUser int
+	// SealTimeout bounds one seal; 0 means DefaultSealTimeout.
+	SealTimeout time.Duration
+	// TSA, if set, is the RFC 3161 timestamp authority of B-T seals; a
+	// request cannot name one (the server would fetch any URL it named).
+	TSA string
+	// Clock is the time of seal intents; nil means time.Now. It must be
+	// the account service's clock.
+	Clock func() time.Time
 }
 
 // Defaults of Config.
@@ -140,13 +180,14 @@ type Server struct {
 	handler http.Handler
 	// verifySlots holds one token per verification in progress.
 	verifySlots chan struct{}
+	// auditSlots holds one token per audit chain verification in
+	// progress, apart from verifySlots so that neither kind starves the
+	// other.
+	auditSlots chan struct{}
+	// sealing counts each user's seals in progress.
+	sealMu  sync.Mutex
+	sealing map[string]int
 }
-
-//go:embed openapi.json
-var openAPIDoc []byte
-
-// OpenAPI returns the OpenAPI 3.1 document of the API.
-func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
 
 // errPanic answers a request whose handler panicked.
 var errPanic = errors.New("handler panicked")
@@ -171,7 +212,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies)}
+	if cfg.Auth != nil && cfg.Keys == nil {
+		return nil, errs.New(errs.Invalid, "server: an account service needs a custody service (Keys)")
+	}
+	if cfg.MaxSealsPerUser <= 0 {
+		cfg.MaxSealsPerUser = DefaultMaxSealsPerUser
+	}
+	if cfg.SealTimeout <= 0 {
+		cfg.SealTimeout = DefaultSealTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies),
+		auditSlots: make(chan struct{}, cfg.MaxVerifies), sealing: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -181,8 +235,13 @@ func New(cfg Config) (*Server, error) {
 	s.routes = s.table()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
-		if rt.Access != Public {
-			return nil, fmt.Errorf("server: route %s: access %q cannot be checked", rt.Pattern(), rt.Access)
+		switch {
+		case rt.Own && (rt.Access != Authorized || strings.Contains(rt.Path, "{identity}")):
+			return nil, fmt.Errorf("server: route %s: only an Authorized route without {identity} creates what its caller owns", rt.Pattern())
+		case rt.Access == Authorized && rt.Op != "",
+			(rt.Access == Public || rt.Access == Authenticated) && rt.Op == "":
+		default:
+			return nil, fmt.Errorf("server: route %s: access %q with op %q cannot be checked", rt.Pattern(), rt.Access, rt.Op)
 		}
 		mux.Handle(rt.Pattern(), s.route(rt))
 	}
@@ -190,8 +249,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// table is the route table: every endpoint of the server.
+// table is the route table: every endpoint of the server, the public
+// ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes(), s.passkeyRoutes())
+}
+
+// publicRoutes need no credentials.
+func (s *Server) publicRoutes() []Route {
 	return []Route{
 		{Method: "GET", Path: "/healthz", Access: Public, Handler: s.healthz},
 		{Method: "GET", Path: "/readyz", Access: Public, Handler: s.readyz},
@@ -211,8 +276,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // route wraps a route's handler: it names the route for the log and the
-// metrics, enforces the body limit, and turns an error into problem
-// details.
+// metrics, enforces the body limit, checks the route's access, and turns
+// an error into problem details.
 func (s *Server) route(rt Route) http.Handler {
 	pattern := rt.Pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +287,12 @@ func (s *Server) route(rt Route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
-		if err := rt.Handler(w, r); err != nil {
+		ar, err := s.checkAccess(r, rt)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := rt.Handler(w, ar); err != nil {
 			writeError(w, r, err)
 		}
 	})

@@ -174,9 +174,9 @@ func mustSum(t testing.TB, h string) [32]byte {
 	return sum
 }
 
-// testCanonicalMigration: migration 0007 adds the canonical column to a
+// testCanonicalMigration: migration 0011 adds the canonical column to a
 // database that lacks it and fills it in from each entry's own columns,
-// before 0008 indexes it; an entry edited before the upgrade still fails
+// before 0012 indexes it; an entry edited before the upgrade still fails
 // verification after it, and running the step again changes nothing.
 func testCanonicalMigration(t *testing.T, b Backend) {
 	s, dsn := fresh(t, b)
@@ -185,7 +185,7 @@ func testCanonicalMigration(t *testing.T, b Backend) {
 	before := verifyChain(t, s, "org-m")
 	s.Close()
 	// A database of schema 6: no indexes on the encoding, no encoding.
-	for _, ix := range []string{"cert", "spki", "seal_signature", "seal_intent"} {
+	for _, ix := range []string{"cert", "spki", "seal_signature", "seal_intent", "passkey"} {
 		b.Exec(t, dsn, `DROP INDEX audit_trail_by_`+ix)
 	}
 	b.Exec(t, dsn, `ALTER TABLE audit_entries DROP COLUMN canonical`)

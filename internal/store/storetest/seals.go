@@ -14,7 +14,7 @@ import (
 // every chain, as stored, ordered by chain and seq; other actions carrying
 // the same detail, other values and malformed values find nothing; other
 // detail keys are refused. The lookups are served by the indexes of
-// migration 0008 on the entries' canonical encoding (dropping them must
+// migration 0012 on the entries' canonical encoding (dropping them must
 // succeed), and answer the same without them.
 func testAuditSeals(t *testing.T, b Backend) {
 	s, dsn := fresh(t, b)

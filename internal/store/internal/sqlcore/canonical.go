@@ -12,7 +12,7 @@ import (
 // (each entry's audit.Entry.AppendCanonical encoding); addCanonical adds
 // the column where the migration's SQL cannot (SQLite has no ADD COLUMN IF
 // NOT EXISTS) and fills it in for the entries that lack it, right after
-// the step's SQL (migration 0008 indexes it).
+// the step's SQL (migration 0012 indexes it).
 const canonicalMigration = "_audit_canonical.sql"
 
 // addCanonical adds audit_entries.canonical if it is missing (the

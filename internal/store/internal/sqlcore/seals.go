@@ -9,7 +9,7 @@ import (
 
 // AuditSeals finds seal entries by their signature_sha256 or
 // intent_sha256 detail through the indexes on that expression of their
-// canonical encoding (migration 0008, see TrailKey).
+// canonical encoding (migration 0012, see TrailKey).
 func (t *tx) AuditSeals(key, value string) ([]audit.Entry, error) {
 	if key != audit.DetailSignatureSHA256 && key != audit.DetailIntentSHA256 {
 		return nil, fmt.Errorf("store: seal entries by %.64q: only %s and %s are indexed: %w", key, audit.DetailSignatureSHA256, audit.DetailIntentSHA256, store.ErrInvalid)

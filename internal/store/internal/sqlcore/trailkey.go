@@ -4,12 +4,12 @@ import (
 	"sealkeep/internal/audit"
 )
 
-// The trail's indexes (migration 0008) are built on an expression of each
+// The trail's indexes (migration 0012) are built on an expression of each
 // entry's canonical encoding, the authenticated data, not on its details
 // or action columns: an insider who edits those columns (as one UPDATE
 // can) no longer hides an entry from the lookups that custody and the
 // verifier fail closed on (a certificate or key that custody holds, a
-// seal's signature or approval). The expression is the SQL function
+// seal's signature or approval, a passkey registered or removed). The expression is the SQL function
 // sealkeep_trail_key(canonical, kind), registered with the SQLite driver
 // (TrailKey) and written in PL/pgSQL for PostgreSQL, the two kept equal by
 // the contract tests.
@@ -24,6 +24,9 @@ const (
 	// signature_sha256 and intent_sha256 details of seal entries.
 	TrailKeySealSignature = "seal_signature"
 	TrailKeySealIntent    = "seal_intent"
+	// TrailKeyPasskey selects the credential_id detail of passkey.register
+	// and passkey.remove entries.
+	TrailKeyPasskey = "passkey"
 )
 
 // trailKeyExpr is the indexed expression of kind (a constant).
@@ -55,6 +58,11 @@ func TrailKey(canonical []byte, kind string) []byte {
 			return nil
 		}
 		key = map[string]string{TrailKeySealSignature: audit.DetailSignatureSHA256, TrailKeySealIntent: audit.DetailIntentSHA256}[kind]
+	case TrailKeyPasskey:
+		if a != audit.ActionPasskeyRegister && a != audit.ActionPasskeyRemove {
+			return nil
+		}
+		key = audit.DetailCredentialID
 	default:
 		return nil
 	}

@@ -1,4 +1,4 @@
--- sealkeep schema 7 (SQLite): audit_entries.canonical, each entry's
+-- sealkeep schema 11 (SQLite): audit_entries.canonical, each entry's
 -- canonical encoding (audit.Entry.AppendCanonical: every field but the hash,
 -- whose SHA-256 the hash is). Entries are read from it alone, so that
 -- audit verify reads one blob per entry instead of eleven columns; the
