@@ -541,11 +541,11 @@ func (t *tx) AuditPage(chain string, fromSeq uint64, limit int) ([]audit.Entry, 
 // its own, through the driver (readAuditRows), and hands over its rows a
 // batch at a time to a second goroutine, which decodes them, while fn
 // runs here on the entries of the batch before: reading, decoding and
-// verifying share the cores. The
-// snapshot of a read-only transaction cannot change, so fn sees exactly
-// the entries, in the order, that reading one batch after the other would
-// give; it may still use the transaction (the driver serialises the
-// connection's calls). Every read has finished when it returns.
+// verifying share the cores. The snapshot of a read-only transaction
+// cannot change, so fn sees exactly the entries, in the order, that
+// reading one batch after the other would give; it may still use the
+// transaction (the driver serialises the connection's calls). Every read
+// has finished when it returns.
 func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) error) error {
 	type batch struct {
 		rows []entryRow
