@@ -742,4 +742,3 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) error {
 	v.Actions = slices.Sorted(maps.Keys(actions))
 	return s.render(w, r, http.StatusOK, "audit", view{Title: title, Org: tabs, P: v})
 }
-
