@@ -192,15 +192,24 @@ func (tb *tab) path() string {
 // waitPath waits until the tab has navigated to path and loaded it.
 func (tb *tab) waitPath(path string) {
 	tb.t.Helper()
-	js := fmt.Sprintf("location.pathname === %q && document.readyState === 'complete'", path)
+	if err := tb.until(fmt.Sprintf("location.pathname === %q && document.readyState === 'complete'", path)); err != nil {
+		tb.t.Fatalf("%s: waiting for %s: at %s (%v)", tb.name, path, tb.path(), err)
+	}
+}
+
+// until waits until the expression js is true, across navigations.
+func (tb *tab) until(js string) error {
 	deadline := time.Now().Add(stepTimeout)
 	for {
 		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](js))
 		if err == nil && ok {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			tb.t.Fatalf("%s: waiting for %s: at %s (%v)", tb.name, path, tb.path(), err)
+			if err == nil {
+				err = fmt.Errorf("still false after %s", stepTimeout)
+			}
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -225,11 +234,10 @@ func (tb *tab) click(sel string) {
 // returns its text.
 func (tb *tab) waitText(sel, want string) string {
 	tb.t.Helper()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && !e.closest('[hidden]') && e.innerText.includes(%q); })()`, sel, want)
-	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, poll(js)); err != nil {
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return document.readyState === 'complete' && !!e && !e.closest('[hidden]') && e.innerText.includes(%q); })()`, sel, want)
+	if err := tb.until(js); err != nil {
 		got, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.innerText ?? "(none)"`, sel)))
+		tb.clean()
 		tb.t.Fatalf("%s: waiting for %q in %s at %s: %v; it holds %q", tb.name, want, sel, tb.path(), err, got)
 	}
 	return run[string](tb, fmt.Sprintf(`document.querySelector(%q).innerText`, sel))

@@ -80,7 +80,8 @@ function drawRect() {
     rectBox.hidden = true;
     return;
   }
-  const [x1, y1, x2, y2] = doc.viewport.convertToViewportRectangle(rect);
+  const [x1, y1] = doc.viewport.convertToViewportPoint(rect[0], rect[1]);
+  const [x2, y2] = doc.viewport.convertToViewportPoint(rect[2], rect[3]);
   rectBox.style.left = `${Math.min(x1, x2)}px`;
   rectBox.style.top = `${Math.min(y1, y2)}px`;
   rectBox.style.width = `${Math.abs(x2 - x1)}px`;
