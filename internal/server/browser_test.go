@@ -15,6 +15,8 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -67,15 +69,19 @@ func newWebTest(t *testing.T, cfg Config) *webTest {
 	t.Helper()
 	exe := testenv.Chromium(t)
 	w := newWorld(t, stores(t)["sqlite"](t), cfg)
-	return startBrowser(t, w, exe)
+	wt := startBrowser(t, exe, w.ts.URL)
+	wt.w = w
+	return wt
 }
 
-// startBrowser starts Chromium for the world w.
-func startBrowser(t *testing.T, w *world, exe string) *webTest {
+// startBrowser starts Chromium for the server at serverURL.
+func startBrowser(t *testing.T, exe, serverURL string) *webTest {
 	t.Helper()
-	u, err := url.Parse(w.ts.URL)
-	w.must(err)
-	wt := &webTest{t: t, w: w, base: "http://localhost:" + u.Port()}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt := &webTest{t: t, base: "http://localhost:" + u.Port()}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-extensions", true), chromedp.Flag("disable-background-networking", true),
@@ -247,7 +253,7 @@ func (tb *tab) waitText(sel, want string) string {
 func (tb *tab) upload(sel, path string) {
 	tb.t.Helper()
 	abs, err := filepath.Abs(path)
-	tb.wt.w.must(err)
+	must(tb.t, err)
 	tb.do("upload "+path, chromedp.WaitReady(chromedp.CSS(sel)), chromedp.SetUploadFiles(chromedp.CSS(sel), []string{abs}))
 }
 
@@ -255,14 +261,22 @@ func (tb *tab) upload(sel, path string) {
 func (tb *tab) shot(name string) {
 	tb.t.Helper()
 	dir, err := screenshotDir()
-	tb.wt.w.must(err)
+	must(tb.t, err)
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// The whole page at 1280 CSS pixels wide: the viewport made as tall as
+	// the page, then one capture.
+	height := run[float64](tb, "document.documentElement.scrollHeight")
+	_, err = chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1280, Height: int64(height), DeviceScaleFactor: 1})
+	must(tb.t, err)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if _, cerr := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); cerr != nil && err == nil {
+		err = cerr
+	}
 	if err != nil {
 		tb.t.Fatalf("%s: screenshot %s: %v", tb.name, name, err)
 	}
-	tb.wt.w.must(os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
+	must(tb.t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 	tb.t.Logf("screenshot %s", filepath.Join(dir, name+".png"))
 }
 
@@ -289,7 +303,7 @@ func (tb *tab) accessible() {
 	out := run[string](tb, `axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})
 		.then(r => JSON.stringify(r.violations))`)
 	var vs []axeViolation
-	tb.wt.w.must(json.Unmarshal([]byte(out), &vs))
+	must(tb.t, json.Unmarshal([]byte(out), &vs))
 	for _, v := range vs {
 		if v.Impact == "serious" || v.Impact == "critical" {
 			var where []string
@@ -317,7 +331,7 @@ func (tb *tab) download(sel string) string {
 		}
 		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
 			entries, err := os.ReadDir(tb.downloads)
-			tb.wt.w.must(err)
+			must(tb.t, err)
 			names := []string{}
 			for _, e := range entries {
 				if !strings.HasSuffix(e.Name(), ".crdownload") {
@@ -360,5 +374,13 @@ func poll(js string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 		_, err := p(ctx, t)
 		return chromedp.Void{}, err
+	}
+}
+
+// must fails t on an error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -439,10 +439,12 @@ func (s *Server) orgTabsOf(r *http.Request, tab string) (*orgTabs, auth.Role, er
 	return t, role, nil
 }
 
-// identityItem is an identity in the org page's list.
+// identityItem is an identity in the org page's list. (Fields of a view
+// are named, never embedded with an unexported type: textsafe.EscapeAll
+// reaches only exported fields.)
 type identityItem struct {
-	identityJSON
-	Yours bool
+	Identity identityJSON
+	Yours    bool
 }
 
 // orgView is an organization's page: its identities.
@@ -465,7 +467,7 @@ func (s *Server) orgPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := orgView{Create: auth.Allowed(role, auth.OpIdentityManage, true)}
 	for _, id := range ids {
-		v.Identities = append(v.Identities, identityItem{identityJSON: identityOf(id), Yours: id.Owner == p.User.ID})
+		v.Identities = append(v.Identities, identityItem{Identity: identityOf(id), Yours: id.Owner == p.User.ID})
 	}
 	return s.render(w, r, http.StatusOK, "org", view{Title: tabs.Name, Org: tabs, P: v})
 }

@@ -35,13 +35,14 @@ async function load(file) {
   }
   const data = await file.arrayBuffer();
   doc.file = file;
+  for (const id of ['step-page', 'step-review', 'step-approve']) $(id).hidden = false;
   doc.sha256 = hex(await crypto.subtle.digest('SHA-256', data));
   try {
     const pdf = await pdfjs.getDocument({ data: new Uint8Array(data), standardFontDataUrl: '/assets/pdfjs/standard_fonts/',
       useWasm: false, enableXfa: false, isEvalSupported: false }).promise;
     const page = await pdf.getPage(1);
     const base = page.getViewport({ scale: 1 });
-    const scale = Math.min(1.5, Math.max(0.3, Math.min(760, wrap.parentElement.clientWidth - 260) / base.width));
+    const scale = Math.min(1.5, Math.max(0.3, Math.min(760, $('step-page').clientWidth - 300) / base.width));
     const vp = page.getViewport({ scale });
     const dpr = window.devicePixelRatio || 1;
     canvas.width = Math.floor(vp.width * dpr);
@@ -56,7 +57,6 @@ async function load(file) {
     doc.viewport = null;
     $('page-size').textContent = visible(`Page 1 could not be drawn here (${e.message || e}); the seal can still be invisible or placed by its position.`);
   }
-  for (const id of ['step-page', 'step-review', 'step-approve']) $(id).hidden = false;
   review();
 }
 

@@ -85,7 +85,7 @@ function show(rep, raw) {
       line('Checked at', when(rep.validated_at))),
     ...(rep.reasons?.length ? [h('ul', {}, rep.reasons.map((r) => h('li', {}, r)))] : []));
   document.getElementById('report-signatures').replaceChildren(...rep.signatures.map(signature));
-  document.getElementById('report-json').textContent = visible(raw);
+  document.getElementById('report-json').textContent = raw.split('\n').map(visible).join('\n');
   document.getElementById('report-download').href = blobURL(raw, 'application/json');
   const box = document.getElementById('report');
   box.hidden = false;
