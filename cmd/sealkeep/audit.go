@@ -68,7 +68,10 @@ reported with no flag, and the stored Merkle tree must match the entries,
 with a consistency proof from the checkpoint. With --checkpoint FILE (from
 audit checkpoint) the chain must also reach that signed head unchanged. For
 org chains, every stored certificate status must equal the status the trail
-gives.`,
+gives, and every seal entry's approval must verify (its recorded intent, and
+a passkey's stored assertion against the key the system chain registered):
+else the chain is BROKEN at that entry (approval). The stored passkeys must
+be what the system chain registers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if serverURL() != "" {

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/idempotency"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
@@ -43,6 +47,10 @@ var serveEnv = map[string]string{
 	"max-seals":            "SEALKEEP_MAX_SEALS",
 	"tsa":                  "SEALKEEP_TSA",
 	"external-key-schemes": "SEALKEEP_EXTERNAL_KEY_SCHEMES",
+	// WebAuthn (passkeys).
+	"webauthn-rp-id":       "SEALKEEP_WEBAUTHN_RP_ID",
+	"webauthn-origin":      "SEALKEEP_WEBAUTHN_ORIGIN",
+	"webauthn-attestation": "SEALKEEP_WEBAUTHN_ATTESTATION",
 }
 
 type serveFlags struct {
@@ -51,6 +59,8 @@ type serveFlags struct {
 	verifyTimeout, shutdownTimeout, sealTimeout time.Duration
 	maxVerifies, maxSeals                       int
 	externalSchemes                             []string
+	rpID, attestation                           string
+	origins                                     []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,14 +86,24 @@ Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
 SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_SEAL_TIMEOUT, SEALKEEP_MAX_SEALS,
-SEALKEEP_TSA, SEALKEEP_EXTERNAL_KEY_SCHEMES);
+SEALKEEP_TSA, SEALKEEP_EXTERNAL_KEY_SCHEMES, SEALKEEP_WEBAUTHN_RP_ID,
+SEALKEEP_WEBAUTHN_ORIGIN, SEALKEEP_WEBAUTHN_ATTESTATION);
 the flag wins.
 
 --external-key-schemes lets sealers register keys held in a KMS through the
 API (POST .../external-keys): awskms, azurekv, gcpkms. The service opens
 such a key with its own cloud credentials, so enable only the providers
 whose credentials are meant for it. pkcs11 keys (a module and a PIN file on
-this host) and KMS endpoint overrides are never accepted over the API.`,
+this host) and KMS endpoint overrides are never accepted over the API.
+
+Passkeys (WebAuthn) are scoped to a relying party ID, the host name the
+browser shows: --webauthn-rp-id (default: the listen address's host name, or
+localhost for a loopback address) and --webauthn-origin, the page origins
+ceremonies may come from (default: the listen URL with that host name). A
+server on an IP address that is not loopback has no passkeys unless both are
+given. --webauthn-attestation FORMAT requires every new passkey to carry an
+attestation statement of that format (packed, tpm, apple, ...; default: none
+asked for).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
@@ -106,6 +126,9 @@ this host) and KMS endpoint overrides are never accepted over the API.`,
 	fl.DurationVar(&f.sealTimeout, "seal-timeout", server.DefaultSealTimeout, "longest one seal may take (abandoned past it, nothing sealed)")
 	fl.IntVar(&f.maxSeals, "max-seals", server.DefaultMaxSealsPerUser, "seals one user may have in progress at once on this server, past which 429")
 	fl.StringVar(&f.tsa, "tsa", "", "RFC 3161 timestamp authority URL of B-T seals (default: none, B-B only)")
+	fl.StringVar(&f.rpID, "webauthn-rp-id", "", "WebAuthn relying party ID of passkeys: the server's host name (default: from --listen)")
+	fl.StringSliceVar(&f.origins, "webauthn-origin", nil, "page origins of passkey ceremonies, https://host[:port] (default: from --listen)")
+	fl.StringVar(&f.attestation, "webauthn-attestation", "", "attestation format every new passkey must carry (default: none asked for)")
 	fl.StringSliceVar(&f.externalSchemes, "external-key-schemes", nil, "key URI schemes sealers may register as external keys through the API: awskms, azurekv, gcpkms (default: none)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
@@ -182,6 +205,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			return usageError{err}
 		}
 	}
+	if pc, ok, err := webauthnConfig(f, url); err != nil {
+		return usageError{err}
+	} else if ok {
+		pc.Logger = log
+		if cfg.Passkeys, err = passkey.New(pub, pc); err != nil {
+			return usageError{err}
+		}
+		log.Info("passkeys", "rp_id", pc.RPID, "origins", strings.Join(pc.Origins, " "))
+	} else {
+		log.Warn("no passkeys: the listen address is an IP address; give --webauthn-rp-id and --webauthn-origin")
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -210,4 +244,40 @@ func serveLogger(cmd *cobra.Command) *slog.Logger {
 // for `sealkeep verify` and the service's POST /api/v1/verify.
 func newStoreCustody(st store.Store, log *slog.Logger) verify.CustodyLookup {
 	return storeCustody{custody.New(st, nil, custody.Options{Logger: log})}
+}
+
+// webauthnConfig is the relying party of the server's passkeys: the flags,
+// or else the listen URL's host name (localhost for a loopback address)
+// and that URL as the origin. ok is false when there is none (an IP
+// address that is not loopback, which cannot be a relying party ID).
+func webauthnConfig(f serveFlags, listenURL string) (passkey.Config, bool, error) {
+	c := passkey.Config{RPID: f.rpID, Origins: f.origins, Attestation: f.attestation}
+	if c.RPID != "" && len(c.Origins) > 0 {
+		return c, true, nil
+	}
+	u, err := neturl.Parse(listenURL)
+	if err != nil {
+		return c, false, err
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			if c.RPID != "" || len(c.Origins) > 0 {
+				return c, false, errors.New("--webauthn-rp-id and --webauthn-origin go together on a server that listens on an IP address")
+			}
+			return c, false, nil
+		}
+		host = "localhost"
+	}
+	if c.RPID == "" {
+		c.RPID = host
+	}
+	if len(c.Origins) == 0 {
+		o := u.Scheme + "://" + c.RPID
+		if p := u.Port(); p != "" {
+			o += ":" + p
+		}
+		c.Origins = []string{o}
+	}
+	return c, true, nil
 }

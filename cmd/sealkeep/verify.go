@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -257,8 +258,14 @@ func (s storeCustody) SealReceipt(ctx context.Context, thumb, sigSHA256 string) 
 		t := e.Time.UTC()
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &t
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
-		out.DocumentSHA256 = e.Details[audit.DetailDocumentSHA256]
+		out.DocumentSHA256, out.SealedSHA256 = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256]
 		out.ActorLogin = r.ActorLogin
+	}
+	if a := r.Approval; a != nil && r.Entry != nil {
+		out.Approval = &verify.SealApproval{Method: r.Entry.Details[audit.DetailMFAMethod], Approver: a.Login}
+		if p := a.Passkey; p != nil {
+			out.Approval.Passkey, out.Approval.CredentialID = p.Name, base64.RawURLEncoding.EncodeToString(p.CredentialID)
+		}
 	}
 	return out, true, nil
 }

@@ -2,7 +2,7 @@ package audit
 
 import "fmt"
 
-// Account actions (package auth). Users, the operator flag, passwords, MFA
+// Account actions (package auth, and package passkey's in passkey.go). Users, the operator flag, passwords, MFA
 // and API tokens are platform events, recorded in [SystemChain]; a
 // membership belongs to its organization and is recorded in that
 // organization's chain. Every one names the user it is about in the
@@ -63,7 +63,8 @@ func (a Action) isAccount() bool {
 	case ActionUserCreate, ActionUserPassword, ActionUserInvite,
 		ActionMFAConfirm, ActionMFAReset, ActionMFARecoveryNew, ActionMFARecoveryUsed,
 		ActionTokenCreate, ActionTokenRevoke, ActionMemberAdd, ActionMemberRole, ActionMemberRemove,
-		ActionSecurityTOTPReplay, ActionSecurityLockout:
+		ActionSecurityTOTPReplay, ActionSecurityLockout,
+		ActionPasskeyRegister, ActionPasskeyRemove, ActionSecurityPasskeyCounter:
 		return true
 	}
 	return false
@@ -83,6 +84,13 @@ func (e Entry) checkAccount() error {
 			return fmt.Errorf("%w: %s names no %s", ErrInvalidEntry, e.Action, DetailLimit)
 		}
 		return nil
+	case ActionPasskeyRegister, ActionPasskeyRemove, ActionSecurityPasskeyCounter:
+		if e.Details[DetailCredentialID] == "" || (e.Action != ActionSecurityPasskeyCounter && e.Details[DetailPublicKey] == "") {
+			return fmt.Errorf("%w: %s names no credential or public key", ErrInvalidEntry, e.Action)
+		}
+		if e.Chain != SystemChain {
+			return fmt.Errorf("%w: %s belongs in the %s chain", ErrInvalidEntry, e.Action, SystemChain)
+		}
 	case ActionMemberAdd, ActionMemberRole, ActionMemberRemove:
 		if e.Chain == SystemChain || e.Subject.Org != e.Chain {
 			return fmt.Errorf("%w: %s belongs in the chain of the organization it names", ErrInvalidEntry, e.Action)

@@ -253,7 +253,7 @@ func (tb *tab) waitText(sel, want string) string {
 func (tb *tab) upload(sel, path string) {
 	tb.t.Helper()
 	abs, err := filepath.Abs(path)
-	must(tb.t, err)
+	mustOK(tb.t, err)
 	tb.do("upload "+path, chromedp.WaitReady(chromedp.CSS(sel)), chromedp.SetUploadFiles(chromedp.CSS(sel), []string{abs}))
 }
 
@@ -261,14 +261,14 @@ func (tb *tab) upload(sel, path string) {
 func (tb *tab) shot(name string) {
 	tb.t.Helper()
 	dir, err := screenshotDir()
-	must(tb.t, err)
+	mustOK(tb.t, err)
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
 	// The whole page at 1280 CSS pixels wide: the viewport made as tall as
 	// the page, then one capture.
 	height := run[float64](tb, "document.documentElement.scrollHeight")
 	_, err = chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1280, Height: int64(height), DeviceScaleFactor: 1})
-	must(tb.t, err)
+	mustOK(tb.t, err)
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if _, cerr := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); cerr != nil && err == nil {
 		err = cerr
@@ -276,7 +276,7 @@ func (tb *tab) shot(name string) {
 	if err != nil {
 		tb.t.Fatalf("%s: screenshot %s: %v", tb.name, name, err)
 	}
-	must(tb.t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
+	mustOK(tb.t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 	tb.t.Logf("screenshot %s", filepath.Join(dir, name+".png"))
 }
 
@@ -303,7 +303,7 @@ func (tb *tab) accessible() {
 	out := run[string](tb, `axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})
 		.then(r => JSON.stringify(r.violations))`)
 	var vs []axeViolation
-	must(tb.t, json.Unmarshal([]byte(out), &vs))
+	mustOK(tb.t, json.Unmarshal([]byte(out), &vs))
 	for _, v := range vs {
 		if v.Impact == "serious" || v.Impact == "critical" {
 			var where []string
@@ -331,7 +331,7 @@ func (tb *tab) download(sel string) string {
 		}
 		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
 			entries, err := os.ReadDir(tb.downloads)
-			must(tb.t, err)
+			mustOK(tb.t, err)
 			names := []string{}
 			for _, e := range entries {
 				if !strings.HasSuffix(e.Name(), ".crdownload") {
@@ -377,8 +377,8 @@ func poll(js string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// must fails t on an error.
-func must(t *testing.T, err error) {
+// mustOK fails t on an error.
+func mustOK(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

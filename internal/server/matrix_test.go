@@ -98,6 +98,13 @@ var matrix = map[string][]string{
 	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/activate":   {"jane"},
 	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/revoke":     {"jane"},
 	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/destroy":    {"jane"},
+	// Passkeys: one's own account; a passkey approval of a seal with
+	// id-jane: jane only, as sealing.
+	"POST /api/v1/me/passkeys/registration":                      anyUser,
+	"POST /api/v1/me/passkeys":                                   anyUser,
+	"GET /api/v1/me/passkeys":                                    anyUser,
+	"DELETE /api/v1/me/passkeys/{credential}":                    anyUser,
+	"POST /api/v1/orgs/{org}/identities/{identity}/seal/passkey": {"jane"},
 	// The pages of the web application (web.go): the same rules as the API
 	// routes they show; the seal page is for those who may seal with an
 	// identity of their own (acme's sealers).
@@ -121,7 +128,7 @@ var matrix = map[string][]string{
 var acmeMembers = []string{"olive", "jane", "sam", "pete", "audrey"}
 
 // pathParam is the value of each path parameter in the matrix requests.
-var pathParam = map[string]string{"org": "acme", "identity": "id-jane"}
+var pathParam = map[string]string{"org": "acme", "identity": "id-jane", "credential": "AAAA"}
 
 var paramRE = regexp.MustCompile(`\{([a-z_]+)\.{0,3}\}`)
 

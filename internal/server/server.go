@@ -53,6 +53,7 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/errs"
 	"sealkeep/internal/idempotency"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
 )
@@ -151,6 +152,9 @@ type Config struct {
 	// Idempotency keeps the seal route's Idempotency-Key records (nil: a
 	// request with the header is answered 503).
 	Idempotency *idempotency.Service
+	// Passkeys is the WebAuthn service: passkey registration and passkey
+	// approvals of seals (nil: those routes answer 503).
+	Passkeys *passkey.Service
 	// MaxSealsPerUser bounds the seals one user runs at once on this
 	// instance; one more is answered 429. 0 means DefaultMaxSealsPerUser.
 	MaxSealsPerUser int
@@ -255,7 +259,7 @@ func New(cfg Config) (*Server, error) {
 // table is the route table: every endpoint of the server, the public
 // ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
-	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes(), s.webRoutes())
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes(), s.passkeyRoutes(), s.webRoutes())
 }
 
 // publicRoutes need no credentials.

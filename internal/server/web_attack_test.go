@@ -338,7 +338,7 @@ func (tb *tab) fetchStatus(method, path, csrf, body string) int {
 func (tb *tab) cookies() []string {
 	tb.t.Helper()
 	res, err := chromedp.Call(tb.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{tb.wt.base}})
-	must(tb.t, err)
+	mustOK(tb.t, err)
 	var names []string
 	for _, c := range res.Cookies {
 		names = append(names, c.Name)
@@ -351,7 +351,7 @@ func (tb *tab) setCookie(name, value string) {
 	tb.t.Helper()
 	_, err := chromedp.Call(tb.ctx, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: tb.wt.base + "/",
 		Path: "/", Secure: new(true), HTTPOnly: new(true), SameSite: network.CookieSameSiteStrict})
-	must(tb.t, err)
+	mustOK(tb.t, err)
 }
 
 // problemsSeen forgets the script errors and CSP reports seen so far (of

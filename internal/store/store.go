@@ -54,6 +54,16 @@
 // Idempotency-Key records, unique per (user, key) across instances, with
 // the result a retry gets back for a bounded time.
 //
+// # Passkeys
+//
+// [WebAuthnReadTx] and [WebAuthnTx] keep package passkey's credentials
+// (a cache of the trail's passkey.register entries) and the state of
+// WebAuthn ceremonies between their begin and finish, shared by every
+// instance: [WebAuthnTx.TakeWebAuthnCeremony] deletes a ceremony as it
+// reads it, so one request finishes it, and
+// [WebAuthnTx.UseWebAuthnCredential] advances a signature counter in one
+// conditional statement, so a counter never goes back.
+//
 // # Values
 //
 // Times are stored as UTC microseconds and read back in UTC. Byte slices
@@ -163,6 +173,7 @@ type ReadTx interface {
 	AuditChains() ([]string, error)
 	AuthReadTx
 	IdempotencyReadTx
+	WebAuthnReadTx
 	// AuditSeals returns the seal entries ([audit.ActionSeal]), of every
 	// chain, whose detail key is value, ordered by chain and seq: an
 	// indexed lookup of seal receipts by [audit.DetailSignatureSHA256] and
@@ -206,6 +217,7 @@ type Tx interface {
 	AppendAudit(e audit.Entry) (audit.Entry, error)
 	AuthTx
 	IdempotencyTx
+	WebAuthnTx
 	// AuditTreeBase returns the Merkle tree of chain as the transaction
 	// found it when it first appended to the chain (under the chain's head
 	// lock, before that append), and false if it has not appended to it.

@@ -33,6 +33,11 @@ func testAuth(t *testing.T, b Backend) {
 		{"SystemDEK", testSystemDEK},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"IdempotencyKeysTwoStores", testIdempotencyKeysTwoStores},
+		{"WebAuthnCredentials", testWebAuthnCredentials},
+		{"WebAuthnCeremonies", testWebAuthnCeremonies},
+		{"WebAuthnRace", testWebAuthnRace},
+		{"WebAuthnMigrationReplay", testWebAuthnMigrationReplay},
+		{"WebAuthnTrailIndex", testWebAuthnTrailIndex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
