@@ -14,10 +14,13 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/auth"
 	"sealkeep/internal/custody"
 	"sealkeep/internal/pdf/verify"
+	"sealkeep/internal/redact"
 	"sealkeep/internal/testenv"
 )
 
@@ -216,4 +219,93 @@ func (tb *tab) drag(sel string, x0, y0, x1, y1 float64) {
 	}
 	steps = append(steps, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, bx, by, chromedp.ButtonLeft, chromedp.ClickCount(1)))
 	tb.do("drag on "+sel, steps...)
+}
+
+// TestBrowserFirstRun: a new server explains first-run setup (on the
+// host, never through the network); after `sealkeep setup` (auth.Setup)
+// the operator signs in, creates an organization and invites its first
+// owner; the owner activates her account with the invitation link, enrols
+// an authenticator app from the QR code's key, is shown her recovery codes
+// once, and signs in again with a code.
+func TestBrowserFirstRun(t *testing.T) {
+	exe := testenv.Chromium(t)
+	st := stores(t)["sqlite"](t)
+	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	kek := keyring(t)
+	as := auth.New(st, kek, auth.Options{Clock: clk.now, Password: cheapHash})
+	a := newAPI(t, Config{Auth: as, Keys: custody.New(st, kek, custody.Options{Clock: clk.now}), Clock: clk.now})
+	wt := startBrowser(t, exe, a.ts.URL)
+
+	admin := wt.tab("admin")
+	admin.open("/signin")
+	admin.waitText("main", "sealkeep setup --operator admin")
+	admin.accessible()
+	_, err := as.Setup(context.Background(), "admin", redact.NewSecret([]byte("operator password 1")))
+	mustOK(t, err)
+	admin.open("/signin")
+	admin.type_("#login", "admin")
+	admin.type_("#password", "operator password 1")
+	admin.click("#signin button[type=submit]")
+	admin.waitPath("/orgs")
+	admin.waitText(".banner", "no second factor")
+	admin.type_("#org-id", "acme")
+	admin.type_("#org-name", "Acme Engineering")
+	admin.click("form[data-api='POST /api/v1/orgs'] button[type=submit]")
+	admin.waitText("table.list", "Acme Engineering")
+	admin.type_("#fo-login", "olive")
+	admin.click("#first-owner button[type=submit]")
+	admin.waitText("#owner-invitation", "Invitation made")
+	link := run[string](admin, `document.querySelector('#owner-invitation a[data-href-activate]').getAttribute('href')`)
+	admin.accessible()
+
+	olive := wt.tab("olive")
+	olive.open(link)
+	if run[string](olive, "location.hash") != "" {
+		t.Errorf("the invitation stays in the address bar")
+	}
+	olive.type_("#password", "olive password 123")
+	olive.type_("#password2", "olive password 123")
+	olive.click("#activate button[type=submit]")
+	olive.waitText("#activated", "olive")
+	olive.accessible()
+	olive.click("#activated-signin")
+	olive.waitPath("/signin")
+	olive.type_("#password", "olive password 123")
+	olive.click("#signin button[type=submit]")
+	olive.waitPath("/orgs")
+	olive.open("/account")
+	olive.type_("#totp-password", "olive password 123")
+	olive.click("#totp-begin button[type=submit]")
+	key := strings.ReplaceAll(olive.waitText("#totp-secret", ""), " ", "")
+	if run[int](olive, `document.getElementById('totp-qr').naturalWidth`) == 0 {
+		t.Errorf("the QR code is not shown")
+	}
+	olive.accessible()
+	olive.shot("enrol")
+	code, err := totp.GenerateCode(key, clk.now())
+	mustOK(t, err)
+	olive.type_("#totp-code", code)
+	olive.click("#totp-confirm button[type=submit]")
+	olive.waitText("#codes", "Shown once")
+	if n := run[int](olive, `document.querySelectorAll('#codes-list li').length`); n != 10 {
+		t.Errorf("%d recovery codes shown, want 10", n)
+	}
+	olive.accessible()
+	olive.shot("recovery-codes")
+	clk.add(auth.TOTPPeriod * time.Second)
+	olive.click("[data-signout]")
+	olive.waitPath("/signin")
+	olive.type_("#login", "olive")
+	olive.type_("#password", "olive password 123")
+	code, err = totp.GenerateCode(key, clk.now())
+	mustOK(t, err)
+	olive.type_("#code", code)
+	olive.click("#signin button[type=submit]")
+	olive.waitPath("/orgs")
+	olive.waitText("table.list", "owner")
+	if n := run[int](olive, `document.querySelectorAll('.banner').length`); n != 0 {
+		t.Errorf("the no-second-factor banner stays after enrolment")
+	}
+	admin.clean()
+	olive.clean()
 }
