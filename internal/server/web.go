@@ -378,6 +378,10 @@ type accountView struct {
 	Operator bool
 	HasTOTP  bool
 	Tokens   []tokenJSON
+	// PasskeysOn: the server has a passkey (WebAuthn) service; Passkeys
+	// are the caller's.
+	PasskeysOn bool
+	Passkeys   []passkeyJSON
 }
 
 // accountPage is the caller's own account: TOTP enrolment and reset,
@@ -392,11 +396,31 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := accountView{Login: p.User.Login, Operator: p.User.Operator, HasTOTP: has}
+	v := accountView{Login: p.User.Login, Operator: p.User.Operator, HasTOTP: has, PasskeysOn: s.cfg.Passkeys != nil}
 	for _, t := range ts {
 		v.Tokens = append(v.Tokens, tokenOf(t))
 	}
+	if v.Passkeys, err = s.passkeysOf(r.Context(), p.User.ID); err != nil {
+		return err
+	}
 	return s.render(w, r, http.StatusOK, "account", view{Title: "Your account", P: v})
+}
+
+// passkeysOf lists the user's passkeys (none on a server without the
+// passkey service).
+func (s *Server) passkeysOf(ctx context.Context, userID string) ([]passkeyJSON, error) {
+	if s.cfg.Passkeys == nil {
+		return nil, nil
+	}
+	cs, err := s.cfg.Passkeys.Credentials(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]passkeyJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, passkeyOf(c))
+	}
+	return out, nil
 }
 
 // ---- organizations
@@ -595,6 +619,8 @@ type sealView struct {
 	MaxUpload  int64
 	// Level is the seal's PAdES level.
 	Level string
+	// Passkey: the caller has a passkey that can approve the seal.
+	Passkey bool
 }
 
 // sealPage is where a sealer seals a PDF with one of their own active
@@ -610,7 +636,11 @@ func (s *Server) sealPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := sealView{Selected: r.URL.Query().Get("identity"), MaxUpload: s.cfg.MaxUpload, Level: audit.LevelBB}
+	keys, err := s.passkeysOf(r.Context(), p.User.ID)
+	if err != nil {
+		return err
+	}
+	v := sealView{Selected: r.URL.Query().Get("identity"), MaxUpload: s.cfg.MaxUpload, Level: audit.LevelBB, Passkey: len(keys) > 0}
 	for _, id := range ids {
 		if id.Owner != p.User.ID {
 			continue

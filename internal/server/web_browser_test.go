@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -13,12 +14,14 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
 	"sealkeep/internal/audit"
 	"sealkeep/internal/auth"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/testenv"
@@ -55,7 +58,13 @@ func (l *lateCustody) SealReceipt(ctx context.Context, thumb, sig string) (verif
 		t := e.Time.UTC()
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &t
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
-		out.DocumentSHA256, out.ActorLogin = e.Details[audit.DetailDocumentSHA256], r.ActorLogin
+		out.DocumentSHA256, out.SealedSHA256, out.ActorLogin = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256], r.ActorLogin
+	}
+	if a := r.Approval; a != nil && r.Entry != nil {
+		out.Approval = &verify.SealApproval{Method: r.Entry.Details[audit.DetailMFAMethod], Approver: a.Login}
+		if p := a.Passkey; p != nil {
+			out.Approval.Passkey, out.Approval.CredentialID = p.Name, base64.RawURLEncoding.EncodeToString(p.CredentialID)
+		}
 	}
 	return out, true, nil
 }
@@ -308,4 +317,67 @@ func TestBrowserFirstRun(t *testing.T) {
 	}
 	admin.clean()
 	olive.clean()
+}
+
+// TestBrowserPasskey: jane registers a passkey on her account page through
+// Chromium's virtual authenticator (the DevTools WebAuthn domain, with
+// user verification), approving it with her TOTP code; she seals a PDF
+// with the passkey, whose challenge the page checks is the SHA-256 of the
+// intent it shows; the verify page says the seal was approved by her
+// passkey over the document's SHA-256, and the audit viewer verifies the
+// chain, stored assertion included.
+func TestBrowserPasskey(t *testing.T) {
+	wt := newSealWorld(t)
+	w := wt.w
+	pk, err := passkey.New(w.st, passkey.Config{RPID: "localhost", Origins: []string{wt.base}, Clock: w.clk.now})
+	w.must(err)
+	w.srv.cfg.Passkeys = pk // the origin is known once the server listens
+
+	jane := wt.tab("jane")
+	_, err = chromedp.Call(jane.ctx, webauthn.Enable, webauthn.EnableParams{EnableUI: new(false)})
+	w.must(err)
+	_, err = chromedp.Call(jane.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportUsb,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+	w.must(err)
+	jane.signIn("jane")
+	jane.open("/account")
+	jane.type_("#pk-name", "virtual key")
+	jane.type_("#pk-code", w.codeOf("jane"))
+	w.nextStep()
+	jane.click("#passkey-add button[type=submit]")
+	jane.waitText("#pk-h + p + table", "virtual key")
+	jane.accessible()
+	jane.shot("passkeys")
+
+	jane.open("/orgs/acme/seal?identity=id-jane")
+	jane.upload("#file", reportPDF)
+	jane.waitText("#page-size", "Page 1 is")
+	jane.click("#passkey-button")
+	jane.waitText("#check", "the receipt records the SHA-256 you reviewed")
+	intent := run[string](jane, `document.getElementById('intent-sha').textContent`)
+	if len(intent) != 64 {
+		t.Fatalf("the page showed the intent %q", intent)
+	}
+	jane.accessible()
+	sealed := jane.download("#download")
+
+	anyone := wt.tab("anyone")
+	anyone.open("/verify")
+	anyone.upload("#file", sealed)
+	if sig := anyone.waitText("#report-signatures", "Seal receipt"); !strings.Contains(sig, "passkey") || !strings.Contains(sig, "virtual key") {
+		t.Errorf("the verify page does not name the passkey approval:\n%s", sig)
+	}
+	olive := wt.tab("olive")
+	olive.signIn("olive")
+	olive.open("/orgs/acme/audit?action=seal")
+	if entries := olive.waitText("table.entries", "webauthn"); !strings.Contains(entries, intent) {
+		t.Errorf("the seal entry does not hold the intent %s the page showed:\n%s", intent, entries)
+	}
+	olive.click("#verify-chain")
+	olive.waitText("#chain-result", "Chain verified")
+	for _, tb := range []*tab{jane, anyone, olive} {
+		tb.clean()
+	}
+	w.checkNoLeaks()
 }

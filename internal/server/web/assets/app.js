@@ -345,7 +345,20 @@ function auditPage() {
   });
 }
 
-const pages = { signin: signinPage, activate: activatePage, audit: auditPage };
+function accountPage() {
+  const form = document.getElementById('passkey-add');
+  if (!form) return;
+  onSubmit(form, async () => {
+    if (!window.PublicKeyCredential?.parseCreationOptionsFromJSON) throw new Error('This browser cannot make passkeys.');
+    const begun = await (await api('POST', '/api/v1/me/passkeys/registration')).json();
+    const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(begun.options.publicKey) });
+    await api('POST', '/api/v1/me/passkeys', { json: { ceremony: begun.ceremony, name: document.getElementById('pk-name').value.trim(),
+      code: document.getElementById('pk-code').value.replace(/\s+/g, ''), credential: cred.toJSON() } });
+    location.reload();
+  });
+}
+
+const pages = { signin: signinPage, activate: activatePage, audit: auditPage, account: accountPage };
 
 function init() {
   for (const form of document.querySelectorAll('form[data-api]')) onSubmit(form, submitAPI);

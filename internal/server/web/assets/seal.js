@@ -3,7 +3,7 @@
 // rectangle for a visible seal, reviews what the approval covers, and the
 // document goes with the options and the approval to the API's seal
 // route, which computes the seal intent itself and seals exactly that.
-import { api, badge, blobURL, bytes, dropZone, h, onSubmit, visible } from './app.js';
+import { api, badge, blobURL, bytes, dropZone, h, onSubmit, showError, visible } from './app.js';
 import * as pdfjs from './pdfjs/pdf.min.mjs';
 
 pdfjs.GlobalWorkerOptions.workerSrc = '/assets/pdfjs/pdf.worker.min.mjs';
@@ -199,16 +199,17 @@ async function check(blob, name) {
   }
 }
 
-onSubmit(form, async () => {
+/** Seals the document with an approval (the form parts "code" or "passkey"). */
+async function seal(approval) {
   if (!doc.file) throw new Error('Choose the PDF first.');
   const id = chosen();
   const body = new FormData();
   body.append('file', doc.file, doc.file.name);
   body.append('options', JSON.stringify(options()));
-  body.append('code', $('code').value.replace(/\s+/g, ''));
+  for (const [k, v] of Object.entries(approval)) body.append(k, v);
   $('seal-progress').hidden = false;
   try {
-    const r = await api('POST', `/api/v1/orgs/${encodeURIComponent(form.dataset.org)}/identities/${encodeURIComponent(id.value)}/seal`, { body });
+    const r = await api('POST', `${sealPath(id)}`, { body });
     const blob = await r.blob();
     const name = filename(r.headers.get('Content-Disposition'));
     const a = $('download');
@@ -225,5 +226,54 @@ onSubmit(form, async () => {
     await check(blob, name);
   } finally {
     $('seal-progress').hidden = true;
+  }
+}
+
+/** The seal route of the chosen identity. */
+function sealPath(id) {
+  return `/api/v1/orgs/${encodeURIComponent(form.dataset.org)}/identities/${encodeURIComponent(id.value)}/seal`;
+}
+
+function unb64url(s) {
+  return Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+}
+
+/**
+ * A passkey approval: the server computes the seal intent and begins a
+ * WebAuthn ceremony whose challenge is its SHA-256; the page checks that
+ * the intent is the document and certificate reviewed and that the
+ * challenge is the digest of the intent, then the authenticator signs it.
+ */
+async function passkeyApproval() {
+  if (!doc.file) throw new Error('Choose the PDF first.');
+  const id = chosen();
+  const begun = await (await api('POST', `${sealPath(id)}/passkey`, { json: { document_sha256: doc.sha256, options: options() } })).json();
+  const it = begun.intent;
+  const digest = hex(await crypto.subtle.digest('SHA-256', unb64url(it.canonical)));
+  if (it.document_sha256 !== doc.sha256 || it.certificate_sha256 !== id.dataset.thumbprint || digest !== it.sha256 ||
+      hex(unb64url(begun.options.publicKey.challenge)) !== it.sha256) {
+    throw new Error('The server\'s seal intent is not what you reviewed: nothing was signed.');
+  }
+  $('intent-sha').textContent = it.sha256;
+  $('intent').hidden = false;
+  const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(begun.options.publicKey) });
+  return { passkey: JSON.stringify({ ceremony: begun.ceremony, credential: cred.toJSON() }) };
+}
+
+onSubmit(form, async () => {
+  if (!$('code').value.trim()) throw new Error('Type your authenticator code, or use your passkey.');
+  await seal({ code: $('code').value.replace(/\s+/g, '') });
+});
+
+$('passkey-button')?.addEventListener('click', async () => {
+  const b = $('passkey-button');
+  b.disabled = true;
+  showError(form, null);
+  try {
+    await seal(await passkeyApproval());
+  } catch (e) {
+    showError(form, e);
+  } finally {
+    b.disabled = false;
   }
 });
