@@ -199,9 +199,11 @@ func TestBrowserSealJourney(t *testing.T) {
 	// The owner's audit viewer: the seal entry, and the chain verifies.
 	olive := wt.tab("olive")
 	olive.signIn("olive")
+	olive.open("/orgs/acme/audit")
+	olive.waitText("table.entries", "cert.import")
+	olive.accessible()
 	olive.open("/orgs/acme/audit?action=seal")
 	olive.waitText("table.entries", identity)
-	olive.open("/orgs/acme/audit")
 	olive.click("#verify-chain")
 	olive.waitText("#chain-result", "Chain verified")
 	olive.accessible()
