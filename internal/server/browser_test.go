@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"sealkeep/internal/redact"
 	"sealkeep/internal/testenv"
 )
 
@@ -368,19 +370,40 @@ func (tb *tab) signIn(login string) {
 	tb.waitPath("/orgs")
 }
 
-// poll waits until the expression js is true.
-func poll(js string) chromedp.Action[chromedp.Void] {
-	p := chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond))
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := p(ctx, t)
-		return chromedp.Void{}, err
-	}
-}
-
 // mustOK fails t on an error.
 func mustOK(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkNoLeaks is w.checkNoLeaks for the browser tests, whose pages make
+// hundreds of logged requests: a TOTP code (six digits) is looked for as
+// a number of its own, not inside a longer run of digits (the log's
+// nanosecond times and byte counts hold every six-digit string now and
+// then); every other secret as w.checkNoLeaks does.
+func checkNoLeaks(w *world) {
+	w.t.Helper()
+	log := []byte(w.log.String())
+	for _, s := range w.secrets {
+		if allDigits(s) && len(s) <= 8 {
+			if regexp.MustCompile(`(^|[^0-9])` + string(s) + `([^0-9]|$)`).Match(log) {
+				w.t.Errorf("the server log holds a TOTP code")
+			}
+			continue
+		}
+		if form, found := redact.ScanForSecret(log, s); found {
+			w.t.Errorf("the server log holds a secret (%s)", form)
+		}
+	}
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }

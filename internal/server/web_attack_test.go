@@ -138,7 +138,7 @@ func TestBrowserRefusals(t *testing.T) {
 	for _, tb := range []*tab{sam, jane, pete, gus, anon} {
 		tb.clean()
 	}
-	w.checkNoLeaks()
+	checkNoLeaks(w)
 }
 
 // TestBrowserAttacks: another site can neither frame the pages
@@ -217,7 +217,7 @@ fetch(%q, {method: "POST", mode: "no-cors", credentials: "include", headers: {"C
 			t.Errorf("next=%q: the browser went to %s", next, run[string](anon, "location.href"))
 		}
 	}
-	w.checkNoLeaks()
+	checkNoLeaks(w)
 }
 
 // hostile is text an attacker puts in a PDF, a certificate or a name:

@@ -211,7 +211,7 @@ func TestBrowserSealJourney(t *testing.T) {
 	for _, tb := range []*tab{jane, anyone, olive} {
 		tb.clean()
 	}
-	w.checkNoLeaks()
+	checkNoLeaks(w)
 }
 
 // drag drags the mouse over the element sel from one point to another,
@@ -381,5 +381,5 @@ func TestBrowserPasskey(t *testing.T) {
 	for _, tb := range []*tab{jane, anyone, olive} {
 		tb.clean()
 	}
-	w.checkNoLeaks()
+	checkNoLeaks(w)
 }
