@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -237,34 +238,43 @@ var errNoCustody = errs.New(errs.Unavailable, "this server has no custody servic
 // listOrgs lists the organizations the caller is a member of, with the
 // role; the operator sees every organization, by ID and name only.
 func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) error {
-	if s.cfg.Keys == nil {
-		return errNoCustody
-	}
 	p, _ := principal(r)
-	orgs, err := s.cfg.Keys.Orgs(r.Context())
+	out, err := s.orgsOf(r.Context(), p)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, "application/json", http.StatusOK, map[string]any{"orgs": out})
+	return nil
+}
+
+// orgsOf lists the organizations of p (every one for the operator).
+func (s *Server) orgsOf(ctx context.Context, p auth.Principal) ([]orgItemJSON, error) {
+	if s.cfg.Keys == nil {
+		return nil, errNoCustody
+	}
+	orgs, err := s.cfg.Keys.Orgs(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]orgItemJSON, 0, len(orgs))
 	if p.User.Operator {
 		for _, o := range orgs {
 			out = append(out, orgItemJSON{ID: o.ID, Name: o.Name})
 		}
-	} else {
-		ms, err := s.cfg.Auth.Memberships(r.Context(), p.User.ID)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			i := slices.IndexFunc(orgs, func(o store.Org) bool { return o.ID == m.OrgID })
-			if i < 0 {
-				continue // created meanwhile: the next listing has it
-			}
-			out = append(out, orgItemJSON{ID: m.OrgID, Name: orgs[i].Name, Role: m.Role})
-		}
+		return out, nil
 	}
-	writeJSON(w, "application/json", http.StatusOK, map[string]any{"orgs": out})
-	return nil
+	ms, err := s.cfg.Auth.Memberships(ctx, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		i := slices.IndexFunc(orgs, func(o store.Org) bool { return o.ID == m.OrgID })
+		if i < 0 {
+			continue // created meanwhile: the next listing has it
+		}
+		out = append(out, orgItemJSON{ID: m.OrgID, Name: orgs[i].Name, Role: m.Role})
+	}
+	return out, nil
 }
 
 // orgCreate names a new organization.

@@ -112,6 +112,23 @@ var matrix = map[string][]string{
 	"GET /api/v1/me/passkeys":                                    anyUser,
 	"DELETE /api/v1/me/passkeys/{credential}":                    anyUser,
 	"POST /api/v1/orgs/{org}/identities/{identity}/seal/passkey": {"jane"},
+	// The pages of the web application (web.go): the same rules as the API
+	// routes they show; the seal page is for those who may seal with an
+	// identity of their own (acme's sealers).
+	"GET /{$}":                              everyone,
+	"GET /assets/{file...}":                 everyone,
+	"GET /signin":                           everyone,
+	"GET /activate":                         everyone,
+	"GET /verify":                           everyone,
+	"GET /account":                          anyUser,
+	"GET /orgs":                             anyUser,
+	"GET /orgs/{org}":                       acmeMembers,
+	"GET /orgs/{org}/members":               {"olive", "audrey"},
+	"GET /orgs/{org}/identities/{identity}": acmeMembers,
+	"GET /orgs/{org}/identities/{identity}/versions/{version}": acmeMembers,
+	"GET /orgs/{org}/seal":  {"jane", "sam"},
+	"GET /orgs/{org}/audit": {"olive", "audrey"},
+	"GET /system/audit":     {"operator"},
 }
 
 // acmeMembers is every member of acme, whatever the role.

@@ -89,6 +89,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		st := &reqState{id: newRequestID()}
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		w.Header().Set(RequestIDHeader, st.id)
+		securityHeaders(w.Header(), r)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

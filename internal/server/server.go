@@ -85,6 +85,11 @@ type Route struct {
 	// MaxBody bounds the request body in bytes; 0 means no body is read
 	// (a body is refused past 0 bytes).
 	MaxBody int64
+	// Page marks a page of the web application (web.go): a GET that
+	// answers HTML, outside the OpenAPI document. Its errors are an HTML
+	// page for a browser (a 401 sends it to the sign-in page) and problem
+	// details for any other client.
+	Page bool
 	// Handler serves the request; an error becomes problem details.
 	Handler func(w http.ResponseWriter, r *http.Request) error
 }
@@ -238,6 +243,8 @@ func New(cfg Config) (*Server, error) {
 		switch {
 		case rt.Own && (rt.Access != Authorized || strings.Contains(rt.Path, "{identity}")):
 			return nil, fmt.Errorf("server: route %s: only an Authorized route without {identity} creates what its caller owns", rt.Pattern())
+		case rt.Page && rt.Method != http.MethodGet:
+			return nil, fmt.Errorf("server: page %s: a page is a GET (its actions are API routes)", rt.Pattern())
 		case rt.Access == Authorized && rt.Op != "",
 			(rt.Access == Public || rt.Access == Authenticated) && rt.Op == "":
 		default:
@@ -252,7 +259,7 @@ func New(cfg Config) (*Server, error) {
 // table is the route table: every endpoint of the server, the public
 // ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
-	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes(), s.passkeyRoutes(), s.rotationRoutes())
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes(), s.passkeyRoutes(), s.rotationRoutes(), s.webRoutes())
 }
 
 // publicRoutes need no credentials.
@@ -277,23 +284,27 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // route wraps a route's handler: it names the route for the log and the
 // metrics, enforces the body limit, checks the route's access, and turns
-// an error into problem details.
+// an error into problem details (or, for a page, an error page).
 func (s *Server) route(rt Route) http.Handler {
 	pattern := rt.Pattern()
+	fail := writeError
+	if rt.Page {
+		fail = s.pageError
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		stateOf(r.Context()).route = pattern
 		if r.ContentLength > rt.MaxBody {
-			writeError(w, r, errs.New(errs.TooLarge, fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, rt.MaxBody)))
+			fail(w, r, errs.New(errs.TooLarge, fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, rt.MaxBody)))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
 		ar, err := s.checkAccess(r, rt)
 		if err != nil {
-			writeError(w, r, err)
+			fail(w, r, err)
 			return
 		}
 		if err := rt.Handler(w, ar); err != nil {
-			writeError(w, r, err)
+			fail(w, r, err)
 		}
 	})
 }

@@ -1,5 +1,5 @@
 // Package testenv finds the external components that tests use (PostgreSQL,
-// the local-kms emulator, SoftHSM2, pdfsig, qpdf, openssl, tmux) and skips a test
+// the local-kms emulator, SoftHSM2, pdfsig, qpdf, openssl, tmux, Chromium) and skips a test
 // with instructions when one is missing. scripts/test starts all of them and
 // sets SEALKEEP_TEST_REQUIRE_ALL=1, which turns every such skip into a
 // failure: the full suite runs with nothing skipped.
@@ -92,4 +92,18 @@ func BuildTool(t testing.TB, dir, pkg string) string {
 		missing(t, "the test tool "+pkg+" (go build in "+dir+" failed: "+strings.TrimSpace(string(b))+")")
 	}
 	return out
+}
+
+// Chromium returns the path of a Chromium (or Chrome) browser for the
+// browser tests, or skips: on Debian, apt-get install
+// --no-install-recommends chromium.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	missing(t, "Chromium (apt-get install --no-install-recommends chromium)")
+	return ""
 }
