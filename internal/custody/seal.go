@@ -56,7 +56,7 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 		if !ok {
 			return fmt.Errorf("identity %q has no active version: %w", identity, ErrForbidden)
 		}
-		v, _, err = s.checkedVersion(tx, ident, n)
+		v, err = checkedVersionIn(tx, state, ident, n)
 		return err
 	})
 	if err != nil {
@@ -66,7 +66,9 @@ func (s *Service) ActiveKey(ctx context.Context, actor audit.Actor, identity str
 	if err != nil {
 		return SealKey{}, fmt.Errorf("stored certificate of identity %q version %d: %w", identity, v.Version, err)
 	}
-	sgn, err := s.Signer(ctx, actor, identity, v.Version)
+	// The version is active by the fold it was checked against, so
+	// neither revoked nor destroyed: its signer is built from this read.
+	sgn, err := s.signerFor(ctx, actor, ident, v)
 	if err != nil {
 		return SealKey{}, err
 	}
