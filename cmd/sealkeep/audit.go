@@ -1,16 +1,19 @@
 package main
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/client"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
 )
@@ -19,7 +22,7 @@ func init() { register(newAuditCmd) }
 
 func newAuditCmd() *cobra.Command {
 	cmd := group("audit", "Verify, export and checkpoint the hash-chained audit trail")
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditCheckpointCmd(),
+	cmd.AddCommand(newAuditListCmd(), newAuditVerifyCmd(), newAuditExportCmd(), newAuditCheckpointCmd(),
 		newAuditProveCmd(), newAuditVerifyProofCmd(), newAuditLogKeyCmd())
 	return cmd
 }
@@ -46,16 +49,6 @@ func checkpointKey() (audit.CheckpointKey, error) {
 	return audit.LoadCheckpointKey(c.CheckpointKeyFile)
 }
 
-type verifyResult struct {
-	Chain   string `json:"chain"`
-	OK      bool   `json:"ok"`
-	Entries uint64 `json:"entries"`
-	Head    uint64 `json:"head_seq"`
-	Problem string `json:"problem,omitempty"`
-	Seq     uint64 `json:"broken_seq,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
 func newAuditVerifyCmd() *cobra.Command {
 	var chain, cpFile string
 	var all bool
@@ -75,9 +68,15 @@ reported with no flag, and the stored Merkle tree must match the entries,
 with a consistency proof from the checkpoint. With --checkpoint FILE (from
 audit checkpoint) the chain must also reach that signed head unchanged. For
 org chains, every stored certificate status must equal the status the trail
-gives.`,
+gives, and every seal entry's approval must verify (its recorded intent, and
+a passkey's stored assertion against the key the system chain registered):
+else the chain is BROKEN at that entry (approval). The stored passkeys must
+be what the system chain registers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if serverURL() != "" {
+				return remoteVerify(cmd, chain, all, cpFile)
+			}
 			var cp *audit.Checkpoint
 			var key audit.CheckpointKey
 			if cpFile != "" {
@@ -105,44 +104,14 @@ gives.`,
 				if err != nil {
 					return err
 				}
-				var results []verifyResult
-				failed := false
+				var results []audit.ChainReport
 				for _, ch := range chains {
 					step, end := progress("verifying " + ch)
 					rep, err := svc.VerifyChain(cmd.Context(), ch, cp, key.Public(), func(n uint64) { step(int(n), 0) })
 					end()
-					r := verifyResult{Chain: ch, OK: rep.OK() && err == nil, Entries: rep.Read, Head: rep.Head.Seq}
-					if rep.Break != nil {
-						r.Problem, r.Seq, r.Error = string(rep.Break.Problem), rep.Break.Seq, rep.Break.Reason
-					} else if e := errors.Join(rep.Err, err); e != nil {
-						r.Error = e.Error()
-					}
-					failed = failed || !r.OK
-					results = append(results, r)
+					results = append(results, rep.Summary(err))
 				}
-				if globals.json {
-					if err := printJSON(cmd.OutOrStdout(), results); err != nil {
-						return err
-					}
-				} else {
-					for _, r := range results {
-						switch {
-						case r.OK:
-							outf(cmd, "chain %s: OK, %d entries (head seq %d)\n", r.Chain, r.Entries, r.Head)
-						case r.Problem != "":
-							outf(cmd, "chain %s: BROKEN at seq %d (%s): %s\n", r.Chain, r.Seq, r.Problem, r.Error)
-						default:
-							outf(cmd, "chain %s: FAILED: %s\n", r.Chain, r.Error)
-						}
-					}
-					if cp != nil && !failed {
-						outf(cmd, "checkpoint: chain %s reaches seq %d with the signed head hash\n", cp.Chain, cp.Seq)
-					}
-				}
-				if failed {
-					return &silentError{code: exitVerify}
-				}
-				return nil
+				return printVerify(cmd, results, cp)
 			})
 		},
 	}
@@ -150,19 +119,74 @@ gives.`,
 	cmd.Flags().BoolVar(&all, "all", false, "verify every chain (the default without --chain)")
 	cmd.Flags().StringVar(&cpFile, "checkpoint", "", "signed checkpoint file the chain must reach unchanged")
 	cmd.MarkFlagsMutuallyExclusive("chain", "all")
-	return cmd
+	return remoteCmd(cmd)
+}
+
+// printVerify prints verification results (with the checkpoint the chain
+// was checked against, if any) and fails with exit 1 if one failed.
+func printVerify(cmd *cobra.Command, results []audit.ChainReport, cp *audit.Checkpoint) error {
+	failed := false
+	for _, r := range results {
+		failed = failed || !r.OK
+	}
+	if globals.json {
+		if err := printJSON(cmd.OutOrStdout(), results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			switch {
+			case r.OK:
+				outf(cmd, "chain %s: OK, %d entries (head seq %d)\n", r.Chain, r.Entries, r.HeadSeq)
+			case r.Problem != "":
+				outf(cmd, "chain %s: BROKEN at seq %d (%s): %s\n", r.Chain, r.BrokenSeq, r.Problem, r.Error)
+			default:
+				outf(cmd, "chain %s: FAILED: %s\n", r.Chain, r.Error)
+			}
+		}
+		if cp != nil && !failed {
+			outf(cmd, "checkpoint: chain %s reaches seq %d with the signed head hash\n", cp.Chain, cp.Seq)
+		}
+	}
+	if failed {
+		return &silentError{code: exitVerify}
+	}
+	return nil
+}
+
+// output is where a command writes its result: -o FILE, created new
+// (never overwritten), or stdout.
+type output struct {
+	io.Writer
+	f *os.File
 }
 
 // createOut opens -o FILE (refusing to overwrite) or returns stdout.
-func createOut(cmd *cobra.Command, path string) (io.Writer, func() error, error) {
+func createOut(cmd *cobra.Command, path string) (*output, error) {
 	if path == "" || path == "-" {
-		return cmd.OutOrStdout(), func() error { return nil }, nil
+		return &output{Writer: cmd.OutOrStdout()}, nil
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, nil, usageError{fmt.Errorf("-o: %w", err)}
+		return nil, usageError{fmt.Errorf("-o: %w", err)}
 	}
-	return f, f.Close, nil
+	return &output{Writer: f, f: f}, nil
+}
+
+// close closes the file and returns err; after a failure (err not nil)
+// it removes the file, so that a partial export or proof is never taken
+// for a whole one.
+func (o *output) close(err error) error {
+	if o.f == nil {
+		return err
+	}
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(o.f.Name())
+	}
+	return err
 }
 
 func newAuditExportCmd() *cobra.Command {
@@ -175,12 +199,15 @@ chain with --chain, else every chain one after another. -o writes to a new
 file (never overwritten); the default is stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if serverURL() != "" {
+				return remoteExport(cmd, chain, out)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				chains, err := chainsFor(cmd, svc, chain, false)
 				if err != nil {
 					return err
 				}
-				w, closeOut, err := createOut(cmd, out)
+				w, err := createOut(cmd, out)
 				if err != nil {
 					return err
 				}
@@ -188,12 +215,11 @@ file (never overwritten); the default is stdout.`,
 				for _, ch := range chains {
 					n, err := svc.ExportChain(cmd.Context(), ch, w)
 					if err != nil {
-						closeOut()
-						return err
+						return w.close(err)
 					}
 					total += n
 				}
-				if err := closeOut(); err != nil {
+				if err := w.close(nil); err != nil {
 					return err
 				}
 				if out != "" && out != "-" {
@@ -205,7 +231,7 @@ file (never overwritten); the default is stdout.`,
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", `chain to export: an org ID or "system" (default: all)`)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default stdout)")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 func newAuditCheckpointCmd() *cobra.Command {
@@ -219,6 +245,9 @@ outside the database; audit verify --checkpoint FILE then detects a truncated
 or rewritten tail.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if serverURL() != "" {
+				return remoteCheckpoint(cmd, chain, out)
+			}
 			key, err := checkpointKey()
 			if err != nil {
 				return err
@@ -232,15 +261,12 @@ or rewritten tail.`,
 				if err != nil {
 					return err
 				}
-				w, closeOut, err := createOut(cmd, out)
+				w, err := createOut(cmd, out)
 				if err != nil {
 					return err
 				}
-				if _, err := w.Write(b); err != nil {
-					closeOut()
-					return err
-				}
-				if err := closeOut(); err != nil {
+				_, err = w.Write(b)
+				if err := w.close(err); err != nil {
 					return err
 				}
 				if globals.json {
@@ -255,5 +281,92 @@ or rewritten tail.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "checkpoint file to create (required)")
 	_ = cmd.MarkFlagRequired("chain")
 	_ = cmd.MarkFlagRequired("output")
-	return cmd
+	return remoteCmd(cmd)
+}
+
+func newAuditListCmd() *cobra.Command {
+	var chain string
+	var after uint64
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list --chain ORG|system [--after SEQ] [--limit N]",
+		Short: "List a chain's audit entries, a page at a time",
+		Long: `List the entries of one chain after --after (default 0), at most --limit
+(default 100, at most 1000; fewer once a page passes about 1 MiB), oldest
+first, as they are stored: audit verify judges them. When more entries
+follow, stderr says which --after gives the next page (--json: next_after).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > custody.MaxEntriesPage {
+				return usageError{fmt.Errorf("--limit must be from 1 to %d", custody.MaxEntriesPage)}
+			}
+			if serverURL() != "" {
+				c, err := remoteClient()
+				if err != nil {
+					return err
+				}
+				page, err := c.AuditEntries(cmd.Context(), chain, after, limit)
+				if err != nil {
+					return err
+				}
+				return printEntries(cmd, page)
+			}
+			return withService(cmd, func(svc *custody.Service) error {
+				if _, err := chainsFor(cmd, svc, chain, false); err != nil {
+					return err
+				}
+				entries, more, err := svc.Entries(cmd.Context(), chain, after, limit)
+				if err != nil {
+					return err
+				}
+				page := client.AuditPage{Chain: chain, Entries: entries}
+				if more {
+					page.NextAfter = &entries[len(entries)-1].Seq
+				}
+				return printEntries(cmd, page)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&chain, "chain", "", `chain: an org ID or "system" (required)`)
+	cmd.Flags().Uint64Var(&after, "after", 0, "list the entries after this sequence number")
+	cmd.Flags().IntVar(&limit, "limit", 100, fmt.Sprintf("most entries listed (1 to %d)", custody.MaxEntriesPage))
+	_ = cmd.MarkFlagRequired("chain")
+	return remoteCmd(cmd)
+}
+
+// printEntries prints a page of entries: a table (every cell escaped) or,
+// with --json, the page as the API answers it.
+func printEntries(cmd *cobra.Command, page client.AuditPage) error {
+	for i := range page.Entries {
+		page.Entries[i].Time = page.Entries[i].Time.UTC()
+	}
+	if globals.json {
+		if page.Entries == nil {
+			page.Entries = []audit.Entry{}
+		}
+		return printJSON(cmd.OutOrStdout(), page)
+	}
+	rows := make([][]string, 0, len(page.Entries))
+	for _, e := range page.Entries {
+		subject := e.Subject.Org
+		if e.Subject.Identity != "" {
+			subject = e.Subject.Identity
+			if e.Subject.Version != 0 {
+				subject += " v" + strconv.Itoa(e.Subject.Version)
+			}
+		}
+		details := make([]string, 0, len(e.Details))
+		for _, k := range slices.Sorted(maps.Keys(e.Details)) {
+			details = append(details, k+"="+e.Details[k])
+		}
+		rows = append(rows, []string{strconv.FormatUint(e.Seq, 10), fmtTime(e.Time), e.Actor.Kind + ":" + e.Actor.ID,
+			string(e.Action), cmp.Or(subject, "-"), cmp.Or(strings.Join(details, " "), "-")})
+	}
+	if err := printTable(cmd.OutOrStdout(), []string{"SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS"}, rows); err != nil {
+		return err
+	}
+	if page.NextAfter != nil {
+		errf(cmd, "more entries follow: --after %d\n", *page.NextAfter)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,13 +16,15 @@ import (
 
 func init() { register(newCertCmd) }
 
-// versionFlags are --identity and --version.
+// versionFlags are --identity and --version, and --org for a client
+// form.
 type versionFlags struct {
-	identity string
-	version  int
+	org, identity string
+	version       int
 }
 
 func (v *versionFlags) add(cmd *cobra.Command, withVersion bool) {
+	cmd.Flags().StringVar(&v.org, "org", "", "organization of the identity (with --server, required there)")
 	cmd.Flags().StringVar(&v.identity, "identity", "", "signing identity ID (required)")
 	_ = cmd.MarkFlagRequired("identity")
 	if withVersion {
@@ -122,9 +125,18 @@ Algorithms: RSA-2048, RSA-3072, RSA-4096 (default), ECDSA-P256, ECDSA-P384.
 For a key held in your own KMS or HSM, use identity key --external instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := newPendingVersion(cmd, csrOut, func(svc *custody.Service) (custody.VersionInfo, []byte, error) {
-				return svc.GenerateKey(cmd.Context(), actor(), vf.identity, alg, sf.name())
-			})
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			var v custody.VersionInfo
+			var err error
+			if serverURL() != "" {
+				v, err = remotePending(cmd, csrOut, identitiesPath(vf.org, vf.identity, "versions"), map[string]any{"algorithm": alg, "subject": sf.body()})
+			} else {
+				v, err = newPendingVersion(cmd, csrOut, func(svc *custody.Service) (custody.VersionInfo, []byte, error) {
+					return svc.GenerateKey(cmd.Context(), actor(), vf.identity, alg, sf.name())
+				})
+			}
 			if err != nil {
 				return err
 			}
@@ -142,7 +154,7 @@ For a key held in your own KMS or HSM, use identity key --external instead.`,
 	sf.add(cmd)
 	f.StringVar(&csrOut, "csr-out", "", "file to write the PEM CSR to (must not exist; required)")
 	_ = cmd.MarkFlagRequired("csr-out")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 // readFile reads a user-named file, reporting a usage error if it cannot.
@@ -186,6 +198,12 @@ pending key's, and it must pass the key policy; it is stored byte-for-byte.`,
 					return err
 				}
 			}
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				return remoteUpload(cmd, vf, leaf[0], chain)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				v, err := svc.UploadCertificate(cmd.Context(), actor(), vf.identity, vf.version, leaf[0], chain)
 				if err != nil {
@@ -199,7 +217,7 @@ pending key's, and it must pass the key policy; it is stored byte-for-byte.`,
 	cmd.Flags().StringVar(&certFile, "cert", "", "certificate file, PEM or DER (required)")
 	cmd.Flags().StringVar(&chainFile, "chain", "", "chain file, PEM (issuer first)")
 	_ = cmd.MarkFlagRequired("cert")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 func newCertImportCmd() *cobra.Command {
@@ -215,9 +233,16 @@ terminal; never from a flag value. Everything is validated before anything is
 stored; a rejected file is recorded in the audit trail.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
 			data, err := readFile("file", file)
 			if err != nil {
 				return err
+			}
+			defer clear(data)
+			if serverURL() != "" {
+				return remoteImport(cmd, vf, file, data, passFile, passEnv)
 			}
 			return withService(cmd, func(svc *custody.Service) error {
 				v, err := svc.Import(cmd.Context(), actor(), vf.identity, data, passphrase(passFile, passEnv))
@@ -234,21 +259,37 @@ stored; a rejected file is recorded in the audit trail.`,
 	cmd.Flags().StringVar(&passEnv, "passphrase-env", "", "environment variable holding the passphrase")
 	cmd.MarkFlagsMutuallyExclusive("passphrase-file", "passphrase-env")
 	_ = cmd.MarkFlagRequired("file")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 func newCertActivateCmd() *cobra.Command {
 	var vf versionFlags
 	var reason string
+	var code codeFlags
 	cmd := &cobra.Command{
-		Use:   "activate --identity ID --version N [--reason TEXT]",
+		Use:   "activate --identity ID --version N [--reason TEXT] [--server URL --org ORG [--code-file F | --code-fd N]]",
 		Short: "Activate a ready version (a rotation if another is active: --reason required)",
 		Long: `Make a ready version the identity's active one. If another version is
 active this is a rotation: --reason is required, the old version becomes
 superseded (its certificate is kept forever) and one audit entry records the
-old and new thumbprints.`,
+old and new thumbprints.
+
+With --server the service activates your own identity's version on your
+fresh TOTP code, which approves this version's certificate only: the
+command shows the certificate's SHA-256 and asks for the code on the
+terminal (or reads it from --code-file or --code-fd). The audit entry
+records the step-up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				return remoteActivate(cmd, vf, reason, code)
+			}
+			if code.file != "" || code.fd >= 0 {
+				return usageError{errors.New("--code-file and --code-fd go with --server: on the data directory no TOTP code is asked")}
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				v, err := svc.Activate(cmd.Context(), actor(), vf.identity, vf.version, reason)
 				if err != nil {
@@ -260,7 +301,8 @@ old and new thumbprints.`,
 	}
 	vf.add(cmd, true)
 	cmd.Flags().StringVar(&reason, "reason", "", "reason (required for a rotation)")
-	return cmd
+	code.add(cmd)
+	return remoteCmd(cmd)
 }
 
 func newCertRevokeCmd() *cobra.Command {
@@ -271,6 +313,12 @@ func newCertRevokeCmd() *cobra.Command {
 		Short: "Revoke a version (records the time and reason)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				return remoteRevoke(cmd, vf, reason)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				v, err := svc.Revoke(cmd.Context(), actor(), vf.identity, vf.version, reason)
 				if err != nil {
@@ -283,7 +331,7 @@ func newCertRevokeCmd() *cobra.Command {
 	vf.add(cmd, true)
 	cmd.Flags().StringVar(&reason, "reason", "", "reason (required)")
 	_ = cmd.MarkFlagRequired("reason")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 func newCertDestroyCmd() *cobra.Command {
@@ -293,6 +341,12 @@ func newCertDestroyCmd() *cobra.Command {
 		Short: "Crypto-erase a version's private key (certificate and audit entries stay)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				return remoteDestroy(cmd, vf)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				v, err := svc.Destroy(cmd.Context(), actor(), vf.identity, vf.version)
 				if err != nil {
@@ -303,7 +357,7 @@ func newCertDestroyCmd() *cobra.Command {
 		},
 	}
 	vf.add(cmd, true)
-	return cmd
+	return remoteCmd(cmd)
 }
 
 func newCertListCmd() *cobra.Command {
@@ -313,6 +367,12 @@ func newCertListCmd() *cobra.Command {
 		Short: "List an identity's certificate versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				return remoteListVersions(cmd, vf)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				vs, err := svc.Versions(cmd.Context(), vf.identity)
 				if err != nil {
@@ -329,7 +389,7 @@ func newCertListCmd() *cobra.Command {
 		},
 	}
 	vf.add(cmd, false)
-	return cmd
+	return remoteCmd(cmd)
 }
 
 func newCertShowCmd() *cobra.Command {
@@ -339,45 +399,60 @@ func newCertShowCmd() *cobra.Command {
 		Short: "Show a certificate version with its history",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				v, err := remoteShowVersion(cmd, vf)
+				if err != nil {
+					return err
+				}
+				return showVersion(cmd, v)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				v, err := svc.Version(cmd.Context(), vf.identity, vf.version)
 				if err != nil {
 					return err
 				}
-				if globals.json {
-					return printJSON(cmd.OutOrStdout(), v)
-				}
-				key := v.KeyRef
-				if !v.KeyPresent && v.KeyRef == custody.KeyRefLocal {
-					key += " (destroyed)"
-				}
-				provider, _, _ := strings.Cut(v.KeyRef, ":")
-				if v.KeyRef != custody.KeyRefLocal {
-					provider += " (customer-held key; sealkeep stores only its reference)"
-				}
-				w := cmd.OutOrStdout()
-				err = printFields(w, [][2]string{
-					{"Identity", v.Identity}, {"Org", v.Org}, {"Version", strconv.Itoa(v.Version)},
-					{"Status", v.Status}, {"Key", key}, {"Provider", provider}, {"Algorithm", dash(v.Algorithm)},
-					{"Thumbprint (SHA-256)", dash(v.Thumbprint)}, {"Subject", dash(v.Subject)},
-					{"Issuer", dash(v.Issuer)}, {"Serial", dash(v.Serial)},
-					{"Not before", fmtTimePtr(v.NotBefore)}, {"Not after", fmtTimePtr(v.NotAfter)},
-					{"Chain", strconv.Itoa(v.ChainLen) + " certificate(s)"},
-				})
-				if err != nil {
-					return err
-				}
-				outln(cmd, "\nHistory:")
-				rows := make([][]string, 0, len(v.History))
-				for _, h := range v.History {
-					rows = append(rows, []string{strconv.FormatUint(h.Seq, 10), fmtTime(h.Time), h.Actor.Kind + ":" + h.Actor.ID, string(h.Action), historyNote(h.Details)})
-				}
-				return printTable(w, []string{"SEQ", "TIME", "ACTOR", "ACTION", "DETAILS"}, rows)
+				return showVersion(cmd, v)
 			})
 		},
 	}
 	vf.add(cmd, true)
-	return cmd
+	return remoteCmd(cmd)
+}
+
+// showVersion prints a version with its history.
+func showVersion(cmd *cobra.Command, v custody.VersionInfo) error {
+	if globals.json {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	key := v.KeyRef
+	if !v.KeyPresent && v.KeyRef == custody.KeyRefLocal {
+		key += " (destroyed)"
+	}
+	provider, _, _ := strings.Cut(v.KeyRef, ":")
+	if v.KeyRef != custody.KeyRefLocal {
+		provider += " (customer-held key; sealkeep stores only its reference)"
+	}
+	w := cmd.OutOrStdout()
+	err := printFields(w, [][2]string{
+		{"Identity", v.Identity}, {"Org", v.Org}, {"Version", strconv.Itoa(v.Version)},
+		{"Status", v.Status}, {"Key", key}, {"Provider", provider}, {"Algorithm", dash(v.Algorithm)},
+		{"Thumbprint (SHA-256)", dash(v.Thumbprint)}, {"Subject", dash(v.Subject)},
+		{"Issuer", dash(v.Issuer)}, {"Serial", dash(v.Serial)},
+		{"Not before", fmtTimePtr(v.NotBefore)}, {"Not after", fmtTimePtr(v.NotAfter)},
+		{"Chain", strconv.Itoa(v.ChainLen) + " certificate(s)"},
+	})
+	if err != nil {
+		return err
+	}
+	outln(cmd, "\nHistory:")
+	rows := make([][]string, 0, len(v.History))
+	for _, h := range v.History {
+		rows = append(rows, []string{strconv.FormatUint(h.Seq, 10), fmtTime(h.Time), h.Actor.Kind + ":" + h.Actor.ID, string(h.Action), historyNote(h.Details)})
+	}
+	return printTable(w, []string{"SEQ", "TIME", "ACTOR", "ACTION", "DETAILS"}, rows)
 }
 
 func dash(s string) string {
@@ -415,6 +490,9 @@ version), or a version whose stored state differs from the audit trail, is
 recorded in the audit trail and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				if err := svc.CheckKey(cmd.Context(), actor(), vf.identity, vf.version); err != nil {
 					return err

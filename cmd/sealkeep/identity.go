@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -14,13 +16,28 @@ func newIdentityCmd() *cobra.Command {
 	cmd := group("identity", "Manage signing identities")
 	var spec custody.IdentitySpec
 	create := &cobra.Command{
-		Use:   "create --org ORG --owner USER --name NAME [--id ID]",
+		Use:   "create --org ORG --owner USER --name NAME [--id ID] | --server URL --org ORG --name NAME",
 		Short: "Create a signing identity",
 		Long: `Create a signing identity of one user in one organization, for example
 --name "Jane Doe, P.E. 12345, Texas". The identity ID is printed; --id chooses
-it instead of a random one.`,
+it instead of a random one.
+
+With --server the service creates an identity of the signed-in sealer: the
+owner is always you and the service chooses the ID, so --owner and --id are
+refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if serverURL() != "" {
+				for _, n := range []string{"owner", "id"} {
+					if cmd.Flags().Changed(n) {
+						return usageError{fmt.Errorf("--%s has no --server form: the service makes you the owner and chooses the ID", n)}
+					}
+				}
+				return remoteCreateIdentity(cmd, spec.Org, spec.Name)
+			}
+			if spec.Owner == "" {
+				return usageError{errors.New(`required flag(s) "owner" not set`)}
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				id, err := svc.CreateIdentity(cmd.Context(), actor(), spec)
 				if err != nil {
@@ -36,10 +53,10 @@ it instead of a random one.`,
 	}
 	f := create.Flags()
 	f.StringVar(&spec.Org, "org", "", "organization ID (required)")
-	f.StringVar(&spec.Owner, "owner", "", "user who owns the identity (required)")
+	f.StringVar(&spec.Owner, "owner", "", "user who owns the identity (required; not with --server)")
 	f.StringVar(&spec.Name, "name", "", `name, e.g. "Jane Doe, P.E. 12345, Texas" (required)`)
 	f.StringVar(&spec.ID, "id", "", "identity ID (default: random)")
-	for _, n := range []string{"org", "owner", "name"} {
+	for _, n := range []string{"org", "name"} {
 		_ = create.MarkFlagRequired(n)
 	}
 
@@ -49,6 +66,9 @@ it instead of a random one.`,
 		Short: "List the signing identities of an organization",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if serverURL() != "" {
+				return remoteListIdentities(cmd, org)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				ids, err := svc.Identities(cmd.Context(), org)
 				if err != nil {
@@ -72,11 +92,19 @@ it instead of a random one.`,
 	list.Flags().StringVar(&org, "org", "", "organization ID (required)")
 	_ = list.MarkFlagRequired("org")
 
+	var showOrg string
 	show := &cobra.Command{
-		Use:   "show ID",
+		Use:   "show ID [--server URL --org ORG]",
 		Short: "Show a signing identity and its certificate versions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			vf := versionFlags{org: showOrg}
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			if serverURL() != "" {
+				return remoteShowIdentity(cmd, showOrg, args[0])
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				info, err := svc.Identity(cmd.Context(), args[0])
 				if err != nil {
@@ -97,7 +125,8 @@ it instead of a random one.`,
 			})
 		},
 	}
-	cmd.AddCommand(create, list, show, newIdentityKeyCmd())
+	show.Flags().StringVar(&showOrg, "org", "", "organization of the identity (with --server, required there)")
+	cmd.AddCommand(remoteCmd(create), remoteCmd(list), remoteCmd(show), newIdentityKeyCmd())
 	return cmd
 }
 
@@ -124,12 +153,25 @@ grant on the key cuts it off. Key URIs:
   gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
 
 A URI that carries a secret (a PIN, a password, a token) is refused: PINs come
-from pin-source (a file or an environment variable).`,
+from pin-source (a file or an environment variable).
+
+With --server the service opens the key with its own credentials, for the
+schemes its operator enabled (serve --external-key-schemes); pkcs11 keys are
+registered on the data directory only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := newPendingVersion(cmd, csrOut, func(svc *custody.Service) (custody.VersionInfo, []byte, error) {
-				return svc.ExternalKey(cmd.Context(), actor(), vf.identity, external, sf.name())
-			})
+			if err := vf.checkOrg(); err != nil {
+				return err
+			}
+			var v custody.VersionInfo
+			var err error
+			if serverURL() != "" {
+				v, err = remotePending(cmd, csrOut, identitiesPath(vf.org, vf.identity, "external-keys"), map[string]any{"key_uri": external, "subject": sf.body()})
+			} else {
+				v, err = newPendingVersion(cmd, csrOut, func(svc *custody.Service) (custody.VersionInfo, []byte, error) {
+					return svc.ExternalKey(cmd.Context(), actor(), vf.identity, external, sf.name())
+				})
+			}
 			if err != nil {
 				return err
 			}
@@ -148,7 +190,7 @@ from pin-source (a file or an environment variable).`,
 	f.StringVar(&csrOut, "csr-out", "", "file to write the PEM CSR to (must not exist; required)")
 	_ = cmd.MarkFlagRequired("external")
 	_ = cmd.MarkFlagRequired("csr-out")
-	return cmd
+	return remoteCmd(cmd)
 }
 
 // versionTable prints versions as a table.

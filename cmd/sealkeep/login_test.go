@@ -134,8 +134,8 @@ func TestClientLogin(t *testing.T) {
 		}
 	}
 	// A command without a client form refuses --server.
-	if _, errOut, code := sk(t, s.env, "org", "list", "--server", s.srv.url); code != 2 || !strings.Contains(errOut, "no --server form") {
-		t.Errorf("org list --server: exit %d %s", code, errOut)
+	if _, errOut, code := sk(t, s.env, "org", "rotate-dek", "acme", "--server", s.srv.url); code != 2 || !strings.Contains(errOut, "no --server form") {
+		t.Errorf("org rotate-dek --server: exit %d %s", code, errOut)
 	}
 	// An unreachable server is exit 5.
 	if _, errOut, code := sk(t, s.env, "login", "--server", "http://127.0.0.1:1", "--login", "admin", "--password-file", s.pwFile); code != 5 {

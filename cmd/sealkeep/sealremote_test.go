@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +107,7 @@ func newSealService(t *testing.T, dsn string) *sealService {
 	must(t, err)
 	must(t, pub.Close())
 	must(t, os.WriteFile(s.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Cert.Raw}), 0o644))
-	s.srv = startServe(t, s.home)
+	s.srv = startServe(t, s.home, "--trust", s.caFile)
 	s.env = []string{"SEALKEEP_CREDENTIALS=" + filepath.Join(dir, "config", "credentials.json"), "SEALKEEP_HOME=" + s.home}
 	return s
 }
@@ -177,6 +178,26 @@ func TestClientSeal(t *testing.T) {
 	if !r.Found || r.Chain != "acme" || r.Seq != sealed.SealEntry.Seq || r.EntryHash != sealed.SealEntry.EntryHash ||
 		r.RequestID != sealed.SealEntry.RequestID || r.MFAMethod != "totp" || report.Signatures[0].Reason != "Issued for construction" {
 		t.Fatalf("receipt %+v, sealed %+v", r, sealed)
+	}
+	// verify --server: the service's public verification gives the same
+	// report (its trust anchors, its custody store), no login needed; a
+	// file it cannot judge exits 2 as locally; local-only flags refused.
+	anon := []string{"SEALKEEP_CREDENTIALS=" + filepath.Join(dir, "nobody.json"), "SEALKEEP_HOME=" + filepath.Join(dir, "no-home")}
+	remote := mustSK(t, 0, anon, "verify", out, "--server", s.srv.url, "--json")
+	if got, want := reportJSON(t, []byte(remote)), reportJSON(t, []byte(rep)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("verify --server differs from the local report:\nserver: %s\nlocal:  %s", remote, rep)
+	}
+	if txt := mustSK(t, 0, anon, "verify", out, "--server", s.srv.url); !strings.Contains(txt, "sealed through sealkeep") {
+		t.Errorf("verify --server report names no seal receipt:\n%s", txt)
+	}
+	if _, errOut, c := sk(t, anon, "verify", in, "--server", s.srv.url); c != 1 {
+		t.Errorf("verify --server of an unsigned PDF: exit %d %s", c, errOut)
+	}
+	if _, errOut, c := sk(t, anon, "verify", s.caFile, "--server", s.srv.url); c != 2 {
+		t.Errorf("verify --server of a non-PDF: exit %d %s", c, errOut)
+	}
+	if _, errOut, c := sk(t, anon, "verify", out, "--server", s.srv.url, "--trust", s.caFile); c != 2 || !strings.Contains(errOut, "local only") {
+		t.Errorf("verify --server --trust: exit %d %s", c, errOut)
 	}
 	// The same code for another seal: refused, nothing written.
 	again := filepath.Join(dir, "again.pdf")

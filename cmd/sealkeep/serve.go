@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	neturl "net/url"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,9 +21,11 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/envelope"
 	"sealkeep/internal/idempotency"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/server"
+	"sealkeep/internal/signer"
 	"sealkeep/internal/store"
 )
 
@@ -28,18 +34,23 @@ func init() { register(newServeCmd) }
 // serveEnv names the environment variable of each serve flag; a flag given
 // on the command line wins over its variable.
 var serveEnv = map[string]string{
-	"listen":           "SEALKEEP_LISTEN",
-	"tls-cert":         "SEALKEEP_TLS_CERT",
-	"tls-key":          "SEALKEEP_TLS_KEY",
-	"trust":            "SEALKEEP_TRUST",
-	"max-upload":       "SEALKEEP_MAX_UPLOAD",
-	"max-decoded":      "SEALKEEP_MAX_DECODED",
-	"verify-timeout":   "SEALKEEP_VERIFY_TIMEOUT",
-	"max-verifies":     "SEALKEEP_MAX_VERIFIES",
-	"shutdown-timeout": "SEALKEEP_SHUTDOWN_TIMEOUT",
-	"seal-timeout":     "SEALKEEP_SEAL_TIMEOUT",
-	"max-seals":        "SEALKEEP_MAX_SEALS",
-	"tsa":              "SEALKEEP_TSA",
+	"listen":               "SEALKEEP_LISTEN",
+	"tls-cert":             "SEALKEEP_TLS_CERT",
+	"tls-key":              "SEALKEEP_TLS_KEY",
+	"trust":                "SEALKEEP_TRUST",
+	"max-upload":           "SEALKEEP_MAX_UPLOAD",
+	"max-decoded":          "SEALKEEP_MAX_DECODED",
+	"verify-timeout":       "SEALKEEP_VERIFY_TIMEOUT",
+	"max-verifies":         "SEALKEEP_MAX_VERIFIES",
+	"shutdown-timeout":     "SEALKEEP_SHUTDOWN_TIMEOUT",
+	"seal-timeout":         "SEALKEEP_SEAL_TIMEOUT",
+	"max-seals":            "SEALKEEP_MAX_SEALS",
+	"tsa":                  "SEALKEEP_TSA",
+	"external-key-schemes": "SEALKEEP_EXTERNAL_KEY_SCHEMES",
+	// WebAuthn (passkeys).
+	"webauthn-rp-id":       "SEALKEEP_WEBAUTHN_RP_ID",
+	"webauthn-origin":      "SEALKEEP_WEBAUTHN_ORIGIN",
+	"webauthn-attestation": "SEALKEEP_WEBAUTHN_ATTESTATION",
 }
 
 type serveFlags struct {
@@ -47,6 +58,9 @@ type serveFlags struct {
 	maxUpload, maxDecoded                       maxDecodedFlag
 	verifyTimeout, shutdownTimeout, sealTimeout time.Duration
 	maxVerifies, maxSeals                       int
+	externalSchemes                             []string
+	rpID, attestation                           string
+	origins                                     []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -72,8 +86,24 @@ Every flag can be set by its environment variable (SEALKEEP_LISTEN,
 SEALKEEP_TLS_CERT, SEALKEEP_TLS_KEY, SEALKEEP_TRUST, SEALKEEP_MAX_UPLOAD,
 SEALKEEP_MAX_DECODED, SEALKEEP_VERIFY_TIMEOUT, SEALKEEP_MAX_VERIFIES,
 SEALKEEP_SHUTDOWN_TIMEOUT, SEALKEEP_SEAL_TIMEOUT, SEALKEEP_MAX_SEALS,
-SEALKEEP_TSA);
-the flag wins.`,
+SEALKEEP_TSA, SEALKEEP_EXTERNAL_KEY_SCHEMES, SEALKEEP_WEBAUTHN_RP_ID,
+SEALKEEP_WEBAUTHN_ORIGIN, SEALKEEP_WEBAUTHN_ATTESTATION);
+the flag wins.
+
+--external-key-schemes lets sealers register keys held in a KMS through the
+API (POST .../external-keys): awskms, azurekv, gcpkms. The service opens
+such a key with its own cloud credentials, so enable only the providers
+whose credentials are meant for it. pkcs11 keys (a module and a PIN file on
+this host) and KMS endpoint overrides are never accepted over the API.
+
+Passkeys (WebAuthn) are scoped to a relying party ID, the host name the
+browser shows: --webauthn-rp-id (default: the listen address's host name, or
+localhost for a loopback address) and --webauthn-origin, the page origins
+ceremonies may come from (default: the listen URL with that host name). A
+server on an IP address that is not loopback has no passkeys unless both are
+given. --webauthn-attestation FORMAT requires every new passkey to carry an
+attestation statement of that format (packed, tpm, apple, ...; default: none
+asked for).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
@@ -91,11 +121,15 @@ the flag wins.`,
 	fl.Var(&f.maxUpload, "max-upload", "largest document accepted, e.g. 64MiB")
 	addMaxDecodedFlag(cmd, &f.maxDecoded)
 	fl.DurationVar(&f.verifyTimeout, "verify-timeout", server.DefaultVerifyTimeout, "longest one verification may take")
-	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "verifications in progress at once, past which 429 (default: twice the CPUs)")
+	fl.IntVar(&f.maxVerifies, "max-verifies", 0, "PDF verifications in progress at once, and audit chain verifications apart, past which 429 (default: twice the CPUs)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	fl.DurationVar(&f.sealTimeout, "seal-timeout", server.DefaultSealTimeout, "longest one seal may take (abandoned past it, nothing sealed)")
 	fl.IntVar(&f.maxSeals, "max-seals", server.DefaultMaxSealsPerUser, "seals one user may have in progress at once on this server, past which 429")
 	fl.StringVar(&f.tsa, "tsa", "", "RFC 3161 timestamp authority URL of B-T seals (default: none, B-B only)")
+	fl.StringVar(&f.rpID, "webauthn-rp-id", "", "WebAuthn relying party ID of passkeys: the server's host name (default: from --listen)")
+	fl.StringSliceVar(&f.origins, "webauthn-origin", nil, "page origins of passkey ceremonies, https://host[:port] (default: from --listen)")
+	fl.StringVar(&f.attestation, "webauthn-attestation", "", "attestation format every new passkey must carry (default: none asked for)")
+	fl.StringSliceVar(&f.externalSchemes, "external-key-schemes", nil, "key URI schemes sealers may register as external keys through the API: awskms, azurekv, gcpkms (default: none)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	return cmd
 }
@@ -118,6 +152,11 @@ func flagsFromEnv(fl *pflag.FlagSet) error {
 func runServe(cmd *cobra.Command, f serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	for _, scheme := range f.externalSchemes {
+		if scheme == "pkcs11" || !slices.Contains(signer.Schemes(), scheme) {
+			return usageError{fmt.Errorf("--external-key-schemes: %q is not one of awskms, azurekv, gcpkms", scheme)}
+		}
 	}
 	var tlsFiles *server.TLSFiles
 	if f.tlsCert != "" {
@@ -151,6 +190,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Logger: log, MaxUpload: int64(f.maxUpload), Limits: f.maxDecoded.limits(),
 		VerifyTimeout: f.verifyTimeout, ShutdownTimeout: f.shutdownTimeout, MaxVerifies: f.maxVerifies,
 		SealTimeout: f.sealTimeout, MaxSealsPerUser: f.maxSeals, TSA: f.tsa,
+		ExternalKeySchemes: f.externalSchemes,
 		// A pending Idempotency-Key is held longer than a seal may run.
 		Idempotency: idempotency.New(pub, idempotency.Options{Lease: max(idempotency.DefaultLease, 2*f.sealTimeout)}),
 		Custody:     newStoreCustody(env.Store, log),
@@ -164,6 +204,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		if cfg.Roots, err = readTrust(f.trust); err != nil {
 			return usageError{err}
 		}
+	}
+	if pc, ok, err := webauthnConfig(f, url); err != nil {
+		return usageError{err}
+	} else if ok {
+		pc.Logger = log
+		if cfg.Passkeys, err = passkey.New(pub, pc); err != nil {
+			return usageError{err}
+		}
+		log.Info("passkeys", "rp_id", pc.RPID, "origins", strings.Join(pc.Origins, " "))
+	} else {
+		log.Warn("no passkeys: the listen address is an IP address; give --webauthn-rp-id and --webauthn-origin")
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -193,4 +244,40 @@ func serveLogger(cmd *cobra.Command) *slog.Logger {
 // for `sealkeep verify` and the service's POST /api/v1/verify.
 func newStoreCustody(st store.Store, log *slog.Logger) verify.CustodyLookup {
 	return storeCustody{custody.New(st, nil, custody.Options{Logger: log})}
+}
+
+// webauthnConfig is the relying party of the server's passkeys: the flags,
+// or else the listen URL's host name (localhost for a loopback address)
+// and that URL as the origin. ok is false when there is none (an IP
+// address that is not loopback, which cannot be a relying party ID).
+func webauthnConfig(f serveFlags, listenURL string) (passkey.Config, bool, error) {
+	c := passkey.Config{RPID: f.rpID, Origins: f.origins, Attestation: f.attestation}
+	if c.RPID != "" && len(c.Origins) > 0 {
+		return c, true, nil
+	}
+	u, err := neturl.Parse(listenURL)
+	if err != nil {
+		return c, false, err
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			if c.RPID != "" || len(c.Origins) > 0 {
+				return c, false, errors.New("--webauthn-rp-id and --webauthn-origin go together on a server that listens on an IP address")
+			}
+			return c, false, nil
+		}
+		host = "localhost"
+	}
+	if c.RPID == "" {
+		c.RPID = host
+	}
+	if len(c.Origins) == 0 {
+		o := u.Scheme + "://" + c.RPID
+		if p := u.Port(); p != "" {
+			o += ":" + p
+		}
+		c.Origins = []string{o}
+	}
+	return c, true, nil
 }

@@ -25,24 +25,18 @@ verifier key (audit log-key) checks it with audit verify-proof, without the
 database, or with any RFC 6962 verifier. -o writes to a new file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if seq < 1 {
+				return usageError{errors.New("--seq: entries are numbered from 1")}
+			}
+			if serverURL() != "" {
+				return remoteProve(cmd, chain, seq, out)
+			}
 			return withService(cmd, func(svc *custody.Service) error {
 				p, err := svc.Prove(cmd.Context(), chain, seq)
 				if err != nil {
 					return err
 				}
-				b, err := json.MarshalIndent(p, "", "  ")
-				if err != nil {
-					return err
-				}
-				w, closeOut, err := createOut(cmd, out)
-				if err != nil {
-					return err
-				}
-				if _, err := w.Write(append(b, '\n')); err != nil {
-					closeOut()
-					return err
-				}
-				return closeOut()
+				return writeProof(cmd, p, out)
 			})
 		},
 	}
@@ -51,7 +45,21 @@ database, or with any RFC 6962 verifier. -o writes to a new file.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "proof file to create (default stdout)")
 	_ = cmd.MarkFlagRequired("chain")
 	_ = cmd.MarkFlagRequired("seq")
-	return cmd
+	return remoteCmd(cmd)
+}
+
+// writeProof writes p as audit prove prints it to -o FILE or stdout.
+func writeProof(cmd *cobra.Command, p translog.InclusionProof, out string) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	w, err := createOut(cmd, out)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return w.close(err)
 }
 
 func newAuditVerifyProofCmd() *cobra.Command {

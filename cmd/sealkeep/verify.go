@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -14,9 +15,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"sealkeep/internal/audit"
+	"sealkeep/internal/client"
 	"sealkeep/internal/cms"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
+	"sealkeep/internal/errs"
 	"sealkeep/internal/pdf/verify"
 	"sealkeep/internal/textsafe"
 )
@@ -67,6 +70,12 @@ signature; 2 the file could not be judged (not a PDF, truncated, damaged
 beyond repair, over the processing limit) or a usage error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if serverURL() != "" {
+				if trustFile != "" || at != "" || cmd.Flags().Changed("max-decoded") {
+					return usageError{errors.New("with --server the service's trust anchors, time and limits apply: --trust, --at and --max-decoded are local only")}
+				}
+				return verifyRemote(cmd, args[0])
+			}
 			opts := verify.Options{Limits: maxDecoded.limits()}
 			if trustFile != "" {
 				pool, err := readTrust(trustFile)
@@ -104,25 +113,57 @@ beyond repair, over the processing limit) or a usage error.`,
 				errf(cmd, "sealkeep: verify %s: %v\n", args[0], err)
 				return &silentError{code: exitUsage}
 			}
-			if globals.json {
-				if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
-					return err
-				}
-			} else {
-				// Every string in the report can come from the PDF or a
-				// certificate: all are escaped for the terminal.
-				printReport(cmd.OutOrStdout(), textsafe.EscapeAll(rep))
-			}
-			if rep.Verdict != verify.Valid {
-				return &silentError{code: exitVerify}
-			}
-			return nil
+			return showReport(cmd, rep)
 		},
 	}
 	cmd.Flags().StringVar(&trustFile, "trust", "", "PEM bundle of trust anchors (default: none; every signature is at best untrusted)")
 	cmd.Flags().StringVar(&at, "at", "", "validation time for certificate chains (RFC 3339 or YYYY-MM-DD; default now)")
 	addMaxDecodedFlag(cmd, &maxDecoded)
-	return cmd
+	return remoteCmd(cmd)
+}
+
+// showReport prints a verification report (JSON or the table) and
+// returns the verdict's exit status.
+func showReport(cmd *cobra.Command, rep *verify.Report) error {
+	if globals.json {
+		if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+	} else {
+		// Every string in the report can come from the PDF or a
+		// certificate: all are escaped for the terminal.
+		printReport(cmd.OutOrStdout(), textsafe.EscapeAll(rep))
+	}
+	if rep.Verdict != verify.Valid {
+		return &silentError{code: exitVerify}
+	}
+	return nil
+}
+
+// verifyRemote verifies file through the service's public POST
+// /api/v1/verify (no login needed): the service's trust anchors and
+// custody store judge it. A file the service cannot judge exits 2, as
+// locally.
+func verifyRemote(cmd *cobra.Command, file string) error {
+	opts, err := clientOptions()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(serverURL(), nil, opts)
+	if err != nil {
+		return err
+	}
+	bar := newByteBar("uploading")
+	rep, err := c.Verify(cmd.Context(), file, bar.update)
+	bar.done()
+	if err != nil {
+		if globals.json && errs.KindOf(err) == errs.Invalid {
+			_ = printJSON(cmd.OutOrStdout(), map[string]any{"file": file, "verdict": "error", "error": err.Error()})
+		}
+		return err
+	}
+	rep.File = file
+	return showReport(cmd, rep)
 }
 
 // readTrust reads a PEM bundle of anchor certificates.
@@ -217,7 +258,14 @@ func (s storeCustody) SealReceipt(ctx context.Context, thumb, sigSHA256 string) 
 		t := e.Time.UTC()
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &t
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
-		out.DocumentSHA256 = e.Details[audit.DetailDocumentSHA256]
+		out.DocumentSHA256, out.SealedSHA256 = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256]
+		out.ActorLogin = r.ActorLogin
+	}
+	if a := r.Approval; a != nil && r.Entry != nil {
+		out.Approval = &verify.SealApproval{Method: r.Entry.Details[audit.DetailMFAMethod], Approver: a.Login}
+		if p := a.Passkey; p != nil {
+			out.Approval.Passkey, out.Approval.CredentialID = p.Name, base64.RawURLEncoding.EncodeToString(p.CredentialID)
+		}
 	}
 	return out, true, nil
 }

@@ -2,7 +2,7 @@ package audit
 
 import "fmt"
 
-// Account actions (package auth). Users, the operator flag, passwords, MFA
+// Account actions (package auth, and package passkey's in passkey.go). Users, the operator flag, passwords, MFA
 // and API tokens are platform events, recorded in [SystemChain]; a
 // membership belongs to its organization and is recorded in that
 // organization's chain. Every one names the user it is about in the
@@ -10,7 +10,8 @@ import "fmt"
 // code, a recovery code or a token, only what was done to them.
 const (
 	ActionUserCreate      Action = "user.create"      // details: user, login, operator ("true"/"false")
-	ActionUserPassword    Action = "user.password"    // details: user, reason ("change", "rehash")
+	ActionUserPassword    Action = "user.password"    // details: user, reason ("change", "rehash", "activate": the first password, set with an invitation)
+	ActionUserInvite      Action = "user.invite"      // an invitation to activate a new account was issued; details: user, expires (RFC 3339)
 	ActionMFAConfirm      Action = "mfa.totp_confirm" // TOTP enrolment confirmed with a first code
 	ActionMFAReset        Action = "mfa.totp_reset"   // TOTP enrolment removed
 	ActionMFARecoveryNew  Action = "mfa.recovery_new" // a new set of recovery codes replaced the old
@@ -59,10 +60,11 @@ func ValidRole(r string) bool {
 // isAccount reports whether a is an account action.
 func (a Action) isAccount() bool {
 	switch a {
-	case ActionUserCreate, ActionUserPassword,
+	case ActionUserCreate, ActionUserPassword, ActionUserInvite,
 		ActionMFAConfirm, ActionMFAReset, ActionMFARecoveryNew, ActionMFARecoveryUsed,
 		ActionTokenCreate, ActionTokenRevoke, ActionMemberAdd, ActionMemberRole, ActionMemberRemove,
-		ActionSecurityTOTPReplay, ActionSecurityLockout:
+		ActionSecurityTOTPReplay, ActionSecurityLockout,
+		ActionPasskeyRegister, ActionPasskeyRemove, ActionSecurityPasskeyCounter:
 		return true
 	}
 	return false
@@ -82,6 +84,13 @@ func (e Entry) checkAccount() error {
 			return fmt.Errorf("%w: %s names no %s", ErrInvalidEntry, e.Action, DetailLimit)
 		}
 		return nil
+	case ActionPasskeyRegister, ActionPasskeyRemove, ActionSecurityPasskeyCounter:
+		if e.Details[DetailCredentialID] == "" || (e.Action != ActionSecurityPasskeyCounter && e.Details[DetailPublicKey] == "") {
+			return fmt.Errorf("%w: %s names no credential or public key", ErrInvalidEntry, e.Action)
+		}
+		if e.Chain != SystemChain {
+			return fmt.Errorf("%w: %s belongs in the %s chain", ErrInvalidEntry, e.Action, SystemChain)
+		}
 	case ActionMemberAdd, ActionMemberRole, ActionMemberRemove:
 		if e.Chain == SystemChain || e.Subject.Org != e.Chain {
 			return fmt.Errorf("%w: %s belongs in the chain of the organization it names", ErrInvalidEntry, e.Action)

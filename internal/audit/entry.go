@@ -147,6 +147,9 @@ const (
 	DetailMFAMethod      = "mfa_method"
 	DetailAlgorithm      = "algorithm"
 	DetailOldVersion     = "old_version"
+	// DetailOwner is the owner of an identity, as identity.create records
+	// it (a user ID for identities made through the service).
+	DetailOwner = "owner"
 	// DetailSPKISHA256 is the SHA-256 (hex) of a version's public key, as
 	// SubjectPublicKeyInfo DER, recorded when the version is created and
 	// when its certificate is uploaded.

@@ -91,8 +91,9 @@ type versionKey struct {
 // zero State is empty and ready to use.
 type State struct {
 	versions map[versionKey]*VersionState
-	active   map[string]int // identity -> its active version
-	latest   time.Time      // the latest entry time applied
+	active   map[string]int    // identity -> its active version
+	owners   map[string]string // identity -> the owner identity.create recorded
+	latest   time.Time         // the latest entry time applied
 }
 
 // change is one version's new state, planned before it is applied.
@@ -121,6 +122,13 @@ func (s *State) Apply(e Entry) error {
 	if e.Action == ActionDEKCreate {
 		return s.applyDEKRotation(e)
 	}
+	if e.Action == ActionIdentityCreate {
+		if s.owners == nil {
+			s.owners = make(map[string]string)
+		}
+		s.owners[e.Subject.Identity] = e.Details[DetailOwner]
+		return nil
+	}
 	if s.versions == nil {
 		s.versions = make(map[versionKey]*VersionState)
 		s.active = make(map[string]int)
@@ -140,7 +148,8 @@ func (s *State) Apply(e Entry) error {
 // Clone returns a copy of s: applying entries to either leaves the other
 // unchanged.
 func (s *State) Clone() *State {
-	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active), latest: s.latest}
+	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active),
+		owners: maps.Clone(s.owners), latest: s.latest}
 	for k, v := range s.versions {
 		vv := *v
 		c.versions[k] = &vv
@@ -155,6 +164,13 @@ func (s *State) Version(identity string, version int) VersionState {
 		return *v
 	}
 	return VersionState{Identity: identity, Version: version}
+}
+
+// Owner returns the owner that the identity.create entry of identity
+// recorded (its owner detail); ok is false if no entry created it.
+func (s *State) Owner(identity string) (owner string, ok bool) {
+	owner, ok = s.owners[identity]
+	return owner, ok
 }
 
 // Active returns the active version of identity, if any.

@@ -432,3 +432,33 @@ func TestStateClone(t *testing.T) {
 		t.Fatal("clone still has an active version")
 	}
 }
+
+// TestFoldOwners: identity.create records each identity's owner; a clone
+// keeps its own copy.
+func TestFoldOwners(t *testing.T) {
+	var s State
+	if _, ok := s.Owner("jane"); ok {
+		t.Fatal("an empty fold knows an owner")
+	}
+	for _, e := range []Entry{
+		{Action: ActionIdentityCreate, Subject: Subject{Org: "acme", Identity: "jane"}, Details: map[string]string{DetailOwner: "u-jane"}},
+		{Action: ActionIdentityCreate, Subject: Subject{Org: "acme", Identity: "sam"}, Details: map[string]string{DetailOwner: "u-sam"}},
+	} {
+		if err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.Clone()
+	if err := c.Apply(Entry{Action: ActionIdentityCreate, Subject: Subject{Identity: "gus"}, Details: map[string]string{DetailOwner: "u-gus"}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := s.Owner("jane"); !ok || o != "u-jane" {
+		t.Errorf("jane's owner %q %v", o, ok)
+	}
+	if _, ok := s.Owner("gus"); ok {
+		t.Error("applying to a clone changed the original")
+	}
+	if o, _ := c.Owner("sam"); o != "u-sam" {
+		t.Errorf("the clone lost sam's owner: %q", o)
+	}
+}

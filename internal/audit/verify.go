@@ -58,6 +58,11 @@ const (
 	// ProblemHead: the store holds entries of the chain but no head record
 	// for it (see [CheckHead]).
 	ProblemHead Problem = "head"
+	// ProblemApproval: a correctly linked seal entry whose approval does
+	// not verify ([CheckSealApproval]): its recorded intent is not the one
+	// it names or not this seal's, or its passkey assertion does not
+	// verify under the key the system chain registered for its user.
+	ProblemApproval Problem = "approval"
 )
 
 // Break locates the first broken entry of a chain.

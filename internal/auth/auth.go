@@ -82,6 +82,9 @@ type Options struct {
 	Issuer string
 	// Limits are the lockout rules (default DefaultLimits).
 	Limits Limits
+	// InvitationTTL is how long a new account's invitation can be
+	// redeemed (default DefaultInvitationTTL).
+	InvitationTTL time.Duration
 	// DEKCache, when set, keeps the unwrapped system data key for its
 	// bounded lifetime, so that a KMS-held KEK is not called on every
 	// step-up (custody's cache may be shared: keys are per org).
@@ -91,26 +94,27 @@ type Options struct {
 // Service is the accounts, roles and MFA API. It is safe for concurrent
 // use, and several Services (server instances) may share one store.
 type Service struct {
-	st       store.Store
-	kek      envelope.KEK
-	clock    func() time.Time
-	log      *slog.Logger
-	params   PasswordParams
-	hashSem  chan struct{}
-	ttl      time.Duration
-	issuer   string
-	limits   Limits
-	dekCache *envelope.DEKCache
-	dummyMu  sync.Mutex
-	dummy    string // a hash to verify against for unknown logins
-	dummyFor PasswordParams
+	st        store.Store
+	kek       envelope.KEK
+	clock     func() time.Time
+	log       *slog.Logger
+	params    PasswordParams
+	hashSem   chan struct{}
+	ttl       time.Duration
+	issuer    string
+	limits    Limits
+	inviteTTL time.Duration
+	dekCache  *envelope.DEKCache
+	dummyMu   sync.Mutex
+	dummy     string // a hash to verify against for unknown logins
+	dummyFor  PasswordParams
 }
 
 // New returns a service over st; kek wraps the system data key that seals
 // TOTP secrets.
 func New(st store.Store, kek envelope.KEK, opts Options) *Service {
 	s := &Service{st: st, kek: kek, clock: opts.Clock, log: opts.Logger, params: opts.Password,
-		ttl: opts.SessionTTL, issuer: opts.Issuer, limits: opts.Limits, dekCache: opts.DEKCache}
+		ttl: opts.SessionTTL, issuer: opts.Issuer, limits: opts.Limits, inviteTTL: opts.InvitationTTL, dekCache: opts.DEKCache}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -130,6 +134,9 @@ func New(st store.Store, kek envelope.KEK, opts Options) *Service {
 	}
 	if s.issuer == "" {
 		s.issuer = "sealkeep"
+	}
+	if s.inviteTTL <= 0 {
+		s.inviteTTL = DefaultInvitationTTL
 	}
 	if s.limits == (Limits{}) {
 		s.limits = DefaultLimits

@@ -15,6 +15,17 @@
 // [Service.Authorize] reads the caller's role from the store for one
 // decision.
 //
+// Accounts made through the service ([Service.AddMember]: the operator
+// making an org's first owner, an owner adding a member) get a password
+// nobody knows and a one-time invitation token (256 bits, stored as
+// SHA-256, 7 days by default) that the creator hands to the person, who
+// redeems it for the first password ([Service.Activate]). So no creator
+// ever knows a member's password; a token redeemed by someone else leaves
+// the person unable to activate, which they notice. A never-activated
+// account stays in its one org, and only there can its invitation be
+// renewed ([Service.Reinvite]); the operator may renew its first owner's
+// only while no owner of the org is active.
+//
 // Every account change is an audit entry committed in the same
 // transaction as the change: users, passwords, MFA and API tokens in the
 // system chain, memberships in the org's chain (after checking that the
@@ -64,6 +75,17 @@
 // entry: of two requests with one code, one commits, the other rolls back
 // (and [Service.ApprovalFailed] audits it); nothing signed under the loser
 // may be released.
+//
+// Operations other than seals that need the user's step-up (activating a
+// certificate version) name an [Action]: a name and the fields that bind
+// it (org, identity, version, certificate thumbprint).
+// [Service.CheckStepUp] checks a fresh code for it without accepting it,
+// [Service.CommitStepUp] accepts the step in the transaction that records
+// the operation, with the action's digest as the used step's purpose, and
+// [StepUp.Details] is the evidence its audit entry carries;
+// [Service.ApproveAction] does both in a transaction of its own. The same
+// single-use rule holds across seals and actions: a code accepted for
+// either is a replay for any other.
 //
 // # Sessions and API tokens
 //

@@ -43,11 +43,17 @@ const (
 	OpSeal            Op = "seal"             // seal with an identity: own only
 	OpAuditRead       Op = "audit.read"       // list and export the org's audit trail
 	OpAuditVerify     Op = "audit.verify"     // verify the trail and make checkpoints
+	// OpSystemAudit is reading and verifying the system chain (platform
+	// events: organizations created, KEK rotation, accounts, sign-in
+	// lockouts), which spans every tenant and holds no key material. It
+	// is judged on paths without {org}, where only the operator has a
+	// role.
+	OpSystemAudit Op = "system.audit"
 )
 
 // Ops lists every operation.
 var Ops = []Op{OpOrgCreate, OpOrgFirstOwner, OpMembersManage, OpMembersRead, OpRotationApprove,
-	OpIdentityRead, OpIdentityManage, OpDocumentStage, OpSeal, OpAuditRead, OpAuditVerify}
+	OpIdentityRead, OpIdentityManage, OpDocumentStage, OpSeal, OpAuditRead, OpAuditVerify, OpSystemAudit}
 
 // rule is who may do an operation; own means only on a resource (an
 // identity) the caller owns.
@@ -58,8 +64,9 @@ type rule struct {
 
 // rules is the authorization table: the one place that says who may do
 // what. The operator appears only where the design allows it (creating
-// orgs and their first owner); no rule lets anyone act with another
-// user's identity.
+// orgs and their first owner, and the platform's own system chain); no
+// rule lets anyone act with another user's identity or read an
+// organization's trail but its owners and auditors.
 var rules = map[Op]rule{
 	OpOrgCreate:       {roles: []Role{RoleOperator}},
 	OpOrgFirstOwner:   {roles: []Role{RoleOperator}},
@@ -72,6 +79,7 @@ var rules = map[Op]rule{
 	OpSeal:            {roles: []Role{RoleSealer}, own: true},
 	OpAuditRead:       {roles: []Role{RoleOwner, RoleAuditor}},
 	OpAuditVerify:     {roles: []Role{RoleOwner, RoleAuditor}},
+	OpSystemAudit:     {roles: []Role{RoleOperator}},
 }
 
 // Allowed reports whether role may do op; own says whether the resource

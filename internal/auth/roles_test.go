@@ -10,8 +10,8 @@ import (
 // the exact allow/deny matrix of DESIGN.md: the owner manages members and
 // approves rotation; the sealer owns identities and seals only with their
 // own; the preparer stages and never seals; the auditor reads and verifies
-// the trail; the operator creates orgs and their first owner and nothing
-// else; a non-member nothing. "own" columns apply to an identity the
+// the trail; the operator creates orgs and their first owner and reads
+// the platform's system chain, nothing else; a non-member nothing. "own" columns apply to an identity the
 // caller owns; every other cell is the same owned or not.
 func TestRoleMatrix(t *testing.T) {
 	const (
@@ -36,6 +36,7 @@ func TestRoleMatrix(t *testing.T) {
 		auth.OpSeal:            {},
 		auth.OpAuditRead:       {O, A},
 		auth.OpAuditVerify:     {O, A},
+		auth.OpSystemAudit:     {X},
 	}
 	allowedOwn := map[auth.Op][]string{
 		auth.OpIdentityManage: {S},
@@ -68,7 +69,8 @@ func TestRoleMatrix(t *testing.T) {
 			}
 		}
 	}
-	// The operator may do exactly two things, and never seal.
+	// The operator may do exactly three things (create orgs, make their
+	// first owner, read and verify the system chain), and never seal.
 	n := 0
 	for _, op := range auth.Ops {
 		for _, own := range []bool{false, true} {
@@ -77,8 +79,8 @@ func TestRoleMatrix(t *testing.T) {
 			}
 		}
 	}
-	if n != 4 { // two ops, owned or not
-		t.Errorf("operator allowed %d cells, want 4", n)
+	if n != 6 { // three ops, owned or not
+		t.Errorf("operator allowed %d cells, want 6", n)
 	}
 	if auth.Allowed(auth.RoleOwner, "no.such.op", true) {
 		t.Error("unknown operation allowed")

@@ -112,6 +112,17 @@ func activeUser(tx store.ReadTx, id string) (store.User, error) {
 // member; the last owner cannot be demoted. Audited in the org's chain as
 // member.add or member.role, in the same transaction.
 func (s *Service) SetMember(ctx context.Context, actorID, org, userID string, role Role) error {
+	return s.setMember(ctx, actorID, org, userID, role, false)
+}
+
+// SetRole is [Service.SetMember] for a member only: a user who is not a
+// member of org (any more) is ErrNotFound, so that a role change racing
+// a removal never adds the user back.
+func (s *Service) SetRole(ctx context.Context, actorID, org, userID string, role Role) error {
+	return s.setMember(ctx, actorID, org, userID, role, true)
+}
+
+func (s *Service) setMember(ctx context.Context, actorID, org, userID string, role Role, mustExist bool) error {
 	if !audit.ValidRole(string(role)) {
 		return fmt.Errorf("%w: unknown role %q", ErrInvalidInput, role)
 	}
@@ -119,19 +130,9 @@ func (s *Service) SetMember(ctx context.Context, actorID, org, userID string, ro
 		if err := lockOrgChain(tx, org); err != nil {
 			return err
 		}
-		actorRole, err := RoleIn(tx, actorID, org)
+		owners, err := mayGrant(tx, actorID, org, role)
 		if err != nil {
 			return err
-		}
-		owners, err := countOwners(tx, org)
-		if err != nil {
-			return err
-		}
-		switch {
-		case Allowed(actorRole, OpMembersManage, false):
-		case Allowed(actorRole, OpOrgFirstOwner, false) && role == RoleOwner && owners == 0:
-		default:
-			return fmt.Errorf("%w: only an owner of org %q manages its members", ErrForbidden, org)
 		}
 		target, err := tx.User(userID)
 		if err != nil {
@@ -146,6 +147,8 @@ func (s *Service) SetMember(ctx context.Context, actorID, org, userID string, ro
 		switch {
 		case err == nil && Role(old.Role) == role:
 			return nil
+		case errors.Is(err, store.ErrNotFound) && mustExist:
+			return fmt.Errorf("user %q is not a member of org %q: %w", userID, org, ErrNotFound)
 		case err == nil:
 			if Role(old.Role) == RoleOwner && owners == 1 {
 				return fmt.Errorf("user %q is the last owner of org %q; make another owner first: %w", userID, org, ErrConflict)
@@ -238,25 +241,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID string, old, passwo
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	var u store.User
-	if err := s.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		u, err = activeUser(tx, userID)
+	u, err := s.checkOwnPassword(ctx, userID, old, client)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	keys := s.limitKeys(u.Login, client)
-	if err := s.checkLocked(ctx, keys); err != nil {
-		return err
-	}
-	var ok bool
-	var verr error
-	if err := s.hashing(ctx, func() { ok, _, verr = VerifyPassword(old, u.PasswordHash, s.params) }); err != nil {
-		return err
-	}
-	if verr != nil || !ok {
-		return errors.Join(ErrUnauthenticated, s.countFailure(ctx, keys, userID))
 	}
 	var hash string
 	var herr error
@@ -276,26 +263,32 @@ func (s *Service) setPasswordHash(ctx context.Context, userID, from, hash, reaso
 		if err := tx.LockChain(audit.SystemChain); err != nil {
 			return err
 		}
-		u, err := tx.User(userID)
-		if err != nil {
-			return err
-		}
-		if u.PasswordHash != from {
-			return fmt.Errorf("the password changed meanwhile: %w", ErrConflict)
-		}
-		u.PasswordHash = hash
-		if err := tx.UpdateUser(u); err != nil {
-			return err
-		}
-		if endSessions {
-			if err := tx.DeleteSessions(userID); err != nil {
-				return err
-			}
-		}
-		_, err = tx.AppendAudit(s.entry(audit.SystemChain, userActor(userID), audit.ActionUserPassword, audit.Subject{},
-			map[string]string{audit.DetailUser: userID, audit.DetailReason: reason}))
-		return err
+		return s.setPasswordHashTx(tx, userID, from, hash, reason, endSessions)
 	})
+}
+
+// setPasswordHashTx is setPasswordHash in tx, which holds the system
+// chain's lock.
+func (s *Service) setPasswordHashTx(tx store.Tx, userID, from, hash, reason string, endSessions bool) error {
+	u, err := tx.User(userID)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash != from {
+		return fmt.Errorf("the password changed meanwhile: %w", ErrConflict)
+	}
+	u.PasswordHash = hash
+	if err := tx.UpdateUser(u); err != nil {
+		return err
+	}
+	if endSessions {
+		if err := tx.DeleteSessions(userID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.AppendAudit(s.entry(audit.SystemChain, userActor(userID), audit.ActionUserPassword, audit.Subject{},
+		map[string]string{audit.DetailUser: userID, audit.DetailReason: reason}))
+	return err
 }
 
 // User returns an enabled account by ID (ErrNotFound otherwise).

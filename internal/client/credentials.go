@@ -207,6 +207,10 @@ func (c *Client) Login(ctx context.Context, req LoginRequest) (Credential, error
 // secretJSON marshals a secret's bytes (only into a request body).
 type secretJSON struct{ s *redact.Secret }
 
+// SecretField returns s as a JSON request body member: its bytes as a
+// string (a redact.Secret marshals as "[REDACTED]" everywhere else).
+func SecretField(s *redact.Secret) json.Marshaler { return secretJSON{s} }
+
 func (s secretJSON) MarshalJSON() ([]byte, error) { return json.Marshal(string(s.s.Bytes())) }
 
 // Me is the caller as GET /api/v1/me shows it.

@@ -80,6 +80,10 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		n         uint64
 		created   = make(map[string]bool) // orgs the system chain creates
 		orgsBreak *audit.Break
+		// entryBreak is the first entry that is linked and hashed right
+		// but says something that does not verify: a seal whose approval
+		// does not, a passkey entry that makes no sense.
+		entryBreak *audit.Break
 	)
 	err = s.st.View(ctx, func(tx store.ReadTx) error {
 		switch rec, err := tx.AuditHeadRecord(chain); {
@@ -92,6 +96,11 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 		}
 		state := new(audit.State)
 		var foldErr error
+		var approvals approvalChecker
+		reg := new(audit.Passkeys) // the system chain's, as it is read
+		if fold {
+			approvals.reg, approvals.regErr = loadPasskeys(tx)
+		}
 		err := tx.AuditEntries(chain, 1, func(e audit.Entry) error {
 			n++
 			if progress != nil && n%4096 == 0 {
@@ -103,19 +112,32 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 			if !fold && e.Action == audit.ActionOrgCreate {
 				created[e.Subject.Org] = true
 			}
+			if !fold && entryBreak == nil {
+				if err := reg.Apply(e); err != nil {
+					entryBreak = &audit.Break{Chain: chain, Seq: e.Seq, Position: n, Problem: audit.ProblemInvalid, Reason: err.Error()}
+				}
+			}
 			if fold && foldErr == nil {
 				if err := state.Apply(e); err != nil {
 					foldErr = fmt.Errorf("audit: fold: entry %d: %w", e.Seq, err)
 				}
 			}
+			if fold && e.Action == audit.ActionSeal && entryBreak == nil {
+				if _, err := approvals.check(e); err != nil {
+					entryBreak = &audit.Break{Chain: chain, Seq: e.Seq, Position: n, Problem: audit.ProblemApproval, Reason: err.Error()}
+				}
+			}
 			return nil
 		})
-		if err != nil || !v.Report().OK() {
+		if err != nil || !v.Report().OK() || entryBreak != nil {
 			return err
 		}
 		if !fold {
 			orgsBreak, err = checkSystemOrgs(tx, created, v.Report().Head.Seq)
 			if err != nil || orgsBreak != nil {
+				return err
+			}
+			if err := checkCredentials(tx, reg); err != nil {
 				return err
 			}
 		}
@@ -135,6 +157,9 @@ func (s *Service) VerifyChain(ctx context.Context, chain string, cp *audit.Check
 	rep := v.Report()
 	if orgsBreak != nil && err == nil {
 		rep.Break = orgsBreak
+	}
+	if entryBreak != nil && err == nil && (rep.Break == nil || rep.Break.Seq > entryBreak.Seq) {
+		rep.Break = entryBreak
 	}
 	switch {
 	case err == nil, errors.Is(err, audit.ErrBroken):

@@ -24,12 +24,14 @@
 // # Stored state is a cache of the trail
 //
 // Every field the trail records of a version (status, certificate SHA-256,
-// SPKI SHA-256, key reference, DEK version of the key blob) is a cache of
-// [audit.Fold] over its org's chain, and is checked against that fold,
+// SPKI SHA-256, key reference, DEK version of the key blob), and the owner
+// of its identity (identity.create: the only user who may manage and seal
+// with it), is a cache of [audit.Fold] over its org's chain, and is checked against that fold,
 // verified hash by hash, before it is used: by every lifecycle change (in
 // the transaction that makes it), by every signature, by the verifier's
-// custody lookup ([Service.CertificateStatus]) and by [Service.VerifyChain]
-// and [Service.CheckState]. Transitions are decided from the fold with
+// custody lookup ([Service.CertificateStatus]), by the reads the service
+// shows ([Service.CheckedIdentity], [Service.CheckedVersion]) and by
+// [Service.VerifyChain] and [Service.CheckState]. Transitions are decided from the fold with
 // [audit.Next] and [audit.State.Check], never from a stored status. A
 // difference is an [ErrStateMismatch]: nothing happens, and a
 // security.state_mismatch entry is written in its own transaction after the

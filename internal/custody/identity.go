@@ -61,7 +61,7 @@ func (s *Service) CreateIdentity(ctx context.Context, actor audit.Actor, spec Id
 			return err
 		}
 		_, err := tx.AppendAudit(s.entry(spec.Org, actor, audit.ActionIdentityCreate,
-			audit.Subject{Org: spec.Org, Identity: spec.ID}, map[string]string{"owner": spec.Owner, "name": spec.Name}))
+			audit.Subject{Org: spec.Org, Identity: spec.ID}, map[string]string{audit.DetailOwner: spec.Owner, "name": spec.Name}))
 		return err
 	})
 	if err != nil {

@@ -91,19 +91,116 @@ func (s *Service) Version(ctx context.Context, identity string, version int) (Ve
 		if err != nil {
 			return lookup(err, "identity %q version %d", identity, version)
 		}
-		out = describe(ident, v)
-		vs := strconv.Itoa(version)
-		return tx.AuditEntries(ident.OrgID, 1, func(e audit.Entry) error {
-			if e.Subject.Identity != identity {
-				return nil
-			}
-			if e.Subject.Version == version || (e.Action == audit.ActionVersionRotate && e.Details[audit.DetailOldVersion] == vs) {
-				out.History = append(out.History, HistoryEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Details: e.Details})
-			}
-			return nil
-		})
+		out, err = withHistory(tx, ident, v)
+		return err
 	})
 	return out, err
+}
+
+// withHistory describes v with its history.
+func withHistory(tx store.ReadTx, ident store.Identity, v store.Version) (VersionInfo, error) {
+	out := describe(ident, v)
+	vs := strconv.Itoa(v.Version)
+	err := tx.AuditEntries(ident.OrgID, 1, func(e audit.Entry) error {
+		if e.Subject.Identity != ident.ID {
+			return nil
+		}
+		if e.Subject.Version == v.Version || (e.Action == audit.ActionVersionRotate && e.Details[audit.DetailOldVersion] == vs) {
+			out.History = append(out.History, HistoryEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Details: e.Details})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CheckedIdentity is [Service.Identity] with every version of the identity
+// checked against the verified fold of its org's chain first, as a
+// lifecycle change checks it: what it shows is what the audit trail
+// records. A stored state that differs (or a chain that does not verify)
+// is an [ErrStateMismatch], audited as security.state_mismatch by actor.
+func (s *Service) CheckedIdentity(ctx context.Context, actor audit.Actor, identity string) (IdentityInfo, error) {
+	var out IdentityInfo
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		if out.Identity, err = tx.Identity(identity); err != nil {
+			return lookup(err, "identity %q", identity)
+		}
+		state, err := s.foldOrg(tx, out.OrgID)
+		if err != nil {
+			return err
+		}
+		if err := checkIdentity(tx, state, identity); err != nil {
+			return err
+		}
+		vs, err := tx.Versions(identity)
+		if err != nil {
+			return corrupt(err)
+		}
+		out.Versions = make([]VersionInfo, 0, len(vs))
+		for _, v := range vs {
+			out.Versions = append(out.Versions, describe(out.Identity, v))
+		}
+		return nil
+	})
+	if err != nil {
+		return IdentityInfo{}, s.refused(ctx, actor, out.Identity, 0, err)
+	}
+	return out, nil
+}
+
+// CheckedVersion is [Service.Version] with the identity's versions checked
+// against the verified fold of its org's chain first, as
+// [Service.CheckedIdentity] checks them.
+func (s *Service) CheckedVersion(ctx context.Context, actor audit.Actor, identity string, version int) (VersionInfo, error) {
+	var ident store.Identity
+	var out VersionInfo
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		if ident, err = tx.Identity(identity); err != nil {
+			return lookup(err, "identity %q", identity)
+		}
+		v, _, err := s.checkedVersion(tx, ident, version)
+		if err != nil {
+			return err
+		}
+		out, err = withHistory(tx, ident, v)
+		return err
+	})
+	if err != nil {
+		return VersionInfo{}, s.refused(ctx, actor, ident, version, err)
+	}
+	return out, nil
+}
+
+// CSR returns the PKCS#10 request (DER) made when a version's key was
+// generated in custody or referenced in a KMS or HSM; an imported version
+// has none (ErrNotFound). The trail does not record the request itself,
+// so it is checked against what it does record: the request must be
+// self-signed by the version's public key, which [Service.CheckedIdentity]
+// checks against the trail (a request for another key is an
+// [ErrStateMismatch]). Call that first.
+func (s *Service) CSR(ctx context.Context, identity string, version int) ([]byte, error) {
+	var csr []byte
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		v, err := tx.Version(identity, version)
+		if err != nil {
+			return lookup(err, "identity %q version %d", identity, version)
+		}
+		if len(v.CSR) == 0 {
+			return fmt.Errorf("identity %q version %d has no CSR (its key and certificate were imported): %w", identity, version, ErrNotFound)
+		}
+		req, err := x509.ParseCertificateRequest(v.CSR)
+		if err == nil {
+			err = req.CheckSignature()
+		}
+		pub, perr := x509.ParsePKIXPublicKey(v.PublicKey)
+		if err != nil || perr != nil || !keypolicy.PublicKeysEqual(req.PublicKey, pub) {
+			return mismatchf("identity %q version %d holds a CSR that is not signed by the version's key", identity, version)
+		}
+		csr = v.CSR
+		return nil
+	})
+	return csr, err
 }
 
 // Certificate returns a version's certificate DER and its chain, as stored.

@@ -45,6 +45,14 @@ type Receipt struct {
 	// It was read from a chain that verified (hashes, links, head record,
 	// genesis) and folded.
 	Entry *audit.Entry
+	// ActorLogin is the login of the entry's actor, when the actor is a
+	// user the store knows (a login never changes once created).
+	ActorLogin string
+	// Approval is what the entry's approval was found to be (its intent,
+	// and for a passkey approval the credential the system chain
+	// registered and its user's login), checked as audit verify checks
+	// it; set with Entry.
+	Approval *audit.SealApproval
 }
 
 // SealReceipt finds the seal entry of a signature: the one whose
@@ -53,7 +61,9 @@ type Receipt struct {
 // holding that certificate. ok is false when no version holds the
 // certificate. The org's chain is verified and folded first; a chain that
 // does not, or an index entry that is not the chain's own, is an error
-// wrapping [ErrReceiptUnverified], and stored versions of the identity that
+// wrapping [ErrReceiptUnverified], as is a seal entry whose approval does
+// not verify ([audit.CheckSealApproval], against the system chain's
+// passkeys), and stored versions of the identity that
 // differ from the fold one wrapping [ErrStateMismatch] (not audited here:
 // the custody status lookup that runs with it records it). It needs no
 // KEK.
@@ -78,7 +88,24 @@ func (s *Service) SealReceipt(ctx context.Context, certSHA256, signatureSHA256 s
 				want[e.Seq] = e
 			}
 		}
-		return verifyReceipt(tx, ident.OrgID, v.Version, ident.ID, want, &out)
+		if err := verifyReceipt(tx, ident.OrgID, v.Version, ident.ID, want, &out); err != nil || out.Entry == nil {
+			return err
+		}
+		if e := out.Entry; e.Actor.Kind == audit.ActorUser {
+			if u, err := tx.User(e.Actor.ID); err == nil {
+				out.ActorLogin = u.Login
+			}
+		}
+		var c approvalChecker
+		if out.Entry.Details[audit.DetailMFAMethod] == audit.MethodWebAuthn {
+			c.reg, c.regErr = loadPasskeys(tx)
+		}
+		ap, err := c.check(*out.Entry)
+		if err != nil {
+			return fmt.Errorf("%w: seal entry %d of org %q: %v", ErrReceiptUnverified, out.Entry.Seq, ident.OrgID, err)
+		}
+		out.Approval = &ap
+		return nil
 	})
 	if err != nil {
 		return Receipt{}, false, err

@@ -2,7 +2,9 @@ package custody
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
 	"sealkeep/internal/errs"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -78,10 +80,22 @@ var ErrNoCheckpoints = errs.New(errs.Invalid, "no checkpoint directory is config
 
 // Prove returns the inclusion proof of entry seq of chain against the
 // chain's newest checkpoint; the proof is checked before it is returned.
+// An entry past the newest checkpoint waits for the checkpoints this
+// process has still to write ([translog.Publisher.Flush]); one still past
+// it is an error wrapping [translog.ErrNotCovered] (not found).
 func (s *Service) Prove(ctx context.Context, chain string, seq uint64) (translog.InclusionProof, error) {
 	if s.pub == nil {
 		return translog.InclusionProof{}, ErrNoCheckpoints
 	}
+	p, err := s.prove(ctx, chain, seq)
+	if errors.Is(err, translog.ErrNotCovered) {
+		s.pub.Flush()
+		p, err = s.prove(ctx, chain, seq)
+	}
+	return p, err
+}
+
+func (s *Service) prove(ctx context.Context, chain string, seq uint64) (translog.InclusionProof, error) {
 	signed, err := s.pub.Dir().Latest(chain)
 	if err != nil {
 		return translog.InclusionProof{}, fmt.Errorf("%w: chain %q: %w", ErrCheckpoint, chain, err)

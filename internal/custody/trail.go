@@ -278,9 +278,22 @@ func (p *pairSet) add(a, b []byte) {
 	p.seen[k] = struct{}{}
 }
 
-// checkIdentity checks every stored version of identity against state, and
-// that every version the trail records of it is stored.
+// checkIdentity checks the stored identity and every stored version of it
+// against state: the identity.create entry of the org's chain must have
+// created it with the stored owner (who alone may manage and seal with
+// it), each version must match the trail's record, and every version the
+// trail records of it must be stored.
 func checkIdentity(tx store.ReadTx, state *audit.State, identity string) error {
+	ident, err := tx.Identity(identity)
+	if err != nil {
+		return corrupt(err)
+	}
+	switch owner, ok := state.Owner(identity); {
+	case !ok:
+		return mismatchf("identity %q is stored in org %q, whose audit trail never created it", identity, ident.OrgID)
+	case owner != ident.Owner:
+		return mismatchf("identity %q is stored as owned by %q, the audit trail says %q", identity, ident.Owner, owner)
+	}
 	vs, err := tx.Versions(identity)
 	if err != nil {
 		return corrupt(err)

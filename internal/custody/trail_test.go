@@ -135,12 +135,20 @@ func TestStateMismatchRefused(t *testing.T) {
 			_, err := f.svc.RotateDEK(f.ctx, testActor, "acme")
 			return err
 		},
+		"show identity": func(_ *testing.T, f *fixture, _ string) error {
+			_, err := f.svc.CheckedIdentity(f.ctx, testActor, "jane")
+			return err
+		},
+		"show version": func(_ *testing.T, f *fixture, _ string) error {
+			_, err := f.svc.CheckedVersion(f.ctx, testActor, "jane", 2)
+			return err
+		},
 		"verifier lookup": func(_ *testing.T, f *fixture, thumb string) error {
 			_, _, err := f.svc.CertificateStatus(f.ctx, testActor, thumb, time.Now())
 			return err
 		},
 	}
-	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "verifier lookup"}
+	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "show identity", "show version", "verifier lookup"}
 	for _, tc := range []struct {
 		name  string
 		edit  []string
@@ -153,6 +161,8 @@ func TestStateMismatchRefused(t *testing.T) {
 		{"certificates swapped with keys and thumbprints", swapVersions, all, true, `identity "jane" version 1 holds certificate`},
 		{"certificate swapped alone", []string{`UPDATE cert_versions SET cert_der = (SELECT cert_der FROM cert_versions WHERE identity_id = 'jane' AND version = 2) WHERE identity_id = 'jane' AND version = 1`},
 			all, true, "thumbprint columns"},
+		{"identity's owner edited", []string{`UPDATE identities SET owner = 'mallory' WHERE id = 'jane'`},
+			all, true, `identity "jane" is stored as owned by "mallory", the audit trail says "jane"`},
 		{"key_ref edited", []string{`UPDATE cert_versions SET key_ref = 'fake:attacker', key_blob = NULL WHERE identity_id = 'jane' AND version = 2`},
 			all, true, `has key reference "fake:attacker", the audit trail recorded "local"`},
 		{"key blob removed", []string{`UPDATE cert_versions SET key_blob = NULL WHERE identity_id = 'jane' AND version = 2`},

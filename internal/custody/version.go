@@ -441,6 +441,52 @@ func checkReason(reason string, required bool, what string) error {
 // is decided from the fold of the org's chain; the stored versions of the
 // identity must agree with it.
 func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity string, version int, reason string) (VersionInfo, error) {
+	return s.ActivateWith(ctx, actor, identity, version, Activation{Reason: reason})
+}
+
+// Activation is how [Service.ActivateWith] activates a version.
+type Activation struct {
+	// Reason is recorded; required for a rotation.
+	Reason string
+	// Thumbprint, if not "", is the SHA-256 (hex) of the certificate the
+	// activation was approved for: a version holding another one is
+	// refused (wrapping [ErrConflict]).
+	Thumbprint string
+	// Details are added to the entry (the step-up's evidence, the request
+	// ID); a key that the entry already has is refused as invalid input.
+	Details map[string]string
+	// Commit, if not nil, runs in the activation's transaction once its
+	// entry is appended, with the entry: the step-up's single-use record
+	// goes there, so that the approval and the activation commit together
+	// or not at all. Its error rolls everything back and is returned
+	// wrapped.
+	Commit func(tx store.Tx, e audit.Entry) error
+}
+
+// entry returns the entry of an activation with a's details added.
+func (a Activation) entry(e audit.Entry) (audit.Entry, error) {
+	if len(a.Details) == 0 {
+		return e, nil
+	}
+	d := maps.Clone(e.Details)
+	if d == nil {
+		d = map[string]string{}
+	}
+	for k, v := range a.Details {
+		if _, ok := d[k]; ok {
+			return e, invalidf("the activation detail %.64q is set by custody", k)
+		}
+		d[k] = v
+	}
+	e.Details = d
+	return e, nil
+}
+
+// ActivateWith is [Service.Activate] as a describes it: bound to the
+// certificate an approval was for, with extra details in the entry, and
+// a hook that commits with it.
+func (s *Service) ActivateWith(ctx context.Context, actor audit.Actor, identity string, version int, a Activation) (VersionInfo, error) {
+	reason := a.Reason
 	if err := checkReason(reason, false, "activation"); err != nil {
 		return VersionInfo{}, err
 	}
@@ -464,13 +510,26 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 		if err := checkStillValid(&target, now); err != nil {
 			return fmt.Errorf("activate version %d: %w", version, err)
 		}
+		if a.Thumbprint != "" && thumbprint(target.CertDER) != a.Thumbprint {
+			return fmt.Errorf("identity %q version %d does not hold the certificate the activation was approved for: %w", identity, version, ErrConflict)
+		}
+		appendEntry := func(e audit.Entry) error {
+			appended, err := tx.AppendAudit(e)
+			if err != nil || a.Commit == nil {
+				return err
+			}
+			return a.Commit(tx, appended)
+		}
 		activeN, hasActive := state.Active(identity)
 		if !hasActive || activeN == version {
 			details := map[string]string{audit.DetailThumbprint: thumbprint(target.CertDER)}
 			if reason != "" {
 				details[audit.DetailReason] = reason
 			}
-			e := s.entry(ident.OrgID, actor, audit.ActionVersionActivate, subj, details)
+			e, err := a.entry(s.entry(ident.OrgID, actor, audit.ActionVersionActivate, subj, details))
+			if err != nil {
+				return err
+			}
 			if err := state.Check(e); err != nil {
 				return fmt.Errorf("activate version %d: %w", version, err)
 			}
@@ -484,19 +543,21 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 			}
 			s.fault("activate.in_tx")
 			out = target
-			_, err = tx.AppendAudit(e)
-			return err
+			return appendEntry(e)
 		}
 		active, err := tx.Version(identity, activeN)
 		if err != nil {
 			return corrupt(err)
 		}
-		e := s.entry(ident.OrgID, actor, audit.ActionVersionRotate, subj, map[string]string{
+		e, err := a.entry(s.entry(ident.OrgID, actor, audit.ActionVersionRotate, subj, map[string]string{
 			audit.DetailOldVersion:    strconv.Itoa(activeN),
 			audit.DetailOldThumbprint: thumbprint(active.CertDER),
 			audit.DetailNewThumbprint: thumbprint(target.CertDER),
 			audit.DetailReason:        reason,
-		})
+		}))
+		if err != nil {
+			return err
+		}
 		if err := state.Check(e); err != nil {
 			return fmt.Errorf("activate version %d: %w", version, err)
 		}
@@ -521,8 +582,7 @@ func (s *Service) Activate(ctx context.Context, actor audit.Actor, identity stri
 			return err
 		}
 		out = target
-		_, err = tx.AppendAudit(e)
-		return err
+		return appendEntry(e)
 	})
 	if err != nil {
 		return VersionInfo{}, s.refused(ctx, actor, ident, version, err)

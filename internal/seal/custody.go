@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -120,6 +121,14 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 		return nil, fail(StepApproval, fmt.Errorf("%w: the approval's evidence does not fit the audit entry", ErrNotApproved))
 	}
 	ih := want.Digest()
+	// The canonical intent goes into the entry, so that a verifier sees
+	// what the approval covers (and re-checks a passkey's signature over
+	// its digest); an intent too long for an entry is refused before
+	// anything is signed.
+	canonical := base64.RawURLEncoding.EncodeToString(want.Canonical())
+	if len(canonical) > audit.MaxDetailValueLen {
+		return nil, fail(StepApproval, errs.With(errs.Invalid, fmt.Errorf("%w: the seal's options (name, reason, location, contact) are too long to record in its audit entry", ErrNotApproved)))
+	}
 	var receipt audit.Entry
 	// The key signs only the approved bytes: the copy of the input in the
 	// output is hashed again before the signature is made.
@@ -141,7 +150,7 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 			audit.DetailDocumentSHA256: r.DocumentSHA256, audit.DetailSealedSHA256: r.SealedSHA256,
 			audit.DetailSignatureSHA256: r.SignatureSHA256, audit.DetailField: r.Field, audit.DetailPAdESLevel: r.Level,
 			audit.DetailIntentSHA256: hex.EncodeToString(ih[:]), audit.DetailMFAMethod: method,
-			audit.DetailMFAEvidence: string(evidence),
+			audit.DetailMFAEvidence: string(evidence), audit.DetailIntent: canonical,
 		}
 		if req.RequestID != "" {
 			d[audit.DetailRequestID] = req.RequestID

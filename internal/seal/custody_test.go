@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -294,6 +295,13 @@ func (l lookup) SealReceipt(ctx context.Context, thumb, sig string) (verify.Seal
 		tm := e.Time
 		out.Found, out.Chain, out.Seq, out.EntryHash, out.Time = true, e.Chain, e.Seq, e.Hash.String(), &tm
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+		out.DocumentSHA256, out.SealedSHA256 = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256]
+		if a := r.Approval; a != nil {
+			out.Approval = &verify.SealApproval{Method: e.Details[audit.DetailMFAMethod], Approver: a.Login}
+			if a.Passkey != nil {
+				out.Approval.Passkey = a.Passkey.Name
+			}
+		}
 	}
 	return out, true, nil
 }
@@ -400,12 +408,13 @@ func TestCustodySeal(t *testing.T) {
 				audit.DetailMFAEvidence:     fmt.Sprintf(`{"totp_step":"%d"}`, f.step()),
 				audit.DetailRequestID:       "r-1234",
 				audit.DetailIntentSHA256:    hex.EncodeToString(ih[:]),
+				audit.DetailIntent:          base64.RawURLEncoding.EncodeToString(in.Canonical()),
 			} {
 				if got := e.Details[k]; got != want {
 					t.Errorf("seal entry %s = %q, want %q", k, got, want)
 				}
 			}
-			if len(e.Details) != 10 {
+			if len(e.Details) != 11 {
 				t.Errorf("seal entry details: %v", e.Details)
 			}
 			if got := f.seals(t); len(got) != 1 || got[0].Hash != e.Hash {
@@ -424,8 +433,8 @@ func TestCustodySeal(t *testing.T) {
 				t.Fatalf("receipt %+v", r)
 			}
 			want := "sealed through sealkeep: acme jane-pe v1 by " + f.jane.ID + ", totp step-up, request r-1234"
-			if !strings.HasPrefix(r.Summary, want) || !strings.Contains(strings.Join(s.Notes, "\n"), want) {
-				t.Errorf("summary %q, notes %q", r.Summary, s.Notes)
+			if !strings.HasPrefix(r.Summary, want) || strings.Contains(strings.Join(s.Notes, "\n"), want) {
+				t.Errorf("summary %q (the report's seal_receipt, not repeated in notes %q)", r.Summary, s.Notes)
 			}
 			oracles(t, out)
 			f.onlyFiles(t, "sealed.pdf")

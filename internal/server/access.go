@@ -40,7 +40,9 @@ const (
 	// (none for a path without it: only the operator has a role there).
 	// A path with {identity} names an identity of that org (404
 	// otherwise), and the Op is judged with whether the caller owns it:
-	// sealing and key management are for the identity's owner only.
+	// sealing and key management are for the identity's owner only. A
+	// route marked Own creates what the caller will own (an identity),
+	// and its Op is judged as on the caller's own.
 	Authorized Access = "authorized"
 )
 
@@ -89,7 +91,13 @@ func (s *Server) checkAccess(r *http.Request, rt Route) (*http.Request, error) {
 		return nil, err
 	}
 	stateOf(r.Context()).user = p.User.ID
-	if rt.Access == Authorized {
+	switch {
+	case rt.Access == Authorized && rt.Own:
+		err := s.cfg.Auth.Authorize(r.Context(), p.User.ID, rt.Op, auth.Resource{Org: r.PathValue("org"), Owner: p.User.ID})
+		if err != nil {
+			return nil, err
+		}
+	case rt.Access == Authorized:
 		err := s.cfg.Auth.AuthorizePath(r.Context(), p.User.ID, rt.Op, r.PathValue("org"), r.PathValue("identity"))
 		if err != nil {
 			return nil, err

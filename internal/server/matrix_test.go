@@ -45,12 +45,73 @@ var matrix = map[string][]string{
 	"GET /api/v1/tokens":            anyUser,
 	"DELETE /api/v1/tokens/{token}": anyUser,
 	"GET /api/v1/me":                anyUser,
+	// The audit trail: acme's owner and auditor; the system chain, the
+	// operator.
+	"GET /api/v1/orgs/{org}/audit/entries":             {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/entries/{seq}":       {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/entries/{seq}/proof": {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/export":              {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/verify":              {"olive", "audrey"},
+	"GET /api/v1/orgs/{org}/audit/checkpoint":          {"olive", "audrey"},
+	"GET /api/v1/system/audit/entries":                 {"operator"},
+	"GET /api/v1/system/audit/entries/{seq}":           {"operator"},
+	"GET /api/v1/system/audit/entries/{seq}/proof":     {"operator"},
+	"GET /api/v1/system/audit/export":                  {"operator"},
+	"GET /api/v1/system/audit/verify":                  {"operator"},
+	"GET /api/v1/system/audit/checkpoint":              {"operator"},
+	// Accounts: the caller's own MFA and password; activation with an
+	// invitation needs no login.
+	"POST /api/v1/me/totp":           anyUser,
+	"POST /api/v1/me/totp/confirm":   anyUser,
+	"POST /api/v1/me/totp/reset":     anyUser,
+	"POST /api/v1/me/recovery-codes": anyUser,
+	"POST /api/v1/me/password":       anyUser,
+	"POST /api/v1/activation":        everyone,
+	// Organizations: the operator creates them and their first owner (of
+	// acme too, as far as access goes: acme having an owner, the handler
+	// refuses); only acme's owner manages its members, and its owner and
+	// auditor read them.
+	"GET /api/v1/orgs":                                   anyUser,
+	"POST /api/v1/orgs":                                  {"operator"},
+	"POST /api/v1/orgs/{org}/first-owner":                {"operator"},
+	"POST /api/v1/orgs/{org}/first-owner/invitation":     {"operator"},
+	"GET /api/v1/orgs/{org}/members":                     {"olive", "audrey"},
+	"POST /api/v1/orgs/{org}/members":                    {"olive"},
+	"PUT /api/v1/orgs/{org}/members/{login}":             {"olive"},
+	"DELETE /api/v1/orgs/{org}/members/{login}":          {"olive"},
+	"POST /api/v1/orgs/{org}/members/{login}/invitation": {"olive"},
 	// Sealing with id-jane: jane only (her own identity, as a sealer).
 	"POST /api/v1/orgs/{org}/identities/{identity}/seal": {"jane"},
+	// Identities and versions: every member of acme reads; a sealer
+	// creates an identity of their own; only jane changes id-jane.
+	"GET /api/v1/orgs/{org}/identities":                                           acmeMembers,
+	"POST /api/v1/orgs/{org}/identities":                                          {"jane", "sam"},
+	"GET /api/v1/orgs/{org}/identities/{identity}":                                acmeMembers,
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions":                       acmeMembers,
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions":                      {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/imports":                       {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/external-keys":                 {"jane"},
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions/{version}":             acmeMembers,
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions/{version}/csr":         acmeMembers,
+	"GET /api/v1/orgs/{org}/identities/{identity}/versions/{version}/certificate": acmeMembers,
+	"PUT /api/v1/orgs/{org}/identities/{identity}/versions/{version}/certificate": {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/activate":   {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/revoke":     {"jane"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/destroy":    {"jane"},
+	// Passkeys: one's own account; a passkey approval of a seal with
+	// id-jane: jane only, as sealing.
+	"POST /api/v1/me/passkeys/registration":                      anyUser,
+	"POST /api/v1/me/passkeys":                                   anyUser,
+	"GET /api/v1/me/passkeys":                                    anyUser,
+	"DELETE /api/v1/me/passkeys/{credential}":                    anyUser,
+	"POST /api/v1/orgs/{org}/identities/{identity}/seal/passkey": {"jane"},
 }
 
+// acmeMembers is every member of acme, whatever the role.
+var acmeMembers = []string{"olive", "jane", "sam", "pete", "audrey"}
+
 // pathParam is the value of each path parameter in the matrix requests.
-var pathParam = map[string]string{"org": "acme", "identity": "id-jane"}
+var pathParam = map[string]string{"org": "acme", "identity": "id-jane", "credential": "AAAA"}
 
 var paramRE = regexp.MustCompile(`\{([a-z_]+)\.{0,3}\}`)
 

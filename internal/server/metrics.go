@@ -26,7 +26,7 @@ type Metrics struct {
 	// AuditAppend observes the seconds of one audit append.
 	AuditAppend prometheus.Histogram
 	// LoginFailures counts failed logins and step-ups by reason
-	// ("password", "totp", "locked").
+	// ("password", "totp", "passkey", "locked").
 	LoginFailures *prometheus.CounterVec
 	// RateLimited counts requests refused by a rate or concurrency limit,
 	// by limit ("login", "seal", "verify").

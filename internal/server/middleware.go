@@ -93,6 +93,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
+					// A handler cut its answer short (a stream that
+					// failed midway): log the request, then let net/http
+					// close the connection.
+					s.finish(r, sw, st, time.Since(start))
 					panic(v)
 				}
 				// The panic value may hold anything, a secret included:

@@ -23,6 +23,7 @@ import (
 	"sealkeep/internal/errs"
 	"sealkeep/internal/idempotency"
 	"sealkeep/internal/intent"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/seal"
@@ -60,7 +61,8 @@ const (
 )
 
 // sealRoutes are the seal route: the caller's own identity only, on the
-// caller's TOTP step-up sent with the request.
+// caller's step-up sent with the request (a TOTP code, or a passkey's
+// answer to the ceremony POST .../seal/passkey began).
 func (s *Server) sealRoutes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/api/v1/orgs/{org}/identities/{identity}/seal", Access: Authorized, Op: auth.OpSeal,
@@ -94,6 +96,9 @@ type sealForm struct {
 	options sealOptionsJSON
 	image   []byte
 	code    *redact.Secret
+	// passkey is the "passkey" part: a passkey's answer to the seal's
+	// WebAuthn ceremony, instead of a code.
+	passkey []byte
 }
 
 // sealRef is what an idempotency key records of its seal: the entry and
@@ -184,11 +189,19 @@ func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, fo
 	if err != nil {
 		return "", nil, s.sealFailed(err)
 	}
-	in, err := seal.IntentFor(key, p.User.ID, form.docSHA, opts, s.now(), intent.MaxLifetime)
-	if err != nil {
-		return "", nil, s.sealFailed(errs.With(errs.Invalid, err))
+	var a seal.Approval
+	if form.passkey != nil {
+		// The intent is the one the passkey signed the digest of, begun
+		// with POST .../seal/passkey; the pipeline seals only if it is
+		// this request's document, identity, version and options.
+		a, err = s.passkeyApproval(ctx, p.User.ID, form.passkey)
+	} else {
+		var in intent.Intent
+		if in, err = seal.IntentFor(key, p.User.ID, form.docSHA, opts, s.now(), intent.MaxLifetime); err != nil {
+			return "", nil, s.sealFailed(errs.With(errs.Invalid, err))
+		}
+		a, err = seal.CheckTOTP(ctx, s.cfg.Auth, p.User.ID, form.code, in, remoteHost(r.RemoteAddr))
 	}
-	a, err := seal.CheckTOTP(ctx, s.cfg.Auth, p.User.ID, form.code, in, remoteHost(r.RemoteAddr))
 	if err != nil {
 		return "", nil, s.sealFailed(s.stepUpFailed(err))
 	}
@@ -261,6 +274,8 @@ func (s *Server) stepUpFailed(err error) error {
 	case errors.Is(err, auth.ErrLocked):
 		s.metrics.LoginFailures.WithLabelValues("locked").Inc()
 		s.metrics.RateLimited.WithLabelValues("login").Inc()
+	case errors.Is(err, passkey.ErrAssertion), errors.Is(err, passkey.ErrCeremony):
+		s.metrics.LoginFailures.WithLabelValues("passkey").Inc()
 	case errs.KindOf(err) == errs.Unauthenticated:
 		s.metrics.LoginFailures.WithLabelValues("totp").Inc()
 	}
@@ -313,7 +328,8 @@ func (sealBusyError) RetryAfter() time.Duration { return time.Second }
 
 // readSealForm reads the multipart form: "file" (the PDF, spooled into
 // dir and hashed), "options" (JSON), "image" (a visible seal's PNG or
-// JPEG) and "code" (the TOTP code), each at most once, in any order.
+// JPEG) and "code" (the TOTP code) or "passkey" (a passkey's answer, see
+// passkeys.go), each at most once, in any order.
 func (s *Server) readSealForm(r *http.Request, dir string) (*sealForm, error) {
 	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" {
@@ -350,8 +366,10 @@ func (s *Server) readSealForm(r *http.Request, dir string) (*sealForm, error) {
 			b, err = readLimited(part, maxCodeBytes, "the code")
 			form.code = redact.NewSecret(bytes.Clone(bytes.TrimSpace(b)))
 			clear(b)
+		case "passkey":
+			form.passkey, err = readLimited(part, maxJSONBody, "the passkey part")
 		default:
-			err = errs.New(errs.Invalid, fmt.Sprintf("the form has an unknown part %q (want file, options, image, code)", name))
+			err = errs.New(errs.Invalid, fmt.Sprintf("the form has an unknown part %q (want file, options, image, code, passkey)", name))
 		}
 		if err != nil {
 			form.code.Zero()
@@ -361,8 +379,11 @@ func (s *Server) readSealForm(r *http.Request, dir string) (*sealForm, error) {
 	switch {
 	case !seen["file"]:
 		return nil, errs.New(errs.Invalid, `the form has no "file" part (the PDF to seal)`)
+	case seen["passkey"] && seen["code"]:
+		return nil, errs.New(errs.Invalid, `the form has both a "code" and a "passkey" part: one step-up approves a seal`)
+	case seen["passkey"]:
 	case form.code.Len() == 0:
-		return nil, fmt.Errorf("%w: send your current TOTP code in the form field \"code\"", auth.ErrMFARequired)
+		return nil, fmt.Errorf("%w: send your current TOTP code in the form field \"code\" (or a passkey's answer in \"passkey\")", auth.ErrMFARequired)
 	}
 	return form, nil
 }

@@ -39,6 +39,8 @@ type sealParts struct {
 	file    []byte
 	options any    // marshalled as the "options" part (application/json)
 	code    string // "" leaves the part out
+	// passkey is the "passkey" part (application/json); "" leaves it out.
+	passkey string
 	extra   map[string]string
 }
 
@@ -66,6 +68,16 @@ func (p sealParts) form(t *testing.T) (string, []byte) {
 	}
 	if p.code != "" {
 		mw.WriteField("code", p.code)
+	}
+	if p.passkey != "" {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="passkey"`)
+		h.Set("Content-Type", "application/json")
+		pw, err := mw.CreatePart(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw.Write([]byte(p.passkey))
 	}
 	for k, v := range p.extra {
 		mw.WriteField(k, v)
@@ -160,6 +172,13 @@ func (l receiptLookup) SealReceipt(ctx context.Context, thumb, sig string) (veri
 	if e := r.Entry; e != nil {
 		out.Found, out.Chain, out.Seq, out.EntryHash = true, e.Chain, e.Seq, e.Hash.String()
 		out.Actor, out.MFAMethod, out.RequestID = e.Actor.ID, e.Details[audit.DetailMFAMethod], e.Details[audit.DetailRequestID]
+		out.DocumentSHA256, out.SealedSHA256 = e.Details[audit.DetailDocumentSHA256], e.Details[audit.DetailSealedSHA256]
+	}
+	if a := r.Approval; a != nil && r.Entry != nil {
+		out.Approval = &verify.SealApproval{Method: r.Entry.Details[audit.DetailMFAMethod], Approver: a.Login}
+		if a.Passkey != nil {
+			out.Approval.Passkey = a.Passkey.Name
+		}
 	}
 	return out, true, nil
 }

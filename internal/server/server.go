@@ -45,6 +45,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +53,7 @@ import (
 	"sealkeep/internal/custody"
 	"sealkeep/internal/errs"
 	"sealkeep/internal/idempotency"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/pdf"
 	"sealkeep/internal/pdf/verify"
 )
@@ -76,6 +78,10 @@ type Route struct {
 	// Op is what an Authorized route does, judged by auth.Allowed; empty
 	// for other routes.
 	Op auth.Op
+	// Own marks an Authorized route without {identity} that creates what
+	// the caller will own (a new identity): an own-only Op is judged as
+	// on the caller's own. The handler must make the caller the owner.
+	Own bool
 	// MaxBody bounds the request body in bytes; 0 means no body is read
 	// (a body is refused past 0 bytes).
 	MaxBody int64
@@ -114,8 +120,12 @@ type Config struct {
 	// serves only the Public routes (the others answer 503).
 	Auth *auth.Service
 	// Keys is the custody service (identities, versions, keys, the audit
-	// trail) that the authenticated routes act on.
+	// trail) that the authenticated routes act on; required with Auth.
 	Keys *custody.Service
+	// ExternalKeySchemes are the key URI schemes (awskms, azurekv,
+	// gcpkms) that sealers may register as external keys through the API;
+	// none by default. pkcs11 is never accepted over the API.
+	ExternalKeySchemes []string
 	// Limits bounds the reading of an uploaded PDF; nil means
 	// pdf.DefaultLimits.
 	Limits *pdf.Limits
@@ -126,7 +136,8 @@ type Config struct {
 	VerifyTimeout time.Duration
 	// MaxVerifies bounds the verifications in progress at once (the
 	// endpoint is public); one more is answered 429. 0 means twice the
-	// number of CPUs.
+	// number of CPUs. Audit chain verifications are bounded by the same
+	// number, in a pool of their own.
 	MaxVerifies int
 	// TempDir holds uploads while they are verified; "" means os.TempDir.
 	TempDir string
@@ -136,6 +147,9 @@ type Config struct {
 	// Idempotency keeps the seal route's Idempotency-Key records (nil: a
 	// request with the header is answered 503).
 	Idempotency *idempotency.Service
+	// Passkeys is the WebAuthn service: passkey registration and passkey
+	// approvals of seals (nil: those routes answer 503).
+	Passkeys *passkey.Service
 	// MaxSealsPerUser bounds the seals one user runs at once on this
 	// instance; one more is answered 429. 0 means DefaultMaxSealsPerUser.
 	MaxSealsPerUser int
@@ -166,6 +180,10 @@ type Server struct {
 	handler http.Handler
 	// verifySlots holds one token per verification in progress.
 	verifySlots chan struct{}
+	// auditSlots holds one token per audit chain verification in
+	// progress, apart from verifySlots so that neither kind starves the
+	// other.
+	auditSlots chan struct{}
 	// sealing counts each user's seals in progress.
 	sealMu  sync.Mutex
 	sealing map[string]int
@@ -194,6 +212,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
+	if cfg.Auth != nil && cfg.Keys == nil {
+		return nil, errs.New(errs.Invalid, "server: an account service needs a custody service (Keys)")
+	}
 	if cfg.MaxSealsPerUser <= 0 {
 		cfg.MaxSealsPerUser = DefaultMaxSealsPerUser
 	}
@@ -203,7 +224,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies), sealing: map[string]int{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, verifySlots: make(chan struct{}, cfg.MaxVerifies),
+		auditSlots: make(chan struct{}, cfg.MaxVerifies), sealing: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -214,6 +236,8 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
 		switch {
+		case rt.Own && (rt.Access != Authorized || strings.Contains(rt.Path, "{identity}")):
+			return nil, fmt.Errorf("server: route %s: only an Authorized route without {identity} creates what its caller owns", rt.Pattern())
 		case rt.Access == Authorized && rt.Op != "",
 			(rt.Access == Public || rt.Access == Authenticated) && rt.Op == "":
 		default:
@@ -228,7 +252,7 @@ func New(cfg Config) (*Server, error) {
 // table is the route table: every endpoint of the server, the public
 // ones here and each group of authenticated ones in its own file.
 func (s *Server) table() []Route {
-	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.sealRoutes())
+	return slices.Concat(s.publicRoutes(), s.sessionRoutes(), s.accountRoutes(), s.sealRoutes(), s.custodyRoutes(), s.auditRoutes(), s.passkeyRoutes())
 }
 
 // publicRoutes need no credentials.

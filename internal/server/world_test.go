@@ -23,6 +23,7 @@ import (
 	"sealkeep/internal/idempotency"
 	"sealkeep/internal/keypolicy"
 	"sealkeep/internal/keypolicy/pkitest"
+	"sealkeep/internal/passkey"
 	"sealkeep/internal/redact"
 	"sealkeep/internal/store"
 )
@@ -30,6 +31,13 @@ import (
 // cheapHash keeps the API tests' argon2id work small; the auth package
 // tests the real parameters.
 var cheapHash = auth.PasswordParams{Time: 1, Memory: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// The WebAuthn relying party of a world's passkey service, and the origin
+// its pages (the software authenticator) claim.
+const (
+	testRPID   = "sealkeep.test"
+	testOrigin = "https://sealkeep.test"
+)
 
 // testClock is a settable clock shared by the account and custody
 // services of a world, so that tests can move to the next TOTP step.
@@ -92,6 +100,13 @@ func newWorld(t *testing.T, st store.Store, cfg Config) *world {
 	w.auth = auth.New(st, kek, auth.Options{Clock: clk.now, Password: cheapHash})
 	w.custody = custody.New(st, kek, custody.Options{Clock: clk.now})
 	cfg.Auth, cfg.Keys, cfg.Clock = w.auth, w.custody, clk.now
+	if cfg.Passkeys == nil {
+		pk, err := passkey.New(st, passkey.Config{RPID: testRPID, Origins: []string{testOrigin}, Clock: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Passkeys = pk
+	}
 	if cfg.Idempotency == nil {
 		cfg.Idempotency = idempotency.New(st, idempotency.Options{Clock: clk.now})
 	}

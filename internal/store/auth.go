@@ -29,6 +29,10 @@ type AuthReadTx interface {
 	Sessions(userID string) ([]Session, error)
 	APIToken(tokenHash []byte) (APIToken, error)
 	APITokens(userID string) ([]APIToken, error)
+	// Invitation looks an account invitation up by the SHA-256 of its
+	// token; UserInvitation finds a user's.
+	Invitation(tokenHash []byte) (Invitation, error)
+	UserInvitation(userID string) (Invitation, error)
 	Limit(key string) (Limit, error)
 }
 
@@ -60,6 +64,11 @@ type AuthTx interface {
 	// PutAPIToken inserts or replaces the token with t.ID; ErrConflict if
 	// another token has the same hash.
 	PutAPIToken(t APIToken) error
+	// PutInvitation inserts or replaces the invitation of i.UserID (a
+	// user has at most one); ErrConflict if another user's has the same
+	// hash, ErrNotFound if the user does not exist.
+	PutInvitation(i Invitation) error
+	DeleteInvitation(userID string) error // ErrNotFound if none
 	// CountFailure adds a failure to the counter key in one atomic
 	// statement and returns the counter: a counter whose window began
 	// before resetBefore restarts at 1 from now.
@@ -137,6 +146,17 @@ type APIToken struct {
 	ExpiresAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+}
+
+// Invitation is the one-time token that lets a new account's person set
+// its first password, found by the SHA-256 of its token. An account that
+// has one has never been activated (activation deletes it).
+type Invitation struct {
+	UserID    string
+	TokenHash []byte
+	CreatedBy string // the user ID of who issued it
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Limit is a failure counter: Failures since Since, and a lock until

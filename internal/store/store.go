@@ -54,6 +54,16 @@
 // Idempotency-Key records, unique per (user, key) across instances, with
 // the result a retry gets back for a bounded time.
 //
+// # Passkeys
+//
+// [WebAuthnReadTx] and [WebAuthnTx] keep package passkey's credentials
+// (a cache of the trail's passkey.register entries) and the state of
+// WebAuthn ceremonies between their begin and finish, shared by every
+// instance: [WebAuthnTx.TakeWebAuthnCeremony] deletes a ceremony as it
+// reads it, so one request finishes it, and
+// [WebAuthnTx.UseWebAuthnCredential] advances a signature counter in one
+// conditional statement, so a counter never goes back.
+//
 // # Values
 //
 // Times are stored as UTC microseconds and read back in UTC. Byte slices
@@ -95,6 +105,9 @@ var (
 	// certificate and key): the database was edited outside sealkeep.
 	ErrCorrupt = errs.New(errs.Verification, "stored data is inconsistent")
 )
+
+// MaxAuditPage bounds the entries one [ReadTx.AuditPage] returns.
+const MaxAuditPage = 1000
 
 // Store opens transactions.
 type Store interface {
@@ -145,6 +158,10 @@ type ReadTx interface {
 	// AuditEntries streams a chain in storage order (by seq), starting at
 	// fromSeq, without loading it into memory.
 	AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) error) error
+	// AuditPage returns at most limit (1 to MaxAuditPage) entries of a
+	// chain from fromSeq on, in storage order, read by one query: a page
+	// for a reader that pages through a chain in short transactions.
+	AuditPage(chain string, fromSeq uint64, limit int) ([]audit.Entry, error)
 	// AuditHeadRecord returns the head record of a chain, the seq and hash
 	// its appender locks and moves (ErrNotFound when there is none). It
 	// must agree with the chain's last entry ([audit.CheckHead]).
@@ -156,6 +173,7 @@ type ReadTx interface {
 	AuditChains() ([]string, error)
 	AuthReadTx
 	IdempotencyReadTx
+	WebAuthnReadTx
 	// AuditSeals returns the seal entries ([audit.ActionSeal]), of every
 	// chain, whose detail key is value, ordered by chain and seq: an
 	// indexed lookup of seal receipts by [audit.DetailSignatureSHA256] and
@@ -199,6 +217,7 @@ type Tx interface {
 	AppendAudit(e audit.Entry) (audit.Entry, error)
 	AuthTx
 	IdempotencyTx
+	WebAuthnTx
 	// AuditTreeBase returns the Merkle tree of chain as the transaction
 	// found it when it first appended to the chain (under the chain's head
 	// lock, before that append), and false if it has not appended to it.

@@ -71,6 +71,9 @@ var (
 	// ErrProof reports an inclusion or consistency proof that does not
 	// verify.
 	ErrProof = errs.New(errs.Verification, "translog: proof does not verify")
+	// ErrNotCovered reports an entry that the checkpoint does not cover
+	// (its seq is past the checkpoint's tree size).
+	ErrNotCovered = errs.New(errs.NotFound, "translog: the checkpoint does not cover the entry")
 )
 
 // Checkpoint is a signed tree head of one chain's Merkle tree.

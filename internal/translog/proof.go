@@ -43,7 +43,7 @@ func Prove(tx store.ReadTx, chain string, seq uint64, signed []byte, pub ed25519
 		return InclusionProof{}, err
 	}
 	if seq < 1 || seq > uint64(cp.N) {
-		return InclusionProof{}, fmt.Errorf("translog: the checkpoint covers entries 1..%d of chain %q, not %d", cp.N, chain, seq)
+		return InclusionProof{}, fmt.Errorf("%w: the checkpoint covers entries 1..%d of chain %q, not %d", ErrNotCovered, cp.N, chain, seq)
 	}
 	var e audit.Entry
 	found := false

@@ -2,7 +2,10 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -48,15 +51,41 @@ type SealReceipt struct {
 	Seq       uint64     `json:"seq"`
 	EntryHash string     `json:"entry_hash"`
 	Time      *time.Time `json:"time"`
-	// Actor is the user who approved the seal, MFAMethod the step-up,
-	// RequestID the request that sealed.
-	Actor     string `json:"actor"`
-	MFAMethod string `json:"mfa_method"`
-	RequestID string `json:"request_id"`
-	// DocumentSHA256 is the SHA-256 of the document before it was sealed.
+	// Actor is the user (ID) who approved the seal, ActorLogin their login
+	// if custody knows it, MFAMethod the step-up, RequestID the request
+	// that sealed.
+	Actor      string `json:"actor"`
+	ActorLogin string `json:"actor_login,omitempty"`
+	MFAMethod  string `json:"mfa_method"`
+	RequestID  string `json:"request_id"`
+	// DocumentSHA256 is the SHA-256 of the document before it was sealed;
+	// SealedSHA256 the sealed file's, which the verifier compares with the
+	// revision this signature signed.
 	DocumentSHA256 string `json:"document_sha256"`
+	SealedSHA256   string `json:"sealed_sha256"`
+	// Approval is how custody found the seal approved (its audit entry's
+	// approval, checked as audit verify checks it); nil when it cannot
+	// say.
+	Approval *SealApproval `json:"approval"`
+	// ThisDocument says that the revision this signature signed is the
+	// sealed file the entry records (SealedSHA256), so that the approval
+	// covers this document's SHA-256 before sealing.
+	ThisDocument bool `json:"this_document"`
 	// Summary says it in words.
 	Summary string `json:"summary"`
+}
+
+// SealApproval is the approval of a seal as its audit entry records it.
+type SealApproval struct {
+	// Method is the step-up: "totp" or "webauthn" (a passkey).
+	Method string `json:"method"`
+	// Approver is the login of the user who approved it ("" if the trail
+	// does not say).
+	Approver string `json:"approver"`
+	// Passkey and CredentialID (base64url) name the passkey that signed
+	// the seal's intent, for a passkey approval.
+	Passkey      string `json:"passkey,omitempty"`
+	CredentialID string `json:"credential_id,omitempty"`
 }
 
 // checkReceipt looks up the signature's seal receipt when the custody
@@ -89,9 +118,25 @@ func (v *verifier) checkReceipt(s *Signature) (*time.Time, string, error) {
 		if req == "" {
 			req = "-"
 		}
+		by := r.Actor
+		if r.ActorLogin != "" {
+			by = r.ActorLogin + " (" + r.Actor + ")"
+		}
+		r.ThisDocument = r.SealedSHA256 != "" && v.revisionSHA256(s) == r.SealedSHA256
 		r.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d by %s, %s step-up, request %s (audit entry %s #%d)",
-			r.Org, r.Identity, r.Version, r.Actor, r.MFAMethod, req, r.Chain, r.Seq)
-		s.note("%s", r.Summary)
+			r.Org, r.Identity, r.Version, by, r.MFAMethod, req, r.Chain, r.Seq)
+		if a := r.Approval; a != nil && a.Method == "webauthn" {
+			over := "over this document's SHA-256"
+			if !r.ThisDocument {
+				over = fmt.Sprintf("over the document with SHA-256 %s, which this revision is not the seal of", r.DocumentSHA256)
+			}
+			who := a.Approver
+			if who == "" {
+				who = r.Actor
+			}
+			r.Summary = fmt.Sprintf("sealed through sealkeep: %s %s v%d, approved by %s's passkey %q %s, request %s (audit entry %s #%d)",
+				r.Org, r.Identity, r.Version, who, a.Passkey, over, req, r.Chain, r.Seq)
+		}
 		if r.Time != nil {
 			return r.Time, fmt.Sprintf("its seal entry (%s #%d)", r.Chain, r.Seq), nil
 		}
@@ -103,4 +148,19 @@ func (v *verifier) checkReceipt(s *Signature) (*time.Time, string, error) {
 		s.note("this signature was not made through sealkeep: no seal entry records it (the key of %s v%d is %s)", r.Identity, r.Version, r.KeyOrigin)
 	}
 	return nil, "", nil
+}
+
+// revisionSHA256 is the SHA-256 (hex) of the file up to the end of the
+// signature's byte range: the revision it signed ("" if it cannot be
+// read).
+func (v *verifier) revisionSHA256(s *Signature) string {
+	br := s.ByteRange
+	if len(br) != 4 || br[2] < 0 || br[3] < 0 || br[2]+br[3] > v.size {
+		return ""
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(v.ra, 0, br[2]+br[3])); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -27,11 +27,17 @@ func testAuth(t *testing.T, b Backend) {
 		{"RecoveryCodes", testRecoveryCodes},
 		{"Sessions", testSessions},
 		{"APITokens", testAPITokens},
+		{"Invitations", testInvitations},
 		{"Limits", testLimits},
 		{"LimitsTwoStores", testLimitsTwoStores},
 		{"SystemDEK", testSystemDEK},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"IdempotencyKeysTwoStores", testIdempotencyKeysTwoStores},
+		{"WebAuthnCredentials", testWebAuthnCredentials},
+		{"WebAuthnCeremonies", testWebAuthnCeremonies},
+		{"WebAuthnRace", testWebAuthnRace},
+		{"WebAuthnMigrationReplay", testWebAuthnMigrationReplay},
+		{"WebAuthnTrailIndex", testWebAuthnTrailIndex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -330,6 +336,55 @@ func testAPITokens(t *testing.T, b Backend) {
 		list, err := tx.APITokens("u-1")
 		if err != nil || len(list) != 2 || list[0].ID != "tok-0" || !list[0].ExpiresAt.Equal(norm(t0)) || !list[0].RevokedAt.IsZero() {
 			t.Errorf("APITokens = %+v, %v", list, err)
+		}
+		return nil
+	})
+}
+
+func testInvitations(t *testing.T, b Backend) {
+	s, _ := fresh(t, b)
+	putUsers(t, s, "u-1", "u-2")
+	inv := store.Invitation{UserID: "u-1", TokenHash: hash32("i1"), CreatedBy: "u-op", CreatedAt: t0, ExpiresAt: t1}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutInvitation(inv); err != nil {
+			return err
+		}
+		wantErr(t, "same hash, other user", tx.PutInvitation(store.Invitation{UserID: "u-2", TokenHash: hash32("i1"), CreatedBy: "u-op", CreatedAt: t0, ExpiresAt: t1}), store.ErrConflict)
+		wantErr(t, "missing user", tx.PutInvitation(store.Invitation{UserID: "u-none", TokenHash: hash32("i3"), CreatedBy: "u-op", CreatedAt: t0, ExpiresAt: t1}), store.ErrNotFound)
+		wantErr(t, "short hash", tx.PutInvitation(store.Invitation{UserID: "u-2", TokenHash: []byte("x"), CreatedBy: "u-op"}), store.ErrInvalid)
+		return tx.PutInvitation(store.Invitation{UserID: "u-2", TokenHash: hash32("i2"), CreatedBy: "u-op", CreatedAt: t0, ExpiresAt: t1})
+	})
+	// A new invitation replaces the user's old one: the old token is gone.
+	inv.TokenHash, inv.CreatedAt = hash32("i1b"), t1
+	update(t, s, func(tx store.Tx) error { return tx.PutInvitation(inv) })
+	view(t, s, func(tx store.ReadTx) error {
+		_, err := tx.Invitation(hash32("i1"))
+		wantErr(t, "replaced invitation", err, store.ErrNotFound)
+		got, err := tx.Invitation(hash32("i1b"))
+		want := inv
+		want.CreatedAt, want.ExpiresAt = norm(t1), norm(t1)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Invitation = %+v, %v; want %+v", got, err, want)
+		}
+		if got, err := tx.UserInvitation("u-1"); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("UserInvitation = %+v, %v; want %+v", got, err, want)
+		}
+		_, err = tx.UserInvitation("u-none")
+		wantErr(t, "no invitation", err, store.ErrNotFound)
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.DeleteInvitation("u-1"); err != nil {
+			return err
+		}
+		wantErr(t, "deleted twice", tx.DeleteInvitation("u-1"), store.ErrNotFound)
+		return nil
+	})
+	view(t, s, func(tx store.ReadTx) error {
+		_, err := tx.Invitation(hash32("i1b"))
+		wantErr(t, "deleted invitation", err, store.ErrNotFound)
+		if _, err := tx.UserInvitation("u-2"); err != nil {
+			t.Errorf("the other user's invitation: %v", err)
 		}
 		return nil
 	})

@@ -419,6 +419,26 @@ func testAudit(t *testing.T, b Backend) {
 		if err := tx.AuditEntries("org-1", 4, func(audit.Entry) error { return errStop }); err != nil {
 			t.Errorf("AuditEntries past the head: %v", err)
 		}
+		for _, c := range []struct {
+			from  uint64
+			limit int
+			want  []audit.Entry
+		}{
+			{0, 2, appended[:2]}, {1, 1000, appended[:3]}, {2, 1, appended[1:2]}, {3, 5, appended[2:3]}, {4, 5, nil}, {1 << 63, 5, nil},
+		} {
+			got, err := tx.AuditPage("org-1", c.from, c.limit)
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("AuditPage from %d, %d = %+v, %v; want %+v", c.from, c.limit, got, err, c.want)
+			}
+		}
+		for _, limit := range []int{0, -1, store.MaxAuditPage + 1} {
+			if _, err := tx.AuditPage("org-1", 1, limit); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("AuditPage with limit %d: %v", limit, err)
+			}
+		}
+		if got, err := tx.AuditPage("nope", 1, 5); err != nil || len(got) != 0 {
+			t.Errorf("AuditPage of an unknown chain: %v %v", got, err)
+		}
 		head, err := tx.AuditHead("org-1")
 		if err != nil || !reflect.DeepEqual(head, appended[2]) {
 			t.Errorf("AuditHead = %+v, %v", head, err)

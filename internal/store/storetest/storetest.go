@@ -18,7 +18,9 @@
 // accepted once across transactions, recovery codes spent once, failure
 // counters that lose no count between two stores, and system data keys
 // listed with the org DEKs without an org, and seal entries found by their
-// signature's hash (the receipt index).
+// signature's hash (the receipt index); passkeys whose ID one user holds
+// and whose counter only advances, and WebAuthn ceremonies finished once
+// across two store handles, with their migration safe to run again.
 //
 // # Child processes
 //

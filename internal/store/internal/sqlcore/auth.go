@@ -421,6 +421,67 @@ func (t *tx) PutAPIToken(k store.APIToken) error {
 	return nil
 }
 
+// ---- invitations
+
+const invitationCols = `user_id, token_hash, created_by, created_us, expires_us`
+
+func scanInvitation(sc scanner) (i store.Invitation, err error) {
+	var created, expires int64
+	err = sc.Scan(&i.UserID, &i.TokenHash, &i.CreatedBy, &created, &expires)
+	i.CreatedAt, i.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return i, err
+}
+
+func (t *tx) Invitation(tokenHash []byte) (store.Invitation, error) {
+	i, err := scanInvitation(t.queryRow(qInvitation, tokenHash))
+	if err != nil {
+		return store.Invitation{}, t.fail(err, "invitation")
+	}
+	return i, nil
+}
+
+func (t *tx) UserInvitation(userID string) (store.Invitation, error) {
+	if !validText(userID) {
+		return store.Invitation{}, fmt.Errorf("store: invitation of %q: %w", userID, store.ErrNotFound)
+	}
+	i, err := scanInvitation(t.queryRow(qUserInvitation, userID))
+	if err != nil {
+		return store.Invitation{}, t.fail(err, "invitation of %q", userID)
+	}
+	return i, nil
+}
+
+func (t *tx) PutInvitation(i store.Invitation) error {
+	if err := checkText("invitation", i.UserID, i.CreatedBy); err != nil {
+		return err
+	}
+	if len(i.TokenHash) != 32 {
+		return fmt.Errorf("store: invitation of %q: %w: want a 32-byte token hash", i.UserID, store.ErrInvalid)
+	}
+	if err := t.exists(qUserExists, "invitation's user", i.UserID); err != nil {
+		return err
+	}
+	// Another user's invitation with this hash is a conflict, found before
+	// the upsert so that no unique violation aborts the transaction.
+	if other, err := t.Invitation(i.TokenHash); err == nil && other.UserID != i.UserID {
+		return fmt.Errorf("store: invitation of %q: %w: token hash in use", i.UserID, store.ErrConflict)
+	} else if err != nil && t.poison != nil {
+		return err
+	}
+	if _, err := t.exec(qPutInvitation, i.UserID, i.TokenHash, i.CreatedBy, micros(i.CreatedAt), micros(i.ExpiresAt)); err != nil {
+		return t.fail(err, "put invitation of %q", i.UserID)
+	}
+	return nil
+}
+
+func (t *tx) DeleteInvitation(userID string) error {
+	if !validText(userID) {
+		return fmt.Errorf("store: invitation of %q: %w", userID, store.ErrNotFound)
+	}
+	res, err := t.exec(qDeleteInvitation, userID)
+	return t.changed(res, err, "invitation of %q", userID)
+}
+
 // ---- failure counters
 
 func scanLimit(sc scanner) (l store.Limit, err error) {
@@ -524,6 +585,13 @@ var (
 		ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, user_id = excluded.user_id, name = excluded.name,
 		created_us = excluded.created_us, expires_us = excluded.expires_us, last_used_us = excluded.last_used_us, revoked_us = excluded.revoked_us`
 
+	qInvitation     = `SELECT ` + invitationCols + ` FROM invitations WHERE token_hash = $1`
+	qUserInvitation = `SELECT ` + invitationCols + ` FROM invitations WHERE user_id = $1`
+	qPutInvitation  = `INSERT INTO invitations (` + invitationCols + `) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_by = excluded.created_by,
+		created_us = excluded.created_us, expires_us = excluded.expires_us`
+	qDeleteInvitation = `DELETE FROM invitations WHERE user_id = $1`
+
 	qLimit        = `SELECT limit_key, failures, since_us, locked_until_us FROM auth_limits WHERE limit_key = $1`
 	qLimitExists  = `SELECT 1 FROM auth_limits WHERE limit_key = $1`
 	qCountFailure = `INSERT INTO auth_limits (limit_key, failures, since_us, locked_until_us) VALUES ($1, 1, $2, 0)
@@ -550,6 +618,7 @@ var authStatements = []string{
 	qRecoveryCodes, qDeleteRecoveryCodes, qPutRecoveryCode, qUseRecoveryCode,
 	qSession, qSessions, qPutSession, qDeleteSession, qDeleteSessions,
 	qToken, qTokens, qPutToken,
+	qInvitation, qUserInvitation, qPutInvitation, qDeleteInvitation,
 	qLimit, qLimitExists, qCountFailure, qLockLimit, qDeleteLimit,
 	qSystemDEK, qSystemDEKs, qPutSystemDEK,
 }

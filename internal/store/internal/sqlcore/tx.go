@@ -481,7 +481,7 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 	var buf []audit.Entry
 	for {
 		var err error
-		buf, err = readAuditBatch(t.query, chain, next, buf[:0])
+		buf, err = readAuditBatch(t.query, chain, next, auditBatch, buf[:0])
 		if err != nil {
 			return t.fail(err, "read audit chain %q", chain)
 		}
@@ -495,6 +495,22 @@ func (t *tx) AuditEntries(chain string, fromSeq uint64, fn func(audit.Entry) err
 		}
 		next = buf[len(buf)-1].Seq + 1
 	}
+}
+
+// AuditPage reads at most limit entries from fromSeq on with one query.
+func (t *tx) AuditPage(chain string, fromSeq uint64, limit int) ([]audit.Entry, error) {
+	if limit < 1 || limit > store.MaxAuditPage {
+		return nil, fmt.Errorf("store: a page of audit chain %q holds 1 to %d entries, not %d: %w", chain, store.MaxAuditPage, limit, store.ErrInvalid)
+	}
+	next := max(fromSeq, 1)
+	if !validText(chain) || next > math.MaxInt64 {
+		return nil, nil
+	}
+	buf, err := readAuditBatch(t.query, chain, next, limit, nil)
+	if err != nil {
+		return nil, t.fail(err, "read audit chain %q", chain)
+	}
+	return buf, nil
 }
 
 // auditEntriesAhead is AuditEntries with one batch read ahead: a goroutine
@@ -671,10 +687,10 @@ func driverInt(v driver.Value) (int64, error) {
 	return strconv.ParseInt(s, 10, 64)
 }
 
-// readAuditBatch appends to buf up to auditBatch entries of chain from seq
-// next on, read with query(qAuditEntries, ...).
-func readAuditBatch(query func(string, ...any) (*sql.Rows, error), chain string, next uint64, buf []audit.Entry) ([]audit.Entry, error) {
-	rows, err := query(qAuditEntries, chain, int64(next), auditBatch)
+// readAuditBatch appends to buf up to limit entries of chain from seq next
+// on, read with query(qAuditEntries, ...).
+func readAuditBatch(query func(string, ...any) (*sql.Rows, error), chain string, next uint64, limit int, buf []audit.Entry) ([]audit.Entry, error) {
+	rows, err := query(qAuditEntries, chain, int64(next), limit)
 	if err != nil {
 		return buf, err
 	}
