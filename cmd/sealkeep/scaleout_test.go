@@ -4,10 +4,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,11 +14,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"sealkeep/internal/audit"
 	"sealkeep/internal/auth"
-	"sealkeep/internal/config"
-	"sealkeep/internal/custody"
-	"sealkeep/internal/redact"
 	"sealkeep/internal/store/postgres/pgtest"
 )
 
@@ -33,48 +27,16 @@ type cluster struct {
 	janeSecret string
 }
 
-// accountPassword is every cluster account's password.
-const accountPassword = "cluster password 1"
-
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{home: filepath.Join(dir, "data")}
 	mustSK(t, 0, nil, "--data-dir", c.home, "init", "--database", pgtest.Fresh(t))
-	ctx := context.Background()
-	env, err := config.Open(ctx, c.home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := env.Publisher(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	as := auth.New(pub, env.KEK, auth.Options{})
-	cs := custody.New(pub, env.KEK, custody.Options{})
-	pw := func() *redact.Secret { return redact.NewSecret([]byte(accountPassword)) }
-	op, err := as.Setup(ctx, "admin", pw())
-	must(t, err)
-	_, err = cs.CreateOrg(ctx, audit.Actor{Kind: audit.ActorUser, ID: op.ID}, "acme", "Acme")
-	must(t, err)
-	olive, err := as.CreateUser(ctx, op.ID, "olive", pw())
-	must(t, err)
-	must(t, as.SetMember(ctx, op.ID, "acme", olive.ID, auth.RoleOwner))
-	jane, err := as.CreateUser(ctx, olive.ID, "jane", pw())
-	must(t, err)
-	must(t, as.SetMember(ctx, olive.ID, "acme", jane.ID, auth.RoleSealer))
-	e, err := as.BeginTOTP(ctx, jane.ID)
-	must(t, err)
-	u, err := url.Parse(string(e.URI.Bytes()))
-	must(t, err)
-	c.janeSecret = u.Query().Get("secret")
-	// Confirm with the previous step's code, so that the current one is
-	// still fresh for the test.
-	code, err := totp.GenerateCode(c.janeSecret, time.Now().Add(-30*time.Second))
-	must(t, err)
-	_, err = as.ConfirmTOTP(ctx, jane.ID, redact.NewSecret([]byte(code)), "")
-	must(t, err)
-	must(t, pub.Close())
+	a := newAcme(t, c.home)
+	jane := a.sealer("jane")
+	c.janeSecret = a.beginTOTP(jane)
+	a.confirmTOTP(jane, c.janeSecret)
+	a.close()
 	c.a, c.b = startServe(t, c.home), startServe(t, c.home)
 	return c
 }

@@ -4,17 +4,12 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,14 +21,6 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"sealkeep/internal/audit"
-	"sealkeep/internal/auth"
-	"sealkeep/internal/config"
-	"sealkeep/internal/custody"
-	"sealkeep/internal/keypolicy"
-	"sealkeep/internal/keypolicy/pkitest"
-	"sealkeep/internal/redact"
-	"sealkeep/internal/store"
 	"sealkeep/internal/store/postgres/pgtest"
 	"sealkeep/internal/testenv"
 )
@@ -58,54 +45,13 @@ func newSealService(t *testing.T, dsn string) *sealService {
 		args = append(args, "--database", dsn)
 	}
 	mustSK(t, 0, nil, args...)
-	ctx := context.Background()
-	env, err := config.Open(ctx, s.home)
-	must(t, err)
-	pub, err := env.Publisher(nil)
-	must(t, err)
-	as := auth.New(pub, env.KEK, auth.Options{})
-	cs := custody.New(pub, env.KEK, custody.Options{})
-	pw := func() *redact.Secret { return redact.NewSecret([]byte(accountPassword)) }
-	op, err := as.Setup(ctx, "admin", pw())
-	must(t, err)
-	_, err = cs.CreateOrg(ctx, audit.Actor{Kind: audit.ActorUser, ID: op.ID}, "acme", "Acme")
-	must(t, err)
-	olive, err := as.CreateUser(ctx, op.ID, "olive", pw())
-	must(t, err)
-	must(t, as.SetMember(ctx, op.ID, "acme", olive.ID, auth.RoleOwner))
-	jane, err := as.CreateUser(ctx, olive.ID, "jane", pw())
-	must(t, err)
-	must(t, as.SetMember(ctx, olive.ID, "acme", jane.ID, auth.RoleSealer))
-	e, err := as.BeginTOTP(ctx, jane.ID)
-	must(t, err)
-	u, err := url.Parse(string(e.URI.Bytes()))
-	must(t, err)
-	s.secret = u.Query().Get("secret")
-	code, err := totp.GenerateCode(s.secret, time.Now().Add(-30*time.Second))
-	must(t, err)
-	_, err = as.ConfirmTOTP(ctx, jane.ID, redact.NewSecret([]byte(code)), "")
-	must(t, err)
-	actor := audit.Actor{Kind: audit.ActorUser, ID: jane.ID}
-	_, err = cs.CreateIdentity(ctx, actor, custody.IdentitySpec{ID: "jane-pe", Org: "acme", Owner: jane.ID, Name: "Jane Doe, P.E."})
-	must(t, err)
-	v, _, err := cs.GenerateKey(ctx, actor, "jane-pe", keypolicy.ECDSAP256, pkix.Name{CommonName: "Jane Doe"})
-	must(t, err)
-	var pubKey crypto.PublicKey
-	must(t, pub.View(ctx, func(tx store.ReadTx) error {
-		sv, err := tx.Version("jane-pe", v.Version)
-		if err != nil {
-			return err
-		}
-		pubKey, err = x509.ParsePKIXPublicKey(sv.PublicKey)
-		return err
-	}))
-	root := pkitest.Root(t, "client seal test CA")
-	leaf := pkitest.Issue(t, root, pkitest.LeafTemplate("Jane Doe"), pubKey)
-	_, err = cs.UploadCertificate(ctx, actor, "jane-pe", v.Version, leaf.Raw, [][]byte{root.Cert.Raw})
-	must(t, err)
-	_, err = cs.Activate(ctx, actor, "jane-pe", v.Version, "first")
-	must(t, err)
-	must(t, pub.Close())
+	a := newAcme(t, s.home)
+	jane := a.sealer("jane")
+	s.secret = a.beginTOTP(jane)
+	a.confirmTOTP(jane, s.secret)
+	a.identity(jane, "jane-pe", 1)
+	a.close()
+	root := a.root
 	must(t, os.WriteFile(s.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Cert.Raw}), 0o644))
 	s.srv = startServe(t, s.home, "--trust", s.caFile)
 	s.env = []string{"SEALKEEP_CREDENTIALS=" + filepath.Join(dir, "config", "credentials.json"), "SEALKEEP_HOME=" + s.home}
