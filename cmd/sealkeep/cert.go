@@ -37,7 +37,7 @@ func newCertCmd() *cobra.Command {
 	cmd := group("cert", "Manage certificate versions: generate, upload, import, activate, revoke, destroy")
 	cmd.AddCommand(newCertGenerateCmd(), newCertUploadCmd(), newCertImportCmd(),
 		newCertActivateCmd(), newCertRevokeCmd(), newCertDestroyCmd(), newCertListCmd(), newCertShowCmd(),
-		newCertCheckCmd())
+		newCertCheckCmd(), newCertDecideCmd("approve"), newCertDecideCmd("decline"), newCertRequestsCmd())
 	return cmd
 }
 
@@ -278,7 +278,12 @@ With --server the service activates your own identity's version on your
 fresh TOTP code, which approves this version's certificate only: the
 command shows the certificate's SHA-256 and asks for the code on the
 terminal (or reads it from --code-file or --code-fd). The audit entry
-records the step-up.`,
+records the step-up. If the organization requires an owner's approval
+(org policy), the service records a request instead, and the version
+becomes active only when another owner approves it (cert approve
+--server). Without --server, such an organization's versions are never
+activated: the command refuses (exit 3), since no owner's approval can be
+given on the data directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := vf.checkOrg(); err != nil {

@@ -36,7 +36,7 @@ type clientUser struct {
 	env                       []string
 }
 
-// custodyServed is a served data directory with org acme (owner olive,
+// custodyServed is a served data directory with org acme (owner olive and
 // sealer jane with TOTP, preparer pete without), org globex (owner gina,
 // sealer gus with an identity), and the operator admin.
 type custodyServed struct {
@@ -89,7 +89,7 @@ func newCustodyServed(t *testing.T) *custodyServed {
 		org, login string
 		role       auth.Role
 		totp       bool
-	}{{"acme", "olive", auth.RoleOwner, false}, {"acme", "jane", auth.RoleSealer, true}, {"acme", "pete", auth.RolePreparer, false},
+	}{{"acme", "olive", auth.RoleOwner, true}, {"acme", "jane", auth.RoleSealer, true}, {"acme", "pete", auth.RolePreparer, false},
 		{"globex", "gina", auth.RoleOwner, false}, {"globex", "gus", auth.RoleSealer, false}} {
 		pw := m.login + " password 12345"
 		u := &clientUser{login: m.login, pwFile: filepath.Join(dir, m.login+".pw"),

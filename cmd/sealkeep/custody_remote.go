@@ -282,11 +282,11 @@ func remoteActivate(cmd *cobra.Command, vf versionFlags, reason string, code cod
 			Reason     string       `json:"reason,omitempty"`
 			Thumbprint string       `json:"thumbprint,omitempty"`
 		}{secretString{totp}, reason, cur.Thumbprint}
-		var v custody.VersionInfo
-		if err := c.JSON(cmd.Context(), "POST", vf.path("activate"), body, &v); err != nil {
+		var raw json.RawMessage
+		if err := c.JSON(cmd.Context(), "POST", vf.path("activate"), body, &raw); err != nil {
 			return err
 		}
-		return printVersion(cmd, "activated", v)
+		return printActivation(cmd, vf, raw)
 	})
 }
 

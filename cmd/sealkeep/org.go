@@ -131,7 +131,7 @@ the operator cannot (exit 3).`,
 	ownerCmd.Flags().BoolVar(&ownerNew, "new-account", false, "create the owner's account, with an invitation")
 	ownerCmd.Flags().BoolVar(&reinvite, "reinvite", false, "renew the pending first owner's invitation")
 	ownerCmd.MarkFlagsMutuallyExclusive("new-account", "reinvite")
-	cmd.AddCommand(remoteCmd(create), remoteCmd(list), rotateDEK, remoteCmd(ownerCmd))
+	cmd.AddCommand(remoteCmd(create), remoteCmd(list), rotateDEK, remoteCmd(ownerCmd), newOrgPolicyCmd())
 	return cmd
 }
 

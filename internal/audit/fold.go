@@ -94,6 +94,11 @@ type State struct {
 	active   map[string]int    // identity -> its active version
 	owners   map[string]string // identity -> the owner identity.create recorded
 	latest   time.Time         // the latest entry time applied
+	// Rotation approval (rotation.go): the policy, the pending requests,
+	// and each member's role as the membership entries record it.
+	policy   Policy
+	requests map[versionKey]ActivationRequest
+	roles    map[string]string
 }
 
 // change is one version's new state, planned before it is applied.
@@ -119,6 +124,7 @@ func (s *State) Apply(e Entry) error {
 	if e.Time.After(s.latest) {
 		s.latest = e.Time
 	}
+	s.applyRotation(e, changes)
 	if e.Action == ActionDEKCreate {
 		return s.applyDEKRotation(e)
 	}
@@ -149,7 +155,8 @@ func (s *State) Apply(e Entry) error {
 // unchanged.
 func (s *State) Clone() *State {
 	c := &State{versions: make(map[versionKey]*VersionState, len(s.versions)), active: maps.Clone(s.active),
-		owners: maps.Clone(s.owners), latest: s.latest}
+		owners: maps.Clone(s.owners), latest: s.latest,
+		policy: s.policy, requests: maps.Clone(s.requests), roles: maps.Clone(s.roles)}
 	for k, v := range s.versions {
 		vv := *v
 		c.versions[k] = &vv
@@ -276,6 +283,9 @@ func (s *State) plan(e Entry) ([]change, error) {
 	}
 	if e.Action == ActionDEKCreate {
 		_, err := dekVersion(e)
+		return nil, err
+	}
+	if err := s.planRotation(e); err != nil {
 		return nil, err
 	}
 	if !e.Action.IsLifecycle() {

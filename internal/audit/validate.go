@@ -30,7 +30,8 @@ func (a Action) Known() bool {
 		ActionCertUpload, ActionCertImport, ActionVersionActivate, ActionVersionRotate,
 		ActionVersionRevoke, ActionVersionDestroy, ActionSeal, ActionDEKCreate,
 		ActionKEKRotate, ActionKEKRetire, ActionSecurityDecryptFailed,
-		ActionSecurityImportRejected, ActionSecuritySignFailed, ActionSecurityStateMismatch:
+		ActionSecurityImportRejected, ActionSecuritySignFailed, ActionSecurityStateMismatch,
+		ActionOrgPolicy, ActionActivationRequest, ActionActivationDecline:
 		return true
 	}
 	return a.isAccount()

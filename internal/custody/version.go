@@ -461,6 +461,14 @@ type Activation struct {
 	// or not at all. Its error rolls everything back and is returned
 	// wrapped.
 	Commit func(tx store.Tx, e audit.Entry) error
+	// Request, if not nil, makes the activation an owner's approval of
+	// that pending activation request (org policy; see
+	// [Service.RequestActivation]): the request's reason and certificate
+	// are used, and the entry names the request and carries the
+	// requester's step-up evidence. The actor must be an owner other
+	// than the requester. Without it, an org whose policy requires
+	// approval refuses the activation (wrapping [ErrForbidden]).
+	Request *RequestRef
 }
 
 // entry returns the entry of an activation with a's details added.
@@ -486,8 +494,7 @@ func (a Activation) entry(e audit.Entry) (audit.Entry, error) {
 // certificate an approval was for, with extra details in the entry, and
 // a hook that commits with it.
 func (s *Service) ActivateWith(ctx context.Context, actor audit.Actor, identity string, version int, a Activation) (VersionInfo, error) {
-	reason := a.Reason
-	if err := checkReason(reason, false, "activation"); err != nil {
+	if err := checkReason(a.Reason, false, "activation"); err != nil {
 		return VersionInfo{}, err
 	}
 	var ident store.Identity
@@ -505,6 +512,11 @@ func (s *Service) ActivateWith(ctx context.Context, actor audit.Actor, identity 
 		if err != nil {
 			return err
 		}
+		a, err := approval(state, ident.OrgID, identity, version, a)
+		if err != nil {
+			return err
+		}
+		reason := a.Reason
 		subj := audit.Subject{Org: ident.OrgID, Identity: identity, Version: version}
 		now := s.now()
 		if err := checkStillValid(&target, now); err != nil {
@@ -531,7 +543,7 @@ func (s *Service) ActivateWith(ctx context.Context, actor audit.Actor, identity 
 				return err
 			}
 			if err := state.Check(e); err != nil {
-				return fmt.Errorf("activate version %d: %w", version, err)
+				return fmt.Errorf("activate version %d: %w", version, forbiddenIfInvalid(err))
 			}
 			st, err := next(target.Status, audit.ActionVersionActivate)
 			if err != nil {
@@ -559,7 +571,7 @@ func (s *Service) ActivateWith(ctx context.Context, actor audit.Actor, identity 
 			return err
 		}
 		if err := state.Check(e); err != nil {
-			return fmt.Errorf("activate version %d: %w", version, err)
+			return fmt.Errorf("activate version %d: %w", version, forbiddenIfInvalid(err))
 		}
 		if err := checkReason(reason, true, fmt.Sprintf("rotation (version %d is active)", activeN)); err != nil {
 			return err

@@ -480,12 +480,22 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	details := su.Details()
-	details[audit.DetailRequestID] = RequestID(r.Context())
-	v, err := s.cfg.Keys.ActivateWith(r.Context(), actor, identity, n, custody.Activation{
-		Reason: req.Reason, Thumbprint: cur.Thumbprint, Details: details,
-		Commit: func(tx store.Tx, _ audit.Entry) error { return s.cfg.Auth.CommitStepUp(tx, su) },
-	})
+	act := custody.Activation{Reason: req.Reason, Thumbprint: cur.Thumbprint, Details: s.stepUpDetails(r.Context(), su), Commit: s.commitStepUp(su)}
+	policy, err := s.cfg.Keys.RotationPolicy(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	if policy.ApprovalRequired {
+		// The org requires a second owner: the sealer's step-up makes a
+		// request, and only an owner's approval activates.
+		req, err := s.cfg.Keys.RequestActivation(r.Context(), actor, identity, n, act)
+		if err != nil {
+			return s.cfg.Auth.StepUpFailed(r.Context(), su, err)
+		}
+		writeJSON(w, "application/json", http.StatusAccepted, activationRequestOf(req))
+		return nil
+	}
+	v, err := s.cfg.Keys.ActivateWith(r.Context(), actor, identity, n, act)
 	if err != nil {
 		return s.cfg.Auth.StepUpFailed(r.Context(), su, err)
 	}

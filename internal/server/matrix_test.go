@@ -97,7 +97,14 @@ var matrix = map[string][]string{
 	"PUT /api/v1/orgs/{org}/identities/{identity}/versions/{version}/certificate": {"jane"},
 	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/activate":   {"jane"},
 	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/revoke":     {"jane"},
-	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/destroy":    {"jane"},
+	// Rotation approval: acme's owner reads and sets the policy, lists the
+	// pending requests, approves and declines them.
+	"GET /api/v1/orgs/{org}/policy":                                            {"olive"},
+	"PUT /api/v1/orgs/{org}/policy":                                            {"olive"},
+	"GET /api/v1/orgs/{org}/activation-requests":                               {"olive"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/approve": {"olive"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/decline": {"olive"},
+	"POST /api/v1/orgs/{org}/identities/{identity}/versions/{version}/destroy": {"jane"},
 	// Passkeys: one's own account; a passkey approval of a seal with
 	// id-jane: jane only, as sealing.
 	"POST /api/v1/me/passkeys/registration":                      anyUser,
