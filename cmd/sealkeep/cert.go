@@ -379,7 +379,7 @@ func newCertListCmd() *cobra.Command {
 				return remoteListVersions(cmd, vf)
 			}
 			return withService(cmd, func(svc *custody.Service) error {
-				vs, err := svc.Versions(cmd.Context(), vf.identity)
+				vs, err := svc.Versions(cmd.Context(), actor(), vf.identity)
 				if err != nil {
 					return err
 				}
@@ -415,7 +415,7 @@ func newCertShowCmd() *cobra.Command {
 				return showVersion(cmd, v)
 			}
 			return withService(cmd, func(svc *custody.Service) error {
-				v, err := svc.Version(cmd.Context(), vf.identity, vf.version)
+				v, err := svc.CheckedVersion(cmd.Context(), actor(), vf.identity, vf.version)
 				if err != nil {
 					return err
 				}

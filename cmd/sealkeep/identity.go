@@ -106,7 +106,7 @@ refused.`,
 				return remoteShowIdentity(cmd, showOrg, args[0])
 			}
 			return withService(cmd, func(svc *custody.Service) error {
-				info, err := svc.Identity(cmd.Context(), args[0])
+				info, err := svc.CheckedIdentity(cmd.Context(), actor(), args[0])
 				if err != nil {
 					return err
 				}

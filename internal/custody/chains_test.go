@@ -135,7 +135,7 @@ func testVerifyChainTampered(t *testing.T, open func(*testing.T) (store.Store, f
 	if !errors.As(err, &brk) || brk.Chain != "acme" || brk.Seq != 1 {
 		t.Errorf("CreateIdentity on an emptied chain: %v", err)
 	}
-	if _, err := f.svc.Identity(f.ctx, "eve"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.CheckedIdentity(f.ctx, testActor, "eve"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the refused identity was stored: %v", err)
 	}
 	if rep := verify("acme"); rep.OK() || rep.Break.Problem != audit.ProblemTruncated || rep.Read != 0 {

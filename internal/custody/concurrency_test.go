@@ -33,7 +33,7 @@ func TestConcurrentVersions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		vs, err := f.svc.Versions(f.ctx, "alice")
+		vs, err := f.svc.Versions(f.ctx, testActor, "alice")
 		if err != nil {
 			t.Fatal(err)
 		}

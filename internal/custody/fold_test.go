@@ -24,7 +24,7 @@ func TestStatusEqualsFoldRandom(t *testing.T) {
 		counts := map[string]int{}
 		for step := range 120 {
 			id := ids[r.IntN(len(ids))]
-			vs, err := f.svc.Versions(f.ctx, id)
+			vs, err := f.svc.Versions(f.ctx, testActor, id)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,25 +89,3 @@ type IdentityInfo struct {
 	store.Identity
 	Versions []VersionInfo `json:"versions"`
 }
-
-// Identity returns an identity and its versions (without history).
-func (s *Service) Identity(ctx context.Context, id string) (IdentityInfo, error) {
-	var out IdentityInfo
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		ident, err := tx.Identity(id)
-		if err != nil {
-			return lookup(err, "identity %q", id)
-		}
-		vs, err := tx.Versions(id)
-		if err != nil {
-			return err
-		}
-		out.Identity = ident
-		out.Versions = make([]VersionInfo, 0, len(vs))
-		for _, v := range vs {
-			out.Versions = append(out.Versions, describe(ident, v))
-		}
-		return nil
-	})
-	return out, err
-}

@@ -73,7 +73,7 @@ func TestImport(t *testing.T) {
 			if f.head(t, "acme") != head+1 || es[len(es)-1].Action != audit.ActionSecurityImportRejected {
 				t.Fatalf("%s: rejection not audited as one entry", tc.name)
 			}
-			if vs, _ := f.svc.Versions(f.ctx, "alice"); len(vs) != 1 {
+			if vs, _ := f.svc.Versions(f.ctx, testActor, "alice"); len(vs) != 1 {
 				t.Fatalf("%s: a refused import stored a version", tc.name)
 			}
 		}

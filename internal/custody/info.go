@@ -68,33 +68,14 @@ func describe(ident store.Identity, v store.Version) VersionInfo {
 	return out
 }
 
-// Versions lists an identity's versions (without history).
-func (s *Service) Versions(ctx context.Context, identity string) ([]VersionInfo, error) {
-	info, err := s.Identity(ctx, identity)
+// Versions lists an identity's versions (without history), as
+// [Service.CheckedIdentity] checks them against the audit trail first.
+func (s *Service) Versions(ctx context.Context, actor audit.Actor, identity string) ([]VersionInfo, error) {
+	info, err := s.CheckedIdentity(ctx, actor, identity)
 	if err != nil {
 		return nil, err
 	}
 	return info.Versions, nil
-}
-
-// Version describes one version with its history from the audit trail
-// (every entry whose subject is that version, including the rotation that
-// superseded it).
-func (s *Service) Version(ctx context.Context, identity string, version int) (VersionInfo, error) {
-	var out VersionInfo
-	err := s.st.View(ctx, func(tx store.ReadTx) error {
-		ident, err := tx.Identity(identity)
-		if err != nil {
-			return lookup(err, "identity %q", identity)
-		}
-		v, err := tx.Version(identity, version)
-		if err != nil {
-			return lookup(err, "identity %q version %d", identity, version)
-		}
-		out, err = withHistory(tx, ident, v)
-		return err
-	})
-	return out, err
 }
 
 // withHistory describes v with its history.
@@ -113,9 +94,9 @@ func withHistory(tx store.ReadTx, ident store.Identity, v store.Version) (Versio
 	return out, err
 }
 
-// CheckedIdentity is [Service.Identity] with every version of the identity
-// checked against the verified fold of its org's chain first, as a
-// lifecycle change checks it: what it shows is what the audit trail
+// CheckedIdentity returns an identity and its versions (without history),
+// with every version of the identity checked against the verified fold of
+// its org's chain first, as a lifecycle change checks it: what it shows is what the audit trail
 // records. A stored state that differs (or a chain that does not verify)
 // is an [ErrStateMismatch], audited as security.state_mismatch by actor.
 func (s *Service) CheckedIdentity(ctx context.Context, actor audit.Actor, identity string) (IdentityInfo, error) {
@@ -148,9 +129,11 @@ func (s *Service) CheckedIdentity(ctx context.Context, actor audit.Actor, identi
 	return out, nil
 }
 
-// CheckedVersion is [Service.Version] with the identity's versions checked
-// against the verified fold of its org's chain first, as
-// [Service.CheckedIdentity] checks them.
+// CheckedVersion describes one version with its history from the audit
+// trail (every entry whose subject is that version, including the rotation
+// that superseded it), with the identity's versions checked against the
+// verified fold of its org's chain first, as [Service.CheckedIdentity]
+// checks them.
 func (s *Service) CheckedVersion(ctx context.Context, actor audit.Actor, identity string, version int) (VersionInfo, error) {
 	var ident store.Identity
 	var out VersionInfo

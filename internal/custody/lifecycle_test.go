@@ -158,7 +158,7 @@ func TestLifecycleTable(t *testing.T) {
 }
 
 func activeVersion(f *fixture, t *testing.T, id string) (int, bool) {
-	vs, err := f.svc.Versions(f.ctx, id)
+	vs, err := f.svc.Versions(f.ctx, testActor, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,19 +136,34 @@ func TestStateMismatchRefused(t *testing.T) {
 			return err
 		},
 		"show identity": func(_ *testing.T, f *fixture, _ string) error {
-			_, err := f.svc.CheckedIdentity(f.ctx, testActor, "jane")
+			info, err := f.svc.CheckedIdentity(f.ctx, testActor, "jane")
+			if err != nil && (info.ID != "" || info.Versions != nil) {
+				return fmt.Errorf("refused, yet returned %+v", info)
+			}
 			return err
 		},
 		"show version": func(_ *testing.T, f *fixture, _ string) error {
-			_, err := f.svc.CheckedVersion(f.ctx, testActor, "jane", 2)
+			v, err := f.svc.CheckedVersion(f.ctx, testActor, "jane", 2)
+			if err != nil && v.Identity != "" {
+				return fmt.Errorf("refused, yet returned %+v", v)
+			}
 			return err
 		},
 		"verifier lookup": func(_ *testing.T, f *fixture, thumb string) error {
 			_, _, err := f.svc.CertificateStatus(f.ctx, testActor, thumb, time.Now())
 			return err
 		},
+		// cert list (Versions) prints nothing from a stored state that the
+		// trail contradicts.
+		"list": func(_ *testing.T, f *fixture, _ string) error {
+			vs, err := f.svc.Versions(f.ctx, testActor, "jane")
+			if err != nil && vs != nil {
+				return fmt.Errorf("refused, yet returned %+v", vs)
+			}
+			return err
+		},
 	}
-	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "show identity", "show version", "verifier lookup"}
+	all := []string{"activate", "revoke", "destroy", "upload", "generate", "import", "sign", "check key", "rotate DEK", "show identity", "show version", "list", "verifier lookup"}
 	for _, tc := range []struct {
 		name  string
 		edit  []string
@@ -259,7 +274,7 @@ func TestOneKeyOnePlace(t *testing.T) {
 					t.Fatalf("%s, %s: not audited once: %+v", stage, tc.name, e)
 				}
 			}
-			if vs, _ := f.svc.Versions(f.ctx, "bob"); len(vs) != 0 {
+			if vs, _ := f.svc.Versions(f.ctx, testActor, "bob"); len(vs) != 0 {
 				t.Fatalf("%s: a refused import stored %d versions", stage, len(vs))
 			}
 		}

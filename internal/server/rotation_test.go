@@ -119,7 +119,7 @@ func TestRotationApproval(t *testing.T) {
 			if req.Status != "pending approval" || req.RequestedBy != jane.id || req.Thumbprint != thumb || req.Version != n {
 				t.Fatalf("request %+v", req)
 			}
-			if v, err := w.custody.Version(w.ctx, "id-jane", n); err != nil || v.Status != "ready" {
+			if v, err := w.custody.CheckedVersion(w.ctx, audit.Actor{Kind: audit.ActorUser, ID: jane.id}, "id-jane", n); err != nil || v.Status != "ready" {
 				t.Fatalf("requested version %+v %v", v, err)
 			}
 			reqEntry := w.entries("acme")[req.RequestSeq-1]
@@ -258,7 +258,7 @@ func TestRotationTrailDecides(t *testing.T) {
 			// The running service verified the entry before the edit and
 			// keeps the policy it verified: the activation is a request.
 			want(t, "activation after the policy edit", resp, out, 202)
-			if v, err := w.custody.Version(w.ctx, "id-jane", n); err != nil || v.Status != "ready" {
+			if v, err := w.custody.CheckedVersion(w.ctx, audit.Actor{Kind: audit.ActorUser, ID: w.users["jane"].id}, "id-jane", n); err != nil || v.Status != "ready" {
 				t.Fatalf("version after the policy edit %+v %v", v, err)
 			}
 			w.nextStep()

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,11 +198,28 @@ func TestLitewitness(t *testing.T) {
 	forkDir := Dir(t.TempDir())
 	fork := NewPublisher(openStore(t), key, forkDir, Options{Witnesses: []Witness{w}, Client: http.DefaultClient})
 	appendN(t, fork.Store, "org-1", 12) // the wrapped store: no checkpoint yet
-	if err := fork.Publish(ctx, "org-1"); !errors.Is(err, ErrWitness) {
-		t.Fatalf("forked checkpoint: %v, want a witness refusal", err)
+	// The witness answers 409 (it cosigned size 9), the retry's proof from
+	// 9 does not hold: 422, named as such.
+	if err := fork.Publish(ctx, "org-1"); !errors.Is(err, ErrWitness) ||
+		!strings.Contains(err.Error(), "example.com/witness refused the checkpoint: 422") ||
+		!strings.Contains(err.Error(), "bad consistency proof") {
+		t.Fatalf("forked checkpoint: %v, want the witness's 422 refusal", err)
 	}
 	if b, _ := readNote(forkDir.CosignedPath("org-1", w.Name())); b != nil {
 		t.Fatal("the fork got a cosignature")
+	}
+	// A log cut back and rewritten (5 entries where the witness cosigned
+	// 9), with its checkpoints and cosignatures gone: the witness's 409
+	// names the larger size, and nothing is sent.
+	cutDir := Dir(t.TempDir())
+	cut := NewPublisher(openStore(t), key, cutDir, Options{Witnesses: []Witness{w}, Client: http.DefaultClient})
+	appendN(t, cut.Store, "org-1", 5)
+	if err := cut.Publish(ctx, "org-1"); !errors.Is(err, ErrWitness) ||
+		!strings.Contains(err.Error(), "knows tree size 9, larger than 5: the log forked or was truncated") {
+		t.Fatalf("rewritten shorter log: %v", err)
+	}
+	if b, _ := readNote(cutDir.CosignedPath("org-1", w.Name())); b != nil {
+		t.Fatal("the rewritten log got a cosignature")
 	}
 	// A witness key that is not the witness's: its answer is refused.
 	other := Witness{URL: url, Key: otherCosigKey(t)}

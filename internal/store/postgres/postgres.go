@@ -46,7 +46,6 @@ var dialect = &sqlcore.Dialect{
 	Read:          sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
 	Classify:      classify,
-	Detail:        func(key string) string { return `((details::jsonb) ->> '` + key + `')` },
 }
 
 func classify(err error) sqlcore.Class {

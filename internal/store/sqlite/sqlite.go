@@ -18,8 +18,12 @@
 // # Schema
 //
 // The numbered files in migrations/ are embedded and applied by [Open].
-// The package registers a deterministic SQL function sha256(BLOB) with the
-// driver, which the migrations use to backfill thumbprint columns.
+// The package registers deterministic SQL functions with the driver:
+// sha256(BLOB), which the migrations use to backfill thumbprint columns,
+// and sealkeep_trail_key(CANONICAL, KIND), which the trail's indexes are
+// built on (sqlcore.TrailKey). A tool that inserts or deletes audit
+// entries, or changes their encoding, must register the latter too (the
+// sqlite3 shell cannot: such writes fail with "unknown function").
 package sqlite
 
 import (
@@ -44,6 +48,22 @@ var migrationFS embed.FS
 
 func init() {
 	sqlite.MustRegisterDeterministicScalarFunction("sha256", 1, sqlSHA256)
+	sqlite.MustRegisterDeterministicScalarFunction("sealkeep_trail_key", 2, sqlTrailKey)
+}
+
+// sqlTrailKey is the SQL function sealkeep_trail_key(CANONICAL, KIND) that
+// the trail's indexes are built on (sqlcore.TrailKey): NULL unless the
+// encoding's entry records such a key.
+func sqlTrailKey(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	canon, ok1 := args[0].([]byte)
+	kind, ok2 := args[1].(string)
+	if !ok1 || !ok2 {
+		return nil, nil
+	}
+	if k := sqlcore.TrailKey(canon, kind); k != nil {
+		return k, nil
+	}
+	return nil, nil
 }
 
 // sqlSHA256 is the SQL function sha256(X): the SHA-256 of a blob or text,
@@ -75,7 +95,6 @@ var dialect = &sqlcore.Dialect{
 	ConcurrentReads: true,
 	SerialWrites:    true,
 	Classify:        classify,
-	Detail:          func(key string) string { return `json_extract(details, '$.` + key + `')` },
 }
 
 func classify(err error) sqlcore.Class {

@@ -89,7 +89,7 @@ func FillFast(tb testing.TB, be Backend, dsn, chain string, n int) {
 				return
 			}
 			be.Exec(tb, dsn, `INSERT INTO audit_entries (chain, seq, time_us, actor_kind, actor_id, action,
-				subject_org, subject_identity, subject_version, details, prev_hash, hash) VALUES `+ents.String())
+				subject_org, subject_identity, subject_version, details, prev_hash, hash, canonical) VALUES `+ents.String())
 			be.Exec(tb, dsn, `INSERT INTO audit_tree_hashes (chain, idx, hash) VALUES `+hs.String())
 			ents.Reset()
 			hs.Reset()
@@ -106,9 +106,9 @@ func FillFast(tb testing.TB, be Backend, dsn, chain string, n int) {
 			hs.WriteString(",")
 		}
 		details, _ := json.Marshal(e.Details)
-		fmt.Fprintf(&ents, "(%s,%d,%d,%s,%s,%s,%s,%s,%d,%s,%s,%s)", quote(e.Chain), e.Seq, e.Time.UnixMicro(),
+		fmt.Fprintf(&ents, "(%s,%d,%d,%s,%s,%s,%s,%s,%d,%s,%s,%s,%s)", quote(e.Chain), e.Seq, e.Time.UnixMicro(),
 			quote(e.Actor.Kind), quote(e.Actor.ID), quote(string(e.Action)), quote(e.Subject.Org), quote(e.Subject.Identity),
-			e.Subject.Version, quote(string(details)), be.Blob(e.PrevHash[:]), be.Blob(e.Hash[:]))
+			e.Subject.Version, quote(string(details)), be.Blob(e.PrevHash[:]), be.Blob(e.Hash[:]), be.Blob(e.Canonical()))
 		first := tlog.StoredHashIndex(0, tr.Size())
 		for j, h := range tr.Append(buf[:0], e.Hash) {
 			if j > 0 {

@@ -14,8 +14,8 @@ import (
 // every chain, as stored, ordered by chain and seq; other actions carrying
 // the same detail, other values and malformed values find nothing; other
 // detail keys are refused. The lookups are served by the indexes of
-// migration 0005 (dropping them must succeed), and answer the same
-// without them.
+// migration 0012 on the entries' canonical encoding (dropping them must
+// succeed), and answer the same without them.
 func testAuditSeals(t *testing.T, b Backend) {
 	s, dsn := fresh(t, b)
 	sigA, sigB := strings.Repeat("a", 64), strings.Repeat("b", 64)
@@ -74,7 +74,7 @@ func testAuditSeals(t *testing.T, b Backend) {
 		})
 	}
 	check("indexed")
-	b.Exec(t, dsn, `DROP INDEX audit_seals_by_signature`)
-	b.Exec(t, dsn, `DROP INDEX audit_seals_by_intent`)
+	b.Exec(t, dsn, `DROP INDEX audit_trail_by_seal_signature`)
+	b.Exec(t, dsn, `DROP INDEX audit_trail_by_seal_intent`)
 	check("without the index")
 }

@@ -104,6 +104,8 @@ func Run(t *testing.T, b Backend) {
 		{"AuditTree", testAuditTree},
 		{"AuditTreeBackfill", testAuditTreeBackfill},
 		{"FillFast", testFillFast},
+		{"CanonicalEdits", testCanonicalEdits},
+		{"CanonicalMigration", testCanonicalMigration},
 		{"AuditChainsUnion", testAuditChainsUnion},
 		{"AuditSeals", testAuditSeals},
 		{"AppendFailsClosed", testAppendFailsClosed},

@@ -69,6 +69,40 @@ func encodeDetails(m map[string]string) string {
 	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
+// detailsEqual reports whether s is the canonical JSON of m, as
+// encodeDetails writes it when no string needs escaping (keys ascending,
+// no white space), without building a map; false means "decode s and
+// compare" (it may still hold m in another form).
+func detailsEqual(s string, m map[string]string) bool {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return false
+	}
+	s = s[1 : len(s)-1]
+	n, prev := 0, ""
+	for s != "" {
+		k, rest, ok := plainJSONString(s)
+		if !ok || (n > 0 && k <= prev) || !strings.HasPrefix(rest, ":") {
+			return false
+		}
+		v, rest, ok := plainJSONString(rest[1:])
+		if !ok {
+			return false
+		}
+		if mv, ok := m[k]; !ok || mv != v {
+			return false
+		}
+		n, prev = n+1, k
+		if rest == "" {
+			break
+		}
+		if rest[0] != ',' || len(rest) == 1 {
+			return false
+		}
+		s = rest[1:]
+	}
+	return n == len(m)
+}
+
 // decodeDetails parses a details object; "{}" gives an empty, non-nil map.
 // The canonical form encodeDetails writes is decoded by a fast path whose
 // keys and values share s's memory; anything else (escapes, white space,

@@ -3,6 +3,7 @@ package sqlcore
 import (
 	"encoding/json"
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -54,4 +55,40 @@ func FuzzDecodeDetails(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(checkDetails)
+}
+
+// FuzzDetailsEqual: detailsEqual says true only for JSON that decodes to
+// the map (decodeDetails, which is encoding/json's reading, is the
+// oracle), and says true for what encodeDetails writes of plain strings.
+func FuzzDetailsEqual(f *testing.F) {
+	f.Add(`{"a":"1","b":"2"}`, "a", "1")
+	f.Add(`{"a":"1"}`, "a", "1")
+	f.Add(`{"a":"1","a":"1"}`, "a", "1")
+	f.Add(`{"a":"\u0031"}`, "a", "1")
+	f.Add(`{ "a":"1"}`, "a", "1")
+	f.Add(`{}`, "", "")
+	f.Fuzz(func(t *testing.T, s, k, v string) {
+		m := map[string]string{k: v}
+		if detailsEqual(s, m) {
+			got, err := decodeDetails(s)
+			if err != nil || !maps.Equal(got, m) {
+				t.Fatalf("detailsEqual(%q, %q) but the JSON decodes to %q, %v", s, m, got, err)
+			}
+		}
+		if validText(k) && validText(v) && !strings.ContainsAny(k+v, "\"\\\u2028\u2029") && !hasControl(k+v) {
+			if !detailsEqual(encodeDetails(m), m) {
+				t.Fatalf("detailsEqual(encodeDetails(%q)) is false", m)
+			}
+		}
+	})
+}
+
+// hasControl reports whether s holds a byte below 0x20.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return true
+		}
+	}
+	return false
 }

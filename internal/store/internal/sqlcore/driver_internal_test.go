@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"reflect"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
+
+	"sealkeep/internal/audit"
 )
 
 // TestDriverValues checks driverValues against database/sql's Scan, the
@@ -21,15 +25,28 @@ func TestDriverValues(t *testing.T) {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	h := "'abcdefghijabcdefghijabcdefghij01'" // 32 bytes of text
+	canon := func(seq uint64, action audit.Action, details map[string]string) string {
+		e := audit.Entry{Chain: "c", Seq: seq, Time: time.UnixMicro(1700000000000000).UTC(), Actor: audit.Actor{Kind: "system", ID: "bench"},
+			Action: action, Subject: audit.Subject{Org: "org-1", Version: 3}, Details: details}
+		return "x'" + hex.EncodeToString(e.Canonical()) + "'"
+	}
+	c1 := canon(1, audit.ActionSeal, map[string]string{"i": "1"})
 	for _, row := range []string{
-		`1, 1700000000000000, 'system', 'bench', 'seal', 'org-1', '', 3, '{"i":"1"}', zeroblob(32), x'0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'`,
-		`2, -5, '', 'ü', 'x', 'o', 'i', -1, NULL, zeroblob(32), zeroblob(32)`,
-		`'7', 2.0, x'6b696e64', 42, 1.5, 'o', 'i', '9', '{}', ` + h + `, zeroblob(32)`,
-		`3, 1, 'a', 'b', 'c', 'd', 'e', 0, '{"b":"1","a":"2"}', zeroblob(31), zeroblob(32)`,
-		`4, 1.5, 'a', 'b', 'c', 'd', 'e', 0, NULL, zeroblob(32), zeroblob(32)`,
-		`x'35', 1, 'a', 'b', 'c', 'd', 'e', 'x', NULL, zeroblob(32), zeroblob(32)`,
-		`5, 1, 'a', 'b', 'c', 'd', 'e', 0, 'not json', zeroblob(32), zeroblob(32)`,
-		`6, 1, 'a', 'b', 'c', 'd', 'e', 0, 12, zeroblob(32), NULL`,
+		`1, ` + c1 + `, x'0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'seal', '{"i":"1"}'`,
+		`1, ` + c1 + `, zeroblob(32), 'seal', '{ "i" : "1" }'`,
+		`1, ` + c1 + `, zeroblob(32), 'seal', '{"i":"2"}'`,
+		`1, ` + c1 + `, zeroblob(32), 'seal', NULL`,
+		`2, ` + c1 + `, zeroblob(32), 'seal', '{"i":"1"}'`,
+		`1, ` + c1 + `, zeroblob(32), 'org.create', '{"i":"1"}'`,
+		`'7', ` + canon(7, "x", nil) + `, ` + h + `, x'78', '{}'`,
+		`2.0, ` + canon(2, "x", nil) + `, zeroblob(32), 42, NULL`,
+		`3, ` + canon(3, "x", nil) + `, zeroblob(31), 'x', NULL`,
+		`4, NULL, zeroblob(32), 'x', NULL`,
+		`4, x'00', zeroblob(32), 'x', NULL`,
+		`x'35', ` + canon(5, "x", nil) + `, zeroblob(32), 'x', NULL`,
+		`5, ` + canon(5, "x", nil) + `, zeroblob(32), 'x', 'not json'`,
+		`6, ` + canon(6, "x", nil) + `, NULL, 'x', 12`,
+		`1.5, ` + canon(6, "x", nil) + `, zeroblob(32), 'x', NULL`,
 	} {
 		q := "SELECT " + row
 		var want entryRow
@@ -73,7 +90,7 @@ func TestDriverValues(t *testing.T) {
 // scanDest is entryRow.dest with []byte hashes, which Row.Scan accepts.
 func scanDest(r *entryRow) []any {
 	d := r.dest()
-	d[9], d[10] = (*[]byte)(&r.prev), (*[]byte)(&r.hash)
+	d[1], d[2] = (*[]byte)(&r.canon), (*[]byte)(&r.hash)
 	return d
 }
 

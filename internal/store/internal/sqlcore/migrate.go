@@ -116,6 +116,12 @@ func migrate(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error 
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
 		}
+		// Later steps index the column, so it is filled in now.
+		if strings.HasSuffix(m.Name, canonicalMigration) {
+			if err := addCanonical(ctx, tx); err != nil {
+				return fmt.Errorf("store: migration %s: the canonical encoding of audit entries: %w", m.Name, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_us) VALUES ($1, $2, $3)`,
 			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)

@@ -35,13 +35,22 @@
 //
 // AuditEntries reads a chain in pages of auditBatch entries by keyset
 // pagination on (chain, seq) and calls its callback between queries. In a
-// View on a dialect with ConcurrentReads (SQLite), a goroutine reads the
-// next page on a statement of its own while the callback runs on the
-// current one, so verification and reading overlap on two cores; the
-// snapshot is fixed, so the entries are the same. That goroutine reads
-// through the driver (sql.Conn.Raw), without database/sql's per-row
-// locking and Scan conversions; driverValues converts the values as Scan
-// would.
+// View on a dialect with ConcurrentReads (SQLite), one goroutine runs a
+// single query over the chain on a statement of its own, a second decodes
+// its rows, and the callback runs on the entries before, so reading,
+// decoding and verification overlap; the snapshot is fixed, so the entries
+// are the same. The reader goes through the driver (sql.Conn.Raw, held
+// only while it reads a batch), without database/sql's per-row locking
+// and Scan conversions; driverValues converts the values as Scan would.
+//
+// # Entries and their encoding
+//
+// Every entry is read from its canonical encoding (column canonical,
+// audit.ParseCanonical), never from the columns that copy its fields for
+// SQL users. The columns that queries select by (chain, seq, action,
+// details) are compared with the encoding on every read, a difference
+// making the entry read as edited (entryRow.entry), and the trail's
+// indexes are built on the encoding itself (TrailKey).
 package sqlcore
 
 import (
@@ -83,11 +92,6 @@ type Dialect struct {
 	// SerialWrites makes Update transactions of one Store wait for each
 	// other in Go rather than on the database lock.
 	SerialWrites bool
-	// Detail returns the SQL expression of an audit row's detail key (read
-	// from its details JSON text), exactly as the partial expression
-	// indexes of migrations 0005 (seals) and 0006 (certificates and keys)
-	// are built on it; key is a constant, never user input.
-	Detail func(key string) string
 }
 
 // MaxAttempts is how many times Update runs fn before it gives up on

@@ -389,64 +389,87 @@ func (t *tx) PutDEK(k store.WrappedDEK) error {
 
 // ---- audit
 
-const entryCols = `chain, seq, time_us, actor_kind, actor_id, action,
-	subject_org, subject_identity, subject_version, details, prev_hash, hash`
+// appendCols are the columns AppendAudit writes: every field of the entry
+// in a column of its own (for SQL users and the indexes), and its
+// canonical encoding (audit.Entry.AppendCanonical).
+const appendCols = `chain, seq, time_us, actor_kind, actor_id, action,
+	subject_org, subject_identity, subject_version, details, prev_hash, hash, canonical`
+
+// entryCols are the columns an entry is read from (see entryRow.entry).
+const entryCols = `chain, ` + streamCols
 
 func scanEntry(sc interface{ Scan(...any) error }) (e audit.Entry, err error) {
 	var (
-		r          entryRow
-		prev, hash []byte // sql.Row.Scan refuses sql.RawBytes
+		r             entryRow
+		canon, hash   []byte // sql.Row.Scan refuses sql.RawBytes
+		chain, action string
 	)
-	dest := append([]any{&e.Chain}, r.dest()...)
-	dest[len(dest)-2], dest[len(dest)-1] = &prev, &hash
-	if err = sc.Scan(dest...); err != nil {
+	if err = sc.Scan(&chain, &r.seq, &canon, &hash, &action, &r.details); err != nil {
 		return e, err
 	}
-	r.prev, r.hash = prev, hash
-	return r.entry(e.Chain)
+	r.canon, r.hash, r.action = canon, hash, action
+	return r.entry(chain)
 }
 
 // streamCols are the columns AuditEntries reads: entryCols but the chain,
 // which the query fixes.
-const streamCols = `seq, time_us, actor_kind, actor_id, action,
-	subject_org, subject_identity, subject_version, details, prev_hash, hash`
+const streamCols = `seq, canonical, hash, action, details`
 
-// entryRow holds the columns of one audit row. Strings are scanned as the
-// driver returns them (no copy); hashes as sql.RawBytes, copied straight
-// into the entry; integers as int64, which database/sql assigns without
-// reflection.
+// entryRow holds the columns of one audit row that an entry is read from:
+// its canonical encoding, its hash, and the columns that queries find
+// entries by (the chain, which the caller passes, seq, action and
+// details). Blobs are scanned as sql.RawBytes (no copy); integers as
+// int64, which database/sql assigns without reflection.
 type entryRow struct {
-	seq, us, version   int64
-	actorKind, actorID string
-	action, org, ident string
-	details            sql.NullString
-	prev, hash         sql.RawBytes
+	seq     int64
+	canon   sql.RawBytes
+	hash    sql.RawBytes
+	action  string
+	details sql.NullString
 }
 
 // dest returns the scan destinations of streamCols.
 func (r *entryRow) dest() []any {
-	return []any{&r.seq, &r.us, &r.actorKind, &r.actorID, &r.action,
-		&r.org, &r.ident, &r.version, &r.details, &r.prev, &r.hash}
+	return []any{&r.seq, &r.canon, &r.hash, &r.action, &r.details}
 }
 
-func (r *entryRow) entry(chain string) (e audit.Entry, err error) {
-	e = audit.Entry{
-		Chain:   chain,
-		Seq:     uint64(r.seq),
-		Time:    fromMicros(r.us),
-		Actor:   audit.Actor{Kind: r.actorKind, ID: r.actorID},
-		Action:  audit.Action(r.action),
-		Subject: audit.Subject{Org: r.org, Identity: r.ident, Version: int(r.version)},
+// entry decodes the row of chain. The canonical encoding is the only
+// source of the entry's fields, and the hash is the stored one, which a
+// verifier compares with SHA-256 of that encoding. The columns that
+// queries select and order entries by (chain, seq, action, details: the
+// keyset pagination and the indexes of the trail and of seals) are
+// compared with it: one that disagrees replaces the encoding's value, so
+// that the entry no longer hashes to its stored hash and verification
+// reports it as edited, exactly as an edit of the encoding itself. (The
+// other columns are a copy for SQL users; sealkeep never reads them.)
+func (r *entryRow) entry(chain string) (audit.Entry, error) {
+	if r.canon == nil || len(r.hash) != len(audit.Hash{}) || r.seq < 1 {
+		return audit.Entry{}, fmt.Errorf("audit entry %q/%d is malformed", chain, r.seq)
 	}
-	if len(r.prev) != len(e.PrevHash) || len(r.hash) != len(e.Hash) || r.seq < 1 ||
-		int64(e.Subject.Version) != r.version {
-		return e, fmt.Errorf("audit entry %q/%d is malformed", chain, r.seq)
+	e, err := audit.ParseCanonical(r.canon)
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("audit entry %q/%d is malformed: %w", chain, r.seq, err)
 	}
-	copy(e.PrevHash[:], r.prev)
 	copy(e.Hash[:], r.hash)
-	if r.details.Valid {
-		if e.Details, err = decodeDetails(r.details.String); err != nil {
-			return e, fmt.Errorf("audit entry %q/%d: %w", chain, r.seq, err)
+	e.Chain, e.Seq = chain, uint64(r.seq)
+	if string(e.Action) != r.action {
+		e.Action = audit.Action(r.action)
+	}
+	switch {
+	case !r.details.Valid:
+		if len(e.Details) > 0 {
+			e.Details = nil
+		}
+	case len(e.Details) == 0 && r.details.String == "{}":
+		e.Details = map[string]string{}
+	case detailsEqual(r.details.String, e.Details):
+	default:
+		col, err := decodeDetails(r.details.String)
+		if err != nil {
+			return audit.Entry{}, fmt.Errorf("audit entry %q/%d: %w", chain, r.seq, err)
+		}
+		if e.Details == nil || !maps.Equal(col, e.Details) {
+			e.Details = col
 		}
 	}
 	return e, nil
@@ -513,138 +536,214 @@ func (t *tx) AuditPage(chain string, fromSeq uint64, limit int) ([]audit.Entry, 
 	return buf, nil
 }
 
-// auditEntriesAhead is AuditEntries with one batch read ahead: a goroutine
-// reads and decodes the next batch (readAuditBatchRaw) while fn
-// runs on the current one, so that a verifier hashing entries and the
-// database reading them use two cores. The snapshot of a read-only
-// transaction cannot change, so fn sees exactly the entries, in the order,
-// that reading one batch after the other would give; it may still use the
+// auditEntriesAhead is AuditEntries with the reading done ahead: a
+// goroutine runs one query over the rest of the chain on a statement of
+// its own, through the driver (readAuditRows), and hands over its rows a
+// batch at a time to a second goroutine, which decodes them, while fn
+// runs here on the entries of the batch before: reading, decoding and
+// verifying share the cores. The snapshot of a read-only transaction
+// cannot change, so fn sees exactly the entries, in the order, that
+// reading one batch after the other would give; it may still use the
 // transaction (the driver serialises the connection's calls). Every read
 // has finished when it returns.
 func (t *tx) auditEntriesAhead(chain string, next uint64, fn func(audit.Entry) error) error {
 	type batch struct {
-		entries []audit.Entry
-		err     error
+		rows []entryRow
+		err  error
 	}
 	var (
 		ahead = make(chan batch, 1)
-		free  = make(chan []audit.Entry, 3) // batch buffers for reuse
+		free  = make(chan []entryRow, 3) // batch buffers for reuse
 		stop  = make(chan struct{})
 	)
 	go func() {
 		defer close(ahead)
-		for {
-			var buf []audit.Entry
+		err := readAuditRows(t.ctx, t.readConn, chain, next, func(rows []entryRow) ([]entryRow, bool) {
 			select {
-			case buf = <-free:
-			default:
+			case ahead <- batch{rows: rows}:
+			case <-stop:
+				return nil, false
 			}
-			buf, err := readAuditBatchRaw(t.ctx, t.readConn, chain, next, buf[:0])
 			select {
-			case ahead <- batch{buf, err}:
+			case buf := <-free:
+				return buf[:0], true
+			default:
+				return make([]entryRow, 0, auditBatch), true
+			}
+		})
+		if err != nil {
+			select {
+			case ahead <- batch{err: err}:
+			case <-stop:
+			}
+		}
+	}()
+	// The decoder turns rows into entries between the reader and fn, so
+	// that the three stages share the cores.
+	type decoded struct {
+		entries []audit.Entry
+		err     error
+	}
+	var (
+		out       = make(chan decoded, 1)
+		freeEntry = make(chan []audit.Entry, 3)
+	)
+	go func() {
+		defer close(out)
+		for b := range ahead {
+			d := decoded{err: b.err}
+			if b.err == nil {
+				select {
+				case d.entries = <-freeEntry:
+				default:
+					d.entries = make([]audit.Entry, 0, auditBatch)
+				}
+				for i := range b.rows {
+					e, err := b.rows[i].entry(chain)
+					if err != nil {
+						d.err = err
+						break
+					}
+					d.entries = append(d.entries, e)
+				}
+				select {
+				case free <- b.rows:
+				default:
+				}
+			}
+			select {
+			case out <- d:
 			case <-stop:
 				return
 			}
-			if err != nil || len(buf) < auditBatch {
+			if d.err != nil {
 				return
 			}
-			next = buf[len(buf)-1].Seq + 1
 		}
 	}()
 	defer func() {
 		close(stop)
-		for range ahead { // wait for the reader to finish
+		for range out { // wait for the decoder to finish
+		}
+		for range ahead { // and the reader
 		}
 	}()
-	for b := range ahead {
-		if b.err != nil {
-			return t.fail(b.err, "read audit chain %q", chain)
-		}
-		for _, e := range b.entries {
+	for d := range out {
+		for _, e := range d.entries {
 			if err := fn(e); err != nil {
 				return err
 			}
 		}
-		free <- b.entries
+		if d.err != nil {
+			return t.fail(d.err, "read audit chain %q", chain)
+		}
+		select {
+		case freeEntry <- d.entries[:0]:
+		default:
+		}
 	}
 	return nil
 }
 
-// readAuditBatchRaw is readAuditBatch through the driver connection of
-// conn, on a statement of its own, converting values with driverValues.
-func readAuditBatchRaw(ctx context.Context, conn *sql.Conn, chain string, next uint64, buf []audit.Entry) ([]audit.Entry, error) {
-	err := conn.Raw(func(dc any) error {
+// readAuditRows reads chain from seq next on through the driver
+// connection of conn, in one query on a statement of its own, converting
+// values with driverValues, and passes the rows to emit auditBatch at a
+// time (the last batch may be shorter or empty); emit returns the buffer
+// for the next batch, or false to stop. The connection is held
+// (sql.Conn.Raw) only while a batch is read, never while emit runs, so
+// that the transaction can be used meanwhile: the statement stays open
+// between batches, as SQLite allows beside other statements.
+func readAuditRows(ctx context.Context, conn *sql.Conn, chain string, next uint64, emit func([]entryRow) ([]entryRow, bool)) (err error) {
+	var (
+		st   driver.Stmt
+		rows driver.Rows
+		vals []driver.Value
+	)
+	defer func() {
+		if st == nil {
+			return
+		}
+		cerr := conn.Raw(func(any) error {
+			if rows != nil {
+				rows.Close()
+			}
+			return st.Close()
+		})
+		if err == nil {
+			err = cerr
+		}
+	}()
+	if err := conn.Raw(func(dc any) error {
 		c, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return errors.New("the driver cannot prepare with a context")
 		}
-		st, err := c.PrepareContext(ctx, qAuditEntries)
-		if err != nil {
+		var err error
+		if st, err = c.PrepareContext(ctx, qAuditEntries); err != nil {
 			return err
 		}
-		defer st.Close()
 		q, ok := st.(driver.StmtQueryContext)
 		if !ok {
 			return errors.New("the driver cannot query with a context")
 		}
-		rows, err := q.QueryContext(ctx, []driver.NamedValue{
-			{Ordinal: 1, Value: chain}, {Ordinal: 2, Value: int64(next)}, {Ordinal: 3, Value: int64(auditBatch)}})
-		if err != nil {
+		rows, err = q.QueryContext(ctx, []driver.NamedValue{
+			{Ordinal: 1, Value: chain}, {Ordinal: 2, Value: int64(next)}, {Ordinal: 3, Value: int64(math.MaxInt64)}})
+		if err == nil {
+			vals = make([]driver.Value, len(rows.Columns()))
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	buf := make([]entryRow, 0, auditBatch)
+	for {
+		done := false
+		if err := conn.Raw(func(any) error {
+			for len(buf) < auditBatch {
+				if err := rows.Next(vals); err == io.EOF {
+					done = true
+					return nil
+				} else if err != nil {
+					return err
+				}
+				buf = buf[:len(buf)+1]
+				if err := buf[len(buf)-1].driverValues(vals); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-		defer rows.Close()
-		var r entryRow
-		vals := make([]driver.Value, len(rows.Columns()))
-		for {
-			if err := rows.Next(vals); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			if err := r.driverValues(vals); err != nil {
-				return err
-			}
-			e, err := r.entry(chain)
-			if err != nil {
-				return err
-			}
-			buf = append(buf, e)
+		var ok bool
+		if buf, ok = emit(buf); !ok || done {
+			return nil
 		}
-	})
-	return buf, err
+	}
 }
 
 // driverValues sets r from the driver values of streamCols, converting
 // them as sql.Rows.Scan converts them into the destinations of dest.
 func (r *entryRow) driverValues(v []driver.Value) (err error) {
-	if len(v) != 11 {
+	if len(v) != 5 {
 		return fmt.Errorf("audit query returned %d columns", len(v))
 	}
 	if r.seq, err = driverInt(v[0]); err != nil {
 		return err
 	}
-	if r.us, err = driverInt(v[1]); err != nil {
-		return err
-	}
-	if r.version, err = driverInt(v[7]); err != nil {
-		return err
-	}
-	for i, p := range [...]*string{&r.actorKind, &r.actorID, &r.action, &r.org, &r.ident} {
-		var ok bool
-		if *p, ok = driverText(v[2+i]); !ok {
-			return fmt.Errorf("audit column %d: unsupported value %T", 2+i, v[2+i])
-		}
+	var ok bool
+	if r.action, ok = driverText(v[3]); !ok {
+		return fmt.Errorf("audit action: unsupported value %T", v[3])
 	}
 	r.details = sql.NullString{}
-	if v[8] != nil {
-		var ok bool
-		if r.details.String, ok = driverText(v[8]); !ok {
-			return fmt.Errorf("audit details: unsupported value %T", v[8])
+	if v[4] != nil {
+		if r.details.String, ok = driverText(v[4]); !ok {
+			return fmt.Errorf("audit details: unsupported value %T", v[4])
 		}
 		r.details.Valid = true
 	}
-	for i, p := range [...]*sql.RawBytes{&r.prev, &r.hash} {
-		switch x := v[9+i].(type) {
+	for i, p := range [...]*sql.RawBytes{&r.canon, &r.hash} {
+		switch x := v[1+i].(type) {
 		case []byte:
 			*p = x
 		case nil:
@@ -652,7 +751,7 @@ func (r *entryRow) driverValues(v []driver.Value) (err error) {
 		default:
 			s, ok := driverText(x)
 			if !ok {
-				return fmt.Errorf("audit hash: unsupported value %T", x)
+				return fmt.Errorf("audit blob: unsupported value %T", x)
 			}
 			*p = append((*p)[:0], s...)
 		}
@@ -842,14 +941,15 @@ func (t *tx) AppendAudit(e audit.Entry) (audit.Entry, error) {
 		return audit.Entry{}, err
 	}
 	e.Seq, e.PrevHash = head.Seq+1, head.Hash
-	e.Hash = e.ComputeHash()
+	canon := e.Canonical()
+	e.Hash = sha256.Sum256(canon)
 	var details any // NULL for nil
 	if e.Details != nil {
 		details = encodeDetails(e.Details)
 	}
 	if _, err := t.exec(qAppend,
 		e.Chain, int64(e.Seq), micros(e.Time), e.Actor.Kind, e.Actor.ID, string(e.Action),
-		e.Subject.Org, e.Subject.Identity, e.Subject.Version, details, e.PrevHash[:], e.Hash[:]); err != nil {
+		e.Subject.Org, e.Subject.Identity, e.Subject.Version, details, e.PrevHash[:], e.Hash[:], canon); err != nil {
 		return audit.Entry{}, t.fail(err, "append to audit chain %q", e.Chain)
 	}
 	if _, err := t.exec(qMoveHead,
@@ -929,8 +1029,8 @@ var (
 		ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain RETURNING seq, hash,
 		(SELECT e.seq FROM audit_entries e WHERE e.chain = $1 ORDER BY e.seq DESC LIMIT 1),
 		(SELECT e.hash FROM audit_entries e WHERE e.chain = $1 ORDER BY e.seq DESC LIMIT 1)`
-	qAppend = `INSERT INTO audit_entries (` + entryCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	qAppend = `INSERT INTO audit_entries (` + appendCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 	qMoveHead = `UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1`
 )
 

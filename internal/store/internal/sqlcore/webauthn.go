@@ -171,16 +171,14 @@ func (t *tx) DeleteExpiredWebAuthnCeremonies(now time.Time) (int64, error) {
 	return n, nil
 }
 
-// passkeyActions are the actions of the index of migration 0010, whose
-// WHERE clause a query must repeat to use it.
-const passkeyActions = `action IN ('passkey.register', 'passkey.remove')`
-
 func (t *tx) AuditByCredentialID(credentialID string) ([]audit.Entry, error) {
 	if !validText(credentialID) {
 		return nil, nil
 	}
-	q := `SELECT ` + entryCols + ` FROM audit_entries WHERE ` + passkeyActions + ` AND ` + t.s.d.Detail(audit.DetailCredentialID) + ` = $1 ORDER BY chain, seq`
-	rows, err := t.query(q, credentialID)
+	// Through the index on the entries' canonical encoding (migration
+	// 0012, see TrailKey).
+	q := `SELECT ` + entryCols + ` FROM audit_entries WHERE ` + trailKeyExpr(TrailKeyPasskey) + ` = $1 ORDER BY chain, seq`
+	rows, err := t.query(q, []byte(credentialID))
 	if err != nil {
 		return nil, t.fail(err, "audit entries of a passkey")
 	}

@@ -1,0 +1,11 @@
+-- sealkeep schema 11 (SQLite): audit_entries.canonical, each entry's
+-- canonical encoding (audit.Entry.AppendCanonical: every field but the hash,
+-- whose SHA-256 the hash is). Entries are read from it alone, so that
+-- audit verify reads one blob per entry instead of eleven columns; the
+-- verifier recomputes every hash from it, and the columns that queries find
+-- entries by (chain, seq, action, details) are checked against it on every
+-- read. SQLite has no ADD COLUMN IF NOT EXISTS: the store adds the column
+-- when it is missing and fills it in, from each entry's own columns, in
+-- this migration's transaction (sqlcore.addCanonical), so that running the
+-- step again changes nothing.
+SELECT 1;
