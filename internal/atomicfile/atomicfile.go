@@ -3,8 +3,8 @@
 //
 // [Create] checks the target path and opens a temporary file next to it;
 // the caller writes through the returned [File], then [File.Commit] syncs
-// it, renames it over the target and syncs the directory, or [File.Abort]
-// removes it. A reader of the target path never sees a partial file.
+// it, renames it over the target and syncs the directory (no syncs with
+// [Options.NoSync]), or [File.Abort] removes it. A reader of the target path never sees a partial file.
 //
 // # What is refused
 //
@@ -75,6 +75,11 @@ type Options struct {
 	// Inputs are the files being read (from os.File.Stat): the target
 	// must not be any of them, even with Overwrite.
 	Inputs []os.FileInfo
+	// NoSync makes Commit skip the syncs of the file and its directory,
+	// for a scratch output that need not survive a crash (the server's
+	// sealed file, answered and deleted): it still appears whole or not
+	// at all to other processes.
+	NoSync bool
 }
 
 // File is a temporary file that becomes the target on Commit. Write to it
@@ -199,8 +204,10 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("syncing %s: %w", tmp, err))
+	if !f.opts.NoSync {
+		if err := f.Sync(); err != nil {
+			return fail(fmt.Errorf("syncing %s: %w", tmp, err))
+		}
 	}
 	if err := check(f.path, f.opts); err != nil {
 		return fail(err)
@@ -223,6 +230,9 @@ func (f *File) Commit() error {
 	// Closed only now: the lock marks the file as live until it is in place.
 	if err := f.File.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", f.path, err)
+	}
+	if f.opts.NoSync {
+		return nil
 	}
 	d, err := os.Open(filepath.Dir(f.path))
 	if err == nil {

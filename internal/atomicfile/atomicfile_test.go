@@ -310,3 +310,25 @@ func TestSwappedDirectory(t *testing.T) {
 		t.Errorf("left in the other directory: %v", l)
 	}
 }
+
+// TestNoSync: a scratch output (NoSync) is placed whole on Commit, leaves
+// no temporary file, and is refused like any other (an existing target).
+func TestNoSync(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "sealed.pdf")
+	if err := write(t, out, Options{NoSync: true}, "sealed"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "sealed" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	if err := write(t, out, Options{NoSync: true}, "again"); !errors.Is(err, ErrExists) {
+		t.Fatalf("over an existing file: %v", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "sealed" {
+		t.Fatalf("the target changed to %q", b)
+	}
+	if l := leftovers(t, dir); len(l) != 0 {
+		t.Fatalf("left %v", l)
+	}
+}

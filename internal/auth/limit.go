@@ -80,21 +80,25 @@ func clientKey(client string) string {
 // checkLocked refuses while any counter is locked.
 func (s *Service) checkLocked(ctx context.Context, keys []limitKey) error {
 	now := s.now()
-	return s.st.View(ctx, func(tx store.ReadTx) error {
-		for _, k := range keys {
-			l, err := tx.Limit(k.key)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if l.LockedUntil.After(now) {
-				return &LockedError{Until: l.LockedUntil}
-			}
+	return s.st.View(ctx, func(tx store.ReadTx) error { return lockedIn(tx, keys, now) })
+}
+
+// lockedIn refuses, as tx reads the counters, while any of them is locked
+// at now.
+func lockedIn(tx store.ReadTx, keys []limitKey, now time.Time) error {
+	for _, k := range keys {
+		l, err := tx.Limit(k.key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
 		}
-		return nil
-	})
+		if err != nil {
+			return err
+		}
+		if l.LockedUntil.After(now) {
+			return &LockedError{Until: l.LockedUntil}
+		}
+	}
+	return nil
 }
 
 // countFailure counts a failed attempt on every counter, locks those that

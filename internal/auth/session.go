@@ -305,6 +305,7 @@ func (s *Service) Authenticate(ctx context.Context, tok *redact.Secret) (Princip
 			}
 			p.APIToken, userID = &t, t.UserID
 			touch = now.Sub(t.LastUsedAt) >= tokenLastUsedEvery
+			p.MFA = hasTOTP(tx, userID)
 		}
 		u, err := activeUser(tx, userID)
 		p.User = u
@@ -316,25 +317,18 @@ func (s *Service) Authenticate(ctx context.Context, tok *redact.Secret) (Princip
 	if err != nil {
 		return Principal{}, err
 	}
-	if p.APIToken != nil {
-		p.MFA = s.tokenHadMFA(ctx, p.APIToken)
-		if touch {
-			s.touchToken(ctx, p.APIToken.TokenHash, now)
-		}
+	if touch {
+		s.touchToken(ctx, p.APIToken.TokenHash, now)
 	}
 	return p, nil
 }
 
-// tokenHadMFA reports whether the account has TOTP now: a token is only as
-// strong as the account, and sealing always needs a fresh step-up anyway.
-func (s *Service) tokenHadMFA(ctx context.Context, t *store.APIToken) bool {
-	mfa := false
-	_ = s.st.View(ctx, func(tx store.ReadTx) error {
-		e, err := tx.TOTP(t.UserID)
-		mfa = err == nil && !e.ConfirmedAt.IsZero()
-		return nil
-	})
-	return mfa
+// hasTOTP reports whether the account has confirmed TOTP now, which is
+// what an API token's MFA is: a token is only as strong as the account,
+// and sealing always needs a fresh step-up anyway.
+func hasTOTP(tx store.ReadTx, userID string) bool {
+	e, err := tx.TOTP(userID)
+	return err == nil && !e.ConfirmedAt.IsZero()
 }
 
 // touchToken records a token's use; a failure is logged only.

@@ -210,7 +210,23 @@ func (s *Service) CheckIntentCode(ctx context.Context, userID string, code *reda
 	if err := in.Check(s.now()); err != nil {
 		return Approval{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if err := s.st.View(ctx, func(tx store.ReadTx) error { return checkIntent(tx, in) }); err != nil {
+	// The user's last accepted step is read with the intent's checks: a
+	// code already accepted is refused below, before anything is signed
+	// under it; CommitApproval decides races between requests.
+	last := int64(-1)
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		if err := checkIntent(tx, in); err != nil {
+			return err
+		}
+		switch u, err := tx.LastTOTPStep(userID); {
+		case err == nil:
+			last = u.Step
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return Approval{}, err
 	}
 	c, err := s.checkCode(ctx, userID, code, client, false)
@@ -221,20 +237,8 @@ func (s *Service) CheckIntentCode(ctx context.Context, userID string, code *reda
 		return Approval{}, fmt.Errorf("%w: TOTP is not enrolled", ErrForbidden)
 	}
 	a := Approval{User: userID, Method: "totp", Step: c.step, IntentSHA256: in.Digest(), At: c.now, check: c, intent: in}
-	// A code already accepted is refused now, before anything is signed
-	// under it; CommitApproval decides races between requests.
-	err = s.st.View(ctx, func(tx store.ReadTx) error {
-		last, err := tx.LastTOTPStep(userID)
-		switch {
-		case err == nil && c.step <= last.Step:
-			return errReplay
-		case errors.Is(err, store.ErrNotFound):
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return Approval{}, s.codeFailed(ctx, c, a.purpose(), err)
+	if c.step <= last {
+		return Approval{}, s.codeFailed(ctx, c, a.purpose(), errReplay)
 	}
 	return a, nil
 }
@@ -348,14 +352,13 @@ func (s *Service) checkCode(ctx context.Context, userID string, code *redact.Sec
 		} else if err != nil {
 			return err
 		}
-		row, err = secretDEK(tx, c.enrol.Secret)
-		return err
+		if row, err = secretDEK(tx, c.enrol.Secret); err != nil {
+			return err
+		}
+		c.keys = s.limitKeys(c.user.Login, client)
+		return lockedIn(tx, c.keys, s.now())
 	})
 	if err != nil {
-		return nil, err
-	}
-	c.keys = s.limitKeys(c.user.Login, client)
-	if err := s.checkLocked(ctx, c.keys); err != nil {
 		return nil, err
 	}
 	c.now = s.now()

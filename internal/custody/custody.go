@@ -147,6 +147,7 @@ type Service struct {
 	faultFn  func(string)
 	pub      *translog.Publisher // st, when it publishes checkpoints
 	folds    foldCache
+	seals    sealQueue // seals waiting to be recorded (see RecordSeal)
 }
 
 // New returns a service over st whose org DEKs are wrapped by kek. When st

@@ -43,25 +43,25 @@ func (s *Service) Signer(ctx context.Context, actor audit.Actor, identity string
 	if err != nil {
 		return nil, err
 	}
+	return s.signerFor(ctx, actor, ident, v)
+}
+
+// signerFor builds the signer of version v of ident, read and checked
+// against the trail by the caller: through its provider for an external
+// key; for a local key, one whose every signature reads the version
+// again, checked, with its DEK ([Service.openKey]).
+func (s *Service) signerFor(ctx context.Context, actor audit.Actor, ident store.Identity, v store.Version) (crypto.Signer, error) {
 	if v.KeyRef != KeyRefLocal {
 		return s.externalSigner(ctx, actor, ident, v)
 	}
 	pub, err := x509.ParsePKIXPublicKey(v.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("stored public key of version %d: %w", version, err)
+		return nil, fmt.Errorf("stored public key of version %d: %w", v.Version, err)
 	}
 	return local.New(pub, func(ctx context.Context) ([]byte, error) {
 		// Checked on every signature, not only when the signer was built:
 		// a revoke or destroy takes effect on the next call.
-		_, cur, err := s.usable(ctx, actor, identity, version)
-		if err != nil {
-			return nil, err
-		}
-		if !bytes.Equal(cur.PublicKey, v.PublicKey) {
-			return nil, s.refused(ctx, actor, ident, version,
-				mismatchf("identity %q version %d: the public key changed since the signer was built", identity, version))
-		}
-		return s.decryptBlob(ctx, actor, ident, version, cur.KeyBlob)
+		return s.openKey(ctx, actor, ident.ID, v.Version, v.PublicKey)
 	})
 }
 
@@ -73,14 +73,67 @@ func (s *Service) usable(ctx context.Context, actor audit.Actor, identity string
 	if err != nil {
 		return ident, v, err
 	}
+	return ident, v, usableStatus(v)
+}
+
+// usableStatus refuses a revoked or destroyed version.
+func usableStatus(v store.Version) error {
 	if v.Status == string(audit.StatusRevoked) || v.Status == string(audit.StatusDestroyed) {
-		return ident, v, fmt.Errorf("version %d is %s: %w", version, v.Status, ErrForbidden)
+		return fmt.Errorf("version %d is %s: %w", v.Version, v.Status, ErrForbidden)
 	}
-	return ident, v, nil
+	return nil
+}
+
+// openKey returns the plaintext stored key form of a local version for
+// one signature; the caller (the local signer) zeroes it. In one
+// read-only transaction it reads the version as [Service.usable] does
+// (checked against the verified fold, revoked and destroyed refused),
+// requires the public key the signer was built with (pubDER), and reads
+// the DEK row the key blob is encrypted under; then it unwraps that DEK
+// (or takes it from the DEK cache) and decrypts the blob with the binding
+// of this org, identity and version. A state mismatch (a DEK row missing
+// or erased included) is audited as security.state_mismatch, a blob or DEK
+// that fails authentication as security.decrypt_failed.
+func (s *Service) openKey(ctx context.Context, actor audit.Actor, identity string, version int, pubDER []byte) ([]byte, error) {
+	var (
+		ident  store.Identity
+		v      store.Version
+		row    store.WrappedDEK
+		dekV   uint32
+		badDEK error // the blob names no DEK version
+	)
+	err := s.st.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		if ident, err = tx.Identity(identity); err != nil {
+			return lookup(err, "identity %q", identity)
+		}
+		if v, _, err = s.checkedVersion(tx, ident, version); err != nil {
+			return err
+		}
+		if err := usableStatus(v); err != nil {
+			return err
+		}
+		if !bytes.Equal(v.PublicKey, pubDER) {
+			return mismatchf("identity %q version %d: the public key changed since the signer was built", identity, version)
+		}
+		if dekV, badDEK = envelope.BlobDEKVersion(v.KeyBlob); badDEK != nil {
+			return nil
+		}
+		row, err = dekRow(tx, ident, version, dekV)
+		return err
+	})
+	if err != nil {
+		return nil, s.refused(ctx, actor, ident, version, err)
+	}
+	if badDEK != nil {
+		return nil, s.decryptFailed(ctx, actor, ident, version, 0, badDEK)
+	}
+	return s.decrypt(ctx, actor, ident, version, row, v.KeyBlob)
 }
 
 // decryptBlob returns the plaintext stored key form of a blob bound to
-// (ident, version). The caller (the local signer) zeroes it.
+// (ident, version), not necessarily stored yet (the CSR of a generated
+// key). The caller (the local signer) zeroes it.
 func (s *Service) decryptBlob(ctx context.Context, actor audit.Actor, ident store.Identity, version int, blob []byte) ([]byte, error) {
 	dekV, err := envelope.BlobDEKVersion(blob)
 	if err != nil {
@@ -89,17 +142,34 @@ func (s *Service) decryptBlob(ctx context.Context, actor audit.Actor, ident stor
 	var row store.WrappedDEK
 	err = s.st.View(ctx, func(tx store.ReadTx) error {
 		var err error
-		row, err = tx.DEK(ident.OrgID, dekV)
+		row, err = dekRow(tx, ident, version, dekV)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) || (err == nil && erased(row)) {
-		err = mismatchf("identity %q version %d: its key blob is encrypted under data key %d of org %q, which is not stored",
-			ident.ID, version, dekV, ident.OrgID)
+	if err != nil {
 		return nil, s.refused(ctx, actor, ident, version, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("data key %d of org %q: %w", dekV, ident.OrgID, err)
+	return s.decrypt(ctx, actor, ident, version, row, blob)
+}
+
+// dekRow reads the DEK row (version dekV of ident's org) that a key blob
+// of version of ident is encrypted under; one missing or erased is an
+// [ErrStateMismatch].
+func dekRow(tx store.ReadTx, ident store.Identity, version int, dekV uint32) (store.WrappedDEK, error) {
+	row, err := tx.DEK(ident.OrgID, dekV)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && erased(row)):
+		return row, mismatchf("identity %q version %d: its key blob is encrypted under data key %d of org %q, which is not stored",
+			ident.ID, version, dekV, ident.OrgID)
+	case err != nil:
+		return row, fmt.Errorf("data key %d of org %q: %w", dekV, ident.OrgID, err)
 	}
+	return row, nil
+}
+
+// decrypt unwraps row's DEK (or takes it from the DEK cache) and opens
+// blob with the binding of ident's org, ident and version; a blob that
+// fails authentication is audited.
+func (s *Service) decrypt(ctx context.Context, actor audit.Actor, ident store.Identity, version int, row store.WrappedDEK, blob []byte) ([]byte, error) {
 	dek, err := s.unwrapDEK(ctx, actor, row)
 	if err != nil {
 		return nil, err
@@ -107,7 +177,7 @@ func (s *Service) decryptBlob(ctx context.Context, actor audit.Actor, ident stor
 	defer dek.Zero()
 	plain, err := dek.Open(envelope.Binding{Org: ident.OrgID, Identity: ident.ID, Version: version}, blob)
 	if err != nil {
-		return nil, s.decryptFailed(ctx, actor, ident, version, dekV, err)
+		return nil, s.decryptFailed(ctx, actor, ident, version, row.Version, err)
 	}
 	return plain, nil
 }

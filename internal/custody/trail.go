@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -195,7 +196,7 @@ func checkVersion(v store.Version, rec audit.VersionState) error {
 			return bad("holds public key %s, the audit trail recorded %s", orNone(got), rec.SPKISHA256)
 		}
 	}
-	if v.CertDER != nil {
+	if v.CertDER != nil && !certHoldsKey.known(v.CertDER, v.PublicKey) {
 		cert, err := x509.ParseCertificate(v.CertDER)
 		if err != nil {
 			return bad("holds a certificate that does not parse: %v", err)
@@ -204,6 +205,7 @@ func checkVersion(v store.Version, rec audit.VersionState) error {
 		if err != nil || !keypolicy.PublicKeysEqual(cert.PublicKey, pub) {
 			return bad("holds a certificate and a public key that do not match")
 		}
+		certHoldsKey.add(v.CertDER, v.PublicKey)
 	}
 	switch {
 	case v.KeyRef != KeyRefLocal:
@@ -227,6 +229,53 @@ func checkVersion(v store.Version, rec audit.VersionState) error {
 		}
 	}
 	return nil
+}
+
+// maxKnownPairs bounds [pairSet].
+const maxKnownPairs = 4096
+
+// certHoldsKey remembers the (certificate, public key) DER pairs found to
+// parse and match, so that checking a version again (on every signature,
+// seal and lookup) does not parse them again. It is a cache of a pure
+// function of the two byte strings, keyed by their SHA-256: a row whose
+// certificate or key changed is a new pair and is parsed.
+var certHoldsKey pairSet
+
+// pairSet is a bounded set of byte-string pairs, by SHA-256; when full,
+// it starts empty again.
+type pairSet struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]struct{}
+}
+
+func pairKey(a, b []byte) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(a)))
+	h.Write(n[:])
+	h.Write(a)
+	h.Write(b)
+	return [sha256.Size]byte(h.Sum(nil))
+}
+
+// known reports whether (a, b) was added.
+func (p *pairSet) known(a, b []byte) bool {
+	k := pairKey(a, b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.seen[k]
+	return ok
+}
+
+// add adds (a, b).
+func (p *pairSet) add(a, b []byte) {
+	k := pairKey(a, b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil || len(p.seen) >= maxKnownPairs {
+		p.seen = make(map[[sha256.Size]byte]struct{})
+	}
+	p.seen[k] = struct{}{}
 }
 
 // checkIdentity checks the stored identity and every stored version of it
@@ -293,14 +342,22 @@ func (s *Service) checkedVersion(tx store.ReadTx, ident store.Identity, version 
 	if err != nil {
 		return store.Version{}, nil, err
 	}
+	v, err := checkedVersionIn(tx, state, ident, version)
+	return v, state, err
+}
+
+// checkedVersionIn reads a version of identity inside tx after checking
+// the identity's stored versions against state, the verified fold of its
+// org's chain as tx reads it.
+func checkedVersionIn(tx store.ReadTx, state *audit.State, ident store.Identity, version int) (store.Version, error) {
 	if err := checkIdentity(tx, state, ident.ID); err != nil {
-		return store.Version{}, nil, err
+		return store.Version{}, err
 	}
 	v, err := tx.Version(ident.ID, version)
 	if err != nil {
-		return store.Version{}, nil, lookup(corrupt(err), "identity %q version %d", ident.ID, version)
+		return store.Version{}, lookup(corrupt(err), "identity %q version %d", ident.ID, version)
 	}
-	return v, state, nil
+	return v, nil
 }
 
 // readChecked reads a version of identity in a read-only transaction, as

@@ -55,6 +55,12 @@ type Approval interface {
 type CustodyRequest struct {
 	// Identity is the signing identity; its active version seals.
 	Identity string
+	// Key, if set, is Identity's active version as the caller opened it
+	// for this seal ([custody.Service.ActiveKey], to build the intent the
+	// approval names), so that it is not opened twice; nil opens it here.
+	// Either way the seal entry's transaction checks it against the trail
+	// again ([custody.Service.RecordSeal]) before anything is released.
+	Key *custody.SealKey
 	// Approval is the identity owner's step-up over this seal's intent.
 	Approval Approval
 	// RequestID names the request in the seal entry (may be empty).
@@ -82,9 +88,17 @@ func (j *Job) SealCustody(ctx context.Context, svc *custody.Service, req Custody
 		return nil, fail(StepApproval, fmt.Errorf("%w: only a user approves a seal", ErrNotApproved))
 	}
 	actor := audit.Actor{Kind: audit.ActorUser, ID: got.User}
-	key, err := svc.ActiveKey(ctx, actor, req.Identity)
-	if err != nil {
-		return nil, fail(StepKey, err)
+	var key custody.SealKey
+	switch {
+	case req.Key == nil:
+		var err error
+		if key, err = svc.ActiveKey(ctx, actor, req.Identity); err != nil {
+			return nil, fail(StepKey, err)
+		}
+	case req.Key.Identity != req.Identity:
+		return nil, fail(StepKey, fmt.Errorf("the key given is identity %q's, not %q: %w", req.Key.Identity, req.Identity, custody.ErrInvalidInput))
+	default:
+		key = *req.Key
 	}
 	if got.User != key.Owner {
 		return nil, fail(StepApproval, fmt.Errorf("%w: identity %q is not the approving user's", ErrNotApproved, req.Identity))

@@ -855,3 +855,57 @@ func TestInputChangedAfterApproval(t *testing.T) {
 		t.Fatalf("%d seal entries", len(got))
 	}
 }
+
+// TestSealWithOpenedKey: a caller that opened the identity's active key
+// already (the server, to build the intent) hands it to the pipeline,
+// which seals with it into a scratch output. A key of another identity is
+// refused before anything is signed; a key opened before a rotation is
+// refused by the seal entry's transaction (its version is no longer the
+// active one), and nothing is released.
+func TestSealWithOpenedKey(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			opts := seal.Options{Now: f.clk.now}
+			sealWith := func(out string, key *custody.SealKey, a seal.Approval) (*seal.Result, error) {
+				job, err := seal.Open(f.in, f.out(out), seal.Output{Scratch: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer job.Close()
+				return job.SealCustody(f.ctx, f.svc, seal.CustodyRequest{Identity: "jane-pe", Key: key, Approval: a, Options: opts})
+			}
+			k := f.activeKey(t)
+			res, err := sealWith("sealed.pdf", &k, f.approve(t, opts))
+			if err != nil {
+				t.Fatal(f.err(err))
+			}
+			if res.Receipt == nil || res.Receipt.Subject.Version != k.Version || fileSHA256(t, f.out("sealed.pdf")) != res.SealedSHA256 {
+				t.Fatalf("result %+v", res)
+			}
+			if rep := f.verifyFile(t, f.out("sealed.pdf")); rep.Verdict != verify.Valid {
+				t.Fatalf("the sealed file: %s", rep.Verdict)
+			}
+
+			other := k
+			other.Identity = "mallory-pe"
+			_, err = sealWith("other.pdf", &other, f.approve(t, opts))
+			var se *seal.Error
+			if !errors.Is(err, custody.ErrInvalidInput) || !errors.As(err, &se) || se.Step != seal.StepKey {
+				t.Errorf("another identity's key: %v", err)
+			}
+
+			stale := f.approve(t, opts) // approves version 1, which k holds
+			f.generate(t, "jane-pe")
+			_, err = sealWith("stale.pdf", &k, stale)
+			if !(errors.Is(err, custody.ErrTransition) || errors.Is(err, custody.ErrConflict)) || !errors.As(err, &se) || se.Step != seal.StepRecord {
+				t.Errorf("a key opened before a rotation: %v", err)
+			}
+			f.onlyFiles(t, "sealed.pdf")
+			if got := f.seals(t); len(got) != 1 {
+				t.Fatalf("%d seal entries", len(got))
+			}
+			f.chainOK(t)
+		})
+	}
+}

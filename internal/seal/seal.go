@@ -175,6 +175,11 @@ type Output struct {
 	// Force replaces an existing regular file (never the input, a
 	// directory or a device).
 	Force bool
+	// Scratch marks an output that need not survive a crash (the
+	// server's, read back, answered and deleted): it is not synced
+	// ([atomicfile.Options.NoSync]). It is still renamed into place only
+	// after the seal is recorded.
+	Scratch bool
 }
 
 // Job is one seal in progress: the open input and the output's temporary
@@ -208,7 +213,7 @@ func Open(in, out string, o Output) (*Job, error) {
 	}
 	j := &Job{in: in, out: out, src: src, size: fi.Size()}
 	j.Stale, _ = atomicfile.Stale(out)
-	j.dst, err = atomicfile.Create(out, atomicfile.Options{Overwrite: o.Force, Inputs: []os.FileInfo{fi}})
+	j.dst, err = atomicfile.Create(out, atomicfile.Options{Overwrite: o.Force, Inputs: []os.FileInfo{fi}, NoSync: o.Scratch})
 	if err != nil {
 		src.Close()
 		return nil, fail(StepOutput, err)

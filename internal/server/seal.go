@@ -205,7 +205,7 @@ func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, fo
 	if err != nil {
 		return "", nil, s.sealFailed(s.stepUpFailed(err))
 	}
-	job, err := seal.Open(form.path, filepath.Join(filepath.Dir(form.path), "sealed.pdf"), seal.Output{})
+	job, err := seal.Open(form.path, filepath.Join(filepath.Dir(form.path), "sealed.pdf"), seal.Output{Scratch: true})
 	if err != nil {
 		return "", nil, s.sealFailed(err)
 	}
@@ -214,7 +214,7 @@ func (s *Server) sealWith(r *http.Request, p auth.Principal, identity string, fo
 	if form.name == "" {
 		filename = "sealed.pdf"
 	}
-	req := seal.CustodyRequest{Identity: identity, Approval: a, RequestID: RequestID(r.Context()), Options: opts}
+	req := seal.CustodyRequest{Identity: identity, Key: &key, Approval: a, RequestID: RequestID(r.Context()), Options: opts}
 	if claim != nil {
 		// The sealed bytes are kept with the key, in the entry's
 		// transaction.
@@ -408,7 +408,9 @@ func (s *Server) spool(part io.Reader, form *sealForm) error {
 		return errs.New(errs.Invalid, `the "file" part is empty`)
 	}
 	form.docSHA = [32]byte(h.Sum(nil))
-	return f.Sync()
+	// Not synced: a scratch copy, deleted after the request (what a seal
+	// must keep is in the store).
+	return f.Close()
 }
 
 // formError classifies an error reading the form: over the body limit is

@@ -193,6 +193,7 @@ func report(stdout io.Writer, goOut, cliPath, failedPath, hostilePath, note, ext
 		return err
 	}
 	providers(t, res)
+	sealThroughput(t, res)
 	others(t, res)
 	fmt.Fprintf(&t.b, "\n**Goals: %d PASS, %d MISS.**", t.pass, t.miss)
 	if len(t.unmeasured) > 0 {
@@ -578,6 +579,39 @@ func providers(t *table, r results) {
 	}
 	if !found {
 		t.row("", "", "", "", t.missing("concurrent signers"))
+	}
+}
+
+// sealThroughput is issue 9's table: seals over loopback HTTP by N
+// concurrent clients against raw RSA-3072 signatures on N goroutines in
+// the same run; the goal is judged on the wall-time ratio at 16 clients on
+// SQLite, the CPU figures are shown beside it.
+func sealThroughput(t *table, r results) {
+	t.section("Seal throughput over the API (local RSA-3072, one sealer per client, loopback HTTP)",
+		"| backend | clients | seals/s | p50 | p99 | raw RSA-3072 signs/s | ratio | CPU per seal | CPU per raw signature | CPU ratio | ceiling: key parsed per signature (CPU ratio) | goal | verdict |")
+	for _, be := range []string{"sqlite", "postgres"} {
+		for _, n := range []string{"1", "4", "16"} {
+			key := "server BenchmarkSealThroughput/" + be + "/clients=" + n
+			rate, ok := r.get(key, "seals/s")
+			if !ok {
+				t.row(be, n, "", "", "", "", "", "", "", "", "", "", t.missing("seal throughput "+be+" "+n+" clients"))
+				continue
+			}
+			p50, _ := r.get(key, "p50-ms")
+			p99, _ := r.get(key, "p99-ms")
+			raw, _ := r.get(key, "raw-signs/s")
+			x, _ := r.get(key, "x-raw")
+			cpu, _ := r.get(key, "cpu-ms/seal")
+			rawCPU, _ := r.get(key, "raw-cpu-ms/sign")
+			xcpu, _ := r.get(key, "x-raw-cpu")
+			ceiling, _ := r.get(key, "x-raw-local-cpu")
+			goal, verdict := "", "info"
+			if be == "sqlite" && n == "16" {
+				goal, verdict = "≥ 0.85", t.verdict(x >= 0.85)
+			}
+			t.row(be, n, f0(rate)+" /s", f2(p50)+" ms", f2(p99)+" ms", f0(raw)+" /s", f3(x),
+				f2(cpu)+" ms", f2(rawCPU)+" ms", f3(xcpu), f3(ceiling), goal, verdict)
+		}
 	}
 }
 
