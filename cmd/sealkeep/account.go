@@ -38,14 +38,6 @@ func (p *passwordFlags) read(prompt string) (*redact.Secret, error) {
 	return redact.NewSecret(b), nil
 }
 
-// needServer refuses a client-only command run without --server.
-func needServer() error {
-	if serverURL() == "" {
-		return usageError{errNoServer}
-	}
-	return nil
-}
-
 // printRecoveryCodes prints recovery codes, shown once.
 func printRecoveryCodes(cmd *cobra.Command, codes []string) error {
 	if globals.json {
@@ -76,14 +68,7 @@ used before you used it, tell the one who gave it to you: someone else
 activated your account.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needServer(); err != nil {
-				return err
-			}
-			opts, err := clientOptions()
-			if err != nil {
-				return err
-			}
-			c, err := client.New(serverURL(), nil, opts)
+			c, err := anonymousClient()
 			if err != nil {
 				return err
 			}

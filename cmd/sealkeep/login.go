@@ -42,14 +42,7 @@ Neither ever comes from a flag's value. --server is https, or http on a
 loopback address only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if serverURL() == "" {
-				return usageError{errNoServer}
-			}
-			opts, err := clientOptions()
-			if err != nil {
-				return err
-			}
-			c, err := client.New(serverURL(), nil, opts)
+			c, err := anonymousClient()
 			if err != nil {
 				return err
 			}
@@ -119,8 +112,8 @@ and remove it from the credentials file. A token the service no longer
 accepts is removed all the same.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if serverURL() == "" {
-				return usageError{errNoServer}
+			if err := needServer(); err != nil {
+				return err
 			}
 			path, err := client.DefaultCredentialsPath()
 			if err != nil {

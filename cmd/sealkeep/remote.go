@@ -84,6 +84,27 @@ func remoteClient() (*client.Client, error) {
 // errNoServer: a client command without --server.
 var errNoServer = errors.New("--server URL (or $SEALKEEP_SERVER) names the sealkeep service")
 
+// needServer refuses a client-only command without --server.
+func needServer() error {
+	if serverURL() == "" {
+		return usageError{errNoServer}
+	}
+	return nil
+}
+
+// anonymousClient is a client of --server without credentials, for the
+// public routes and sign-in.
+func anonymousClient() (*client.Client, error) {
+	if err := needServer(); err != nil {
+		return nil, err
+	}
+	opts, err := clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(serverURL(), nil, opts)
+}
+
 // codeFlags are where a TOTP (or recovery) code comes from: --code-file
 // F (a file or pipe), --code-fd N (an open file descriptor, for scripts),
 // else a prompt on the terminal. A code never comes from a flag's value,

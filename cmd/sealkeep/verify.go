@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"sealkeep/internal/audit"
-	"sealkeep/internal/client"
 	"sealkeep/internal/cms"
 	"sealkeep/internal/config"
 	"sealkeep/internal/custody"
@@ -145,11 +144,7 @@ func showReport(cmd *cobra.Command, rep *verify.Report) error {
 // custody store judge it. A file the service cannot judge exits 2, as
 // locally.
 func verifyRemote(cmd *cobra.Command, file string) error {
-	opts, err := clientOptions()
-	if err != nil {
-		return err
-	}
-	c, err := client.New(serverURL(), nil, opts)
+	c, err := anonymousClient()
 	if err != nil {
 		return err
 	}
