@@ -170,16 +170,23 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// auditEntry answers one entry of a chain by its seq, as stored.
-func (s *Server) auditEntry(w http.ResponseWriter, r *http.Request) error {
+// entryRequest reads a request for one entry of a chain: the custody
+// service, no query parameters, the path's seq.
+func (s *Server) entryRequest(r *http.Request) (*custody.Service, uint64, error) {
 	keys, err := s.auditKeys()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if _, err := queryParams(r); err != nil {
-		return err
+		return nil, 0, err
 	}
 	seq, err := seqOf(r)
+	return keys, seq, err
+}
+
+// auditEntry answers one entry of a chain by its seq, as stored.
+func (s *Server) auditEntry(w http.ResponseWriter, r *http.Request) error {
+	keys, seq, err := s.entryRequest(r)
 	if err != nil {
 		return err
 	}
@@ -196,14 +203,7 @@ func (s *Server) auditEntry(w http.ResponseWriter, r *http.Request) error {
 // server before it is sent, and by anyone with the chain's verifier key
 // (`sealkeep audit verify-proof`) without the database.
 func (s *Server) auditProof(w http.ResponseWriter, r *http.Request) error {
-	keys, err := s.auditKeys()
-	if err != nil {
-		return err
-	}
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
-	seq, err := seqOf(r)
+	keys, seq, err := s.entryRequest(r)
 	if err != nil {
 		return err
 	}
